@@ -1,0 +1,75 @@
+"""vi_async: the async-first Python SDK for the Datature Vi training API.
+
+from vi_async import Client
+async with Client() as client:
+    run = await client.runs.create(flow="flow_id")
+    run = await client.runs.wait_for(run.run_id)
+"""
+
+from ._client import Client
+from ._version import __version__
+from .errors import (
+    ViAuthenticationError,
+    ViConfigError,
+    ViConflictError,
+    ViConnectionError,
+    ViDecodeError,
+    ViError,
+    ViNotFoundError,
+    ViPermissionError,
+    ViRateLimitError,
+    ViServerError,
+    ViTimeoutError,
+    ViValidationError,
+)
+from .models import (
+    ConditionName,
+    ConditionStatus,
+    DeletedResource,
+    Flow,
+    FlowBlock,
+    FlowSpec,
+    LogLine,
+    Page,
+    PaginationParams,
+    ResourceMetadata,
+    Run,
+    RunCondition,
+    RunPhase,
+    RunSpec,
+    RunStatus,
+)
+from .pagination import AsyncPager
+
+__all__ = [
+    "AsyncPager",
+    "Client",
+    "ConditionName",
+    "ConditionStatus",
+    "DeletedResource",
+    "Flow",
+    "FlowBlock",
+    "FlowSpec",
+    "LogLine",
+    "Page",
+    "PaginationParams",
+    "ResourceMetadata",
+    "Run",
+    "RunCondition",
+    "RunPhase",
+    "RunSpec",
+    "RunStatus",
+    "ViAuthenticationError",
+    "ViConfigError",
+    "ViConflictError",
+    "ViConnectionError",
+    "ViDecodeError",
+    "ViError",
+    "ViNotFoundError",
+    "ViPermissionError",
+    "ViRateLimitError",
+    "ViServerError",
+    "ViTimeoutError",
+    "ViValidationError",
+    "__version__",
+]

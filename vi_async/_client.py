@@ -1,0 +1,79 @@
+"""The async client: settings, one transport, and the resource namespaces."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from ._config import ClientConfig
+from ._transport import Transport
+from .resources import FlowsResource, RunsResource
+
+
+class Client:
+    """Async client of the Vi training API.
+
+    Credentials and endpoint default to the environment variables the official
+    SDK reads (DATATURE_VI_SECRET_KEY, DATATURE_VI_ORGANIZATION_ID,
+    DATATURE_VI_API_ENDPOINT). The HTTP session opens on first use; close it
+    with ``await client.close()`` or ``async with Client() as client:``.
+
+    ``timeout`` bounds each attempt, ``retry_deadline`` a whole call with its
+    retries; ``max_retries`` transient failures are retried for requests that
+    are safe to repeat; ``max_connections`` caps concurrent connections.
+    """
+
+    def __init__(
+        self,
+        secret_key: str | None = None,
+        organization_id: str | None = None,
+        endpoint: str | None = None,
+        *,
+        timeout: float = 30.0,
+        max_retries: int = 4,
+        retry_deadline: float | None = 120.0,
+        max_retry_after: float = 60.0,
+        max_connections: int = 100,
+    ) -> None:
+        self._config = ClientConfig.resolve(
+            secret_key,
+            organization_id,
+            endpoint,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry_deadline=retry_deadline,
+            max_retry_after=max_retry_after,
+            max_connections=max_connections,
+        )
+        self._transport = Transport(self._config)
+        self.flows = FlowsResource(self._transport)
+        """Flows: training workflow configurations."""
+        self.runs = RunsResource(self._transport)
+        """Runs: executions of flows."""
+
+    @property
+    def organization_id(self) -> str:
+        """The organization this client acts for."""
+        return self._config.organization_id
+
+    @property
+    def endpoint(self) -> str:
+        """The API endpoint URL."""
+        return self._config.endpoint
+
+    def __repr__(self) -> str:
+        return f"Client(organization_id={self.organization_id!r}, endpoint={self.endpoint!r})"
+
+    async def close(self) -> None:
+        """Close the HTTP session. Idempotent."""
+        await self._transport.close()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

@@ -1,0 +1,78 @@
+"""Reading a run's log: the last lines, or every line as it is written."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any
+
+from ._convert import converter
+from ._polling import PollSchedule
+from ._transport import Transport
+from .errors import ViDecodeError
+from .models import LogLine
+
+PAGE_LIMIT = 1000
+FetchTerminal = Callable[[], Awaitable[bool]]
+
+
+async def read_logs(
+    transport: Transport,
+    path: str,
+    *,
+    tail: int | None,
+    follow: bool,
+    is_terminal: FetchTerminal,
+    poll_interval: float | None = None,
+) -> AsyncGenerator[LogLine, None]:
+    """Yield log lines of the run at ``path``.
+
+    ``tail=N`` starts with the last N lines (None: from the first line). With
+    ``follow`` it keeps fetching after the ``nextSince`` cursor until the run
+    is terminal and its log is drained, so no line is lost or repeated.
+    """
+    if tail is not None and tail < 0:
+        raise ValueError(f"tail must be >= 0, got {tail}")
+    schedule = PollSchedule(poll_interval, initial=0.1, ceiling=2.0)
+    cursor: str | None = None
+    first = True
+    while True:
+        params = {"limit": str(PAGE_LIMIT)}
+        if cursor is not None:
+            params["since"] = cursor
+        elif first and tail is not None:
+            params["tail"] = str(tail)
+        response = await transport.request("GET", path, params=params)
+        lines, next_cursor, complete = _decode(response.data)
+        if first and tail is not None:
+            lines = lines[-tail:] if tail else []
+        first = False
+        for line in lines:
+            yield line
+        cursor = next_cursor or cursor
+        full_page = len(lines) >= PAGE_LIMIT
+        if full_page and not (tail is not None and not follow):
+            continue  # more lines are waiting right now
+        if not follow:
+            return
+        if complete is True or (complete is None and not lines and await is_terminal()):
+            return
+        if lines:
+            schedule.reset()
+        await asyncio.sleep(schedule.next_delay())
+
+
+def _decode(data: Any) -> tuple[list[LogLine], str | None, bool | None]:
+    if not isinstance(data, dict) or not isinstance(data.get("items"), list):
+        raise ViDecodeError("Expected a logs object with an 'items' list")
+    try:
+        lines = [converter.structure(item, LogLine) for item in data["items"]]
+    except Exception as exc:
+        raise ViDecodeError(f"Could not decode a log line: {exc}") from exc
+    cursor = data.get("nextSince")
+    complete = data.get("complete")
+    return (
+        lines,
+        cursor if isinstance(cursor, str) and cursor else None,
+        complete if isinstance(complete, bool) else None,
+    )

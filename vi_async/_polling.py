@@ -1,0 +1,42 @@
+"""Polling cadence, kept apart from per-request retries (like google-api-core's
+polling futures): quick at first, backing off to a ceiling, with jitter."""
+
+from __future__ import annotations
+
+import random
+
+DEFAULT_INITIAL = 0.2
+DEFAULT_CEILING = 5.0
+DEFAULT_FACTOR = 1.5
+
+
+class PollSchedule:
+    """The delay before the next poll: adaptive, or fixed when ``interval`` is set."""
+
+    def __init__(
+        self,
+        interval: float | None = None,
+        *,
+        initial: float = DEFAULT_INITIAL,
+        ceiling: float = DEFAULT_CEILING,
+        factor: float = DEFAULT_FACTOR,
+    ) -> None:
+        if interval is not None and interval <= 0:
+            raise ValueError(f"poll_interval must be positive, got {interval}")
+        self.interval = interval
+        self._initial = initial
+        self._ceiling = ceiling
+        self._factor = factor
+        self._current = initial
+
+    def next_delay(self) -> float:
+        """The next delay; adaptive delays grow by ``factor`` up to ``ceiling``."""
+        if self.interval is not None:
+            return self.interval
+        delay = self._current * random.uniform(0.8, 1.2)
+        self._current = min(self._ceiling, self._current * self._factor)
+        return delay
+
+    def reset(self) -> None:
+        """Go back to quick polling (something changed)."""
+        self._current = self._initial

@@ -1,0 +1,121 @@
+"""Retry policy pieces used by the transport: what is transient, how long to
+wait, and a per-client retry budget that stops retry storms.
+
+The budget follows botocore's standard retry quota: each retry spends tokens
+(more for timeouts and dropped connections), each success pays a little back,
+and once the budget is empty failures are raised instead of retried, so a bulk
+job against a failing server cannot multiply its load.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import email.utils
+import math
+import random
+import time
+from collections.abc import Generator
+
+import attrs
+
+from .errors import ViConnectionError, ViError, ViRateLimitError, ViServerError, ViTimeoutError
+
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+RETRY_COST = 5
+TIMEOUT_RETRY_COST = 10
+SUCCESS_REFUND = 1
+
+
+@attrs.define(slots=True)
+class Call:
+    """The state of one logical request across its attempts."""
+
+    method: str
+    path: str
+    deadline: float
+    retryable: bool
+    attempts: int = 0
+    answer_lost: bool = False
+    retry_tokens: int = 0
+
+
+current_call: contextvars.ContextVar[Call] = contextvars.ContextVar("vi_async_call")
+
+
+class RetryQuota:
+    """A token bucket of retries shared by every request of one client."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.available = capacity
+
+    def acquire(self, error: ViError) -> int | None:
+        """Spend the cost of retrying after ``error``; None when the budget is empty."""
+        cost = (
+            TIMEOUT_RETRY_COST
+            if isinstance(error, (ViTimeoutError, ViConnectionError))
+            else RETRY_COST
+        )
+        if cost > self.available:
+            return None
+        self.available -= cost
+        return cost
+
+    def release(self, amount: int) -> None:
+        """Pay tokens back after a success."""
+        self.available = min(self.capacity, self.available + amount)
+
+
+def is_transient(error: BaseException) -> bool:
+    """True for failures that may pass if the same request is sent again."""
+    if isinstance(error, (ViConnectionError, ViTimeoutError)):
+        return error.status is None or error.status == 408
+    if isinstance(error, (ViRateLimitError, ViServerError)):
+        return error.status in RETRYABLE_STATUSES
+    return False
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or HTTP date).
+
+    Returns None for a missing or unparseable value; a negative or past value
+    means "now" (0.0).
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if math.isnan(seconds) or math.isinf(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def retry_waits(
+    base: float = 0.25, cap: float = 8.0
+) -> Generator[float, BaseException | None, None]:
+    """backoff wait generator: honour Retry-After, else jittered exponential waits.
+
+    backoff sends each failure into the generator, so the wait can depend on
+    it; no wait goes past the current call's deadline.
+    """
+    error = yield 0.0  # primed by backoff with send(None)
+    attempt = 0
+    while True:
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            wait = retry_after + random.uniform(0, min(1.0, retry_after * 0.1))
+        else:
+            ceiling = min(cap, base * 2**attempt)
+            wait = ceiling / 2 + random.uniform(0, ceiling / 2)
+        attempt += 1
+        left = current_call.get().deadline - time.monotonic()
+        error = yield max(0.0, min(wait, left))

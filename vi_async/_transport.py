@@ -1,0 +1,309 @@
+"""HTTP transport: one aiohttp session per client, auth headers, deadlines,
+typed errors and retries (with ``backoff``) for requests that are safe to repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import platform
+import time
+from typing import Any
+
+import aiohttp
+import attrs
+import backoff
+from yarl import URL
+
+from . import _json
+from ._config import ClientConfig
+from ._ids import segment
+from ._retry import Call, RetryQuota, current_call, is_transient, parse_retry_after, retry_waits
+from ._version import __version__
+from .errors import (
+    ViConnectionError,
+    ViDecodeError,
+    ViError,
+    ViNotFoundError,
+    ViTimeoutError,
+    error_for_status,
+)
+
+logger = logging.getLogger("vi_async")
+
+USER_AGENT = (
+    f"vi-async/{__version__} (Python/{platform.python_version()}; aiohttp/{aiohttp.__version__})"
+)
+_REQUEST_ID_HEADERS = ("X-Request-Id", "Request-Id", "X-Amzn-RequestId")
+_SNIPPET = 200
+
+
+@attrs.frozen(slots=True)
+class Response:
+    """A successful answer: status, decoded JSON body (or None) and request id."""
+
+    status: int
+    data: Any
+    request_id: str | None
+
+
+class Transport:
+    """Sends requests for one client; owns its aiohttp session."""
+
+    def __init__(
+        self, config: ClientConfig, *, extra_headers: dict[str, str] | None = None
+    ) -> None:
+        self.config = config
+        self._base = f"{config.endpoint}workspaces/{segment(config.organization_id)}/"
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
+        self._headers = {
+            "Authorization": f"Bearer {config.secret_key}",
+            "Organization-Id": config.organization_id,
+            "User-Agent": USER_AGENT,
+            "Accept": "application/json",
+            **(extra_headers or {}),
+        }
+        self.quota = RetryQuota(config.retry_budget)
+        self._send_with_retries = backoff.on_exception(
+            retry_waits,
+            ViError,
+            max_tries=config.max_retries + 1,
+            giveup=self._give_up,
+            on_backoff=self._log_backoff,
+            jitter=None,
+        )(self._attempt)
+
+    def __repr__(self) -> str:
+        return f"<Transport {self.config.endpoint} org={self.config.organization_id!r}>"
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` was called."""
+        return self._closed
+
+    def session(self) -> aiohttp.ClientSession:
+        """The aiohttp session, opened on first use."""
+        if self._closed:
+            raise ViError("The client is closed")
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self.config.max_connections, limit_per_host=self.config.max_connections
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector, headers=self._headers, auto_decompress=True
+            )
+        return self._session
+
+    async def close(self) -> None:
+        """Close the session and its connections. Idempotent."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        retry: bool = True,
+        deadline: float | None = None,
+    ) -> Response:
+        """Send ``method path`` (relative to the organization) and return the answer.
+
+        Transient failures are retried when ``retry`` is true (the caller
+        guarantees the request is safe to repeat). ``deadline`` is an absolute
+        ``time.monotonic()`` bound on the whole call, retries included.
+        """
+        budget = self.config.retry_deadline
+        limit = time.monotonic() + budget if budget is not None else float("inf")
+        call = Call(method, path, min(limit, deadline) if deadline else limit, retry)
+        token = current_call.set(call)
+        try:
+            payload = None if body is None else _json.dumps(body)
+            if retry and self.config.max_retries > 0:
+                response: Response = await self._send_with_retries(call, params, payload, headers)
+            else:
+                response = await self._attempt(call, params, payload, headers)
+        finally:
+            current_call.reset(token)
+        self.quota.release(call.retry_tokens or 1)
+        return response
+
+    async def delete(self, path: str) -> Response | None:
+        """DELETE with exact outcome: a 404 met after an attempt whose answer was
+        lost means our earlier attempt deleted it, so it counts as deleted (None)."""
+        try:
+            return await self.request("DELETE", path)
+        except ViNotFoundError as exc:
+            if exc.after_lost_answer:
+                logger.info("DELETE %s: answer lost, then 404: counted as deleted", path)
+                return None
+            raise
+
+    async def _attempt(
+        self,
+        call: Call,
+        params: dict[str, str] | None,
+        payload: bytes | None,
+        headers: dict[str, str] | None,
+    ) -> Response:
+        call.attempts += 1
+        started = time.monotonic()
+        remaining = call.deadline - started
+        if remaining <= 0:
+            raise self._error(ViTimeoutError, call, "Deadline exceeded before the request was sent")
+        timeout = aiohttp.ClientTimeout(total=min(self.config.timeout, remaining))
+        send_headers = {"Content-Type": "application/json"} if payload is not None else {}
+        if headers:
+            send_headers.update(headers)
+        url = URL(self._base + call.path, encoded=True)
+        status = 0
+        try:
+            async with self.session().request(
+                call.method, url, params=params, data=payload, headers=send_headers, timeout=timeout
+            ) as resp:
+                status = resp.status
+                raw = await resp.read()
+                resp_headers = resp.headers
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            call.answer_lost = True
+            raise self._error(
+                ViTimeoutError, call, f"No answer within {timeout.total:.3g}s"
+            ) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise self._error(ViConnectionError, call, f"Cannot connect: {exc.os_error}") from exc
+        except (
+            aiohttp.ClientOSError,
+            aiohttp.ServerDisconnectedError,
+            aiohttp.ClientPayloadError,
+        ) as exc:
+            call.answer_lost = True
+            raise self._error(
+                ViConnectionError, call, f"Connection dropped: {type(exc).__name__}"
+            ) from exc
+        finally:
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug(
+                    "%s %s -> %s attempt=%d elapsed=%.3fs",
+                    call.method,
+                    call.path,
+                    status or "no answer",
+                    call.attempts,
+                    time.monotonic() - started,
+                )
+        request_id = _first_header(resp_headers, _REQUEST_ID_HEADERS)
+        if status >= 400:
+            raise self._status_error(call, status, raw, resp_headers, request_id)
+        data = None
+        if raw.strip():
+            try:
+                data = _json.loads(raw)
+            except ValueError as exc:
+                raise self._error(
+                    ViDecodeError,
+                    call,
+                    f"The response is not JSON: {_snippet(raw)!r}",
+                    status=status,
+                    request_id=request_id,
+                ) from exc
+        return Response(status, data, request_id)
+
+    def _status_error(
+        self, call: Call, status: int, raw: bytes, headers: Any, request_id: str | None
+    ) -> ViError:
+        message, code = _error_message(raw, status)
+        err = self._error(
+            error_for_status(status), call, message, status=status, request_id=request_id
+        )
+        err.code = code
+        if status in (429, 503):
+            err.retry_after = parse_retry_after(headers.get("Retry-After"))
+        err.after_lost_answer = call.answer_lost
+        return err
+
+    @staticmethod
+    def _error(
+        cls: type[ViError],
+        call: Call,
+        message: str,
+        *,
+        status: int | None = None,
+        request_id: str | None = None,
+    ) -> ViError:
+        return cls(
+            message, status=status, request_id=request_id, method=call.method, path=call.path
+        )
+
+    def _give_up(self, error: Exception) -> bool:
+        call = current_call.get()
+        if not call.retryable or not isinstance(error, ViError) or not is_transient(error):
+            return True
+        if call.attempts > self.config.max_retries:
+            return True
+        retry_after = getattr(error, "retry_after", None)
+        left = call.deadline - time.monotonic()
+        if retry_after is not None and (
+            retry_after > self.config.max_retry_after or retry_after >= left
+        ):
+            logger.info(
+                "%s %s: not waiting %.1fs for Retry-After (cap %.1fs, %.1fs left)",
+                call.method,
+                call.path,
+                retry_after,
+                self.config.max_retry_after,
+                left,
+            )
+            return True
+        if left <= 0:
+            return True
+        cost = self.quota.acquire(error)
+        if cost is None:
+            logger.warning("%s %s: retry budget exhausted, not retrying", call.method, call.path)
+            return True
+        call.retry_tokens += cost
+        return False
+
+    @staticmethod
+    def _log_backoff(details: Any) -> None:
+        call = current_call.get()
+        logger.info(
+            "retrying %s %s in %.2fs after %s (attempt %d)",
+            call.method,
+            call.path,
+            details["wait"],
+            type(details["exception"]).__name__,
+            details["tries"] + 1,
+        )
+
+
+def _first_header(headers: Any, names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = headers.get(name)
+        if value:
+            return str(value)
+    return None
+
+
+def _snippet(raw: bytes) -> str:
+    text = raw.decode("utf-8", "replace").strip()
+    return text if len(text) <= _SNIPPET else text[:_SNIPPET] + "..."
+
+
+def _error_message(raw: bytes, status: int) -> tuple[str, str | None]:
+    """The server's message: JSON ``message``, then ``error``, else the raw text."""
+    try:
+        data = _json.loads(raw) if raw.strip() else None
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        code = data.get("error") if isinstance(data.get("error"), str) else None
+        message = data.get("message") or code
+        if isinstance(message, str) and message:
+            return message, code
+    text = _snippet(raw)
+    return (f"HTTP {status}: {text}" if text else f"HTTP {status}"), None

@@ -1,0 +1,167 @@
+"""Coalesced waiting on runs.
+
+Any number of concurrent ``wait_for`` calls on the same run id within one
+client share one polling loop: the server sees one poll stream per run, not
+one per waiter. The loop is an asyncio task owned by the watcher; it starts
+with the first waiter and is cancelled (and awaited) when the last one leaves,
+so cancelling waiters never leaves a task or a request behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+
+from ._polling import PollSchedule
+from .errors import ViTimeoutError
+from .models import Run
+
+logger = logging.getLogger("vi_async")
+
+FetchRun = Callable[[str], Awaitable[Run]]
+OnUpdate = Callable[[Run], Any]
+
+
+class _Stream:
+    """The shared state of one run's polling loop."""
+
+    __slots__ = ("changed", "error", "intervals", "latest", "polls", "run_id", "task", "waiters")
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.latest: Run | None = None
+        self.error: BaseException | None = None
+        self.changed = asyncio.Event()
+        self.waiters = 0
+        self.intervals: list[float | None] = []
+        self.polls = 0
+        self.task: asyncio.Task[None] | None = None
+
+    def publish(self, run: Run | None = None, error: BaseException | None = None) -> None:
+        """Record a new observation and wake every waiter."""
+        if run is not None:
+            self.latest = run
+        if error is not None:
+            self.error = error
+        event, self.changed = self.changed, asyncio.Event()
+        event.set()
+
+    def fixed_interval(self) -> float | None:
+        """The smallest poll interval a waiter asked for, or None for adaptive."""
+        fixed = [i for i in self.intervals if i is not None]
+        return min(fixed) if fixed else None
+
+
+class RunWatcher:
+    """Shares one polling loop per run id among all of a client's waiters."""
+
+    def __init__(self, fetch: FetchRun) -> None:
+        self._fetch = fetch
+        self._streams: dict[str, _Stream] = {}
+
+    def active_streams(self) -> int:
+        """How many runs are being polled right now."""
+        return len(self._streams)
+
+    async def wait(
+        self,
+        run_id: str,
+        *,
+        timeout: float | None,
+        poll_interval: float | None,
+        on_update: OnUpdate | None,
+    ) -> Run:
+        """Wait until the run is terminal and return it (see RunsResource.wait_for)."""
+        if poll_interval is not None and poll_interval <= 0:
+            raise ValueError(f"poll_interval must be positive, got {poll_interval}")
+        if timeout is not None and timeout < 0:
+            raise ValueError(f"timeout must be >= 0, got {timeout}")
+        stream = self._join(run_id, poll_interval)
+        try:
+            with anyio.fail_after(timeout):
+                return await self._follow(stream, on_update)
+        except TimeoutError:
+            last = stream.latest
+            phase = last.phase.value if last is not None else "never seen"
+            err = ViTimeoutError(
+                f"Run {run_id} did not finish within {timeout}s (last phase: {phase})",
+                method="GET",
+                path=f"runs/{run_id}",
+            )
+            err.last_run = last
+            raise err from None
+        finally:
+            await self._leave(stream, poll_interval)
+
+    @staticmethod
+    async def _follow(stream: _Stream, on_update: OnUpdate | None) -> Run:
+        last_phase = None
+        while True:
+            changed = stream.changed
+            run = stream.latest
+            if run is not None and run.phase is not last_phase:
+                last_phase = run.phase
+                if on_update is not None:
+                    result = on_update(run)
+                    if inspect.isawaitable(result):
+                        await result
+            if run is not None and run.is_terminal:
+                return run
+            if stream.error is not None:
+                raise stream.error
+            await changed.wait()
+
+    def _join(self, run_id: str, poll_interval: float | None) -> _Stream:
+        stream = self._streams.get(run_id)
+        if stream is None:
+            stream = self._streams[run_id] = _Stream(run_id)
+        stream.waiters += 1
+        stream.intervals.append(poll_interval)
+        if stream.task is None:
+            stream.task = asyncio.get_running_loop().create_task(
+                self._poll(stream), name=f"vi-async poll {run_id}"
+            )
+        return stream
+
+    async def _leave(self, stream: _Stream, poll_interval: float | None) -> None:
+        stream.waiters -= 1
+        stream.intervals.remove(poll_interval)
+        if stream.waiters > 0:
+            return
+        if self._streams.get(stream.run_id) is stream:
+            del self._streams[stream.run_id]
+        task = stream.task
+        if task is not None and not task.done():
+            task.cancel()
+            with anyio.CancelScope(shield=True):
+                await asyncio.wait([task])
+
+    async def _poll(self, stream: _Stream) -> None:
+        schedule = PollSchedule()
+        try:
+            while True:
+                schedule.interval = stream.fixed_interval()
+                started = time.monotonic()
+                try:
+                    run = await self._fetch(stream.run_id)
+                except Exception as exc:  # transient errors were retried by the transport
+                    stream.publish(error=exc)
+                    return
+                stream.polls += 1
+                previous = stream.latest
+                stream.publish(run)
+                if run.is_terminal:
+                    return
+                if previous is None or previous.phase is not run.phase:
+                    schedule.reset()
+                delay = schedule.next_delay() - (time.monotonic() - started)
+                await asyncio.sleep(max(0.0, delay))
+        finally:
+            if self._streams.get(stream.run_id) is stream:
+                del self._streams[stream.run_id]

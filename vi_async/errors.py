@@ -1,0 +1,159 @@
+"""Typed errors raised by the SDK.
+
+Every error that comes from the API carries the HTTP ``status``, the server's
+``message``, the ``request_id`` it was given, and the ``method`` and ``path`` of
+the request. No error ever carries request headers, so the secret key cannot
+leak through an exception.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ViAuthenticationError",
+    "ViConfigError",
+    "ViConflictError",
+    "ViConnectionError",
+    "ViDecodeError",
+    "ViError",
+    "ViNotFoundError",
+    "ViPermissionError",
+    "ViRateLimitError",
+    "ViServerError",
+    "ViTimeoutError",
+    "ViValidationError",
+    "error_for_status",
+]
+
+
+class ViError(Exception):
+    """Base class of every error raised by vi_async and vi_sync.
+
+    ``retry_after`` is the server's Retry-After in seconds, when it sent one;
+    ``after_lost_answer`` is true when an earlier attempt of the same request
+    may have been processed but its answer never arrived.
+    """
+
+    retry_after: float | None = None
+    after_lost_answer: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        request_id: str | None = None,
+        method: str | None = None,
+        path: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.request_id = request_id
+        self.method = method
+        self.path = path
+        self.code = code
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        where = " ".join(p for p in (self.method, self.path) if p)
+        details = []
+        if self.status is not None:
+            details.append(f"status {self.status}")
+        if where:
+            details.append(where)
+        if self.request_id:
+            details.append(f"request id {self.request_id}")
+        if details:
+            parts.append(f"({', '.join(details)})")
+        return " ".join(parts)
+
+    def __repr__(self) -> str:
+        name = type(self).__name__
+        return f"{name}({self.message!r}, status={self.status!r}, request_id={self.request_id!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.message, dict(self.__dict__)))
+
+
+def _rebuild(cls: type[ViError], message: str, state: dict[str, Any]) -> ViError:
+    err = cls.__new__(cls)
+    ViError.__init__(err, message)
+    err.__dict__.update(state)
+    return err
+
+
+class ViConfigError(ViError, ValueError):
+    """The client is missing a credential or was given an invalid setting."""
+
+
+class ViValidationError(ViError):
+    """The server rejected the request as malformed (400, 422 and other 4xx)."""
+
+
+class ViAuthenticationError(ViError):
+    """The secret key was missing or not accepted (401)."""
+
+
+class ViPermissionError(ViAuthenticationError):
+    """The key is valid but may not act on this organization or resource (403)."""
+
+
+class ViNotFoundError(ViError):
+    """The resource does not exist, or is not visible to this organization (404)."""
+
+
+class ViConflictError(ViError):
+    """The request conflicts with the resource's state (409), e.g. deleting a
+    flow that has an active run."""
+
+
+class ViRateLimitError(ViError):
+    """The server asked us to slow down (429); ``retry_after`` is in seconds."""
+
+
+class ViServerError(ViError):
+    """The server failed (5xx)."""
+
+
+class ViTimeoutError(ViError, TimeoutError):
+    """A request or a wait did not finish before its deadline.
+
+    ``last_run`` holds the last Run seen when the timeout came from a wait.
+    """
+
+    last_run: Any = None
+
+
+class ViConnectionError(ViError, ConnectionError):
+    """The connection failed or was dropped before a full answer arrived."""
+
+
+class ViDecodeError(ViError):
+    """The response was not the JSON the SDK expected (an HTML error page, a
+    truncated body, a wrong shape)."""
+
+
+_BY_STATUS: dict[int, type[ViError]] = {
+    400: ViValidationError,
+    401: ViAuthenticationError,
+    403: ViPermissionError,
+    404: ViNotFoundError,
+    408: ViTimeoutError,
+    409: ViConflictError,
+    422: ViValidationError,
+    429: ViRateLimitError,
+}
+
+
+def error_for_status(status: int) -> type[ViError]:
+    """Return the error class for an HTTP status code."""
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    if status >= 500:
+        return ViServerError
+    if status >= 400:
+        return ViValidationError
+    return ViError

@@ -1,0 +1,328 @@
+"""The API's objects as attrs classes (frozen, slots).
+
+Python names follow the official Vi SDK (``flow_id``, ``organization_id``,
+``spec.training_project``, ``metadata.time_created``, ``run.spec.killed_at``,
+``status.conditions[-1].condition``); the converter in ``_convert`` maps them
+to the camelCase JSON on the wire.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+import attrs
+
+__all__ = [
+    "ConditionName",
+    "ConditionStatus",
+    "DeletedResource",
+    "Flow",
+    "FlowBlock",
+    "FlowSpec",
+    "LogLine",
+    "Page",
+    "PaginationParams",
+    "ResourceMetadata",
+    "Run",
+    "RunCondition",
+    "RunPhase",
+    "RunSpec",
+    "RunStatus",
+]
+
+T = TypeVar("T")
+
+
+class _OpenEnum(str, enum.Enum):
+    """A string enum that keeps values it does not know instead of failing."""
+
+    @classmethod
+    def _missing_(cls, value: object) -> Any:
+        if not isinstance(value, str):
+            return None
+        member = str.__new__(cls, value)
+        member._name_ = value.upper()
+        member._value_ = value
+        return member
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class ConditionName(_OpenEnum):
+    """A run condition's name. Unknown names from the server are kept as-is."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    ERROR = "Error"
+    CANCELLED = "Cancelled"
+    STARTED = "Started"
+    FINISHED = "Finished"
+
+
+class ConditionStatus(_OpenEnum):
+    """Whether a condition was reached. Unknown statuses are kept as-is."""
+
+    WAITING = "Waiting"
+    REACHED = "Reached"
+    FAILED_REACH = "FailedReach"
+
+
+class RunPhase(str, enum.Enum):
+    """The phase of a run, derived from its latest condition and ``killed_at``."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    ERROR = "Error"
+    CANCELLED = "Cancelled"
+    UNKNOWN = "Unknown"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True for phases a run never leaves."""
+        return self in _TERMINAL
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+_TERMINAL = frozenset({RunPhase.SUCCEEDED, RunPhase.FAILED, RunPhase.ERROR, RunPhase.CANCELLED})
+
+
+@attrs.frozen
+class PaginationParams:
+    """Page size and the opaque token of the page to fetch (``None`` = first)."""
+
+    page_token: str | None = None
+    page_size: int = 10
+
+    def __attrs_post_init__(self) -> None:
+        if not 1 <= self.page_size <= 1000:
+            raise ValueError(f"page_size must be between 1 and 1000, got {self.page_size}")
+
+
+@attrs.frozen
+class ResourceMetadata:
+    """Timestamps (epoch milliseconds), generation and string attributes."""
+
+    time_created: int = 0
+    last_updated: int = 0
+    generation: int = 0
+    attributes: dict[str, str] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class FlowBlock:
+    """One block of a flow's training pipeline."""
+
+    block: str
+    settings: dict[str, Any] = attrs.field(factory=dict)
+    style: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class FlowSpec:
+    """What a flow trains: its blocks, settings and tolerations."""
+
+    name: str
+    schema: str = "v1"
+    tolerations: dict[str, list[str]] = attrs.field(factory=dict)
+    settings: dict[str, Any] = attrs.field(factory=dict)
+    blocks: list[FlowBlock] = attrs.field(factory=list)
+    training_project: str | None = None
+
+
+def _fmt_ms(ms: int | None) -> str:
+    if not ms:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@attrs.frozen
+class Flow:
+    """A training workflow configuration."""
+
+    flow_id: str
+    spec: FlowSpec
+    organization_id: str = ""
+    metadata: ResourceMetadata = attrs.field(factory=ResourceMetadata)
+    self_link: str = ""
+    etag: str = ""
+
+    def summary(self) -> str:
+        """Return the readable multi-line summary that ``info()`` prints."""
+        lines = [
+            f"Flow {self.flow_id}",
+            f"  Name:             {self.spec.name}",
+            f"  Organization:     {self.organization_id}",
+            f"  Schema:           {self.spec.schema}",
+            f"  Training project: {self.spec.training_project or 'Not specified'}",
+            f"  Created:          {_fmt_ms(self.metadata.time_created)}",
+            f"  Last updated:     {_fmt_ms(self.metadata.last_updated)}",
+            f"  Tolerations:      {len(self.spec.tolerations)} rule(s)",
+            f"  Blocks:           {len(self.spec.blocks)}",
+        ]
+        lines += [f"    {i}. {b.block}" for i, b in enumerate(self.spec.blocks, 1)]
+        return "\n".join(lines)
+
+    def info(self) -> None:
+        """Print a readable summary of the flow."""
+        print(self.summary())
+
+
+@attrs.frozen
+class RunCondition:
+    """One entry of a run's condition history; the last one is the latest."""
+
+    condition: ConditionName
+    status: ConditionStatus = ConditionStatus.REACHED
+    last_transition_time: int = 0
+    reason: str | None = None
+    message: str | None = None
+
+
+@attrs.frozen
+class RunSpec:
+    """What a run executes: an embedded flow spec, its project, and when it was killed."""
+
+    flow: FlowSpec
+    killed_at: int | None = None
+    training_project: str | None = None
+
+
+@attrs.frozen
+class RunStatus:
+    """What the server observed of a run: its log link and condition history."""
+
+    log: str = ""
+    observed_generation: int = 0
+    conditions: list[RunCondition] = attrs.field(factory=list)
+
+
+_REACHABLE = frozenset({RunPhase.PENDING, RunPhase.RUNNING, RunPhase.SUCCEEDED})
+
+_PHASE_OF_CONDITION: dict[str, RunPhase] = {
+    "Pending": RunPhase.PENDING,
+    "Running": RunPhase.RUNNING,
+    "Started": RunPhase.RUNNING,
+    "Succeeded": RunPhase.SUCCEEDED,
+    "Finished": RunPhase.SUCCEEDED,
+    "Failed": RunPhase.FAILED,
+    "Error": RunPhase.ERROR,
+    "Cancelled": RunPhase.CANCELLED,
+}
+
+
+def phase_of(status: RunStatus, killed_at: int | None) -> RunPhase:
+    """Derive a RunPhase from the latest condition and ``killed_at``.
+
+    A condition whose status is ``FailedReach`` means the run could not reach
+    that state: reaching Running or Succeeded failed, so the run failed. A run
+    that was killed and is no longer progressing is Cancelled.
+    """
+    if not status.conditions:
+        return RunPhase.CANCELLED if killed_at else RunPhase.PENDING
+    latest = status.conditions[-1]
+    phase = _PHASE_OF_CONDITION.get(latest.condition.value, RunPhase.UNKNOWN)
+    if latest.status is ConditionStatus.FAILED_REACH and phase in _REACHABLE:
+        phase = RunPhase.FAILED
+    elif latest.status is ConditionStatus.WAITING and phase is not RunPhase.UNKNOWN:
+        # Waiting to reach a phase: the run is still in the one before.
+        phase = (
+            RunPhase.PENDING if phase in (RunPhase.PENDING, RunPhase.RUNNING) else RunPhase.RUNNING
+        )
+    if killed_at and not phase.is_terminal and phase is not RunPhase.UNKNOWN:
+        # A kill that the server acknowledged but has not yet reported as a condition.
+        return RunPhase.CANCELLED
+    return phase
+
+
+@attrs.frozen
+class Run:
+    """One execution of a flow."""
+
+    run_id: str
+    spec: RunSpec
+    organization_id: str = ""
+    status: RunStatus = attrs.field(factory=RunStatus)
+    metadata: ResourceMetadata = attrs.field(factory=ResourceMetadata)
+    self_link: str = ""
+    etag: str = ""
+
+    @property
+    def phase(self) -> RunPhase:
+        """The run's phase, derived from its latest condition and ``spec.killed_at``."""
+        return phase_of(self.status, self.spec.killed_at)
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the run has succeeded, failed, errored or been cancelled."""
+        return self.phase.is_terminal
+
+    def summary(self) -> str:
+        """Return the readable multi-line summary that ``info()`` prints."""
+        lines = [
+            f"Run {self.run_id}",
+            f"  Phase:            {self.phase.value}",
+            f"  Organization:     {self.organization_id}",
+            f"  Flow name:        {self.spec.flow.name}",
+            f"  Schema:           {self.spec.flow.schema}",
+            f"  Training project: {self.spec.training_project or 'Not specified'}",
+            f"  Created:          {_fmt_ms(self.metadata.time_created)}",
+            f"  Last updated:     {_fmt_ms(self.metadata.last_updated)}",
+        ]
+        if self.spec.killed_at:
+            lines.append(f"  Killed at:        {_fmt_ms(self.spec.killed_at)}")
+        lines.append(f"  Conditions:       {len(self.status.conditions)}")
+        lines += [
+            f"    {_fmt_ms(c.last_transition_time)}  {c.condition.value} ({c.status.value})"
+            + (f": {c.message}" if c.message else "")
+            for c in self.status.conditions
+        ]
+        return "\n".join(lines)
+
+    def info(self) -> None:
+        """Print a readable summary of the run."""
+        print(self.summary())
+
+
+@attrs.frozen
+class DeletedResource:
+    """The answer to a delete: the id, and that it is gone."""
+
+    id: str
+    deleted: bool = True
+
+
+@attrs.frozen
+class LogLine:
+    """One line of a run's log."""
+
+    seq: int
+    timestamp: int
+    message: str
+    level: str = "INFO"
+    block: str | None = None
+
+    @property
+    def time(self) -> datetime:
+        """The line's timestamp as a datetime (local time)."""
+        return datetime.fromtimestamp(self.timestamp / 1000)
+
+    def __str__(self) -> str:
+        return f"{_fmt_ms(self.timestamp)} {self.level} {self.message}"
+
+
+@attrs.frozen
+class Page(Generic[T]):
+    """One page of a list: its items and the tokens of its neighbours."""
+
+    items: list[T]
+    next_page: str | None = None
+    prev_page: str | None = None

@@ -1,0 +1,97 @@
+"""Lazy pagination over list endpoints.
+
+``AsyncPager`` is what ``list()`` returns: ``await pager`` gives the first
+page, ``async for page in pager`` walks every page (one request at a time, on
+demand) and ``pager.all_items()`` walks every item in constant memory.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator
+from contextlib import aclosing
+from typing import Any, Generic, TypeVar
+
+from .models import Page
+
+T = TypeVar("T")
+
+logger = logging.getLogger("vi_async")
+
+FetchPage = Callable[[str | None], Awaitable[Page[T]]]
+
+MAX_PAGES = 100_000
+
+
+class AsyncPager(Generic[T]):
+    """Pages of a list, fetched lazily.
+
+    ``where`` filters items client-side; ``limit`` caps the number of items
+    yielded, and no page is fetched once it is reached. Iteration stops when a
+    page has no ``next_page`` or a token repeats (a server bug would otherwise
+    loop forever).
+    """
+
+    def __init__(
+        self,
+        fetch: FetchPage[T],
+        *,
+        first_token: str | None = None,
+        where: Callable[[T], bool] | None = None,
+        limit: int | None = None,
+    ) -> None:
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must be >= 0, got {limit}")
+        self._fetch = fetch
+        self._first_token = first_token
+        self._where = where
+        self._limit = limit
+
+    def __repr__(self) -> str:
+        return f"<AsyncPager limit={self._limit}>"
+
+    def __await__(self) -> Generator[Any, None, Page[T]]:
+        return self._first_page().__await__()
+
+    async def _first_page(self) -> Page[T]:
+        if self._limit == 0:
+            return Page(items=[])
+        return self._shape(await self._fetch(self._first_token), self._limit)
+
+    def _shape(self, page: Page[T], left: int | None) -> Page[T]:
+        """Apply the filter and the remaining limit to one page."""
+        if self._where is None and left is None:
+            return page
+        items = page.items if self._where is None else [i for i in page.items if self._where(i)]
+        if left is not None:
+            items = items[:left]
+        return Page(items=items, next_page=page.next_page, prev_page=page.prev_page)
+
+    def __aiter__(self) -> AsyncIterator[Page[T]]:
+        return self._pages()
+
+    async def _pages(self) -> AsyncGenerator[Page[T], None]:
+        token = self._first_token
+        seen: set[str] = set()
+        left = self._limit
+        for _ in range(MAX_PAGES):
+            if left == 0:
+                return
+            page = self._shape(await self._fetch(token), left)
+            if left is not None:
+                left -= len(page.items)
+            yield page
+            token = page.next_page
+            if not token:
+                return
+            if token in seen:
+                logger.warning("The server repeated page token %r; stopping", token[:40])
+                return
+            seen.add(token)
+
+    async def all_items(self) -> AsyncIterator[T]:
+        """Every item of every page, fetched one page at a time."""
+        async with aclosing(self._pages()) as pages:
+            async for page in pages:
+                for item in page.items:
+                    yield item

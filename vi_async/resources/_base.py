@@ -1,0 +1,111 @@
+"""What every resource shares: paths, decoding, pagers, metadata bodies."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from .._convert import converter, structure
+from .._ids import check_id, segment
+from .._transport import Response, Transport
+from ..errors import ViDecodeError
+from ..models import DeletedResource, Page, PaginationParams
+from ..pagination import AsyncPager
+
+T = TypeVar("T")
+
+
+def coerce_pagination(pagination: PaginationParams | dict[str, Any] | None) -> PaginationParams:
+    """Accept PaginationParams, a dict of its fields, or None (defaults)."""
+    if pagination is None:
+        return PaginationParams()
+    if isinstance(pagination, PaginationParams):
+        return pagination
+    if isinstance(pagination, dict):
+        return PaginationParams(**pagination)
+    raise TypeError(
+        f"pagination must be PaginationParams or a dict, not {type(pagination).__name__}"
+    )
+
+
+def metadata_body(metadata: dict[str, str] | None) -> dict[str, Any] | None:
+    """The wire form of user metadata: ``{"attributes": {...}}`` of strings."""
+    if metadata is None:
+        return None
+    if not isinstance(metadata, dict):
+        raise TypeError(f"metadata must be a dict of strings, not {type(metadata).__name__}")
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise TypeError(f"metadata keys and values must be strings; got {key!r}: {value!r}")
+    return {"attributes": dict(metadata)}
+
+
+def request_body(spec: Any, metadata: dict[str, str] | None) -> dict[str, Any]:
+    """A ``{"spec"?, "metadata"?}`` body; ``spec`` must already be in wire form."""
+    body: dict[str, Any] = {}
+    if spec is not None:
+        body["spec"] = spec
+    meta = metadata_body(metadata)
+    if meta is not None:
+        body["metadata"] = meta
+    return body
+
+
+class Resource:
+    """A collection under ``/workspaces/{org}/<collection>/``."""
+
+    collection: str
+    id_name: str
+
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+
+    def _path(self, resource_id: str, *, name: str | None = None) -> str:
+        check_id(resource_id, name or self.id_name)
+        return f"{self.collection}/{segment(resource_id)}"
+
+    def _pager(
+        self, cls: type[T], pagination: PaginationParams | dict[str, Any] | None, **options: Any
+    ) -> AsyncPager[T]:
+        params = coerce_pagination(pagination)
+        page_type = Page[cls]  # type: ignore[valid-type]
+        size = str(params.page_size)
+
+        async def fetch(token: str | None) -> Page[T]:
+            query = {"s": size} if token is None else {"s": size, "p": token}
+            response = await self._transport.request("GET", self.collection, params=query)
+            page: Page[T] = decode_page(response, page_type)
+            return page
+
+        return AsyncPager(fetch, first_token=params.page_token, **options)
+
+    async def _deleted(self, resource_id: str) -> DeletedResource:
+        await self._transport.delete(self._path(resource_id))
+        return DeletedResource(id=resource_id)
+
+
+def decode(response: Response, cls: type[T]) -> T:
+    """Structure a response body into ``cls``; typed error when it does not fit."""
+    try:
+        return structure(response.data, cls)
+    except ViDecodeError as exc:
+        exc.status, exc.request_id = response.status, response.request_id
+        raise
+
+
+def decode_page(response: Response, page_type: Any) -> Any:  # returns page_type
+    """Structure a list page, checking the envelope first."""
+    data = response.data
+    if not isinstance(data, dict) or not isinstance(data.get("items"), list):
+        raise ViDecodeError(
+            "Expected a page object with an 'items' list",
+            status=response.status,
+            request_id=response.request_id,
+        )
+    try:
+        return converter.structure(data, page_type)
+    except Exception as exc:
+        raise ViDecodeError(
+            f"Could not decode a page: {type(exc).__name__}: {exc}",
+            status=response.status,
+            request_id=response.request_id,
+        ) from exc
