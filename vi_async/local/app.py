@@ -1,0 +1,196 @@
+"""The aiohttp application: Vi API routes, request ids, JSON errors and counters.
+
+Routes (served at the root, as the official client joins paths with urljoin)::
+
+    GET                 /workspaces/{org}/flows            list (?s=size&p=token)
+    GET|PUT|PATCH|DELETE /workspaces/{org}/flows/{flowId}
+    GET                 /workspaces/{org}/runs             list
+    GET|PUT|PATCH|DELETE /workspaces/{org}/runs/{runId}
+    GET                 /workspaces/{org}/runs/{runId}/logs
+
+Every response carries an ``X-Request-Id`` header; errors are JSON
+``{"error": "<CodeName>", "message": "...", "requestId": "..."}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from vi_async.local import documents, service
+from vi_async.local.admin import add_admin_routes
+from vi_async.local.errors import ApiError, error_response
+from vi_async.local.faults import API_PREFIX
+from vi_async.local.logs import LogQuery, logs_document
+from vi_async.local.pagination import decode_token, parse_page_size
+from vi_async.local.state import STATE, LocalState
+from vi_async.local.store import Database
+from vi_async.local.validation import check_id, parse_json_object
+
+logger = logging.getLogger("vi_async.local")
+
+REQUEST_ID_HEADER = "X-Request-Id"
+MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        status=status,
+        text=json.dumps(data, separators=(",", ":"), ensure_ascii=False),
+        content_type="application/json",
+    )
+
+
+def _route_key(request: web.Request) -> str | None:
+    route = request.match_info.route
+    resource = route.resource if route is not None else None
+    if resource is None:
+        return None
+    return f"{request.method} {resource.canonical}"
+
+
+@web.middleware
+async def observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count API requests, give every response a request id, render errors as JSON."""
+    request_id = str(uuid.uuid4())
+    state = request.app[STATE]
+    key = _route_key(request)
+    if key is not None and request.path.startswith(API_PREFIX):
+        state.counts[key] += 1
+    try:
+        response = await handler(request)
+    except ApiError as exc:
+        response = error_response(exc, request_id)
+    except web.HTTPException as exc:
+        error = ApiError(exc.status, exc.reason or "error")
+        if exc.status == 404:
+            error = ApiError(404, f"no route for {request.method} {request.path}")
+        elif exc.status == 405:
+            error = ApiError(405, f"method {request.method} not allowed for {request.path}")
+        response = error_response(error, request_id)
+    except Exception:
+        logger.exception("unhandled error for %s %s", request.method, request.path)
+        response = error_response(ApiError(500, "internal server error"), request_id)
+    response.headers[REQUEST_ID_HEADER] = request_id
+    return response
+
+
+def _target(request: web.Request, name: str) -> tuple[LocalState, str, str]:
+    """Authenticate, then return the state, the organization and the checked id."""
+    state = request.app[STATE]
+    org_id = state.keys.authenticate(request)
+    return state, org_id, check_id(request.match_info[name], name)
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    return parse_json_object(await request.read())
+
+
+def _list_handler(kind: str) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        state = request.app[STATE]
+        org_id = state.keys.authenticate(request)
+        size = parse_page_size(request.query.get("s"))
+        cursor = decode_token(request.query.get("p"), kind)
+        rows = await state.store.run(
+            Database.page, kind, org_id, cursor.after, cursor.before, size
+        )
+        return _json(documents.page_document(kind, rows, state.clock()))
+
+    return handle
+
+
+async def get_flow(request: web.Request) -> web.StreamResponse:
+    """GET a flow."""
+    state, org_id, flow_id = _target(request, "flowId")
+    record = await state.store.run(Database.get_flow, org_id, flow_id)
+    return _json(documents.flow_document(record))
+
+
+async def put_flow(request: web.Request) -> web.StreamResponse:
+    """PUT (create) a flow; an identical retry answers 200 with the existing flow."""
+    state, org_id, flow_id = _target(request, "flowId")
+    record, created = await service.create_flow(state.store, org_id, flow_id,
+                                                await _body(request))
+    return _json(documents.flow_document(record), 201 if created else 200)
+
+
+async def patch_flow(request: web.Request) -> web.StreamResponse:
+    """PATCH a flow."""
+    state, org_id, flow_id = _target(request, "flowId")
+    record = await service.update_flow(state.store, org_id, flow_id, await _body(request))
+    return _json(documents.flow_document(record))
+
+
+async def delete_flow(request: web.Request) -> web.StreamResponse:
+    """DELETE a flow (409 while a linked run is active); the body is empty."""
+    state, org_id, flow_id = _target(request, "flowId")
+    await state.store.run(Database.delete_flow, org_id, flow_id)
+    return web.Response(status=204)
+
+
+async def get_run(request: web.Request) -> web.StreamResponse:
+    """GET a run."""
+    state, org_id, run_id = _target(request, "runId")
+    record = await state.store.run(Database.get_run, org_id, run_id)
+    return _json(documents.run_document(record, state.clock()))
+
+
+async def put_run(request: web.Request) -> web.StreamResponse:
+    """PUT (create) a run; an identical retry answers 200 with the existing run."""
+    state, org_id, run_id = _target(request, "runId")
+    record, created = await service.create_run(
+        state.store, state.schedule, org_id, run_id, await _body(request),
+        request.headers.get(service.FLOW_HEADER) or None,
+    )
+    return _json(documents.run_document(record, state.clock()), 201 if created else 200)
+
+
+async def patch_run(request: web.Request) -> web.StreamResponse:
+    """PATCH a run (``spec.killedAt`` kills it)."""
+    state, org_id, run_id = _target(request, "runId")
+    record = await service.update_run(state.store, org_id, run_id, await _body(request))
+    return _json(documents.run_document(record, state.clock()))
+
+
+async def delete_run(request: web.Request) -> web.StreamResponse:
+    """DELETE a run; the body is empty."""
+    state, org_id, run_id = _target(request, "runId")
+    await state.store.run(Database.delete_run, org_id, run_id)
+    return web.Response(status=204)
+
+
+async def get_logs(request: web.Request) -> web.StreamResponse:
+    """GET the logs of a run (see :mod:`vi_async.local.logs`)."""
+    state, org_id, run_id = _target(request, "runId")
+    query = LogQuery.parse(request.query)
+    record = await state.store.run(Database.get_run, org_id, run_id)
+    return _json(logs_document(record, query, state.clock()))
+
+
+def build_app(state: LocalState) -> web.Application:
+    """Create the aiohttp application serving ``state``."""
+    app = web.Application(
+        middlewares=[observe_middleware, state.faults.middleware],
+        client_max_size=MAX_BODY_BYTES,
+    )
+    app[STATE] = state
+    base = "/workspaces/{org}"
+    app.router.add_get(f"{base}/flows", _list_handler("flows"))
+    app.router.add_get(f"{base}/flows/{{flowId}}", get_flow)
+    app.router.add_put(f"{base}/flows/{{flowId}}", put_flow)
+    app.router.add_patch(f"{base}/flows/{{flowId}}", patch_flow)
+    app.router.add_delete(f"{base}/flows/{{flowId}}", delete_flow)
+    app.router.add_get(f"{base}/runs", _list_handler("runs"))
+    app.router.add_get(f"{base}/runs/{{runId}}", get_run)
+    app.router.add_put(f"{base}/runs/{{runId}}", put_run)
+    app.router.add_patch(f"{base}/runs/{{runId}}", patch_run)
+    app.router.add_delete(f"{base}/runs/{{runId}}", delete_run)
+    app.router.add_get(f"{base}/runs/{{runId}}/logs", get_logs)
+    add_admin_routes(app)
+    return app

@@ -1,0 +1,87 @@
+"""``python -m vi_async.local``: run the local Vi server until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+
+from vi_async.local.engine import RunSchedule
+from vi_async.local.faults import FaultConfig
+from vi_async.local.server import LocalServer
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line parser."""
+    defaults = RunSchedule()
+    parser = argparse.ArgumentParser(
+        prog="python -m vi_async.local",
+        description="Serve a Vi-compatible API (flows and runs) backed by SQLite.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8700, help="port; 0 picks a free one")
+    parser.add_argument("--db", default="vi-local.sqlite",
+                        help="SQLite file (':memory:' for a throwaway one)")
+    parser.add_argument("--org", default=None, help="default organization id")
+    parser.add_argument("--secret-key", default=None, help="default organization's key")
+    parser.add_argument("--pending-seconds", type=float, default=defaults.pending_seconds)
+    parser.add_argument("--running-seconds", type=float, default=defaults.running_seconds)
+    parser.add_argument("--log-interval-seconds", type=float,
+                        default=defaults.log_interval_seconds)
+    parser.add_argument(
+        "--faults", type=FaultConfig.parse, default=FaultConfig(),
+        help='e.g. "seed=1,latency=0.02,503=0.2,429=0.05,reset_before=0.01,'
+        'reset_after=0.01,slow=0.01,slow_seconds=5,retry_after=1,paths=/runs"',
+    )
+    return parser
+
+
+def banner(server: LocalServer) -> str:
+    """What the command prints once the server is up."""
+    lines = [
+        f"Vi local server listening on {server.endpoint}",
+        f"Organization ID: {server.organization_id}",
+        f"Secret key: {server.secret_key}",
+        "",
+    ]
+    lines += [f"export {name}={value}" for name, value in server.env().items()]
+    return "\n".join(lines)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    """Serve until SIGINT or SIGTERM."""
+    server = LocalServer(
+        db_path=args.db,
+        host=args.host,
+        port=args.port,
+        schedule=RunSchedule(args.pending_seconds, args.running_seconds,
+                             args.log_interval_seconds),
+        faults=args.faults,
+        organization_id=args.org,
+        secret_key=args.secret_key,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with server:
+            print(banner(server), flush=True)
+            await stop.wait()
+            print("Shutting down.", flush=True)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        asyncio.run(serve(args))
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0

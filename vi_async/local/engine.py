@@ -1,0 +1,195 @@
+"""Run lifecycle derived from the clock: conditions and log lines, no background tasks.
+
+A run stores when it was created, when it starts running, when it finishes,
+its outcome and, if it was killed, when it was cancelled. Everything else is
+computed on read from the current time, so a given run at a given time always
+looks the same and the server has nothing to stop on shutdown.
+
+Timeline: ``Pending`` at creation, ``Running`` after ``pending_seconds``, then
+the outcome (``Succeeded`` / ``Failed`` / ``Error``) after ``running_seconds``
+more. Setting ``spec.killedAt`` while the run is Pending or Running ends it as
+``Cancelled`` at the server time of that PATCH. Every condition reached stays
+in ``status.conditions``; the last one is the latest.
+
+Per-run overrides, read from ``metadata.attributes`` of the create body (so any
+client can use them):
+
+- ``vi-local/outcome``: ``Succeeded`` (default), ``Failed`` or ``Error``
+- ``vi-local/pending-seconds``, ``vi-local/running-seconds``,
+  ``vi-local/log-interval-seconds``: floats overriding the server's RunSchedule
+
+Logs: line 1 is the Pending line at creation; while Running one line is made
+every ``log_interval_seconds`` (the first one at the start); a final line marks
+the outcome or the cancellation. Lines are numbered from 1 (``seq``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from vi_async.local.errors import bad_request
+
+PENDING = "Pending"
+RUNNING = "Running"
+SUCCEEDED = "Succeeded"
+FAILED = "Failed"
+ERROR = "Error"
+CANCELLED = "Cancelled"
+OUTCOMES = (SUCCEEDED, FAILED, ERROR)
+
+ATTR_OUTCOME = "vi-local/outcome"
+ATTR_PENDING = "vi-local/pending-seconds"
+ATTR_RUNNING = "vi-local/running-seconds"
+ATTR_LOG_INTERVAL = "vi-local/log-interval-seconds"
+
+_OUTCOME_TEXT = {
+    SUCCEEDED: ("INFO", None, "Run finished: Succeeded"),
+    FAILED: ("ERROR", "TrainingFailed", "Run finished: Failed (training failed)"),
+    ERROR: ("ERROR", "InternalError", "Run finished: Error (internal error)"),
+}
+
+
+@dataclass(frozen=True)
+class RunSchedule:
+    """Default timing of simulated runs, in seconds."""
+
+    pending_seconds: float = 2.0
+    running_seconds: float = 5.0
+    log_interval_seconds: float = 0.5
+
+    def __post_init__(self) -> None:
+        """Reject negative durations and a non-positive log interval."""
+        if self.pending_seconds < 0 or self.running_seconds < 0:
+            raise ValueError("pending_seconds and running_seconds must be >= 0")
+        if self.log_interval_seconds <= 0:
+            raise ValueError("log_interval_seconds must be > 0")
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """The stored, immutable timing of one run (epoch milliseconds)."""
+
+    created_at: int
+    running_at: int
+    finished_at: int
+    outcome: str
+    log_interval_ms: int
+    cancelled_at: int | None = None
+
+    @property
+    def ends_at(self) -> int:
+        """When the run reaches (or reached) its terminal condition."""
+        return self.finished_at if self.cancelled_at is None else self.cancelled_at
+
+    def is_terminal(self, now: int) -> bool:
+        """Whether the run is Succeeded, Failed, Error or Cancelled at ``now``."""
+        return now >= self.ends_at
+
+    def phase(self, now: int) -> str:
+        """The name of the latest condition at ``now``."""
+        return conditions(self, now)[-1]["condition"]  # type: ignore[no-any-return]
+
+
+def _seconds(attrs: Mapping[str, str], key: str, default: float) -> float:
+    raw = attrs.get(key)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise bad_request(f"attribute {key} must be a number of seconds") from None
+    if not value >= 0 or value == float("inf"):
+        raise bad_request(f"attribute {key} must be a finite number >= 0")
+    return value
+
+
+def plan_run(created_at: int, schedule: RunSchedule, attrs: Mapping[str, str]) -> RunPlan:
+    """Make the plan of a new run from the schedule and its reserved attributes."""
+    outcome = attrs.get(ATTR_OUTCOME, SUCCEEDED)
+    if outcome not in OUTCOMES:
+        raise bad_request(f"attribute {ATTR_OUTCOME} must be one of {', '.join(OUTCOMES)}")
+    pending = _seconds(attrs, ATTR_PENDING, schedule.pending_seconds)
+    running = _seconds(attrs, ATTR_RUNNING, schedule.running_seconds)
+    interval = _seconds(attrs, ATTR_LOG_INTERVAL, schedule.log_interval_seconds)
+    running_at = created_at + round(pending * 1000)
+    return RunPlan(
+        created_at=created_at,
+        running_at=running_at,
+        finished_at=running_at + round(running * 1000),
+        outcome=outcome,
+        log_interval_ms=max(1, round(interval * 1000)),
+    )
+
+
+def _condition(name: str, at: int, reason: str | None, message: str | None) -> dict[str, Any]:
+    return {
+        "condition": name,
+        "status": "Reached",
+        "lastTransitionTime": at,
+        "reason": reason,
+        "message": message,
+    }
+
+
+def conditions(plan: RunPlan, now: int) -> list[dict[str, Any]]:
+    """The run's conditions reached by ``now``, oldest first."""
+    result = [_condition(PENDING, plan.created_at, None, "Waiting for resources")]
+    if plan.running_at <= min(now, plan.ends_at):
+        result.append(_condition(RUNNING, plan.running_at, None, "Training in progress"))
+    if now >= plan.ends_at:
+        if plan.cancelled_at is not None:
+            result.append(_condition(CANCELLED, plan.cancelled_at, "Killed", "Run was killed"))
+        else:
+            _, reason, message = _OUTCOME_TEXT[plan.outcome]
+            result.append(_condition(plan.outcome, plan.finished_at, reason, message))
+    return result
+
+
+def _running_line_count(plan: RunPlan, now: int) -> int:
+    limit = plan.finished_at - 1 if plan.cancelled_at is None else plan.cancelled_at
+    bound = min(now, limit)
+    if bound < plan.running_at:
+        return 0
+    return (bound - plan.running_at) // plan.log_interval_ms + 1
+
+
+def line_count(plan: RunPlan, now: int) -> int:
+    """How many log lines the run has produced by ``now``."""
+    return 1 + _running_line_count(plan, now) + (1 if plan.is_terminal(now) else 0)
+
+
+def log_line(plan: RunPlan, seq: int, blocks: tuple[str, ...]) -> dict[str, Any]:
+    """Line number ``seq`` (from 1) of a run whose flow has ``blocks``.
+
+    The final line is only valid once the run is terminal; call with
+    ``seq <= line_count(plan, now)``.
+    """
+    if seq == 1:
+        return _line(seq, plan.created_at, None, "INFO", "Run queued (Pending)")
+    k = seq - 2
+    total_running = _running_line_count(plan, plan.ends_at)
+    if k < total_running:
+        at = plan.running_at + k * plan.log_interval_ms
+        block = blocks[k % len(blocks)] if blocks else None
+        span = max(1, plan.finished_at - plan.running_at)
+        percent = min(99, (at - plan.running_at) * 100 // span)
+        text = "Run started (Running)" if k == 0 else f"step {k}: {percent}% of training done"
+        return _line(seq, at, block, "INFO", text)
+    if plan.cancelled_at is not None:
+        return _line(seq, plan.cancelled_at, None, "WARNING", "Run cancelled (killed)")
+    level, _, text = _OUTCOME_TEXT[plan.outcome]
+    return _line(seq, plan.finished_at, None, level, text)
+
+
+def _line(seq: int, at: int, block: str | None, level: str, message: str) -> dict[str, Any]:
+    return {"seq": seq, "timestamp": at, "block": block, "level": level, "message": message}
+
+
+def iter_lines(
+    plan: RunPlan, now: int, blocks: tuple[str, ...], after: int = 0
+) -> Iterator[dict[str, Any]]:
+    """Yield the lines with ``seq > after`` available at ``now``, in order."""
+    for seq in range(after + 1, line_count(plan, now) + 1):
+        yield log_line(plan, seq, blocks)

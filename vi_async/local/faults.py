@@ -1,0 +1,188 @@
+"""Seeded, reproducible fault injection for the ``/workspaces`` API routes.
+
+Off by default. For each matching request one random draw (``random.Random(seed)``)
+picks at most one of: ``reset_before`` (connection dropped before the request is
+processed: nothing changes), ``503`` / ``429`` (error answer with ``Retry-After``,
+nothing changes), ``slow`` (the request waits ``slow_seconds`` before being
+processed; if the client hung up meanwhile it is not processed) and
+``reset_after`` (processed and committed, then the connection is dropped so the
+answer is lost). ``latency`` is added to every matching request. ``paths`` is an
+optional regex searched in the request path. Change faults at runtime with
+``server.faults = FaultConfig(...)`` or ``PUT /_local/faults``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from vi_async.local.errors import ApiError
+
+API_PREFIX = "/workspaces/"
+
+_ALIASES = {
+    "503": "error_503_rate",
+    "429": "error_429_rate",
+    "reset_before": "reset_before_rate",
+    "reset_after": "reset_after_rate",
+    "slow": "slow_rate",
+}
+
+
+@dataclass(frozen=True)
+class FaultConfig:
+    """What faults to inject; rates are probabilities per request (0..1)."""
+
+    seed: int = 0
+    latency: float = 0.0
+    error_503_rate: float = 0.0
+    error_429_rate: float = 0.0
+    retry_after: float = 1.0
+    reset_before_rate: float = 0.0
+    reset_after_rate: float = 0.0
+    slow_rate: float = 0.0
+    slow_seconds: float = 30.0
+    paths: str | None = None
+
+    def __post_init__(self) -> None:
+        """Validate rates, durations and the path regex."""
+        rates = self._rates()
+        if any(not 0.0 <= r <= 1.0 for r in rates.values()) or sum(rates.values()) > 1.0:
+            raise ValueError("fault rates must be within 0..1 and add up to at most 1")
+        if min(self.latency, self.retry_after, self.slow_seconds) < 0:
+            raise ValueError("latency, retry_after and slow_seconds must be >= 0")
+        if self.paths is not None:
+            re.compile(self.paths)
+
+    def _rates(self) -> dict[str, float]:
+        return {
+            "reset_before": self.reset_before_rate,
+            "503": self.error_503_rate,
+            "429": self.error_429_rate,
+            "slow": self.slow_rate,
+            "reset_after": self.reset_after_rate,
+        }
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any fault or latency is configured."""
+        return self.latency > 0 or any(self._rates().values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The configuration as JSON-ready field names and values."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> FaultConfig:
+        """Build from field names (or the short aliases of :meth:`parse`)."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        kwargs: dict[str, Any] = {}
+        for raw_key, value in values.items():
+            key = _ALIASES.get(raw_key, raw_key)
+            if key not in fields:
+                raise ValueError(f"unknown fault setting {raw_key!r}")
+            if key == "paths":
+                kwargs[key] = None if value in (None, "") else str(value)
+            elif key == "seed":
+                kwargs[key] = int(value)
+            else:
+                kwargs[key] = float(value)
+        return cls(**kwargs)
+
+    @classmethod
+    def parse(cls, text: str) -> FaultConfig:
+        """Parse ``"seed=1,latency=0.02,503=0.2,429=0.05,reset_before=0.01,..."``."""
+        values: dict[str, str] = {}
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            key, sep, value = part.partition("=")
+            if not sep:
+                raise ValueError(f"expected key=value, got {part!r}")
+            values[key.strip()] = value.strip()
+        return cls.from_mapping(values)
+
+
+class FaultInjector:
+    """Holds the active FaultConfig with its random generator, and applies it."""
+
+    def __init__(self, config: FaultConfig | None = None) -> None:
+        """Start with ``config`` (default: no faults)."""
+        self.config = config or FaultConfig()
+        self.stopping = asyncio.Event()
+
+    @property
+    def config(self) -> FaultConfig:
+        """The active configuration."""
+        return self._config
+
+    @config.setter
+    def config(self, value: FaultConfig) -> None:
+        self._config = value
+        self._rng = random.Random(value.seed)
+        self._paths = re.compile(value.paths) if value.paths else None
+
+    def _decide(self, path: str) -> tuple[FaultConfig, str | None] | None:
+        config = self._config
+        if not config.enabled or not path.startswith(API_PREFIX):
+            return None
+        if self._paths is not None and not self._paths.search(path):
+            return None
+        draw = self._rng.random()
+        for name, rate in config._rates().items():
+            if draw < rate:
+                return config, name
+            draw -= rate
+        return config, None
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, returning early when the server is stopping."""
+        if seconds > 0 and not self.stopping.is_set():
+            try:
+                await asyncio.wait_for(self.stopping.wait(), seconds)
+            except asyncio.TimeoutError:
+                pass
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """aiohttp middleware applying latency and the drawn fault."""
+        decision = self._decide(request.path)
+        if decision is None:
+            return await handler(request)
+        config, fault = decision
+        await self._sleep(config.latency)
+        if fault == "reset_before":
+            return _reset(request)
+        if fault in ("503", "429"):
+            status = int(fault)
+            seconds = config.retry_after
+            header = str(int(seconds)) if seconds == int(seconds) else f"{seconds:g}"
+            raise ApiError(status, f"injected fault: HTTP {status}",
+                           headers={"Retry-After": header})
+        if fault == "slow":
+            await self._sleep(config.slow_seconds)
+            if _client_gone(request) or self.stopping.is_set():
+                return _reset(request)
+        response = await handler(request)
+        if fault == "reset_after":
+            return _reset(request)
+        return response
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+def _reset(request: web.Request) -> web.StreamResponse:
+    """Drop the connection; the returned response is never sent."""
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+    return web.Response(status=499)

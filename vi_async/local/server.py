@@ -1,0 +1,301 @@
+"""LocalServer: the Vi-compatible server, in-process (``async with``) or on a thread (``with``)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from vi_async.local import service
+from vi_async.local.app import build_app
+from vi_async.local.auth import KeyRing, check_secret_key, new_organization_id, new_secret_key
+from vi_async.local.engine import RunSchedule
+from vi_async.local.faults import FaultConfig, FaultInjector
+from vi_async.local.state import LocalState
+from vi_async.local.store import Database, Store
+from vi_async.local.validation import check_id
+
+SHUTDOWN_TIMEOUT = 2.0
+
+
+def _resolve_default(db: Database, org_id: str | None, secret_key: str | None) -> tuple[str, str]:
+    """Pick the default organization and key, reusing stored ones when possible."""
+    if org_id is None and secret_key is None:
+        stored = db.default_organization()
+        if stored is not None:
+            return stored
+    if secret_key is not None:
+        owner = db.org_of(secret_key)
+        if owner is not None and org_id is not None and owner != org_id:
+            raise ValueError("the secret key already belongs to another organization")
+        org_id = org_id or owner or new_organization_id()
+    elif org_id is not None:
+        secret_key = db.key_of(org_id) or new_secret_key()
+    else:
+        org_id, secret_key = new_organization_id(), new_secret_key()
+    db.add_organization(org_id, secret_key, default=True)
+    return org_id, secret_key
+
+
+class LocalServer:
+    """A Vi-compatible API server backed by SQLite.
+
+    ``async with LocalServer() as server:`` serves on the current event loop;
+    ``with LocalServer() as server:`` serves on a background thread with its own
+    loop. Either way ``endpoint``, ``organization_id``, ``secret_key`` and
+    ``env()`` describe how to reach it.
+    """
+
+    def __init__(
+        self,
+        *,
+        db_path: str = ":memory:",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        schedule: RunSchedule | None = None,
+        faults: FaultConfig | None = None,
+        organization_id: str | None = None,
+        secret_key: str | None = None,
+    ) -> None:
+        """Configure the server; nothing starts until :meth:`start` or a ``with`` block."""
+        if secret_key is not None:
+            check_secret_key(secret_key)
+        if organization_id is not None:
+            check_id(organization_id, "organization id")
+        self.db_path = str(db_path)
+        self.host = host
+        self.port = port
+        self.schedule = schedule or RunSchedule()
+        self._faults = faults or FaultConfig()
+        self._requested = (organization_id, secret_key)
+        self._organization_id: str | None = None
+        self._secret_key: str | None = None
+        self._state: LocalState | None = None
+        self._runner: web.AppRunner | None = None
+        self._counts: Counter[str] = Counter()
+        self._thread: threading.Thread | None = None
+        self._thread_loop: asyncio.AbstractEventLoop | None = None
+        self._thread_stop: asyncio.Event | None = None
+
+    def __repr__(self) -> str:
+        """Describe the server without its secret key."""
+        where = self.endpoint if self._runner is not None else "not started"
+        return (
+            f"LocalServer(endpoint={where!r}, organization_id={self._organization_id!r}, "
+            f"db_path={self.db_path!r})"
+        )
+
+    # -- properties ---------------------------------------------------------------
+
+    @property
+    def endpoint(self) -> str:
+        """The base URL, e.g. ``http://127.0.0.1:8700/``."""
+        if self._runner is None:
+            raise RuntimeError("the server is not running")
+        host = self.host if self.host not in ("", "0.0.0.0", "::") else "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}/"
+
+    @property
+    def organization_id(self) -> str:
+        """The default organization's id."""
+        if self._organization_id is None:
+            raise RuntimeError("the server is not running")
+        return self._organization_id
+
+    @property
+    def secret_key(self) -> str:
+        """The default organization's secret key."""
+        if self._secret_key is None:
+            raise RuntimeError("the server is not running")
+        return self._secret_key
+
+    @property
+    def faults(self) -> FaultConfig:
+        """The active fault configuration (assign a new FaultConfig to change it)."""
+        return self._state.faults.config if self._state is not None else self._faults
+
+    @faults.setter
+    def faults(self, config: FaultConfig) -> None:
+        self._faults = config
+        if self._state is not None:
+            self._state.faults.config = config
+
+    @property
+    def request_counts(self) -> Counter[str]:
+        """API requests counted by ``"METHOD /route/{template}"``."""
+        return self._state.counts if self._state is not None else self._counts
+
+    def reset_counts(self) -> None:
+        """Reset :attr:`request_counts`."""
+        self.request_counts.clear()
+
+    def env(self) -> dict[str, str]:
+        """The environment variables pointing a Vi client at this server."""
+        return {
+            "DATATURE_VI_API_ENDPOINT": self.endpoint,
+            "DATATURE_VI_ORGANIZATION_ID": self.organization_id,
+            "DATATURE_VI_SECRET_KEY": self.secret_key,
+        }
+
+    def client(self, **kwargs: Any) -> Any:
+        """A ``vi_async.Client`` bound to this server (extra kwargs are passed on)."""
+        from vi_async import Client  # type: ignore[attr-defined,unused-ignore]
+
+        return Client(
+            endpoint=self.endpoint,
+            organization_id=self.organization_id,
+            secret_key=self.secret_key,
+            **kwargs,
+        )
+
+    # -- lifecycle (async) ------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the database and start serving on the current event loop."""
+        if self._runner is not None:
+            raise RuntimeError("the server is already running")
+        store = Store(self.db_path)
+        await store.open()
+        try:
+            org_id, key = await store.run(_resolve_default, *self._requested)
+            keys = KeyRing(await store.run(Database.keys))
+            state = LocalState(
+                store=store,
+                keys=keys,
+                faults=FaultInjector(self._faults),
+                schedule=self.schedule,
+                default_org=org_id,
+                counts=self._counts,
+            )
+            runner = web.AppRunner(
+                build_app(state), access_log=None, handle_signals=False,
+                shutdown_timeout=SHUTDOWN_TIMEOUT,
+            )
+            await runner.setup()
+            try:
+                site = web.TCPSite(runner, self.host, self.port)
+                await site.start()
+            except BaseException:
+                await runner.cleanup()
+                raise
+        except BaseException:
+            await store.close()
+            raise
+        self.port = int(runner.addresses[0][1])
+        self._state, self._runner = state, runner
+        self._organization_id, self._secret_key = org_id, key
+
+    async def stop(self) -> None:
+        """Stop serving, wake sleeping fault delays and close the database."""
+        state, runner = self._state, self._runner
+        if state is None or runner is None:
+            return
+        state.faults.stopping.set()
+        try:
+            await runner.cleanup()
+        finally:
+            self._runner = None
+            self._state = None
+            await state.store.close()
+
+    async def __aenter__(self) -> LocalServer:
+        """Start the server on the current loop."""
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop the server."""
+        await self.stop()
+
+    # -- helpers for tests ---------------------------------------------------------------
+
+    def _store(self) -> Store:
+        if self._state is None:
+            raise RuntimeError("the server is not running")
+        return self._state.store
+
+    async def add_organization(self, org_id: str | None = None) -> tuple[str, str]:
+        """Add an organization with a fresh key; returns ``(org_id, secret_key)``."""
+        org_id = check_id(org_id, "organization id") if org_id else new_organization_id()
+        key = new_secret_key()
+        await self._store().run(Database.add_organization, org_id, key)
+        assert self._state is not None
+        self._state.keys.add(key, org_id)
+        return org_id, key
+
+    async def seed_flows(
+        self, n: int, *, name_prefix: str = "seed-", org_id: str | None = None
+    ) -> list[str]:
+        """Bulk-insert ``n`` flows in one transaction; returns their ids."""
+        return await service.seed_flows(
+            self._store(), org_id or self.organization_id, n, name_prefix
+        )
+
+    async def flow_ids(self, org_id: str | None = None) -> list[str]:
+        """Ids of the stored flows of an organization, oldest first."""
+        return await self._store().run(Database.ids, "flows", org_id or self.organization_id)
+
+    async def run_ids(self, org_id: str | None = None) -> list[str]:
+        """Ids of the stored runs of an organization, oldest first."""
+        return await self._store().run(Database.ids, "runs", org_id or self.organization_id)
+
+    # -- lifecycle (thread) -------------------------------------------------------------
+
+    def __enter__(self) -> LocalServer:
+        """Start the server on a background thread with its own event loop."""
+        if self._thread is not None:
+            raise RuntimeError("the server is already running")
+        ready = threading.Event()
+        errors: list[BaseException] = []
+
+        async def serve() -> None:
+            self._thread_loop = asyncio.get_running_loop()
+            self._thread_stop = asyncio.Event()
+            try:
+                await self.start()
+            except BaseException as exc:
+                errors.append(exc)
+                ready.set()
+                return
+            ready.set()
+            try:
+                await self._thread_stop.wait()
+            finally:
+                await self.stop()
+
+        thread = threading.Thread(
+            target=lambda: asyncio.run(serve()), name="vi-local-server", daemon=True
+        )
+        self._thread = thread
+        thread.start()
+        ready.wait()
+        if errors:
+            thread.join()
+            self._thread = None
+            raise errors[0]
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop the server and join its thread."""
+        thread, loop, stop = self._thread, self._thread_loop, self._thread_stop
+        if thread is None or loop is None or stop is None:
+            return
+        loop.call_soon_threadsafe(stop.set)
+        thread.join()
+        self._thread = self._thread_loop = self._thread_stop = None

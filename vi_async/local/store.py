@@ -1,0 +1,496 @@
+"""SQLite storage for organizations, keys, flows and runs.
+
+:class:`Database` is synchronous and owns one ``sqlite3`` connection; :class:`Store`
+runs every call on a single dedicated worker thread, so the event loop never
+blocks on SQLite and writes are serialized. Each write is committed before the
+call returns. Rows carry a monotonically increasing ``seq`` (AUTOINCREMENT, never
+reused) that orders listings and backs the page cursors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from vi_async.local.engine import RunPlan
+from vi_async.local.errors import conflict, not_found
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS organizations (
+    org_id TEXT PRIMARY KEY,
+    is_default INTEGER NOT NULL DEFAULT 0,
+    time_created INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS secret_keys (
+    secret_key TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS secret_keys_org ON secret_keys (org_id);
+CREATE TABLE IF NOT EXISTS flows (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    org_id TEXT NOT NULL,
+    flow_id TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    spec_key TEXT NOT NULL,
+    attributes TEXT NOT NULL,
+    create_body TEXT NOT NULL,
+    time_created INTEGER NOT NULL,
+    last_updated INTEGER NOT NULL,
+    generation INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    UNIQUE (org_id, flow_id)
+);
+CREATE INDEX IF NOT EXISTS flows_org_seq ON flows (org_id, seq);
+CREATE INDEX IF NOT EXISTS flows_org_spec ON flows (org_id, spec_key, last_updated);
+CREATE TABLE IF NOT EXISTS runs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    org_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    flow_id TEXT,
+    spec TEXT NOT NULL,
+    attributes TEXT NOT NULL,
+    create_body TEXT NOT NULL,
+    time_created INTEGER NOT NULL,
+    last_updated INTEGER NOT NULL,
+    generation INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    running_at INTEGER NOT NULL,
+    finished_at INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    log_interval_ms INTEGER NOT NULL,
+    cancelled_at INTEGER,
+    UNIQUE (org_id, run_id)
+);
+CREATE INDEX IF NOT EXISTS runs_org_seq ON runs (org_id, seq);
+CREATE INDEX IF NOT EXISTS runs_org_flow ON runs (org_id, flow_id, finished_at);
+"""
+
+TABLES = {"flows": "flow_id", "runs": "run_id"}
+
+
+def now_ms() -> int:
+    """The current time in epoch milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+def new_etag() -> str:
+    """A fresh entity tag."""
+    return uuid.uuid4().hex[:20]
+
+
+@dataclass(frozen=True)
+class Meta:
+    """The bookkeeping fields shared by flows and runs."""
+
+    seq: int
+    org_id: str
+    time_created: int
+    last_updated: int
+    generation: int
+    etag: str
+    attributes: dict[str, str]
+    create_body: str
+
+
+@dataclass(frozen=True)
+class FlowRecord:
+    """A stored flow."""
+
+    flow_id: str
+    spec: dict[str, Any]
+    meta: Meta
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A stored run, with the flow it is linked to (if any) and its timing plan."""
+
+    run_id: str
+    flow_id: str | None
+    spec: dict[str, Any]
+    meta: Meta
+    plan: RunPlan
+
+    @property
+    def blocks(self) -> tuple[str, ...]:
+        """Names of the blocks of the run's flow spec, for log lines."""
+        blocks = self.spec.get("flow", {}).get("blocks", [])
+        return tuple(str(b.get("block")) for b in blocks if isinstance(b, dict))
+
+
+@dataclass(frozen=True)
+class PageRows:
+    """One page of rows plus whether more exist on either side."""
+
+    records: list[Any]
+    has_next: bool
+    has_prev: bool
+
+
+def _meta(row: sqlite3.Row) -> Meta:
+    return Meta(
+        seq=row["seq"],
+        org_id=row["org_id"],
+        time_created=row["time_created"],
+        last_updated=row["last_updated"],
+        generation=row["generation"],
+        etag=row["etag"],
+        attributes=json.loads(row["attributes"]),
+        create_body=row["create_body"],
+    )
+
+
+def _flow(row: sqlite3.Row) -> FlowRecord:
+    return FlowRecord(flow_id=row["flow_id"], spec=json.loads(row["spec"]), meta=_meta(row))
+
+
+def _run(row: sqlite3.Row) -> RunRecord:
+    plan = RunPlan(
+        created_at=row["time_created"],
+        running_at=row["running_at"],
+        finished_at=row["finished_at"],
+        outcome=row["outcome"],
+        log_interval_ms=row["log_interval_ms"],
+        cancelled_at=row["cancelled_at"],
+    )
+    return RunRecord(
+        run_id=row["run_id"],
+        flow_id=row["flow_id"],
+        spec=json.loads(row["spec"]),
+        meta=_meta(row),
+        plan=plan,
+    )
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class Database:
+    """Synchronous SQLite access; use it from one thread only (see :class:`Store`)."""
+
+    def __init__(self, path: str, clock: Callable[[], int] = now_ms) -> None:
+        """Open (or create) the database at ``path`` (``":memory:"`` for a temporary one)."""
+        self.clock = clock
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._conn.row_factory = sqlite3.Row
+        if path != ":memory:":
+            self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.executescript(SCHEMA)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    # -- organizations and keys -------------------------------------------------
+
+    def keys(self) -> dict[str, str]:
+        """All secret keys mapped to their organization."""
+        rows = self._conn.execute("SELECT secret_key, org_id FROM secret_keys")
+        return {row["secret_key"]: row["org_id"] for row in rows}
+
+    def default_organization(self) -> tuple[str, str] | None:
+        """The default organization and its first key, if one was stored."""
+        row = self._conn.execute(
+            "SELECT o.org_id, k.secret_key FROM organizations o JOIN secret_keys k "
+            "ON k.org_id = o.org_id WHERE o.is_default = 1 ORDER BY k.rowid LIMIT 1"
+        ).fetchone()
+        return None if row is None else (row["org_id"], row["secret_key"])
+
+    def key_of(self, org_id: str) -> str | None:
+        """The first key of an organization, if any."""
+        row = self._conn.execute(
+            "SELECT secret_key FROM secret_keys WHERE org_id = ? ORDER BY rowid LIMIT 1",
+            (org_id,),
+        ).fetchone()
+        return None if row is None else str(row["secret_key"])
+
+    def org_of(self, secret_key: str) -> str | None:
+        """The organization owning a key, if the key is known."""
+        row = self._conn.execute(
+            "SELECT org_id FROM secret_keys WHERE secret_key = ?", (secret_key,)
+        ).fetchone()
+        return None if row is None else str(row["org_id"])
+
+    def add_organization(self, org_id: str, secret_key: str, *, default: bool = False) -> None:
+        """Store an organization (if new) with a key, optionally as the default one."""
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO organizations (org_id, time_created) VALUES (?, ?)",
+                (org_id, self.clock()),
+            )
+            conn.execute(
+                "INSERT OR IGNORE INTO secret_keys (secret_key, org_id) VALUES (?, ?)",
+                (secret_key, org_id),
+            )
+            if default:
+                conn.execute("UPDATE organizations SET is_default = (org_id = ?)", (org_id,))
+
+    # -- listing ------------------------------------------------------------------
+
+    def page(self, table: str, org_id: str, after: int | None, before: int | None,
+             size: int) -> PageRows:
+        """Rows of ``table`` in ``seq`` order after (or before) a cursor."""
+        decode = _flow if table == "flows" else _run
+        name = {"flows": "flows", "runs": "runs"}[table]
+        conn = self._conn
+        if before is not None:
+            rows = conn.execute(
+                f"SELECT * FROM {name} WHERE org_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+                (org_id, before, size + 1),
+            ).fetchall()
+            has_prev = len(rows) > size
+            rows = rows[:size][::-1]
+            pivot = rows[-1]["seq"] if rows else before - 1
+            has_next = self._exists(name, org_id, "seq > ?", pivot)
+        else:
+            start = -1 if after is None else after
+            rows = conn.execute(
+                f"SELECT * FROM {name} WHERE org_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (org_id, start, size + 1),
+            ).fetchall()
+            has_next = len(rows) > size
+            rows = rows[:size]
+            pivot = rows[0]["seq"] if rows else start + 1
+            has_prev = after is not None and self._exists(name, org_id, "seq < ?", pivot)
+        return PageRows([decode(r) for r in rows], has_next, has_prev)
+
+    def _exists(self, table: str, org_id: str, where: str, value: int) -> bool:
+        row = self._conn.execute(
+            f"SELECT 1 FROM {table} WHERE org_id = ? AND {where} LIMIT 1", (org_id, value)
+        ).fetchone()
+        return row is not None
+
+    def ids(self, table: str, org_id: str) -> list[str]:
+        """All ids of ``table`` in an organization, oldest first."""
+        column = TABLES[table]
+        rows = self._conn.execute(
+            f"SELECT {column} FROM {table} WHERE org_id = ? ORDER BY seq", (org_id,)
+        )
+        return [row[0] for row in rows]
+
+    # -- flows --------------------------------------------------------------------
+
+    def _flow_row(self, org_id: str, flow_id: str) -> sqlite3.Row | None:
+        return self._conn.execute(  # type: ignore[no-any-return]
+            "SELECT * FROM flows WHERE org_id = ? AND flow_id = ?", (org_id, flow_id)
+        ).fetchone()
+
+    def get_flow(self, org_id: str, flow_id: str) -> FlowRecord:
+        """One flow, or a 404 error."""
+        row = self._flow_row(org_id, flow_id)
+        if row is None:
+            raise not_found("flow", flow_id)
+        return _flow(row)
+
+    def create_flow(self, org_id: str, flow_id: str, spec: dict[str, Any],
+                    spec_key: str, attributes: dict[str, str],
+                    create_body: str) -> tuple[FlowRecord, bool]:
+        """Insert a flow; an identical retry returns the existing one (created=False)."""
+        with self._tx() as conn:
+            row = self._flow_row(org_id, flow_id)
+            if row is not None:
+                if row["create_body"] == create_body:
+                    return _flow(row), False
+                raise conflict(f"flow {flow_id!r} already exists", code="AlreadyExists")
+            now = self.clock()
+            conn.execute(
+                "INSERT INTO flows (org_id, flow_id, spec, spec_key, attributes, create_body,"
+                " time_created, last_updated, generation, etag)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
+                (org_id, flow_id, _dumps(spec), spec_key, _dumps(attributes), create_body,
+                 now, now, new_etag()),
+            )
+            return _flow(self._flow_row(org_id, flow_id)), True  # type: ignore[arg-type]
+
+    def seed_flows(self, org_id: str, rows: Iterable[tuple[str, dict[str, Any], str, str]]
+                   ) -> int:
+        """Bulk-insert ``(flow_id, spec, spec_key, create_body)`` rows in one transaction."""
+        now = self.clock()
+        with self._tx() as conn:
+            cur = conn.executemany(
+                "INSERT INTO flows (org_id, flow_id, spec, spec_key, attributes, create_body,"
+                " time_created, last_updated, generation, etag)"
+                " VALUES (?, ?, ?, ?, '{}', ?, ?, ?, 1, ?)",
+                ((org_id, fid, _dumps(spec), key, body, now, now, new_etag())
+                 for fid, spec, key, body in rows),
+            )
+            return cur.rowcount
+
+    def update_flow(self, org_id: str, flow_id: str,
+                    change: Callable[[FlowRecord], tuple[dict[str, Any], str, dict[str, str]]]
+                    ) -> FlowRecord:
+        """Apply ``change`` (returning spec, spec key, attributes) and bump generation."""
+        with self._tx() as conn:
+            record = self.get_flow(org_id, flow_id)
+            spec, key, attributes = change(record)
+            conn.execute(
+                "UPDATE flows SET spec = ?, spec_key = ?, attributes = ?, last_updated = ?,"
+                " generation = generation + 1, etag = ? WHERE seq = ?",
+                (_dumps(spec), key, _dumps(attributes), self.clock(), new_etag(),
+                 record.meta.seq),
+            )
+            return self.get_flow(org_id, flow_id)
+
+    def active_runs(self, org_id: str, flow_id: str, now: int, limit: int = 5) -> list[str]:
+        """Ids of runs linked to a flow that are Pending or Running at ``now``."""
+        rows = self._conn.execute(
+            "SELECT run_id FROM runs WHERE org_id = ? AND flow_id = ? AND finished_at > ?"
+            " AND cancelled_at IS NULL ORDER BY seq LIMIT ?",
+            (org_id, flow_id, now, limit),
+        )
+        return [row[0] for row in rows]
+
+    def delete_flow(self, org_id: str, flow_id: str) -> None:
+        """Delete a flow unless a linked run is still active (409); its runs stay."""
+        with self._tx() as conn:
+            record = self.get_flow(org_id, flow_id)
+            active = self.active_runs(org_id, flow_id, self.clock())
+            if active:
+                raise conflict(
+                    f"flow {flow_id!r} has active (Pending or Running) runs: "
+                    f"{', '.join(active)}; kill them or wait for them to finish"
+                )
+            conn.execute("DELETE FROM flows WHERE seq = ?", (record.meta.seq,))
+
+    def find_flow(self, org_id: str, flow_id: str | None, spec_key: str) -> str | None:
+        """The flow a new run links to: ``flow_id`` if it exists, else a spec match."""
+        if flow_id is not None and self._flow_row(org_id, flow_id) is not None:
+            return flow_id
+        row = self._conn.execute(
+            "SELECT flow_id FROM flows WHERE org_id = ? AND spec_key = ?"
+            " ORDER BY last_updated DESC, seq DESC LIMIT 1",
+            (org_id, spec_key),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    # -- runs ---------------------------------------------------------------------
+
+    def _run_row(self, org_id: str, run_id: str) -> sqlite3.Row | None:
+        return self._conn.execute(  # type: ignore[no-any-return]
+            "SELECT * FROM runs WHERE org_id = ? AND run_id = ?", (org_id, run_id)
+        ).fetchone()
+
+    def get_run(self, org_id: str, run_id: str) -> RunRecord:
+        """One run, or a 404 error."""
+        row = self._run_row(org_id, run_id)
+        if row is None:
+            raise not_found("run", run_id)
+        return _run(row)
+
+    def create_run(self, org_id: str, run_id: str, spec: dict[str, Any],
+                   attributes: dict[str, str], create_body: str,
+                   plan_for: Callable[[int], RunPlan],
+                   link: Callable[[Database], str | None]) -> tuple[RunRecord, bool]:
+        """Insert a run planned from the creation time; identical retries return it."""
+        with self._tx() as conn:
+            row = self._run_row(org_id, run_id)
+            if row is not None:
+                if row["create_body"] == create_body:
+                    return _run(row), False
+                raise conflict(f"run {run_id!r} already exists", code="AlreadyExists")
+            plan = plan_for(self.clock())
+            conn.execute(
+                "INSERT INTO runs (org_id, run_id, flow_id, spec, attributes, create_body,"
+                " time_created, last_updated, generation, etag, running_at, finished_at,"
+                " outcome, log_interval_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)",
+                (org_id, run_id, link(self), _dumps(spec), _dumps(attributes), create_body,
+                 plan.created_at, plan.created_at, new_etag(), plan.running_at,
+                 plan.finished_at, plan.outcome, plan.log_interval_ms),
+            )
+            return self.get_run(org_id, run_id), True
+
+    def update_run(self, org_id: str, run_id: str,
+                   change: Callable[[RunRecord, int],
+                                    tuple[dict[str, Any], dict[str, str], int | None]]
+                   ) -> RunRecord:
+        """Apply ``change`` (returning spec, attributes, cancelled_at) at the current time."""
+        with self._tx() as conn:
+            record = self.get_run(org_id, run_id)
+            now = self.clock()
+            spec, attributes, cancelled_at = change(record, now)
+            conn.execute(
+                "UPDATE runs SET spec = ?, attributes = ?, cancelled_at = ?, last_updated = ?,"
+                " generation = generation + 1, etag = ? WHERE seq = ?",
+                (_dumps(spec), _dumps(attributes), cancelled_at, now, new_etag(),
+                 record.meta.seq),
+            )
+            return self.get_run(org_id, run_id)
+
+    def delete_run(self, org_id: str, run_id: str) -> None:
+        """Delete a run (404 if missing)."""
+        with self._tx() as conn:
+            cur = conn.execute(
+                "DELETE FROM runs WHERE org_id = ? AND run_id = ?", (org_id, run_id)
+            )
+            if cur.rowcount == 0:
+                raise not_found("run", run_id)
+
+
+class Store:
+    """Runs :class:`Database` calls on one dedicated worker thread."""
+
+    def __init__(self, path: str = ":memory:", clock: Callable[[], int] = now_ms) -> None:
+        """Prepare a store for ``path``; :meth:`open` connects."""
+        self.path = path
+        self._clock = clock
+        self._executor: ThreadPoolExecutor | None = None
+        self._db: Database | None = None
+
+    async def open(self) -> None:
+        """Start the worker thread and open the database on it."""
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vi-local-db")
+        loop = asyncio.get_running_loop()
+        try:
+            self._db = await loop.run_in_executor(
+                self._executor, Database, self.path, self._clock
+            )
+        except BaseException:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+            raise
+
+    async def run(self, fn: Callable[Concatenate[Database, P], T], *args: P.args,
+                  **kwargs: P.kwargs) -> T:
+        """Call ``fn(database, *args, **kwargs)`` on the worker thread."""
+        if self._executor is None or self._db is None:
+            raise RuntimeError("the store is not open")
+        loop = asyncio.get_running_loop()
+        call = functools.partial(fn, self._db, *args, **kwargs)
+        return await loop.run_in_executor(self._executor, call)
+
+    async def close(self) -> None:
+        """Close the database and stop the worker thread."""
+        if self._executor is None:
+            return
+        if self._db is not None:
+            await self.run(Database.close)
+            self._db = None
+        self._executor.shutdown(wait=True)
+        self._executor = None
+
+
+__all__ = ["Database", "FlowRecord", "PageRows", "RunRecord", "Store", "now_ms"]
