@@ -60,7 +60,10 @@ class FaultConfig:
         if min(self.latency, self.retry_after, self.slow_seconds) < 0:
             raise ValueError("latency, retry_after and slow_seconds must be >= 0")
         if self.paths is not None:
-            re.compile(self.paths)
+            try:
+                re.compile(self.paths)
+            except re.error as exc:
+                raise ValueError(f"invalid paths regex: {exc}") from None
 
     def _rates(self) -> dict[str, float]:
         return {
@@ -169,10 +172,13 @@ class FaultInjector:
             await self._sleep(config.slow_seconds)
             if _client_gone(request) or self.stopping.is_set():
                 return _reset(request)
-        response = await handler(request)
         if fault == "reset_after":
+            try:
+                await handler(request)
+            except (ApiError, web.HTTPException):
+                pass  # the error answer is lost too
             return _reset(request)
-        return response
+        return await handler(request)
 
 
 def _client_gone(request: web.Request) -> bool:
