@@ -72,6 +72,7 @@ class Transport:
             giveup=self._give_up,
             on_backoff=self._log_backoff,
             jitter=None,
+            logger=None,
         )(self._attempt)
 
     def __repr__(self) -> str:
@@ -93,6 +94,11 @@ class Transport:
             self._session = aiohttp.ClientSession(
                 connector=connector, headers=self._headers, auto_decompress=True
             )
+            # aiohttp silently resends an idempotent request once when a kept-alive
+            # connection drops. That hides a lost answer from us (a DELETE that was
+            # processed would then look like a 404), so our own retries do it instead.
+            if hasattr(self._session, "_retry_connection"):
+                self._session._retry_connection = False
         return self._session
 
     async def close(self) -> None:

@@ -1,0 +1,53 @@
+"""Developer tasks: tests, lint, typecheck, generate, bench, demo."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = None  # the interpreter nox runs on
+OFFICIAL_CLIENT = "vi-sdk==0.1.0b7"
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Run the test suite (warnings are errors) against the local server."""
+    session.install("-e", ".[test]", OFFICIAL_CLIENT)
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff on the whole tree."""
+    session.install("ruff>=0.5")
+    session.run("ruff", "check", ".")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on vi_async and vi_sync."""
+    session.install("-e", ".[dev]")
+    session.run("mypy", "--strict", "vi_async", "vi_sync")
+
+
+@nox.session(python=PYTHON)
+def generate(session: nox.Session) -> None:
+    """Regenerate vi_sync from vi_async."""
+    session.install("-e", ".")
+    session.run("python", "scripts/generate_sync.py")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks: ours vs the official client vs raw aiohttp, in one run."""
+    session.install("-e", ".[fast]", OFFICIAL_CLIENT, "msgspec")
+    session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """The SDK demo on the embedded local server (no account needed)."""
+    session.install("-e", ".")
+    session.run("python", "-m", "vi_async", "demo", *session.posargs)

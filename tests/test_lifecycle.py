@@ -1,0 +1,242 @@
+"""Run lifecycle over HTTP: wait_for, coalescing, as_completed, logs, list by status."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import aclosing
+
+import anyio
+import pytest
+
+from vi_async import Client, FlowSpec, Run, RunPhase, ViNotFoundError, ViTimeoutError
+from vi_async.local import LocalServer
+
+pytestmark = pytest.mark.anyio
+
+SPEC = FlowSpec(name="lifecycle")
+GET_RUN = "GET /workspaces/{org}/runs/{runId}"
+GET_LOGS = "GET /workspaces/{org}/runs/{runId}/logs"
+
+
+def _meta(
+    outcome: str = "Succeeded", pending: float = 0.05, running: float = 0.3
+) -> dict[str, str]:
+    return {
+        "vi-local/outcome": outcome,
+        "vi-local/pending-seconds": str(pending),
+        "vi-local/running-seconds": str(running),
+    }
+
+
+def _poll_tasks() -> list[asyncio.Task[object]]:
+    return [t for t in asyncio.all_tasks() if t.get_name().startswith("vi-async")]
+
+
+@pytest.mark.parametrize(
+    ("outcome", "phase"),
+    [("Succeeded", RunPhase.SUCCEEDED), ("Failed", RunPhase.FAILED), ("Error", RunPhase.ERROR)],
+)
+async def test_wait_for_reaches_each_outcome(
+    vi_client: Client, outcome: str, phase: RunPhase
+) -> None:
+    run = await vi_client.runs.create(flow=SPEC, metadata=_meta(outcome))
+    done = await vi_client.runs.wait_for(run.run_id, timeout=10)
+    assert done.phase is phase
+    assert done.is_terminal
+    assert done.status.conditions[-1].condition.value == outcome
+
+
+async def test_wait_for_a_killed_run_is_cancelled(vi_client: Client) -> None:
+    run = await vi_client.runs.create(flow=SPEC, metadata=_meta(running=30))
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(vi_client.runs.kill, run.run_id)
+        done = await vi_client.runs.wait_for(run.run_id, timeout=10)
+    assert done.phase is RunPhase.CANCELLED
+
+
+async def test_create_with_wait_returns_the_terminal_run(vi_client: Client) -> None:
+    done = await vi_client.runs.create(flow=SPEC, metadata=_meta("Failed"), wait=True, timeout=10)
+    assert done.phase is RunPhase.FAILED
+
+
+async def test_timeout_carries_the_last_run(vi_client: Client) -> None:
+    run = await vi_client.runs.create(flow=SPEC, metadata=_meta(running=30))
+    with pytest.raises(ViTimeoutError) as info:
+        await vi_client.runs.wait_for(run.run_id, timeout=0.3, poll_interval=0.05)
+    last = info.value.last_run
+    assert isinstance(last, Run)
+    assert last.run_id == run.run_id
+    assert last.phase in (RunPhase.PENDING, RunPhase.RUNNING)
+    assert _poll_tasks() == []
+    await vi_client.runs.kill(run.run_id)
+
+
+async def test_on_update_is_called_once_per_phase_change(vi_client: Client) -> None:
+    run = await vi_client.runs.create(flow=SPEC, metadata=_meta(pending=0.2, running=0.4))
+    seen: list[RunPhase] = []
+    done = await vi_client.runs.wait_for(
+        run.run_id, timeout=10, poll_interval=0.02, on_update=lambda r: seen.append(r.phase)
+    )
+    assert seen == [RunPhase.PENDING, RunPhase.RUNNING, RunPhase.SUCCEEDED]
+    assert done.phase is RunPhase.SUCCEEDED
+
+
+async def test_async_on_update_is_awaited(vi_client: Client) -> None:
+    run = await vi_client.runs.create(flow=SPEC)
+    seen: list[RunPhase] = []
+
+    async def record(r: Run) -> None:
+        await anyio.sleep(0)
+        seen.append(r.phase)
+
+    await vi_client.runs.wait_for(run.run_id, timeout=10, on_update=record)
+    assert seen[-1] is RunPhase.SUCCEEDED
+
+
+async def test_wait_for_a_missing_run_raises_not_found(vi_client: Client) -> None:
+    with pytest.raises(ViNotFoundError):
+        await vi_client.runs.wait_for("no-such-run", timeout=5)
+    assert _poll_tasks() == []
+
+
+async def test_concurrent_waiters_share_one_poll_stream(
+    vi_client: Client, vi_server: LocalServer
+) -> None:
+    run = await vi_client.runs.create(flow=SPEC, metadata=_meta(pending=0.1, running=0.5))
+    vi_server.reset_counts()
+    await vi_client.runs.wait_for(run.run_id, timeout=10, poll_interval=0.05)
+    single = vi_server.request_counts[GET_RUN]
+
+    run2 = await vi_client.runs.create(flow=SPEC, metadata=_meta(pending=0.1, running=0.5))
+    vi_server.reset_counts()
+    results: list[Run] = []
+
+    async def waiter() -> None:
+        results.append(await vi_client.runs.wait_for(run2.run_id, timeout=10, poll_interval=0.05))
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(100):
+            tg.start_soon(waiter)
+    assert len(results) == 100
+    assert all(r.phase is RunPhase.SUCCEEDED for r in results)
+    # One poll stream: about as many polls as the single waiter made, never 100x.
+    assert vi_server.request_counts[GET_RUN] <= single + 3
+    assert _poll_tasks() == []
+
+
+async def test_cancelling_waiters_leaves_no_task_and_no_connection(
+    vi_client: Client, vi_server: LocalServer
+) -> None:
+    run = await vi_client.runs.create(flow=SPEC, metadata=_meta(running=30))
+    with anyio.move_on_after(0.3):
+        async with anyio.create_task_group() as tg:
+            for _ in range(10):
+                tg.start_soon(vi_client.runs.wait_for, run.run_id)
+    assert _poll_tasks() == []
+    assert vi_client.runs._watcher.active_streams() == 0
+    await anyio.sleep(0.05)
+    vi_server.reset_counts()
+    await anyio.sleep(0.3)
+    assert vi_server.request_counts[GET_RUN] == 0  # nobody polls any more
+    await vi_client.runs.kill(run.run_id)
+
+
+async def test_as_completed_yields_in_finishing_order(vi_client: Client) -> None:
+    slow = await vi_client.runs.create(flow=SPEC, metadata=_meta(running=0.9))
+    fast = await vi_client.runs.create(flow=SPEC, metadata=_meta(running=0.1))
+    middle = await vi_client.runs.create(flow=SPEC, metadata=_meta("Failed", running=0.5))
+    order = [
+        r.run_id
+        async for r in vi_client.runs.as_completed(
+            [slow.run_id, fast.run_id, middle.run_id], timeout=10
+        )
+    ]
+    assert order == [fast.run_id, middle.run_id, slow.run_id]
+
+
+async def test_as_completed_left_early_cancels_the_rest(vi_client: Client) -> None:
+    fast = await vi_client.runs.create(flow=SPEC, metadata=_meta(running=0.1))
+    slow = await vi_client.runs.create(flow=SPEC, metadata=_meta(running=30))
+    async with aclosing(vi_client.runs.as_completed([fast.run_id, slow.run_id])) as it:
+        async for run in it:
+            assert run.run_id == fast.run_id
+            break
+    assert _poll_tasks() == []
+    await vi_client.runs.kill(slow.run_id)
+
+
+async def test_as_completed_timeout(vi_client: Client) -> None:
+    slow = await vi_client.runs.create(flow=SPEC, metadata=_meta(running=30))
+    with pytest.raises(ViTimeoutError):
+        async for _ in vi_client.runs.as_completed([slow.run_id], timeout=0.2):
+            pass
+    assert _poll_tasks() == []
+    await vi_client.runs.kill(slow.run_id)
+
+
+async def test_logs_follow_yields_every_line_once(
+    vi_client: Client, vi_server: LocalServer
+) -> None:
+    run = await vi_client.runs.create(flow=SPEC, metadata=_meta(running=0.6))
+    lines = [line async for line in vi_client.runs.logs(run.run_id, tail=None, follow=True)]
+    seqs = [line.seq for line in lines]
+    assert len(seqs) == len(set(seqs))
+    assert seqs == sorted(seqs)
+    assert (await vi_client.runs.get(run.run_id)).is_terminal
+    # Everything the server has, exactly once.
+    everything = [line async for line in vi_client.runs.logs(run.run_id, tail=None)]
+    assert lines == everything
+    assert len(everything) > 3
+    assert vi_server.request_counts[GET_LOGS] >= 2
+
+
+async def test_logs_tail(vi_client: Client) -> None:
+    run = await vi_client.runs.create(flow=SPEC, metadata=_meta(running=0.3))
+    await vi_client.runs.wait_for(run.run_id, timeout=10)
+    everything = [line async for line in vi_client.runs.logs(run.run_id, tail=None)]
+    last3 = [line async for line in vi_client.runs.logs(run.run_id, tail=3)]
+    assert last3 == everything[-3:]
+    assert [line async for line in vi_client.runs.logs(run.run_id, tail=0)] == []
+    assert str(last3[-1]).endswith(last3[-1].message)
+
+
+async def test_logs_tail_then_follow(vi_client: Client) -> None:
+    run = await vi_client.runs.create(flow=SPEC, metadata=_meta(running=0.6))
+    await anyio.sleep(0.3)
+    lines = [line async for line in vi_client.runs.logs(run.run_id, tail=2, follow=True)]
+    everything = [line async for line in vi_client.runs.logs(run.run_id, tail=None)]
+    seqs = [line.seq for line in lines]
+    assert len(seqs) == len(set(seqs))
+    assert lines == everything[-len(lines) :]
+
+
+async def test_list_by_status_with_limit(vi_client: Client, vi_server: LocalServer) -> None:
+    finished = [
+        await vi_client.runs.create(flow=SPEC, metadata=_meta(running=0.05)) for _ in range(3)
+    ]
+    for run in finished:
+        await vi_client.runs.wait_for(run.run_id, timeout=10)
+    running = [
+        await vi_client.runs.create(flow=SPEC, metadata=_meta(pending=0.0, running=30))
+        for _ in range(12)
+    ]
+    await anyio.sleep(0.1)
+
+    page = await vi_client.runs.list(status=RunPhase.SUCCEEDED)
+    assert {r.run_id for r in page.items} == {r.run_id for r in finished}
+
+    vi_server.reset_counts()
+    got = [
+        r
+        async for r in vi_client.runs.list(
+            {"page_size": 5}, status=[RunPhase.RUNNING], limit=4
+        ).all_items()
+    ]
+    assert len(got) == 4
+    assert all(r.phase is RunPhase.RUNNING for r in got)
+    # 3 finished + 4 running fit in two pages of 5: no third page was fetched.
+    assert vi_server.request_counts["GET /workspaces/{org}/runs"] == 2
+
+    assert len((await vi_client.runs.list(limit=2)).items) == 2
+    for run in running:
+        await vi_client.runs.kill(run.run_id)
