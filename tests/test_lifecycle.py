@@ -6,6 +6,7 @@ import asyncio
 from contextlib import aclosing
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from vi_async import Client, FlowSpec, Run, RunPhase, ViNotFoundError, ViTimeoutError
@@ -86,7 +87,7 @@ async def test_async_on_update_is_awaited(vi_client: Client) -> None:
     seen: list[RunPhase] = []
 
     async def record(r: Run) -> None:
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
         seen.append(r.phase)
 
     await vi_client.runs.wait_for(run.run_id, timeout=10, on_update=record)
