@@ -144,8 +144,33 @@ def _fmt_ms(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _common_lines(
+    organization_id: str, training_project: str | None, metadata: ResourceMetadata
+) -> list[str]:
+    return [
+        f"  Organization:     {organization_id}",
+        f"  Training project: {training_project or 'Not specified'}",
+        f"  Created:          {_fmt_ms(metadata.time_created)}",
+        f"  Last updated:     {_fmt_ms(metadata.last_updated)}",
+    ]
+
+
+class _Summarized:
+    """Adds ``info()``, printing what ``summary()`` returns."""
+
+    __slots__ = ()
+
+    def summary(self) -> str:
+        """A readable multi-line summary."""
+        raise NotImplementedError
+
+    def info(self) -> None:
+        """Print a readable summary (the text of ``summary()``)."""
+        print(self.summary())
+
+
 @attrs.frozen
-class Flow:
+class Flow(_Summarized):
     """A training workflow configuration."""
 
     flow_id: str
@@ -160,20 +185,13 @@ class Flow:
         lines = [
             f"Flow {self.flow_id}",
             f"  Name:             {self.spec.name}",
-            f"  Organization:     {self.organization_id}",
             f"  Schema:           {self.spec.schema}",
-            f"  Training project: {self.spec.training_project or 'Not specified'}",
-            f"  Created:          {_fmt_ms(self.metadata.time_created)}",
-            f"  Last updated:     {_fmt_ms(self.metadata.last_updated)}",
+            *_common_lines(self.organization_id, self.spec.training_project, self.metadata),
             f"  Tolerations:      {len(self.spec.tolerations)} rule(s)",
             f"  Blocks:           {len(self.spec.blocks)}",
         ]
         lines += [f"    {i}. {b.block}" for i, b in enumerate(self.spec.blocks, 1)]
         return "\n".join(lines)
-
-    def info(self) -> None:
-        """Print a readable summary of the flow."""
-        print(self.summary())
 
 
 @attrs.frozen
@@ -244,7 +262,7 @@ def phase_of(status: RunStatus, killed_at: int | None) -> RunPhase:
 
 
 @attrs.frozen
-class Run:
+class Run(_Summarized):
     """One execution of a flow."""
 
     run_id: str
@@ -270,12 +288,9 @@ class Run:
         lines = [
             f"Run {self.run_id}",
             f"  Phase:            {self.phase.value}",
-            f"  Organization:     {self.organization_id}",
             f"  Flow name:        {self.spec.flow.name}",
             f"  Schema:           {self.spec.flow.schema}",
-            f"  Training project: {self.spec.training_project or 'Not specified'}",
-            f"  Created:          {_fmt_ms(self.metadata.time_created)}",
-            f"  Last updated:     {_fmt_ms(self.metadata.last_updated)}",
+            *_common_lines(self.organization_id, self.spec.training_project, self.metadata),
         ]
         if self.spec.killed_at:
             lines.append(f"  Killed at:        {_fmt_ms(self.spec.killed_at)}")
@@ -286,10 +301,6 @@ class Run:
             for c in self.status.conditions
         ]
         return "\n".join(lines)
-
-    def info(self) -> None:
-        """Print a readable summary of the run."""
-        print(self.summary())
 
 
 @attrs.frozen
