@@ -57,8 +57,9 @@ async def test_organizations_are_isolated(server: LocalServer, api: Api) -> None
     listing = await api.call("GET", "flows", org=other_org, headers=other)
     assert listing.body["items"] == []
     # The same id can exist in both organizations.
-    r = await api.call("PUT", "flows/mine", org=other_org, headers=other,
-                       json={"spec": {"name": "theirs"}})
+    r = await api.call(
+        "PUT", "flows/mine", org=other_org, headers=other, json={"spec": {"name": "theirs"}}
+    )
     assert r.status == 201
     assert (await api.get("flows/mine")).body["spec"]["name"] == "flow"
     assert await server.flow_ids(other_org) == ["mine"]

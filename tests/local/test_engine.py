@@ -33,8 +33,15 @@ def test_conditions_over_time() -> None:
 
 
 def test_outcome_and_overrides_from_attributes() -> None:
-    plan = plan_run(0, SCHEDULE, {"vi-local/outcome": "Error", "vi-local/pending-seconds": "0.25",
-                                  "vi-local/running-seconds": "0.5"})
+    plan = plan_run(
+        0,
+        SCHEDULE,
+        {
+            "vi-local/outcome": "Error",
+            "vi-local/pending-seconds": "0.25",
+            "vi-local/running-seconds": "0.5",
+        },
+    )
     assert (plan.running_at, plan.finished_at, plan.outcome) == (250, 750, "Error")
     last = conditions(plan, 750)[-1]
     assert last["condition"] == "Error" and last["reason"] == "InternalError"

@@ -31,13 +31,13 @@ async def test_latency_is_added(server: LocalServer, api: Api) -> None:
 async def test_error_faults_carry_retry_after(
     server: LocalServer, api: Api, field: str, status: int
 ) -> None:
-    server.faults = FaultConfig(**{field: 1.0, "retry_after": 2.0})
+    server.faults = FaultConfig.from_mapping({field: 1.0, "retry_after": 2.0})
     r = await api.put("flows/f", {"spec": {"name": "x"}})
     assert r.status == status
     assert r.headers["Retry-After"] == "2"
     assert r.body["requestId"] == r.headers["X-Request-Id"]
     assert await server.flow_ids() == []
-    server.faults = FaultConfig(**{field: 1.0, "retry_after": 0.5})
+    server.faults = FaultConfig.from_mapping({field: 1.0, "retry_after": 0.5})
     assert (await api.get("flows")).headers["Retry-After"] == "0.5"
 
 
@@ -74,8 +74,9 @@ async def test_slow_responses(server: LocalServer, api: Api) -> None:
     assert time.monotonic() - started >= 0.25
     # A client that gives up before the delay ends leaves nothing behind.
     with pytest.raises(TimeoutError):
-        await api.put("flows/abandoned", {"spec": {"name": "x"}},
-                      timeout=aiohttp.ClientTimeout(total=0.05))
+        await api.put(
+            "flows/abandoned", {"spec": {"name": "x"}}, timeout=aiohttp.ClientTimeout(total=0.05)
+        )
     await anyio.sleep(0.4)
     assert await server.flow_ids() == ["slow"]
 
@@ -121,8 +122,16 @@ def test_parse_fault_spec() -> None:
         "slow=0.01,slow_seconds=5,retry_after=2,paths=/runs"
     )
     assert config == FaultConfig(
-        seed=1, latency=0.02, error_503_rate=0.2, error_429_rate=0.05, reset_before_rate=0.01,
-        reset_after_rate=0.01, slow_rate=0.01, slow_seconds=5.0, retry_after=2.0, paths="/runs",
+        seed=1,
+        latency=0.02,
+        error_503_rate=0.2,
+        error_429_rate=0.05,
+        reset_before_rate=0.01,
+        reset_after_rate=0.01,
+        slow_rate=0.01,
+        slow_seconds=5.0,
+        retry_after=2.0,
+        paths="/runs",
     )
     assert FaultConfig.parse("") == FaultConfig()
     for bad in ("503", "503=x", "nope=1", "503=0.7,429=0.7", "latency=-1", "paths=("):
@@ -132,8 +141,10 @@ def test_parse_fault_spec() -> None:
 
 async def test_stop_does_not_wait_for_slow_requests() -> None:
     async with LocalServer(faults=FaultConfig(slow_rate=1.0, slow_seconds=30)) as server:
-        headers = {"Authorization": f"Bearer {server.secret_key}",
-                   "Organization-Id": server.organization_id}
+        headers = {
+            "Authorization": f"Bearer {server.secret_key}",
+            "Organization-Id": server.organization_id,
+        }
         url = f"{server.endpoint}workspaces/{server.organization_id}/flows"
         errors: list[BaseException] = []
         async with aiohttp.ClientSession() as session:

@@ -72,7 +72,9 @@ async def test_put_different_body_on_existing_id_conflicts(api: Api) -> None:
 
 
 async def test_patch_merges_spec_and_attributes(api: Api) -> None:
-    created = (await api.put("flows/p", {"spec": SPEC, "metadata": {"attributes": {"a": "1"}}})).body
+    created = (
+        await api.put("flows/p", {"spec": SPEC, "metadata": {"attributes": {"a": "1"}}})
+    ).body
     r = await api.patch(
         "flows/p",
         {
@@ -127,8 +129,12 @@ async def test_patch_rejects_bad_bodies(api: Api, body: object, fragment: str) -
 async def test_invalid_json_is_400(api: Api) -> None:
     await api.create_flow("j")
     for method in ("PATCH", "PUT"):
-        r = await api.call(method, "flows/j", data=b"{not json", headers={
-            **api.auth(), "Content-Type": "application/json"})
+        r = await api.call(
+            method,
+            "flows/j",
+            data=b"{not json",
+            headers={**api.auth(), "Content-Type": "application/json"},
+        )
         assert r.status == 400
         assert "JSON" in r.body["message"]
 

@@ -91,8 +91,14 @@ async def test_tail_and_until_and_block(api: Api) -> None:
 
 @pytest.mark.parametrize(
     "params",
-    [{"since": "abc"}, {"since": "-1"}, {"limit": "0"}, {"limit": "10001"},
-     {"tail": "-2"}, {"until": "x"}],
+    [
+        {"since": "abc"},
+        {"since": "-1"},
+        {"limit": "0"},
+        {"limit": "10001"},
+        {"tail": "-2"},
+        {"until": "x"},
+    ],
 )
 async def test_bad_log_params_are_400(api: Api, params: dict[str, str]) -> None:
     await api.create_run("b")
@@ -102,6 +108,5 @@ async def test_bad_log_params_are_400(api: Api, params: dict[str, str]) -> None:
 
 async def test_status_log_points_at_logs(api: Api) -> None:
     run = await api.create_run("s")
-    r = await api.raw("GET", api.endpoint + run["status"]["log"].lstrip("/"),
-                      headers=api.auth())
+    r = await api.raw("GET", api.endpoint + run["status"]["log"].lstrip("/"), headers=api.auth())
     assert r.status == 200 and r.body["runId"] == "s"

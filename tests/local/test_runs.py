@@ -78,8 +78,9 @@ async def test_per_run_schedule_override(api: Api) -> None:
     ],
 )
 async def test_bad_reserved_attributes_are_400(api: Api, attributes: dict[str, str]) -> None:
-    r = await api.put("runs/bad", {"spec": {"flow": {"name": "x"}},
-                                   "metadata": {"attributes": attributes}})
+    r = await api.put(
+        "runs/bad", {"spec": {"flow": {"name": "x"}}, "metadata": {"attributes": attributes}}
+    )
     assert r.status == 400, r.body
     assert (await api.get("runs/bad")).status == 404
 
@@ -161,8 +162,10 @@ async def test_bad_run_patches_are_400(api: Api, body: dict[str, object]) -> Non
 
 async def test_run_patch_training_project_and_attributes(api: Api) -> None:
     await api.create_run("m", attributes={"a": "1"})
-    r = await api.patch("runs/m", {"spec": {"trainingProject": "tp"},
-                                   "metadata": {"attributes": {"a": None, "b": "2"}}})
+    r = await api.patch(
+        "runs/m",
+        {"spec": {"trainingProject": "tp"}, "metadata": {"attributes": {"a": None, "b": "2"}}},
+    )
     assert r.body["spec"]["trainingProject"] == "tp"
     assert r.body["metadata"]["attributes"] == {"b": "2"}
 
@@ -180,7 +183,7 @@ async def test_run_delete_and_404(api: Api) -> None:
 async def test_delete_flow_with_active_run_conflicts_until_done(
     server: LocalServer, api: Api
 ) -> None:
-    flow = await api.create_flow("busy", **{"blocks": [{"block": "train"}]})
+    flow = await api.create_flow("busy", blocks=[{"block": "train"}])
     run = await api.create_run("busy-run", flow=flow["spec"])
     assert run["status"]["flowId"] == "busy"  # linked by spec
     r = await api.delete("flows/busy")
@@ -210,13 +213,17 @@ async def test_flow_link_by_header(api: Api) -> None:
     run = await api.create_run("by-spec-2", flow={"name": "same"})
     assert run["status"]["flowId"] == "a"
     # With header: that flow, whatever the spec.
-    run = await api.create_run("by-header", flow={"name": "different"},
-                               headers={"Vi-Flow-Id": "b"})
+    run = await api.create_run("by-header", flow={"name": "different"}, headers={"Vi-Flow-Id": "b"})
     assert run["status"]["flowId"] == "b"
     # Unknown flow in the header: fall back to the spec rule.
-    run = await api.create_run("fallback", flow={"name": "unmatched"},
-                               headers={"Vi-Flow-Id": "ghost"})
+    run = await api.create_run(
+        "fallback", flow={"name": "unmatched"}, headers={"Vi-Flow-Id": "ghost"}
+    )
     assert run["status"]["flowId"] is None
-    bad = await api.call("PUT", "runs/bad-header", json={"spec": {"flow": {"name": "x"}}},
-                         headers={**api.auth(), "Vi-Flow-Id": "not valid!"})
+    bad = await api.call(
+        "PUT",
+        "runs/bad-header",
+        json={"spec": {"flow": {"name": "x"}}},
+        headers={**api.auth(), "Vi-Flow-Id": "not valid!"},
+    )
     assert bad.status == 400

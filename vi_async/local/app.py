@@ -97,9 +97,7 @@ def _list_handler(kind: str) -> Handler:
         org_id = state.keys.authenticate(request)
         size = parse_page_size(request.query.get("s"))
         cursor = decode_token(request.query.get("p"), kind)
-        rows = await state.store.run(
-            Database.page, kind, org_id, cursor.after, cursor.before, size
-        )
+        rows = await state.store.run(Database.page, kind, org_id, cursor.after, cursor.before, size)
         return _json(documents.page_document(kind, rows, state.clock()))
 
     return handle
@@ -115,8 +113,7 @@ async def get_flow(request: web.Request) -> web.StreamResponse:
 async def put_flow(request: web.Request) -> web.StreamResponse:
     """PUT (create) a flow; an identical retry answers 200 with the existing flow."""
     state, org_id, flow_id = _target(request, "flowId")
-    record, created = await service.create_flow(state.store, org_id, flow_id,
-                                                await _body(request))
+    record, created = await service.create_flow(state.store, org_id, flow_id, await _body(request))
     return _json(documents.flow_document(record), 201 if created else 200)
 
 
@@ -145,7 +142,11 @@ async def put_run(request: web.Request) -> web.StreamResponse:
     """PUT (create) a run; an identical retry answers 200 with the existing run."""
     state, org_id, run_id = _target(request, "runId")
     record, created = await service.create_run(
-        state.store, state.schedule, org_id, run_id, await _body(request),
+        state.store,
+        state.schedule,
+        org_id,
+        run_id,
+        await _body(request),
         request.headers.get(service.FLOW_HEADER) or None,
     )
     return _json(documents.run_document(record, state.clock()), 201 if created else 200)

@@ -22,16 +22,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8700, help="port; 0 picks a free one")
-    parser.add_argument("--db", default="vi-local.sqlite",
-                        help="SQLite file (':memory:' for a throwaway one)")
+    parser.add_argument(
+        "--db", default="vi-local.sqlite", help="SQLite file (':memory:' for a throwaway one)"
+    )
     parser.add_argument("--org", default=None, help="default organization id")
     parser.add_argument("--secret-key", default=None, help="default organization's key")
     parser.add_argument("--pending-seconds", type=float, default=defaults.pending_seconds)
     parser.add_argument("--running-seconds", type=float, default=defaults.running_seconds)
-    parser.add_argument("--log-interval-seconds", type=float,
-                        default=defaults.log_interval_seconds)
+    parser.add_argument("--log-interval-seconds", type=float, default=defaults.log_interval_seconds)
     parser.add_argument(
-        "--faults", type=FaultConfig.parse, default=FaultConfig(),
+        "--faults",
+        type=FaultConfig.parse,
+        default=FaultConfig(),
         help='e.g. "seed=1,latency=0.02,503=0.2,429=0.05,reset_before=0.01,'
         'reset_after=0.01,slow=0.01,slow_seconds=5,retry_after=1,paths=/runs"',
     )
@@ -56,8 +58,7 @@ async def serve(args: argparse.Namespace) -> None:
         db_path=args.db,
         host=args.host,
         port=args.port,
-        schedule=RunSchedule(args.pending_seconds, args.running_seconds,
-                             args.log_interval_seconds),
+        schedule=RunSchedule(args.pending_seconds, args.running_seconds, args.log_interval_seconds),
         faults=args.faults,
         organization_id=args.org,
         secret_key=args.secret_key,

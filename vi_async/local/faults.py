@@ -166,8 +166,9 @@ class FaultInjector:
             status = int(fault)
             seconds = config.retry_after
             header = str(int(seconds)) if seconds == int(seconds) else f"{seconds:g}"
-            raise ApiError(status, f"injected fault: HTTP {status}",
-                           headers={"Retry-After": header})
+            raise ApiError(
+                status, f"injected fault: HTTP {status}", headers={"Retry-After": header}
+            )
         if fault == "slow":
             await self._sleep(config.slow_seconds)
             if _client_gone(request) or self.stopping.is_set():

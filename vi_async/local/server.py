@@ -174,7 +174,9 @@ class LocalServer:
                 counts=self._counts,
             )
             runner = web.AppRunner(
-                build_app(state), access_log=None, handle_signals=False,
+                build_app(state),
+                access_log=None,
+                handle_signals=False,
                 shutdown_timeout=SHUTDOWN_TIMEOUT,
             )
             await runner.setup()

@@ -46,15 +46,23 @@ def _merged_attributes(current: dict[str, str], patch: dict[str, Any] | None) ->
     return current if patch is None else merge_patch(current, patch)
 
 
-async def create_flow(store: Store, org_id: str, flow_id: str,
-                      body: JsonObject) -> tuple[FlowRecord, bool]:
+async def create_flow(
+    store: Store, org_id: str, flow_id: str, body: JsonObject
+) -> tuple[FlowRecord, bool]:
     """PUT a flow with a client-made id; returns (flow, created)."""
     check_keys(body, {"spec", "metadata", "kind"}, "request body")
     check_kind(body, "Flow")
     spec = normalize_flow_spec(body.get("spec"))
     attributes = metadata_attributes(body, patch=False) or {}
-    return await store.run(Database.create_flow, org_id, flow_id, spec, spec_key(spec),
-                           attributes, canonical_json(body))
+    return await store.run(
+        Database.create_flow,
+        org_id,
+        flow_id,
+        spec,
+        spec_key(spec),
+        attributes,
+        canonical_json(body),
+    )
 
 
 async def update_flow(store: Store, org_id: str, flow_id: str, body: JsonObject) -> FlowRecord:
@@ -70,8 +78,14 @@ async def update_flow(store: Store, org_id: str, flow_id: str, body: JsonObject)
     return await store.run(Database.update_flow, org_id, flow_id, change)
 
 
-async def create_run(store: Store, schedule: engine.RunSchedule, org_id: str, run_id: str,
-                     body: JsonObject, flow_hint: str | None) -> tuple[RunRecord, bool]:
+async def create_run(
+    store: Store,
+    schedule: engine.RunSchedule,
+    org_id: str,
+    run_id: str,
+    body: JsonObject,
+    flow_hint: str | None,
+) -> tuple[RunRecord, bool]:
     """PUT a run with a client-made id; returns (run, created)."""
     check_keys(body, {"spec", "metadata", "kind"}, "request body")
     check_kind(body, "Run")
@@ -99,8 +113,9 @@ async def create_run(store: Store, schedule: engine.RunSchedule, org_id: str, ru
     def link(db: Database) -> str | None:
         return db.find_flow(org_id, flow_hint, key)
 
-    return await store.run(Database.create_run, org_id, run_id, spec, attributes,
-                           canonical_json(body), plan_for, link)
+    return await store.run(
+        Database.create_run, org_id, run_id, spec, attributes, canonical_json(body), plan_for, link
+    )
 
 
 async def update_run(store: Store, org_id: str, run_id: str, body: JsonObject) -> RunRecord:
@@ -124,7 +139,6 @@ async def update_run(store: Store, org_id: str, run_id: str, body: JsonObject) -
         return spec, _merged_attributes(record.meta.attributes, attrs_patch), cancelled_at
 
     return await store.run(Database.update_run, org_id, run_id, change)
-
 
 
 def _seed(db: Database, org_id: str, ids: list[str], name_prefix: str) -> int:

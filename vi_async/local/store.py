@@ -251,8 +251,9 @@ class Database:
 
     # -- listing ------------------------------------------------------------------
 
-    def page(self, table: str, org_id: str, after: int | None, before: int | None,
-             size: int) -> PageRows:
+    def page(
+        self, table: str, org_id: str, after: int | None, before: int | None, size: int
+    ) -> PageRows:
         """Rows of ``table`` in ``seq`` order after (or before) a cursor."""
         decode = _flow if table == "flows" else _run
         name = {"flows": "flows", "runs": "runs"}[table]
@@ -306,9 +307,15 @@ class Database:
             raise not_found("flow", flow_id)
         return _flow(row)
 
-    def create_flow(self, org_id: str, flow_id: str, spec: dict[str, Any],
-                    spec_key: str, attributes: dict[str, str],
-                    create_body: str) -> tuple[FlowRecord, bool]:
+    def create_flow(
+        self,
+        org_id: str,
+        flow_id: str,
+        spec: dict[str, Any],
+        spec_key: str,
+        attributes: dict[str, str],
+        create_body: str,
+    ) -> tuple[FlowRecord, bool]:
         """Insert a flow; an identical retry returns the existing one (created=False)."""
         with self._tx() as conn:
             row = self._flow_row(org_id, flow_id)
@@ -321,13 +328,21 @@ class Database:
                 "INSERT INTO flows (org_id, flow_id, spec, spec_key, attributes, create_body,"
                 " time_created, last_updated, generation, etag)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
-                (org_id, flow_id, _dumps(spec), spec_key, _dumps(attributes), create_body,
-                 now, now, new_etag()),
+                (
+                    org_id,
+                    flow_id,
+                    _dumps(spec),
+                    spec_key,
+                    _dumps(attributes),
+                    create_body,
+                    now,
+                    now,
+                    new_etag(),
+                ),
             )
             return _flow(self._flow_row(org_id, flow_id)), True  # type: ignore[arg-type]
 
-    def seed_flows(self, org_id: str, rows: Iterable[tuple[str, dict[str, Any], str, str]]
-                   ) -> int:
+    def seed_flows(self, org_id: str, rows: Iterable[tuple[str, dict[str, Any], str, str]]) -> int:
         """Bulk-insert ``(flow_id, spec, spec_key, create_body)`` rows in one transaction."""
         now = self.clock()
         with self._tx() as conn:
@@ -335,14 +350,19 @@ class Database:
                 "INSERT INTO flows (org_id, flow_id, spec, spec_key, attributes, create_body,"
                 " time_created, last_updated, generation, etag)"
                 " VALUES (?, ?, ?, ?, '{}', ?, ?, ?, 1, ?)",
-                ((org_id, fid, _dumps(spec), key, body, now, now, new_etag())
-                 for fid, spec, key, body in rows),
+                (
+                    (org_id, fid, _dumps(spec), key, body, now, now, new_etag())
+                    for fid, spec, key, body in rows
+                ),
             )
             return cur.rowcount
 
-    def update_flow(self, org_id: str, flow_id: str,
-                    change: Callable[[FlowRecord], tuple[dict[str, Any], str, dict[str, str]]]
-                    ) -> FlowRecord:
+    def update_flow(
+        self,
+        org_id: str,
+        flow_id: str,
+        change: Callable[[FlowRecord], tuple[dict[str, Any], str, dict[str, str]]],
+    ) -> FlowRecord:
         """Apply ``change`` (returning spec, spec key, attributes) and bump generation."""
         with self._tx() as conn:
             record = self.get_flow(org_id, flow_id)
@@ -350,8 +370,7 @@ class Database:
             conn.execute(
                 "UPDATE flows SET spec = ?, spec_key = ?, attributes = ?, last_updated = ?,"
                 " generation = generation + 1, etag = ? WHERE seq = ?",
-                (_dumps(spec), key, _dumps(attributes), self.clock(), new_etag(),
-                 record.meta.seq),
+                (_dumps(spec), key, _dumps(attributes), self.clock(), new_etag(), record.meta.seq),
             )
             return self.get_flow(org_id, flow_id)
 
@@ -401,10 +420,16 @@ class Database:
             raise not_found("run", run_id)
         return _run(row)
 
-    def create_run(self, org_id: str, run_id: str, spec: dict[str, Any],
-                   attributes: dict[str, str], create_body: str,
-                   plan_for: Callable[[int], RunPlan],
-                   link: Callable[[Database], str | None]) -> tuple[RunRecord, bool]:
+    def create_run(
+        self,
+        org_id: str,
+        run_id: str,
+        spec: dict[str, Any],
+        attributes: dict[str, str],
+        create_body: str,
+        plan_for: Callable[[int], RunPlan],
+        link: Callable[[Database], str | None],
+    ) -> tuple[RunRecord, bool]:
         """Insert a run planned from the creation time; identical retries return it."""
         with self._tx() as conn:
             row = self._run_row(org_id, run_id)
@@ -417,16 +442,30 @@ class Database:
                 "INSERT INTO runs (org_id, run_id, flow_id, spec, attributes, create_body,"
                 " time_created, last_updated, generation, etag, running_at, finished_at,"
                 " outcome, log_interval_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)",
-                (org_id, run_id, link(self), _dumps(spec), _dumps(attributes), create_body,
-                 plan.created_at, plan.created_at, new_etag(), plan.running_at,
-                 plan.finished_at, plan.outcome, plan.log_interval_ms),
+                (
+                    org_id,
+                    run_id,
+                    link(self),
+                    _dumps(spec),
+                    _dumps(attributes),
+                    create_body,
+                    plan.created_at,
+                    plan.created_at,
+                    new_etag(),
+                    plan.running_at,
+                    plan.finished_at,
+                    plan.outcome,
+                    plan.log_interval_ms,
+                ),
             )
             return self.get_run(org_id, run_id), True
 
-    def update_run(self, org_id: str, run_id: str,
-                   change: Callable[[RunRecord, int],
-                                    tuple[dict[str, Any], dict[str, str], int | None]]
-                   ) -> RunRecord:
+    def update_run(
+        self,
+        org_id: str,
+        run_id: str,
+        change: Callable[[RunRecord, int], tuple[dict[str, Any], dict[str, str], int | None]],
+    ) -> RunRecord:
         """Apply ``change`` (returning spec, attributes, cancelled_at) at the current time."""
         with self._tx() as conn:
             record = self.get_run(org_id, run_id)
@@ -435,17 +474,14 @@ class Database:
             conn.execute(
                 "UPDATE runs SET spec = ?, attributes = ?, cancelled_at = ?, last_updated = ?,"
                 " generation = generation + 1, etag = ? WHERE seq = ?",
-                (_dumps(spec), _dumps(attributes), cancelled_at, now, new_etag(),
-                 record.meta.seq),
+                (_dumps(spec), _dumps(attributes), cancelled_at, now, new_etag(), record.meta.seq),
             )
             return self.get_run(org_id, run_id)
 
     def delete_run(self, org_id: str, run_id: str) -> None:
         """Delete a run (404 if missing)."""
         with self._tx() as conn:
-            cur = conn.execute(
-                "DELETE FROM runs WHERE org_id = ? AND run_id = ?", (org_id, run_id)
-            )
+            cur = conn.execute("DELETE FROM runs WHERE org_id = ? AND run_id = ?", (org_id, run_id))
             if cur.rowcount == 0:
                 raise not_found("run", run_id)
 
@@ -465,16 +501,15 @@ class Store:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vi-local-db")
         loop = asyncio.get_running_loop()
         try:
-            self._db = await loop.run_in_executor(
-                self._executor, Database, self.path, self._clock
-            )
+            self._db = await loop.run_in_executor(self._executor, Database, self.path, self._clock)
         except BaseException:
             self._executor.shutdown(wait=True)
             self._executor = None
             raise
 
-    async def run(self, fn: Callable[Concatenate[Database, P], T], *args: P.args,
-                  **kwargs: P.kwargs) -> T:
+    async def run(
+        self, fn: Callable[Concatenate[Database, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
         """Call ``fn(database, *args, **kwargs)`` on the worker thread."""
         if self._executor is None or self._db is None:
             raise RuntimeError("the store is not open")

@@ -1,0 +1,102 @@
+"""``python -m vi_async.local`` as a subprocess: banner, a real request, clean SIGINT exit."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="uses SIGINT")
+
+
+def _start(db: Path, *extra: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vi_async.local", "--port", "0", "--db", str(db), *extra],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    exports: dict[str, str] = {}
+    for line in proc.stdout:
+        match = re.match(r"export (DATATURE_VI_\w+)=(\S+)", line)
+        if match:
+            exports[match[1]] = match[2]
+        if len(exports) == 3:
+            break
+    else:
+        proc.kill()
+        raise AssertionError(proc.communicate()[1])
+    return proc, exports
+
+
+def _stop(proc: subprocess.Popen[str], sig: int = signal.SIGINT) -> int:
+    proc.send_signal(sig)
+    try:
+        _, err = proc.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+    assert "Traceback" not in err, err
+    return proc.returncode
+
+
+def test_cli_serves_and_stops_on_sigint(tmp_path: Path) -> None:
+    db = tmp_path / "cli.sqlite"
+    proc, env = _start(db, "--pending-seconds", "0", "--running-seconds", "0", "--faults", "seed=3")
+    try:
+        endpoint = env["DATATURE_VI_API_ENDPOINT"]
+        org = env["DATATURE_VI_ORGANIZATION_ID"]
+        key = env["DATATURE_VI_SECRET_KEY"]
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/", endpoint)
+        assert not endpoint.endswith(":0/")
+        assert key.startswith("dtvi_") and len(key) == 103
+        request = urllib.request.Request(
+            f"{endpoint}workspaces/{org}/runs/cli-run",
+            method="PUT",
+            data=json.dumps({"spec": {"flow": {"name": "cli"}}}).encode(),
+            headers={
+                "Authorization": f"Bearer {key}",
+                "Organization-Id": org,
+                "Content-Type": "application/json",
+            },
+        )
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            run = json.load(resp)
+        assert resp.status == 201
+        assert run["status"]["conditions"][-1]["condition"] == "Succeeded"
+    finally:
+        code = _stop(proc)
+    assert code == 0
+
+    # A restart on the same database prints the same credentials.
+    proc, again = _start(db)
+    assert _stop(proc, signal.SIGTERM) == 0
+    assert again["DATATURE_VI_ORGANIZATION_ID"] == org
+    assert again["DATATURE_VI_SECRET_KEY"] == key
+
+
+def test_cli_rejects_bad_faults() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "vi_async.local", "--faults", "503=2"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert result.returncode == 2
+    assert "faults" in result.stderr
