@@ -7,7 +7,7 @@ import time
 import pytest
 from local_support import Api, Resp, phase
 
-from vi_async.local import LocalServer
+from vi_async.local import LocalServer, RunSchedule
 
 pytestmark = pytest.mark.anyio
 
@@ -227,3 +227,10 @@ async def test_flow_link_by_header(api: Api) -> None:
         headers={**api.auth(), "Vi-Flow-Id": "not valid!"},
     )
     assert bad.status == 400
+
+
+async def test_schedule_can_change_at_runtime(server: LocalServer, api: Api) -> None:
+    server.schedule = RunSchedule(pending_seconds=0, running_seconds=0)
+    assert phase(await api.create_run("instant")) == "Succeeded"
+    server.schedule = RunSchedule(pending_seconds=3600)
+    assert phase(await api.create_run("waiting")) == "Pending"

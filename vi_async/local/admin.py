@@ -10,22 +10,16 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from aiohttp import web
 
 from vi_async.local import service
 from vi_async.local.errors import ApiError, bad_request
 from vi_async.local.faults import FaultConfig
+from vi_async.local.responses import json_response
 from vi_async.local.state import STATE
 from vi_async.local.validation import check_id, parse_json_object
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
-
-
-def _json(data: Any) -> web.Response:
-    return web.Response(text=json.dumps(data), content_type="application/json")
 
 
 def _check_local(request: web.Request) -> None:
@@ -37,13 +31,13 @@ def _check_local(request: web.Request) -> None:
 async def health(request: web.Request) -> web.StreamResponse:
     """Liveness probe."""
     _check_local(request)
-    return _json({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 async def get_stats(request: web.Request) -> web.StreamResponse:
     """Request counts by ``METHOD route-template``."""
     _check_local(request)
-    return _json({"requests": dict(request.app[STATE].counts)})
+    return json_response({"requests": dict(request.app[STATE].counts)})
 
 
 async def reset_stats(request: web.Request) -> web.StreamResponse:
@@ -66,13 +60,13 @@ async def seed(request: web.Request) -> web.StreamResponse:
     if not isinstance(prefix, str):
         raise bad_request("'namePrefix' must be a string")
     ids = await service.seed_flows(state.store, org_id, count, prefix)
-    return _json({"organizationId": org_id, "flowIds": ids})
+    return json_response({"organizationId": org_id, "flowIds": ids})
 
 
 async def get_faults(request: web.Request) -> web.StreamResponse:
     """The active fault configuration."""
     _check_local(request)
-    return _json(request.app[STATE].faults.config.to_dict())
+    return json_response(request.app[STATE].faults.config.to_dict())
 
 
 async def put_faults(request: web.Request) -> web.StreamResponse:
@@ -84,7 +78,7 @@ async def put_faults(request: web.Request) -> web.StreamResponse:
     except (TypeError, ValueError) as exc:
         raise bad_request(f"invalid fault configuration: {exc}") from None
     request.app[STATE].faults.config = config
-    return _json(config.to_dict())
+    return json_response(config.to_dict())
 
 
 def add_admin_routes(app: web.Application) -> None:

@@ -14,7 +14,6 @@ Every response carries an ``X-Request-Id`` header; errors are JSON
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from typing import Any
@@ -24,10 +23,11 @@ from aiohttp.typedefs import Handler
 
 from vi_async.local import documents, service
 from vi_async.local.admin import add_admin_routes
-from vi_async.local.errors import ApiError, error_response
+from vi_async.local.errors import ApiError
 from vi_async.local.faults import API_PREFIX
 from vi_async.local.logs import LogQuery, logs_document
 from vi_async.local.pagination import decode_token, parse_page_size
+from vi_async.local.responses import error_response, json_response
 from vi_async.local.state import STATE, LocalState
 from vi_async.local.store import Database
 from vi_async.local.validation import check_id, parse_json_object
@@ -36,14 +36,6 @@ logger = logging.getLogger("vi_async.local")
 
 REQUEST_ID_HEADER = "X-Request-Id"
 MAX_BODY_BYTES = 8 * 1024 * 1024
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        status=status,
-        text=json.dumps(data, separators=(",", ":"), ensure_ascii=False),
-        content_type="application/json",
-    )
 
 
 def _route_key(request: web.Request) -> str | None:
@@ -98,7 +90,7 @@ def _list_handler(kind: str) -> Handler:
         size = parse_page_size(request.query.get("s"))
         cursor = decode_token(request.query.get("p"), kind)
         rows = await state.store.run(Database.page, kind, org_id, cursor.after, cursor.before, size)
-        return _json(documents.page_document(kind, rows, state.clock()))
+        return json_response(documents.page_document(kind, rows, state.clock()))
 
     return handle
 
@@ -107,21 +99,21 @@ async def get_flow(request: web.Request) -> web.StreamResponse:
     """GET a flow."""
     state, org_id, flow_id = _target(request, "flowId")
     record = await state.store.run(Database.get_flow, org_id, flow_id)
-    return _json(documents.flow_document(record))
+    return json_response(documents.flow_document(record))
 
 
 async def put_flow(request: web.Request) -> web.StreamResponse:
     """PUT (create) a flow; an identical retry answers 200 with the existing flow."""
     state, org_id, flow_id = _target(request, "flowId")
     record, created = await service.create_flow(state.store, org_id, flow_id, await _body(request))
-    return _json(documents.flow_document(record), 201 if created else 200)
+    return json_response(documents.flow_document(record), 201 if created else 200)
 
 
 async def patch_flow(request: web.Request) -> web.StreamResponse:
     """PATCH a flow."""
     state, org_id, flow_id = _target(request, "flowId")
     record = await service.update_flow(state.store, org_id, flow_id, await _body(request))
-    return _json(documents.flow_document(record))
+    return json_response(documents.flow_document(record))
 
 
 async def delete_flow(request: web.Request) -> web.StreamResponse:
@@ -135,7 +127,7 @@ async def get_run(request: web.Request) -> web.StreamResponse:
     """GET a run."""
     state, org_id, run_id = _target(request, "runId")
     record = await state.store.run(Database.get_run, org_id, run_id)
-    return _json(documents.run_document(record, state.clock()))
+    return json_response(documents.run_document(record, state.clock()))
 
 
 async def put_run(request: web.Request) -> web.StreamResponse:
@@ -149,14 +141,14 @@ async def put_run(request: web.Request) -> web.StreamResponse:
         await _body(request),
         request.headers.get(service.FLOW_HEADER) or None,
     )
-    return _json(documents.run_document(record, state.clock()), 201 if created else 200)
+    return json_response(documents.run_document(record, state.clock()), 201 if created else 200)
 
 
 async def patch_run(request: web.Request) -> web.StreamResponse:
     """PATCH a run (``spec.killedAt`` kills it)."""
     state, org_id, run_id = _target(request, "runId")
     record = await service.update_run(state.store, org_id, run_id, await _body(request))
-    return _json(documents.run_document(record, state.clock()))
+    return json_response(documents.run_document(record, state.clock()))
 
 
 async def delete_run(request: web.Request) -> web.StreamResponse:
@@ -171,7 +163,7 @@ async def get_logs(request: web.Request) -> web.StreamResponse:
     state, org_id, run_id = _target(request, "runId")
     query = LogQuery.parse(request.query)
     record = await state.store.run(Database.get_run, org_id, run_id)
-    return _json(logs_document(record, query, state.clock()))
+    return json_response(logs_document(record, query, state.clock()))
 
 
 def build_app(state: LocalState) -> web.Application:

@@ -6,7 +6,7 @@ from typing import Any
 
 from vi_async.local import engine
 from vi_async.local.pagination import encode_token
-from vi_async.local.store import FlowRecord, Meta, PageRows, RunRecord
+from vi_async.local.records import FlowRecord, Meta, PageRows, RunRecord
 
 
 def _metadata(meta: Meta) -> dict[str, Any]:

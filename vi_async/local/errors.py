@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from http import HTTPStatus
-
-from aiohttp import web
 
 #: Error code names by HTTP status, used when an error does not name its own code.
 CODE_BY_STATUS: dict[int, str] = {
@@ -64,14 +61,3 @@ def not_found(kind: str, resource_id: str) -> ApiError:
 def conflict(message: str, *, code: str = "Conflict") -> ApiError:
     """Return a 409 error."""
     return ApiError(409, message, code=code)
-
-
-def error_response(error: ApiError, request_id: str) -> web.Response:
-    """Render an error as a JSON response."""
-    body = {"error": error.code, "message": error.message, "requestId": request_id}
-    return web.Response(
-        status=error.status,
-        text=json.dumps(body),
-        content_type="application/json",
-        headers=error.headers,
-    )

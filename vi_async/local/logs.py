@@ -19,7 +19,7 @@ from typing import Any
 
 from vi_async.local import engine
 from vi_async.local.errors import bad_request
-from vi_async.local.store import RunRecord
+from vi_async.local.records import RunRecord
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10000

@@ -69,7 +69,7 @@ class LocalServer:
         self.db_path = str(db_path)
         self.host = host
         self.port = port
-        self.schedule = schedule or RunSchedule()
+        self._schedule = schedule or RunSchedule()
         self._faults = faults or FaultConfig()
         self._requested = (organization_id, secret_key)
         self._organization_id: str | None = None
@@ -114,6 +114,17 @@ class LocalServer:
         if self._secret_key is None:
             raise RuntimeError("the server is not running")
         return self._secret_key
+
+    @property
+    def schedule(self) -> RunSchedule:
+        """The default timing of new runs (assign a new RunSchedule to change it)."""
+        return self._schedule
+
+    @schedule.setter
+    def schedule(self, schedule: RunSchedule) -> None:
+        self._schedule = schedule
+        if self._state is not None:
+            self._state.schedule = schedule
 
     @property
     def faults(self) -> FaultConfig:
@@ -169,7 +180,7 @@ class LocalServer:
                 store=store,
                 keys=keys,
                 faults=FaultInjector(self._faults),
-                schedule=self.schedule,
+                schedule=self._schedule,
                 default_org=org_id,
                 counts=self._counts,
             )

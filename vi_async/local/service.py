@@ -14,7 +14,8 @@ from typing import Any
 
 from vi_async.local import engine
 from vi_async.local.errors import bad_request
-from vi_async.local.store import Database, FlowRecord, RunRecord, Store
+from vi_async.local.records import FlowRecord, RunRecord
+from vi_async.local.store import Database, Store
 from vi_async.local.validation import (
     JsonObject,
     canonical_json,

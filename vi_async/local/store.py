@@ -18,11 +18,11 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from vi_async.local.engine import RunPlan
 from vi_async.local.errors import conflict, not_found
+from vi_async.local.records import FlowRecord, Meta, PageRows, RunRecord
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -88,55 +88,6 @@ def now_ms() -> int:
 def new_etag() -> str:
     """A fresh entity tag."""
     return uuid.uuid4().hex[:20]
-
-
-@dataclass(frozen=True)
-class Meta:
-    """The bookkeeping fields shared by flows and runs."""
-
-    seq: int
-    org_id: str
-    time_created: int
-    last_updated: int
-    generation: int
-    etag: str
-    attributes: dict[str, str]
-    create_body: str
-
-
-@dataclass(frozen=True)
-class FlowRecord:
-    """A stored flow."""
-
-    flow_id: str
-    spec: dict[str, Any]
-    meta: Meta
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """A stored run, with the flow it is linked to (if any) and its timing plan."""
-
-    run_id: str
-    flow_id: str | None
-    spec: dict[str, Any]
-    meta: Meta
-    plan: RunPlan
-
-    @property
-    def blocks(self) -> tuple[str, ...]:
-        """Names of the blocks of the run's flow spec, for log lines."""
-        blocks = self.spec.get("flow", {}).get("blocks", [])
-        return tuple(str(b.get("block")) for b in blocks if isinstance(b, dict))
-
-
-@dataclass(frozen=True)
-class PageRows:
-    """One page of rows plus whether more exist on either side."""
-
-    records: list[Any]
-    has_next: bool
-    has_prev: bool
 
 
 def _meta(row: sqlite3.Row) -> Meta:
@@ -528,4 +479,4 @@ class Store:
         self._executor = None
 
 
-__all__ = ["Database", "FlowRecord", "PageRows", "RunRecord", "Store", "now_ms"]
+__all__ = ["Database", "Store", "new_etag", "now_ms"]
