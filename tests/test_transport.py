@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import anyio
 import pytest
 
 from vi_async import (
@@ -90,7 +91,7 @@ async def test_creates_under_faults_make_no_duplicates(vi_server: LocalServer) -
     vi_server.faults = FaultConfig(
         seed=7, error_503_rate=0.2, retry_after=0.01, reset_before_rate=0.1, reset_after_rate=0.1
     )
-    async with _client(vi_server, max_retries=10) as client:
+    async with _client(vi_server, max_retries=10, retry_base_delay=0.01) as client:
         flows = [await client.flows.create(spec=FlowSpec(name=f"f{i}")) for i in range(30)]
     vi_server.faults = FaultConfig()
     assert sorted(await vi_server.flow_ids()) == sorted(f.flow_id for f in flows)
@@ -102,7 +103,7 @@ async def test_delete_whose_answer_was_lost_counts_as_deleted(
     ids = await vi_server.seed_flows(30)
     vi_server.faults = FaultConfig(seed=11, reset_after_rate=0.5, paths=r".*/flows/.*")
     caplog.set_level(logging.INFO, logger="vi_async")
-    async with _client(vi_server, max_retries=20) as client:
+    async with _client(vi_server, max_retries=20, retry_base_delay=0.01) as client:
         for flow_id in ids:
             assert (await client.flows.delete(flow_id)).deleted
     vi_server.faults = FaultConfig()
@@ -159,3 +160,26 @@ async def test_debug_logs_name_the_request_but_never_the_secret(
     assert "GET flows/missing -> 404" in text
     assert vi_server.secret_key not in text
     assert vi_server.secret_key not in caplog.text
+
+
+async def test_retry_budget_stops_a_retry_storm(vi_server: LocalServer) -> None:
+    vi_server.faults = FaultConfig(error_503_rate=1.0, retry_after=0.001)
+    failures = 0
+    async with _client(vi_server, max_retries=4) as client:
+
+        async def one() -> None:
+            nonlocal failures
+            try:
+                await client.flows.get("some-flow")
+            except ViServerError:
+                failures += 1
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(200):
+                tg.start_soon(one)
+        budget = client._transport.quota
+        assert budget.available < 5
+    assert failures == 200
+    sent = vi_server.request_counts["GET /workspaces/{org}/flows/{flowId}"]
+    # Without a budget: 200 x 5 attempts = 1000. The budget of 500 tokens pays 100 retries.
+    assert sent <= 200 + 500 // 5

@@ -19,7 +19,9 @@ class Client:
 
     ``timeout`` bounds each attempt, ``retry_deadline`` a whole call with its
     retries; ``max_retries`` transient failures are retried for requests that
-    are safe to repeat; ``max_connections`` caps concurrent connections.
+    are safe to repeat, after jittered exponential waits starting near
+    ``retry_base_delay`` seconds (or the server's Retry-After, up to
+    ``max_retry_after``); ``max_connections`` caps concurrent connections.
     """
 
     def __init__(
@@ -33,6 +35,7 @@ class Client:
         retry_deadline: float | None = 120.0,
         max_retry_after: float = 60.0,
         max_connections: int = 100,
+        retry_base_delay: float = 0.25,
     ) -> None:
         self._config = ClientConfig.resolve(
             secret_key,
@@ -43,6 +46,7 @@ class Client:
             retry_deadline=retry_deadline,
             max_retry_after=max_retry_after,
             max_connections=max_connections,
+            retry_base_delay=retry_base_delay,
         )
         self._transport = Transport(self._config)
         self.flows = FlowsResource(self._transport)

@@ -40,6 +40,7 @@ class ClientConfig:
     max_retry_after: float = attrs.field(default=60.0, validator=_non_negative)
     max_connections: int = attrs.field(default=100, validator=_positive)
     retry_budget: int = attrs.field(default=500, validator=_non_negative)
+    retry_base_delay: float = attrs.field(default=0.25, validator=_positive)
 
     def __repr__(self) -> str:
         return (

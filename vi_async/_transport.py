@@ -68,6 +68,7 @@ class Transport:
         self._send_with_retries = backoff.on_exception(
             retry_waits,
             ViError,
+            base=config.retry_base_delay,
             max_tries=config.max_retries + 1,
             giveup=self._give_up,
             on_backoff=self._log_backoff,
