@@ -1,0 +1,259 @@
+"""Shared pieces of the benchmarks: the server process, results, timers, the loop-lag ticker.
+
+The local server runs in its own process (``python -m vi_async.local``) for every
+measure: on a 2-core machine the client under test and the server then each get a
+core and their own GIL, so server CPU is never billed to the client (and the
+server's memory is never counted in the client's RSS). Every measure talks to it
+over loopback HTTP, exactly like a client talks to the real API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+SERVER_START_TIMEOUT = 30.0
+
+
+@dataclass
+class Goal:
+    """One target of a measure and whether this run met it."""
+
+    text: str
+    met: bool | None  # None: not measured (a dependency is missing)
+    detail: str = ""
+
+    def label(self) -> str:
+        """``met`` / ``MISSED`` / ``n/a``."""
+        return "n/a" if self.met is None else ("met" if self.met else "MISSED")
+
+
+@dataclass
+class Result:
+    """What one measure reports: a one-line summary, its numbers and its goals."""
+
+    name: str
+    summary: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    goals: list[Goal] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        """The single summary line printed for this measure."""
+        goals = "; ".join(f"{g.text}: {g.label()}" for g in self.goals)
+        return f"[{self.name}] {self.summary}" + (f" | goals: {goals}" if goals else "")
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "name": self.name,
+            "summary": self.summary,
+            "metrics": self.metrics,
+            "goals": [{"goal": g.text, "met": g.met, "detail": g.detail} for g in self.goals],
+            "notes": self.notes,
+        }
+
+
+class ServerProcess:
+    """``python -m vi_async.local`` in a child process, with its admin routes.
+
+    ``with ServerProcess(faults="latency=0.02") as server:`` starts it on a free
+    loopback port with an in-memory database and stops it (SIGTERM) on exit.
+    """
+
+    def __init__(
+        self,
+        *,
+        faults: str | None = None,
+        pending_seconds: float | None = None,
+        running_seconds: float | None = None,
+    ) -> None:
+        """Configure the server; it starts on ``__enter__``."""
+        self._args = ["--port", "0", "--db", ":memory:"]
+        if faults:
+            self._args += ["--faults", faults]
+        if pending_seconds is not None:
+            self._args += ["--pending-seconds", str(pending_seconds)]
+        if running_seconds is not None:
+            self._args += ["--running-seconds", str(running_seconds)]
+        self._proc: subprocess.Popen[str] | None = None
+        self.endpoint = ""
+        self.organization_id = ""
+        self.secret_key = ""
+
+    def __enter__(self) -> ServerProcess:
+        """Start the server and read its endpoint and credentials from the banner."""
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "vi_async.local", *self._args],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._proc.stdout is not None
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while not self.secret_key:
+            line = self._proc.stdout.readline()
+            if not line or time.monotonic() > deadline:
+                self.__exit__(None, None, None)
+                raise RuntimeError("the local server did not start")
+            key, _, value = line.partition(":")
+            if line.startswith("Vi local server listening on "):
+                self.endpoint = line.rsplit(" ", 1)[1].strip()
+            elif key == "Organization ID":
+                self.organization_id = value.strip()
+            elif key == "Secret key":
+                self.secret_key = value.strip()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop the server and wait for it."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    # -- admin routes (/_local/...) ---------------------------------------------------
+
+    def _admin(self, method: str, route: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.endpoint + "_local/" + route,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=120) as response:
+            raw = response.read()
+        return json.loads(raw) if raw else None
+
+    def seed_flows(self, n: int, name_prefix: str = "bench-") -> list[str]:
+        """Bulk-insert ``n`` flows server-side; returns their ids."""
+        answer = self._admin("POST", "seed", {"flows": n, "namePrefix": name_prefix})
+        ids: list[str] = answer["flowIds"]
+        return ids
+
+    def stats(self) -> dict[str, int]:
+        """API request counts by ``"METHOD /route/{template}"``."""
+        counts: dict[str, int] = self._admin("GET", "stats")["requests"]
+        return counts
+
+    def reset_stats(self) -> None:
+        """Reset the request counters."""
+        self._admin("DELETE", "stats")
+
+    def set_faults(self, **config: Any) -> None:
+        """Replace the fault configuration (e.g. ``latency=0.02``)."""
+        self._admin("PUT", "faults", config)
+
+    def credentials(self) -> dict[str, str]:
+        """Keyword arguments for a client bound to this server."""
+        return {
+            "secret_key": self.secret_key,
+            "organization_id": self.organization_id,
+            "endpoint": self.endpoint,
+        }
+
+
+def official_env(home: str) -> dict[str, str]:
+    """Environment for a child process using the official ``vi`` client.
+
+    ``vi`` writes a DEBUG log file under ``~/.datature/vi/logs`` by default, so
+    HOME points at a throwaway directory (its default behaviour is kept).
+    """
+    return {**os.environ, "HOME": home}
+
+
+def run_child(args: Sequence[str], *, env: dict[str, str] | None = None) -> Any:
+    """Run ``python <args>`` and return the JSON object it prints last on stdout."""
+    proc = subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, env=env, check=False
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"child {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"child {' '.join(args)} printed no JSON:\n{proc.stdout[-2000:]}")
+    return json.loads(lines[-1])
+
+
+def temp_home() -> tempfile.TemporaryDirectory[str]:
+    """A throwaway HOME directory."""
+    return tempfile.TemporaryDirectory(prefix="vi-bench-home-")
+
+
+def have(module: str) -> bool:
+    """Whether ``module`` can be imported (without importing it here)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+class LagTicker:
+    """Measures event-loop lag: the worst lateness of a 10 ms ticker.
+
+    ``async with LagTicker() as ticker: ...`` then ``ticker.max_lag`` (seconds).
+    """
+
+    def __init__(self, period: float = 0.010) -> None:
+        """Tick every ``period`` seconds."""
+        self.period = period
+        self.max_lag = 0.0
+        self.ticks = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            start = loop.time()
+            await asyncio.sleep(self.period)
+            lag = loop.time() - start - self.period
+            self.ticks += 1
+            self.max_lag = max(self.max_lag, lag)
+
+    async def __aenter__(self) -> LagTicker:
+        """Start ticking."""
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        await asyncio.sleep(0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        """Stop ticking."""
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+
+def fmt_s(seconds: float) -> str:
+    """Seconds in a short human form."""
+    if seconds < 0.001:
+        return f"{seconds * 1e6:.0f}us"
+    if seconds < 1:
+        return f"{seconds * 1000:.1f}ms"
+    return f"{seconds:.2f}s"
