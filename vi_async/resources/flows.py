@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable, Callable, Iterable
+from datetime import timedelta
 from typing import Any
 
+from .._bulk_flows import FlowFilter, OnActiveRun, delete_flows, matching_flows
 from .._convert import spec_to_wire
 from .._ids import new_id
+from ..bulk import BulkReport, Progress
 from ..models import DeletedResource, Flow, FlowSpec, PaginationParams
 from ..pagination import AsyncPager
 from ._base import Resource, decode, request_body
@@ -55,3 +59,79 @@ class FlowsResource(Resource):
         """Delete a flow; its runs stay. Raises ViConflictError while a run of it
         is active, ViNotFoundError if it does not exist."""
         return await self._deleted(flow_id)
+
+    async def delete_many(
+        self,
+        flow_ids: Iterable[str | Flow] | AsyncIterable[str | Flow],
+        *,
+        concurrency: int = 32,
+        on_active_run: OnActiveRun = "skip",
+        dry_run: bool = False,
+        progress: Progress | None = None,
+        report: BulkReport | None = None,
+    ) -> BulkReport:
+        """Delete many flows concurrently; every flow ends in exactly one outcome.
+
+        ``flow_ids`` is any iterable or async iterable of ids (or Flows), read
+        lazily: at most ``concurrency`` deletes are in flight and memory stays
+        bounded. A flow with an active run is ``skipped`` (``on_active_run=
+        "skip"``), has its active runs killed and awaited before the delete is
+        retried (``"kill"``), or is ``failed`` (``"fail"``). A flow already
+        gone is ``not_found``; other errors make it ``failed`` with the typed
+        ViError, and never stop the job. ``dry_run=True`` sends no DELETE: it
+        checks each id exists and lists it under ``would_delete``.
+
+        ``progress(done, total_or_None, last_result)`` is called after every
+        flow. When the call is cancelled, no new delete starts, DELETEs in
+        flight finish, and the cancellation propagates: pass your own
+        ``report=BulkReport()`` to read what was done (``report.cancelled`` is
+        then true, interrupted flows are ``skipped`` with reason
+        ``"cancelled"``).
+        """
+        return await delete_flows(
+            self,
+            flow_ids,
+            concurrency=concurrency,
+            on_active_run=on_active_run,
+            dry_run=dry_run,
+            progress=progress,
+            report=report,
+        )
+
+    async def cleanup(
+        self,
+        *,
+        older_than: timedelta | None = None,
+        name: str | None = None,
+        where: Callable[[Flow], bool] | None = None,
+        training_project: str | None = None,
+        dry_run: bool = False,
+        on_active_run: OnActiveRun = "skip",
+        concurrency: int = 32,
+        progress: Progress | None = None,
+        report: BulkReport | None = None,
+    ) -> BulkReport:
+        """Delete every flow that matches all the given filters, listing and
+        deleting at the same time (see ``delete_many`` for outcomes, progress
+        and cancellation).
+
+        ``older_than``: created more than this long ago; ``name``: a glob on
+        ``spec.name`` (``"tmp-*"``, case-sensitive); ``training_project``:
+        ``spec.training_project`` equals it; ``where``: a predicate on the
+        Flow. No filter at all matches every flow. With ``dry_run=True``
+        nothing is deleted and the matches are listed under ``would_delete``.
+        If the listing itself fails, started deletes finish and BulkError is
+        raised carrying the partial report.
+        """
+        keep = FlowFilter.build(
+            older_than=older_than, name=name, where=where, training_project=training_project
+        )
+        return await delete_flows(
+            self,
+            matching_flows(self, keep),
+            concurrency=concurrency,
+            on_active_run=on_active_run,
+            dry_run=dry_run,
+            progress=progress,
+            report=report,
+        )

@@ -1,0 +1,305 @@
+"""Flow deletion in bulk: one flow's delete under an active-run policy, and the cleanup filter.
+
+Active-run rule. Deleting a flow that has a Pending or Running run is refused
+with 409. Under ``on_active_run="kill"`` the flow's active runs are found by
+listing the organization's runs and keeping those that are not terminal and
+belong to the flow: a run belongs to the flow the server links it to, when
+the server reports that link (the local server's ``status.flowId``, if the
+model carries it); otherwise a run belongs to a flow when its embedded
+``spec.flow`` equals the flow's ``spec`` (the API embeds only the spec in a
+run). Those runs are killed and waited for, then the delete is retried; if it
+is still refused after that, the flow is reported as failed.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable
+from contextlib import aclosing
+from datetime import timedelta
+from typing import TYPE_CHECKING, Literal, cast
+
+import anyio
+import attrs
+
+from ._ids import check_id
+from .bulk import CANCELLED_REASON, BulkItemResult, BulkOutcome, BulkReport, Progress, run_bulk
+from .errors import (
+    ViConflictError,
+    ViConnectionError,
+    ViError,
+    ViNotFoundError,
+    ViTimeoutError,
+    ViValidationError,
+)
+from .models import Flow, PaginationParams, Run
+from .resources.runs import RunsResource
+
+if TYPE_CHECKING:
+    from .resources.flows import FlowsResource
+
+OnActiveRun = Literal["skip", "kill", "fail"]
+ON_ACTIVE_RUN: tuple[str, ...] = ("skip", "kill", "fail")
+ACTIVE_RUN_REASON = "active run"
+KILL_ROUNDS = 2
+"""How many times the runs of one flow are killed before its delete is given up."""
+KILL_WAIT_TIMEOUT = 300.0
+LIST_PAGE_SIZE = 200
+RUNS_PAGE_SIZE = 1000
+
+FlowRef = str | Flow
+
+
+@attrs.frozen
+class FlowFilter:
+    """Which flows a cleanup deletes: every given condition must hold."""
+
+    created_before: int | None = None
+    """Epoch milliseconds: only flows created before then."""
+    name: str | None = None
+    """A glob (``fnmatch``, case-sensitive) on ``spec.name``."""
+    training_project: str | None = None
+    where: Callable[[Flow], bool] | None = None
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        older_than: timedelta | None = None,
+        name: str | None = None,
+        where: Callable[[Flow], bool] | None = None,
+        training_project: str | None = None,
+    ) -> FlowFilter:
+        """Validate the cleanup arguments; ``older_than`` counts back from now."""
+        cutoff = None
+        if older_than is not None:
+            if not isinstance(older_than, timedelta):
+                raise TypeError(f"older_than must be a timedelta, not {type(older_than).__name__}")
+            if older_than < timedelta(0):
+                raise ValueError(f"older_than must not be negative, got {older_than}")
+            cutoff = int((time.time() - older_than.total_seconds()) * 1000)
+        if where is not None and not callable(where):
+            raise TypeError("where must be a callable taking a Flow")
+        return cls(cutoff, name, training_project, where)
+
+    def __call__(self, flow: Flow) -> bool:
+        """True if the flow matches."""
+        if self.created_before is not None and flow.metadata.time_created >= self.created_before:
+            return False
+        if self.name is not None and not fnmatch.fnmatchcase(flow.spec.name, self.name):
+            return False
+        if self.training_project is not None and (
+            flow.spec.training_project != self.training_project
+        ):
+            return False
+        return self.where is None or bool(self.where(flow))
+
+
+async def matching_flows(flows: FlowsResource, keep: FlowFilter) -> AsyncGenerator[Flow, None]:
+    """The organization's flows that ``keep`` accepts, listed one page at a time."""
+    pager = flows.list(pagination=PaginationParams(page_size=LIST_PAGE_SIZE))
+    async with aclosing(cast(AsyncGenerator[Flow, None], pager.all_items())) as items:
+        async for flow in items:
+            if keep(flow):
+                yield flow
+
+
+def belongs_to(run: Run, flow: Flow) -> bool:
+    """The active-run rule: the server's link when it reports one, else spec equality."""
+    linked = getattr(run.status, "flow_id", None)
+    if linked is not None:
+        return bool(linked == flow.flow_id)
+    return run.spec.flow == flow.spec
+
+
+def _answer_maybe_lost(error: ViError) -> bool:
+    if error.after_lost_answer:
+        return True
+    return isinstance(error, (ViConnectionError, ViTimeoutError)) and error.status is None
+
+
+class ActiveRuns:
+    """The organization's active runs, listed at most once per conflict wave.
+
+    A snapshot is reused by every flow whose 409 arrived before that listing
+    started, so many conflicting flows cost one listing, not one each.
+    """
+
+    def __init__(self, runs: RunsResource) -> None:
+        self._runs = runs
+        self._lock = anyio.Lock()
+        self._taken_at = float("-inf")
+        self._active: list[Run] = []
+
+    async def since(self, not_before: float) -> list[Run]:
+        """Active runs, from a listing started at ``not_before`` (monotonic) or later."""
+        async with self._lock:
+            if self._taken_at < not_before:
+                taken_at = time.monotonic()
+                pager = self._runs.list(pagination=PaginationParams(page_size=RUNS_PAGE_SIZE))
+                async with aclosing(cast(AsyncGenerator[Run, None], pager.all_items())) as runs:
+                    self._active = [run async for run in runs if not run.is_terminal]
+                self._taken_at = taken_at
+            return self._active
+
+
+class FlowDeleter:
+    """Deletes one flow under the job's active-run policy; returns its result."""
+
+    def __init__(self, flows: FlowsResource, *, on_active_run: str, dry_run: bool) -> None:
+        if on_active_run not in ON_ACTIVE_RUN:
+            raise ValueError(
+                f"on_active_run must be one of {', '.join(ON_ACTIVE_RUN)}; got {on_active_run!r}"
+            )
+        self._flows = flows
+        self._policy = on_active_run
+        self._dry_run = dry_run
+        self._runs = RunsResource(flows._transport)
+        self._active = ActiveRuns(self._runs)
+
+    @staticmethod
+    def interrupted(item: FlowRef) -> BulkItemResult:
+        """The result of an item whose work was cut short: it is still there."""
+        flow_id, name = (item.flow_id, item.spec.name) if isinstance(item, Flow) else (item, None)
+        return BulkItemResult(str(flow_id), BulkOutcome.SKIPPED, CANCELLED_REASON, name=name)
+
+    async def __call__(self, item: FlowRef) -> BulkItemResult:
+        """Delete (or, in a dry run, look at) one flow."""
+        flow = item if isinstance(item, Flow) else None
+        raw_id = item.flow_id if isinstance(item, Flow) else item
+        try:
+            flow_id = check_id(raw_id, "flow_id")
+        except (TypeError, ValueError) as exc:
+            error = ViValidationError(str(exc))
+            return BulkItemResult(str(raw_id), BulkOutcome.FAILED, "invalid flow id", error)
+        outcome = _Outcome(flow_id, None if flow is None else flow.spec.name)
+        if self._dry_run:
+            return await self._look(outcome, flow)
+        return await self._delete(outcome, flow)
+
+    async def _look(self, out: _Outcome, flow: Flow | None) -> BulkItemResult:
+        if flow is None:
+            try:
+                flow = await self._flows.get(out.flow_id)
+            except ViNotFoundError:
+                return out.result(BulkOutcome.NOT_FOUND)
+            except ViError as exc:
+                return out.result(BulkOutcome.FAILED, "could not read the flow", exc)
+            out.name = flow.spec.name
+        return out.result(BulkOutcome.WOULD_DELETE)
+
+    async def _delete(self, out: _Outcome, flow: Flow | None) -> BulkItemResult:
+        for round_ in range(KILL_ROUNDS + 1):
+            result = await self._send_delete(out)
+            if not isinstance(result, ViConflictError):
+                return result
+            if self._policy == "skip":
+                return out.result(BulkOutcome.SKIPPED, ACTIVE_RUN_REASON, result)
+            if self._policy == "fail" or round_ == KILL_ROUNDS:
+                return out.result(BulkOutcome.FAILED, self._conflict_reason(out), result)
+            try:
+                if flow is None:
+                    flow = await self._flows.get(out.flow_id)
+                    out.name = flow.spec.name
+                await self._stop_runs(out, flow, time.monotonic())
+            except ViNotFoundError:
+                return out.result(BulkOutcome.NOT_FOUND)
+            except ViError as exc:
+                return out.result(BulkOutcome.FAILED, "could not stop its active runs", exc)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _conflict_reason(self, out: _Outcome) -> str:
+        if self._policy == "fail":
+            return ACTIVE_RUN_REASON
+        return f"still has an active run after killing {len(out.killed)} run(s)"
+
+    async def _send_delete(self, out: _Outcome) -> BulkItemResult | ViConflictError:
+        """DELETE, shielded from cancellation so that its outcome is always known.
+
+        Returns the 409 error when the flow has an active run. After a
+        transient failure that may have hidden a successful delete, a GET
+        confirms the outcome.
+        """
+        with anyio.CancelScope(shield=True):
+            try:
+                await self._flows.delete(out.flow_id)
+            except ViConflictError as exc:
+                return exc
+            except ViNotFoundError:
+                return out.result(BulkOutcome.NOT_FOUND)
+            except ViError as exc:
+                return await self._confirm(out, exc)
+        return out.result(BulkOutcome.DELETED)
+
+    async def _confirm(self, out: _Outcome, error: ViError) -> BulkItemResult:
+        if not _answer_maybe_lost(error):
+            return out.result(BulkOutcome.FAILED, None, error)
+        try:
+            await self._flows.get(out.flow_id)
+        except ViNotFoundError:
+            return out.result(BulkOutcome.DELETED, "confirmed after a lost answer")
+        except ViError:
+            return out.result(BulkOutcome.FAILED, "outcome unknown: the answer was lost", error)
+        return out.result(BulkOutcome.FAILED, None, error)
+
+    async def _stop_runs(self, out: _Outcome, flow: Flow, conflict_at: float) -> None:
+        """Kill the flow's active runs, then wait until each has ended."""
+        mine = [
+            run.run_id for run in await self._active.since(conflict_at) if belongs_to(run, flow)
+        ]
+        for run_id in mine:
+            try:
+                await self._runs.kill(run_id)
+            except ViNotFoundError:
+                continue
+            out.killed.append(run_id)
+        for run_id in mine:
+            try:
+                await self._runs.wait_for(run_id, timeout=KILL_WAIT_TIMEOUT)
+            except ViNotFoundError:
+                continue
+
+
+class _Outcome:
+    """What is known about one flow while it is being handled."""
+
+    def __init__(self, flow_id: str, name: str | None) -> None:
+        self.flow_id = flow_id
+        self.name = name
+        self.killed: list[str] = []
+
+    def result(
+        self, outcome: BulkOutcome, reason: str | None = None, error: ViError | None = None
+    ) -> BulkItemResult:
+        """The flow's result with this outcome."""
+        return BulkItemResult(
+            self.flow_id, outcome, reason, error, name=self.name, killed_runs=tuple(self.killed)
+        )
+
+
+async def delete_flows(
+    flows: FlowsResource,
+    items: Iterable[FlowRef] | AsyncIterable[FlowRef],
+    *,
+    concurrency: int,
+    on_active_run: str,
+    dry_run: bool,
+    progress: Progress | None,
+    report: BulkReport | None,
+) -> BulkReport:
+    """Run the bulk delete of ``items`` (flow ids or Flows); see FlowsResource.delete_many."""
+    deleter = FlowDeleter(flows, on_active_run=on_active_run, dry_run=dry_run)
+    report = BulkReport() if report is None else report
+    report.dry_run = dry_run
+    return await run_bulk(
+        items,
+        deleter,
+        interrupted=deleter.interrupted,
+        concurrency=concurrency,
+        progress=progress,
+        report=report,
+    )
+
+
+__all__ = ["ON_ACTIVE_RUN", "FlowFilter", "OnActiveRun", "delete_flows", "matching_flows"]
