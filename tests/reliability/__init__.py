@@ -1,0 +1,1 @@
+"""Reliability and security suite: faults, bad input, secrets, isolation, shutdown."""
