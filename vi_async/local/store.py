@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS flows (
     flow_id TEXT NOT NULL,
     spec TEXT NOT NULL,
     spec_key TEXT NOT NULL,
+    revision INTEGER NOT NULL,
     attributes TEXT NOT NULL,
     create_body TEXT NOT NULL,
     time_created INTEGER NOT NULL,
@@ -53,7 +54,7 @@ CREATE TABLE IF NOT EXISTS flows (
     UNIQUE (org_id, flow_id)
 );
 CREATE INDEX IF NOT EXISTS flows_org_seq ON flows (org_id, seq);
-CREATE INDEX IF NOT EXISTS flows_org_spec ON flows (org_id, spec_key, last_updated);
+CREATE INDEX IF NOT EXISTS flows_org_spec ON flows (org_id, spec_key, revision);
 CREATE TABLE IF NOT EXISTS runs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     org_id TEXT NOT NULL,
@@ -141,6 +142,14 @@ class Database:
             self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(SCHEMA)
+        # Orders flows by their latest write (milliseconds are too coarse to break ties).
+        self._revision: int = self._conn.execute(
+            "SELECT COALESCE(MAX(revision), 0) FROM flows"
+        ).fetchone()[0]
+
+    def _next_revision(self) -> int:
+        self._revision += 1
+        return self._revision
 
     def close(self) -> None:
         """Close the connection."""
@@ -276,14 +285,15 @@ class Database:
                 raise conflict(f"flow {flow_id!r} already exists", code="AlreadyExists")
             now = self.clock()
             conn.execute(
-                "INSERT INTO flows (org_id, flow_id, spec, spec_key, attributes, create_body,"
-                " time_created, last_updated, generation, etag)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
+                "INSERT INTO flows (org_id, flow_id, spec, spec_key, revision, attributes,"
+                " create_body, time_created, last_updated, generation, etag)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
                 (
                     org_id,
                     flow_id,
                     _dumps(spec),
                     spec_key,
+                    self._next_revision(),
                     _dumps(attributes),
                     create_body,
                     now,
@@ -298,11 +308,21 @@ class Database:
         now = self.clock()
         with self._tx() as conn:
             cur = conn.executemany(
-                "INSERT INTO flows (org_id, flow_id, spec, spec_key, attributes, create_body,"
-                " time_created, last_updated, generation, etag)"
-                " VALUES (?, ?, ?, ?, '{}', ?, ?, ?, 1, ?)",
+                "INSERT INTO flows (org_id, flow_id, spec, spec_key, revision, attributes,"
+                " create_body, time_created, last_updated, generation, etag)"
+                " VALUES (?, ?, ?, ?, ?, '{}', ?, ?, ?, 1, ?)",
                 (
-                    (org_id, fid, _dumps(spec), key, body, now, now, new_etag())
+                    (
+                        org_id,
+                        fid,
+                        _dumps(spec),
+                        key,
+                        self._next_revision(),
+                        body,
+                        now,
+                        now,
+                        new_etag(),
+                    )
                     for fid, spec, key, body in rows
                 ),
             )
@@ -319,9 +339,17 @@ class Database:
             record = self.get_flow(org_id, flow_id)
             spec, key, attributes = change(record)
             conn.execute(
-                "UPDATE flows SET spec = ?, spec_key = ?, attributes = ?, last_updated = ?,"
-                " generation = generation + 1, etag = ? WHERE seq = ?",
-                (_dumps(spec), key, _dumps(attributes), self.clock(), new_etag(), record.meta.seq),
+                "UPDATE flows SET spec = ?, spec_key = ?, revision = ?, attributes = ?,"
+                " last_updated = ?, generation = generation + 1, etag = ? WHERE seq = ?",
+                (
+                    _dumps(spec),
+                    key,
+                    self._next_revision(),
+                    _dumps(attributes),
+                    self.clock(),
+                    new_etag(),
+                    record.meta.seq,
+                ),
             )
             return self.get_flow(org_id, flow_id)
 
@@ -352,7 +380,7 @@ class Database:
             return flow_id
         row = self._conn.execute(
             "SELECT flow_id FROM flows WHERE org_id = ? AND spec_key = ?"
-            " ORDER BY last_updated DESC, seq DESC LIMIT 1",
+            " ORDER BY revision DESC LIMIT 1",
             (org_id, spec_key),
         ).fetchone()
         return None if row is None else str(row[0])
