@@ -24,7 +24,15 @@ import anyio
 import attrs
 
 from ._ids import check_id
-from .bulk import CANCELLED_REASON, BulkItemResult, BulkOutcome, BulkReport, Progress, run_bulk
+from .bulk import (
+    CANCELLED_REASON,
+    UNKNOWN_REASON,
+    BulkItemResult,
+    BulkOutcome,
+    BulkReport,
+    Progress,
+    run_bulk,
+)
 from .errors import (
     ViConflictError,
     ViConnectionError,
@@ -45,6 +53,8 @@ ACTIVE_RUN_REASON = "active run"
 KILL_ROUNDS = 2
 """How many times the runs of one flow are killed before its delete is given up."""
 KILL_WAIT_TIMEOUT = 300.0
+CONFIRM_ATTEMPTS = 6
+"""GETs (each with the client's retries) spent confirming a delete whose answer was lost."""
 LIST_PAGE_SIZE = 200
 RUNS_PAGE_SIZE = 1000
 
@@ -233,15 +243,19 @@ class FlowDeleter:
         return out.result(BulkOutcome.DELETED)
 
     async def _confirm(self, out: _Outcome, error: ViError) -> BulkItemResult:
+        """Find out by GET whether a delete whose answer was lost went through."""
         if not _answer_maybe_lost(error):
             return out.result(BulkOutcome.FAILED, None, error)
-        try:
-            await self._flows.get(out.flow_id)
-        except ViNotFoundError:
-            return out.result(BulkOutcome.DELETED, "confirmed after a lost answer")
-        except ViError:
-            return out.result(BulkOutcome.FAILED, "outcome unknown: the answer was lost", error)
-        return out.result(BulkOutcome.FAILED, None, error)
+        for attempt in range(CONFIRM_ATTEMPTS):
+            try:
+                await self._flows.get(out.flow_id)
+            except ViNotFoundError:
+                return out.result(BulkOutcome.DELETED, "confirmed after a lost answer")
+            except ViError:
+                await anyio.sleep(min(2.0, 0.1 * 2**attempt))
+                continue
+            return out.result(BulkOutcome.FAILED, None, error)
+        return out.result(BulkOutcome.FAILED, UNKNOWN_REASON, error)
 
     async def _stop_runs(self, out: _Outcome, flow: Flow, conflict_at: float) -> None:
         """Kill the flow's active runs, then wait until each has ended."""

@@ -38,6 +38,8 @@ from anyio.abc import TaskGroup
 from .errors import ViError
 
 __all__ = [
+    "CANCELLED_REASON",
+    "UNKNOWN_REASON",
     "BulkError",
     "BulkItemResult",
     "BulkOutcome",
@@ -49,6 +51,10 @@ __all__ = [
 T = TypeVar("T")
 
 CANCELLED_REASON = "cancelled"
+"""The reason of a flow skipped because the job was cancelled before its DELETE was sent."""
+UNKNOWN_REASON = "outcome unknown: the answer was lost and could not be confirmed"
+"""The reason of a failed flow whose DELETE may or may not have gone through: its
+answer was lost and every attempt to check (GET) failed too. The only such case."""
 
 
 class BulkOutcome(str, enum.Enum):

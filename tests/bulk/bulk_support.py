@@ -1,0 +1,35 @@
+"""Helpers for the bulk tests: report checks against the server's real state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from vi_async.bulk import UNKNOWN_REASON, BulkOutcome, BulkReport
+from vi_async.local import LocalServer
+
+LONG_RUN = {"vi-local/pending-seconds": "0", "vi-local/running-seconds": "60"}
+
+
+def ids(report: BulkReport, *outcomes: BulkOutcome) -> set[str]:
+    """Flow ids of the report's results with one of ``outcomes`` (all when none given)."""
+    wanted = set(outcomes) or set(BulkOutcome)
+    return {r.flow_id for r in report.results() if r.outcome in wanted}
+
+
+async def assert_exact(
+    server: LocalServer, report: BulkReport, seeded: Iterable[str], untouched: Iterable[str] = ()
+) -> None:
+    """Each seeded flow has exactly one result, and the server holds exactly the
+    flows that the report says are still there (plus ``untouched`` ones).
+
+    A flow reported with an unknown outcome (its answer was lost and could not
+    be confirmed) may be either; tests with hostile fault rates allow a few.
+    """
+    seeded = list(seeded)
+    results = [r.flow_id for r in report.results()]
+    assert len(results) == len(set(results)), "a flow has more than one result"
+    assert set(results) == set(seeded)
+    gone = ids(report, BulkOutcome.DELETED, BulkOutcome.NOT_FOUND)
+    unknown = {r.flow_id for r in report.failed if r.reason == UNKNOWN_REASON}
+    remaining = set(await server.flow_ids())
+    assert remaining - unknown == (set(seeded) - gone - unknown) | set(untouched)

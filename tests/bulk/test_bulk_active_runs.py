@@ -1,0 +1,78 @@
+"""A flow with an active run under each on_active_run policy; runs survive flow deletion."""
+
+from __future__ import annotations
+
+import pytest
+from bulk_support import LONG_RUN, assert_exact
+
+from vi_async import Client, FlowSpec, RunPhase, ViConflictError
+from vi_async.local import LocalServer
+
+pytestmark = pytest.mark.anyio
+
+
+async def _flow_with_active_run(client: Client, name: str) -> tuple[str, str]:
+    flow = await client.flows.create(FlowSpec(name=name))
+    run = await client.runs.create(flow.flow_id, metadata=LONG_RUN)
+    assert not run.is_terminal
+    return flow.flow_id, run.run_id
+
+
+async def test_skip_leaves_the_flow_and_its_run(vi_server: LocalServer, vi_client: Client) -> None:
+    flow_id, run_id = await _flow_with_active_run(vi_client, "busy")
+    idle = await vi_server.seed_flows(3)
+    report = await vi_client.flows.cleanup()  # on_active_run="skip" is the default
+    [skipped] = report.skipped
+    assert skipped.flow_id == flow_id and skipped.reason == "active run"
+    assert isinstance(skipped.error, ViConflictError)
+    assert report.ok  # a skip is not a failure
+    await assert_exact(vi_server, report, [flow_id, *idle])
+    assert not (await vi_client.runs.get(run_id)).is_terminal
+    assert "skipped: 1 x active run" in report.summary()
+
+
+async def test_fail_records_the_conflict(vi_server: LocalServer, vi_client: Client) -> None:
+    flow_id, run_id = await _flow_with_active_run(vi_client, "busy")
+    report = await vi_client.flows.delete_many([flow_id], on_active_run="fail")
+    [failed] = report.failed
+    assert isinstance(failed.error, ViConflictError) and failed.error.status == 409
+    assert not report.ok
+    await assert_exact(vi_server, report, [flow_id])
+    assert not (await vi_client.runs.get(run_id)).is_terminal
+
+
+async def test_kill_stops_runs_then_deletes(vi_server: LocalServer, vi_client: Client) -> None:
+    busy = [await _flow_with_active_run(vi_client, f"busy-{i}") for i in range(3)]
+    bystander_flow, bystander_run = await _flow_with_active_run(vi_client, "other")
+    idle = await vi_server.seed_flows(5)
+    targets = [flow_id for flow_id, _ in busy] + idle
+    vi_server.reset_counts()
+    report = await vi_client.flows.delete_many(targets, on_active_run="kill", concurrency=8)
+    assert report.ok and len(report.deleted) == 8
+    killed = {r.flow_id: r.killed_runs for r in report.deleted}
+    for flow_id, run_id in busy:
+        assert killed[flow_id] == (run_id,)
+        run = await vi_client.runs.get(run_id)  # the run survives its flow
+        assert run.phase is RunPhase.CANCELLED
+    await assert_exact(vi_server, report, targets, untouched=[bystander_flow])
+    assert not (await vi_client.runs.get(bystander_run)).is_terminal
+    # Three conflicts at once share one listing of the runs.
+    assert vi_server.request_counts["GET /workspaces/{org}/runs"] <= 3
+
+
+async def test_runs_survive_flow_deletion(vi_server: LocalServer, vi_client: Client) -> None:
+    flow = await vi_client.flows.create(FlowSpec(name="done"))
+    run = await vi_client.runs.create(flow.flow_id, wait=True, timeout=10)
+    assert run.phase is RunPhase.SUCCEEDED
+    report = await vi_client.flows.cleanup(name="done")
+    assert [r.flow_id for r in report.deleted] == [flow.flow_id]
+    assert await vi_server.run_ids() == [run.run_id]
+    assert (await vi_client.runs.get(run.run_id)).phase is RunPhase.SUCCEEDED
+
+
+async def test_dry_run_sends_no_kill(vi_server: LocalServer, vi_client: Client) -> None:
+    flow_id, run_id = await _flow_with_active_run(vi_client, "busy")
+    report = await vi_client.flows.cleanup(dry_run=True, on_active_run="kill")
+    assert [r.flow_id for r in report.would_delete] == [flow_id]
+    assert not (await vi_client.runs.get(run_id)).is_terminal
+    assert await vi_server.flow_ids() == [flow_id]

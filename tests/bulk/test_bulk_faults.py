@@ -1,0 +1,127 @@
+"""Bulk jobs under injected faults, cancellation and listing failures: exact reports."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+from bulk_support import assert_exact, ids
+
+from vi_async import Client, ViServerError
+from vi_async.bulk import UNKNOWN_REASON, BulkError, BulkOutcome, BulkReport
+from vi_async.local import FaultConfig, LocalServer
+
+pytestmark = pytest.mark.anyio
+
+FAULTS = FaultConfig(
+    seed=7,
+    error_503_rate=0.08,
+    error_429_rate=0.05,
+    retry_after=0.02,
+    reset_before_rate=0.05,
+    reset_after_rate=0.08,
+)
+
+
+def _client(server: LocalServer, **kwargs: object) -> Client:
+    options: dict[str, object] = {"retry_base_delay": 0.01, "timeout": 5.0}
+    options.update(kwargs)
+    client: Client = server.client(**options)
+    return client
+
+
+async def test_faults_every_flow_accounted_for_once(vi_server: LocalServer) -> None:
+    seeded = await vi_server.seed_flows(300, name_prefix="f-")
+    vi_server.faults = FAULTS
+    async with _client(vi_server) as client:
+        report = await client.flows.cleanup(concurrency=16)
+    vi_server.faults = FaultConfig()
+    await assert_exact(vi_server, report, seeded)
+    counts = vi_server.request_counts
+    assert counts["DELETE /workspaces/{org}/flows/{flowId}"] > 300  # faults forced retries
+    assert report.complete
+    # Lost answers (reset after the delete) were confirmed, not guessed:
+    assert len(report.deleted) + len(report.not_found) + len(report.failed) == 300
+    assert len(report.deleted) > 250
+
+
+async def test_faults_with_exhausted_retries_stay_exact(vi_server: LocalServer) -> None:
+    seeded = await vi_server.seed_flows(120)
+    vi_server.faults = FaultConfig(
+        seed=3, error_503_rate=0.3, reset_after_rate=0.2, retry_after=0.01, paths=r"/flows/"
+    )
+    async with _client(vi_server, max_retries=1) as client:
+        report = await client.flows.delete_many(seeded, concurrency=12)
+    vi_server.faults = FaultConfig()
+    assert report.failed, "with one retry some deletes must fail"
+    assert all(r.error is not None for r in report.failed)
+    await assert_exact(vi_server, report, seeded)
+    unknown = [r for r in report.failed if r.reason == UNKNOWN_REASON]
+    assert len(unknown) <= 5  # confirmation (GET) failed 6 times in a row: rare
+
+
+async def test_cancel_mid_job_reports_exactly(vi_server: LocalServer) -> None:
+    seeded = await vi_server.seed_flows(400)
+    vi_server.faults = FaultConfig(latency=0.02, paths=r"/flows/")
+    report = BulkReport()
+    async with _client(vi_server) as client:
+        with anyio.move_on_after(0.25) as scope:
+            await client.flows.delete_many(seeded, concurrency=8, report=report)
+    vi_server.faults = FaultConfig()
+    assert scope.cancelled_caught and report.cancelled and not report.ok
+    assert 0 < len(report.deleted) < 400
+    # Items started but cut short are reported as skipped ("cancelled"); the
+    # others were never taken from the list.
+    assert all(r.reason == "cancelled" for r in report.skipped)
+    done = ids(report)
+    assert set(seeded[: len(done)]) == done
+    remaining = set(await vi_server.flow_ids())
+    assert remaining == set(seeded) - ids(report, BulkOutcome.DELETED)
+    with pytest.raises(BulkError):
+        report.raise_for_failures()
+    assert "cancelled" in report.summary()
+
+
+async def test_cancel_from_progress_callback(vi_server: LocalServer, vi_client: Client) -> None:
+    seeded = await vi_server.seed_flows(300)
+    report = BulkReport()
+    with anyio.CancelScope() as scope:
+
+        def progress(done: int, total: int | None, last: object) -> None:
+            if done == 50:
+                scope.cancel()
+
+        await vi_client.flows.cleanup(progress=progress, report=report, concurrency=10)
+    assert report.cancelled and len(report.deleted) >= 50
+    await assert_exact(vi_server, report, ids(report), untouched=set(seeded) - ids(report))
+
+
+async def test_listing_failure_raises_with_partial_report(vi_server: LocalServer) -> None:
+    seeded = await vi_server.seed_flows(500)
+    broken = FaultConfig(error_503_rate=1.0, retry_after=0.01, paths=r"/flows$")
+
+    def break_listing(done: int, total: int | None, last: object) -> None:
+        if done == 1:
+            vi_server.faults = broken  # the next page fetch fails
+
+    async with _client(vi_server, max_retries=1) as client:
+        with pytest.raises(BulkError) as caught:
+            await client.flows.cleanup(progress=break_listing)
+    vi_server.faults = FaultConfig()
+    report = caught.value.report
+    assert isinstance(report.error, ViServerError) and not report.complete
+    assert isinstance(caught.value.__cause__, ViServerError)
+    assert len(report.deleted) == 200  # the whole first page, nothing after
+    await assert_exact(vi_server, report, seeded[:200], untouched=seeded[200:])
+
+
+async def test_a_bug_in_the_filter_propagates_unwrapped(
+    vi_server: LocalServer, vi_client: Client
+) -> None:
+    await vi_server.seed_flows(5)
+
+    def where(flow: object) -> bool:
+        raise ZeroDivisionError("bug")
+
+    with pytest.raises(ZeroDivisionError):
+        await vi_client.flows.cleanup(where=where)
+    assert len(await vi_server.flow_ids()) == 5
