@@ -163,3 +163,30 @@ async def test_stop_does_not_wait_for_slow_requests() -> None:
                 await server.stop()
             assert errors
             assert time.monotonic() - started < 10
+
+
+async def _concurrent_statuses(config: FaultConfig) -> dict[str, list[int]]:
+    async with LocalServer(faults=config) as server, aiohttp.ClientSession() as session:
+        api = Api(session, server.endpoint, server.organization_id, server.secret_key)
+
+        async def attempts(flow_id: str) -> list[int]:
+            return [(await api.get(f"flows/{flow_id}")).status for _ in range(3)]
+
+        results: dict[str, list[int]] = {}
+
+        async def record(flow_id: str) -> None:
+            results[flow_id] = await attempts(flow_id)
+
+        async with anyio.create_task_group() as tg:
+            for i in range(40):
+                tg.start_soon(record, f"flow-{i}")
+        return results
+
+
+async def test_faults_are_reproducible_across_servers_and_interleavings() -> None:
+    config = FaultConfig(seed=11, error_503_rate=0.4, error_429_rate=0.2)
+    first = await _concurrent_statuses(config)
+    second = await _concurrent_statuses(config)
+    assert first == second  # other org ids, other interleaving: same faults per request
+    statuses = {s for attempts in first.values() for s in attempts}
+    assert statuses == {404, 429, 503}

@@ -1,14 +1,20 @@
 """Seeded, reproducible fault injection for the ``/workspaces`` API routes.
 
-Off by default. For each matching request one random draw (``random.Random(seed)``)
-picks at most one of: ``reset_before`` (connection dropped before the request is
-processed: nothing changes), ``503`` / ``429`` (error answer with ``Retry-After``,
-nothing changes), ``slow`` (the request waits ``slow_seconds`` before being
-processed; if the client hung up meanwhile it is not processed) and
-``reset_after`` (processed and committed, then the connection is dropped so the
-answer is lost). ``latency`` is added to every matching request. ``paths`` is an
-optional regex searched in the request path. Change faults at runtime with
+Off by default. For each matching request one random draw picks at most one of:
+``reset_before`` (connection dropped before the request is processed: nothing
+changes), ``503`` / ``429`` (error answer with ``Retry-After``, nothing changes),
+``slow`` (the request waits ``slow_seconds`` before being processed; if the
+client hung up meanwhile it is not processed) and ``reset_after`` (processed and
+committed, then the connection is dropped so the answer is lost). ``latency`` is
+added to every matching request. ``paths`` is an optional regex searched in the
+request path. Change faults at runtime with
 ``server.faults = FaultConfig(...)`` or ``PUT /_local/faults``.
+
+Reproducibility: each draw comes from ``random.Random`` seeded with the config's
+``seed``, the method, the path without its ``/workspaces/{org}`` prefix and how
+many times that same request was seen since the config was set. The same
+requests therefore meet the same faults whatever their interleaving: concurrent
+clients and retries (the n-th attempt of a request) are reproducible.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from aiohttp.typedefs import Handler
 from vi_async.local.errors import ApiError
 
 API_PREFIX = "/workspaces/"
+MAX_TRACKED_REQUESTS = 1_000_000
 
 _ALIASES = {
     "503": "error_503_rate",
@@ -128,16 +135,24 @@ class FaultInjector:
     @config.setter
     def config(self, value: FaultConfig) -> None:
         self._config = value
-        self._rng = random.Random(value.seed)
+        self._seen: dict[str, int] = {}
         self._paths = re.compile(value.paths) if value.paths else None
 
-    def _decide(self, path: str) -> tuple[FaultConfig, str | None] | None:
+    def _draw(self, config: FaultConfig, method: str, path: str) -> float:
+        key = f"{method} /{path.split('/', 3)[-1]}"
+        if len(self._seen) > MAX_TRACKED_REQUESTS:
+            self._seen.clear()
+        count = self._seen.get(key, 0)
+        self._seen[key] = count + 1
+        return random.Random(f"{config.seed}|{key}|{count}").random()
+
+    def _decide(self, method: str, path: str) -> tuple[FaultConfig, str | None] | None:
         config = self._config
         if not config.enabled or not path.startswith(API_PREFIX):
             return None
         if self._paths is not None and not self._paths.search(path):
             return None
-        draw = self._rng.random()
+        draw = self._draw(config, method, path)
         for name, rate in config._rates().items():
             if draw < rate:
                 return config, name
@@ -155,7 +170,7 @@ class FaultInjector:
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """aiohttp middleware applying latency and the drawn fault."""
-        decision = self._decide(request.path)
+        decision = self._decide(request.method, request.path)
         if decision is None:
             return await handler(request)
         config, fault = decision
