@@ -1,0 +1,7 @@
+"""``python -m vi_async``: the command line (see :mod:`vi_async.cli`)."""
+
+import sys
+
+from vi_async.cli import main
+
+sys.exit(main())

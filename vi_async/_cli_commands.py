@@ -1,0 +1,340 @@
+"""The command line's commands: each takes the client and the parsed arguments and
+returns the exit code (0 success, 1 failures in the result)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, TypeVar
+
+import attrs
+
+from . import _term as term
+from ._client import Client
+from ._convert import converter
+from .bulk import BulkReport
+from .models import Flow, PaginationParams, Run, RunPhase
+
+T = TypeVar("T")
+
+PREVIEW_ROWS = 10
+
+
+class UsageError(Exception):
+    """The command line was well formed but cannot be acted on (exit code 2)."""
+
+
+@attrs.define
+class Context:
+    """What the commands share with the entry point."""
+
+    json: bool = False
+    report: BulkReport | None = None
+    """The running bulk job's report, so that Ctrl-C can still print it."""
+
+
+Command = Callable[[Client, argparse.Namespace, Context], Awaitable[int]]
+
+
+# -- listing and showing --------------------------------------------------------------
+
+
+async def _print_items(
+    items: AsyncIterator[T],
+    ctx: Context,
+    *,
+    limit: int | None,
+    to_json: Callable[[T], Any],
+    columns: tuple[tuple[str, int], ...],
+    row: Callable[[term.Table, T], None],
+) -> None:
+    array, table = term.JsonArray(), term.Table(columns)
+    shown = 0
+    async for item in items:
+        if limit is not None and shown >= limit:
+            break
+        shown += 1
+        if ctx.json:
+            array.add(to_json(item))
+        else:
+            row(table, item)
+    if ctx.json:
+        array.close()
+    elif shown == 0:
+        print("(none)")
+
+
+async def flows_list(client: Client, args: argparse.Namespace, ctx: Context) -> int:
+    """``flows list``."""
+    pager = client.flows.list(pagination=PaginationParams(page_size=args.page_size))
+    await _print_items(
+        pager.all_items(),
+        ctx,
+        limit=args.limit,
+        to_json=term.flow_json,
+        columns=term.FLOW_COLUMNS,
+        row=term.flow_row,
+    )
+    return 0
+
+
+async def runs_list(client: Client, args: argparse.Namespace, ctx: Context) -> int:
+    """``runs list``."""
+    pager = client.runs.list(
+        pagination=PaginationParams(page_size=args.page_size), status=args.status or None
+    )
+    await _print_items(
+        pager.all_items(),
+        ctx,
+        limit=args.limit,
+        to_json=term.run_json,
+        columns=term.RUN_COLUMNS,
+        row=term.run_row,
+    )
+    return 0
+
+
+def _show(obj: Flow | Run, ctx: Context) -> None:
+    if ctx.json:
+        term.dump(term.flow_json(obj) if isinstance(obj, Flow) else term.run_json(obj))
+    else:
+        print(obj.summary())
+
+
+async def flows_get(client: Client, args: argparse.Namespace, ctx: Context) -> int:
+    """``flows get``."""
+    _show(await client.flows.get(args.flow_id), ctx)
+    return 0
+
+
+async def runs_get(client: Client, args: argparse.Namespace, ctx: Context) -> int:
+    """``runs get``."""
+    _show(await client.runs.get(args.run_id), ctx)
+    return 0
+
+
+# -- bulk deletes ---------------------------------------------------------------------
+
+
+def _ids(raw: list[str]) -> Iterator[str]:
+    """The ids given, with ``-`` standing for one id per line of stdin."""
+    for value in raw:
+        if value == "-":
+            yield from (line.strip() for line in sys.stdin if line.strip())
+        else:
+            yield value
+
+
+def _print_report(report: BulkReport, ctx: Context) -> int:
+    if ctx.json:
+        term.dump(report.to_dict())
+    else:
+        if report.dry_run and report.would_delete:
+            table = term.Table(term.RESULT_COLUMNS)
+            for result in report.would_delete:
+                term.result_row(table, result)
+        print(report.summary())
+    return 0 if report.ok else 1
+
+
+async def _bulk(ctx: Context, label: str, job: Callable[..., Awaitable[BulkReport]]) -> int:
+    ctx.report = BulkReport()
+    bar = term.ProgressBar(label)
+    try:
+        await job(progress=term.BulkProgress(bar), report=ctx.report)
+    finally:
+        bar.close()
+    return _print_report(ctx.report, ctx)
+
+
+async def flows_delete(client: Client, args: argparse.Namespace, ctx: Context) -> int:
+    """``flows delete ID... [-]``: delete_many, no confirmation (the ids are explicit)."""
+
+    async def job(**kwargs: Any) -> BulkReport:
+        return await client.flows.delete_many(
+            _ids(args.flow_ids),
+            concurrency=args.concurrency,
+            on_active_run=args.on_active_run,
+            dry_run=args.dry_run,
+            **kwargs,
+        )
+
+    return await _bulk(ctx, "deleting", job)
+
+
+def _filters(args: argparse.Namespace) -> dict[str, Any]:
+    filters = {
+        "older_than": args.older_than,
+        "name": args.name,
+        "training_project": args.training_project,
+    }
+    if all(value is None for value in filters.values()) and not args.all:
+        raise UsageError(
+            "cleanup needs a filter (--older-than, --name, --training-project) "
+            "or --all to delete every flow"
+        )
+    return filters
+
+
+def _describe(filters: dict[str, Any]) -> str:
+    parts = []
+    if filters["name"] is not None:
+        parts.append(f"named {filters['name']!r}")
+    if filters["older_than"] is not None:
+        parts.append(f"older than {filters['older_than']}")
+    if filters["training_project"] is not None:
+        parts.append(f"of training project {filters['training_project']!r}")
+    return "every flow " + (" and ".join(parts) if parts else "(no filter)")
+
+
+async def _confirm(client: Client, filters: dict[str, Any]) -> bool:
+    """List what would go (a dry run) and ask on stderr; the answer comes from stdin."""
+    preview = await client.flows.cleanup(dry_run=True, **filters)
+    matches = preview.would_delete
+    if not matches:
+        print(f"No flows match: {_describe(filters)}.", file=sys.stderr)
+        return False
+    err = sys.stderr
+    print(f"{len(matches)} flow(s) match: {_describe(filters)}.", file=err)
+    for result in matches[:PREVIEW_ROWS]:
+        print(f"  {result.flow_id}  {result.name}", file=err)
+    if len(matches) > PREVIEW_ROWS:
+        print(f"  ... and {len(matches) - PREVIEW_ROWS} more", file=err)
+    print("Delete them? This cannot be undone. [y/N] ", end="", file=err, flush=True)
+    answer = sys.stdin.readline().strip().lower()
+    return answer in ("y", "yes")
+
+
+async def flows_cleanup(client: Client, args: argparse.Namespace, ctx: Context) -> int:
+    """``flows cleanup``: asks for confirmation unless ``--yes`` or ``--dry-run``."""
+    filters = _filters(args)
+    if not args.dry_run and not args.yes and not await _confirm(client, filters):
+        print("Nothing was deleted.", file=sys.stderr)
+        return 1
+
+    async def job(**kwargs: Any) -> BulkReport:
+        return await client.flows.cleanup(
+            dry_run=args.dry_run,
+            on_active_run=args.on_active_run,
+            concurrency=args.concurrency,
+            **filters,
+            **kwargs,
+        )
+
+    return await _bulk(ctx, "dry run" if args.dry_run else "cleaning up", job)
+
+
+# -- runs -------------------------------------------------------------------------------
+
+
+def _attributes(pairs: list[str]) -> dict[str, str] | None:
+    attributes = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--attr expects KEY=VALUE, got {pair!r}")
+        attributes[key] = value
+    return attributes or None
+
+
+def _wait_exit(runs: list[Run]) -> int:
+    return 0 if all(run.phase is RunPhase.SUCCEEDED for run in runs) else 1
+
+
+async def _wait_one(client: Client, run_id: str, timeout: float | None) -> Run:
+    bar = term.ProgressBar(f"waiting for {run_id}", rate=False)
+    try:
+        return await client.runs.wait_for(
+            run_id, timeout=timeout, on_update=lambda run: bar.update(0, None, run.phase.value)
+        )
+    finally:
+        bar.close()
+
+
+async def runs_create(client: Client, args: argparse.Namespace, ctx: Context) -> int:
+    """``runs create FLOW_ID``; with ``--wait`` the exit code tells whether it succeeded."""
+    run = await client.runs.create(
+        args.flow_id,
+        training_project=args.training_project,
+        metadata=_attributes(args.attr),
+    )
+    if not args.wait:
+        _show(run, ctx)
+        return 0
+    if not ctx.json:
+        print(f"Started run {run.run_id}", flush=True)
+    run = await _wait_one(client, run.run_id, args.timeout)
+    _show(run, ctx)
+    return _wait_exit([run])
+
+
+async def runs_wait(client: Client, args: argparse.Namespace, ctx: Context) -> int:
+    """``runs wait ID...``: exit 0 only if every run succeeded."""
+    ids = list(dict.fromkeys(args.run_ids))
+    if len(ids) == 1:
+        finished = [await _wait_one(client, ids[0], args.timeout)]
+    else:
+        finished = []
+        bar, table = term.ProgressBar("waiting", rate=False), term.Table(term.RUN_COLUMNS)
+        bar.update(0, len(ids), force=True)
+        try:
+            async for run in client.runs.as_completed(ids, timeout=args.timeout):
+                finished.append(run)
+                bar.close()
+                if not ctx.json:
+                    term.run_row(table, run)
+                bar.update(len(finished), len(ids), force=True)
+        finally:
+            bar.close()
+    if ctx.json:
+        term.dump([term.run_json(run) for run in finished])
+    elif len(ids) == 1:
+        print(f"{finished[0].run_id}: {finished[0].phase.value}")
+    return _wait_exit(finished)
+
+
+async def runs_logs(client: Client, args: argparse.Namespace, ctx: Context) -> int:
+    """``runs logs ID [-f]``: JSON Lines with ``--json``."""
+    tail = None if args.tail < 0 else args.tail
+    async for line in client.runs.logs(args.run_id, tail=tail, follow=args.follow):
+        if ctx.json:
+            term.dump_line(converter.unstructure(line))
+        else:
+            print(line, flush=True)
+    return 0
+
+
+async def runs_kill(client: Client, args: argparse.Namespace, ctx: Context) -> int:
+    """``runs kill ID``."""
+    run = await client.runs.kill(args.run_id)
+    if ctx.json:
+        term.dump(term.run_json(run))
+    else:
+        print(f"{run.run_id}: {run.phase.value}")
+    return 0
+
+
+async def runs_delete(client: Client, args: argparse.Namespace, ctx: Context) -> int:
+    """``runs delete ID``."""
+    deleted = await client.runs.delete(args.run_id)
+    if ctx.json:
+        term.dump({"id": deleted.id, "deleted": deleted.deleted})
+    else:
+        print(f"Deleted run {deleted.id}")
+    return 0
+
+
+COMMANDS: dict[tuple[str, str], Command] = {
+    ("flows", "list"): flows_list,
+    ("flows", "get"): flows_get,
+    ("flows", "delete"): flows_delete,
+    ("flows", "cleanup"): flows_cleanup,
+    ("runs", "list"): runs_list,
+    ("runs", "get"): runs_get,
+    ("runs", "create"): runs_create,
+    ("runs", "wait"): runs_wait,
+    ("runs", "logs"): runs_logs,
+    ("runs", "kill"): runs_kill,
+    ("runs", "delete"): runs_delete,
+}

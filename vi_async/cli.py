@@ -1,0 +1,205 @@
+"""The ``vi-async`` / ``python -m vi_async`` command line.
+
+::
+
+    vi-async flows list|get|delete|cleanup ...
+    vi-async runs list|get|create|wait|logs|kill|delete ...
+    vi-async local [--port 8700 --db vi-local.sqlite ...]   # the local Vi server
+    vi-async demo                                           # the SDK tour, no account needed
+
+Credentials come from DATATURE_VI_SECRET_KEY, DATATURE_VI_ORGANIZATION_ID and
+DATATURE_VI_API_ENDPOINT, or from ``--secret-key`` / ``--organization-id`` /
+``--endpoint``; the secret is never printed. ``--json`` prints JSON for
+scripts. Exit codes: 0 success, 1 failures (in a bulk report, a run that did
+not succeed, an API error), 2 usage errors, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+
+from ._cli_commands import COMMANDS, Context, UsageError
+from ._client import Client
+from ._term import parse_duration
+from ._version import __version__
+from .bulk import BulkError
+from .errors import ViConfigError, ViError
+from .models import RunPhase
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _duration(text: str) -> timedelta:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _common() -> argparse.ArgumentParser:
+    """Options accepted before or after the command (defaults are set once, at the top)."""
+    common = argparse.ArgumentParser(add_help=False)
+    conn = common.add_argument_group("connection (default: the environment)")
+    conn.add_argument("--endpoint", default=argparse.SUPPRESS, help="DATATURE_VI_API_ENDPOINT")
+    conn.add_argument(
+        "--organization-id", "--org", default=argparse.SUPPRESS, help="DATATURE_VI_ORGANIZATION_ID"
+    )
+    conn.add_argument(
+        "--secret-key",
+        default=argparse.SUPPRESS,
+        help="DATATURE_VI_SECRET_KEY (prefer the variable: arguments are visible to other users)",
+    )
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts"
+    )
+    return common
+
+
+def _bulk_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--on-active-run",
+        choices=("skip", "kill", "fail"),
+        default="skip",
+        help="a flow with a Pending/Running run: skip it (default), kill its runs "
+        "and delete it, or count it as failed",
+    )
+    parser.add_argument("--concurrency", type=_positive_int, default=32, help="default 32")
+    parser.add_argument("--dry-run", action="store_true", help="delete nothing, list the matches")
+
+
+def _flows(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: list[argparse.ArgumentParser]
+) -> None:
+    flows = sub.add_parser("flows", help="list, show and delete flows").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    p = flows.add_parser("list", parents=common, help="list flows, oldest first")
+    p.add_argument("--limit", type=_positive_int, default=None)
+    p.add_argument("--page-size", type=_positive_int, default=100)
+    p = flows.add_parser("get", parents=common, help="show one flow")
+    p.add_argument("flow_id")
+    p = flows.add_parser("delete", parents=common, help="delete flows by id ('-': ids on stdin)")
+    p.add_argument("flow_ids", nargs="+", metavar="FLOW_ID")
+    _bulk_options(p)
+    p = flows.add_parser(
+        "cleanup",
+        parents=common,
+        help="delete every flow matching the filters",
+        description="Delete every flow matching all the filters, concurrently. Asks for "
+        "confirmation (after listing the matches) unless --yes or --dry-run.",
+    )
+    p.add_argument("--older-than", type=_duration, help="created more than e.g. 7d, 12h, 30m ago")
+    p.add_argument("--name", help="glob on the flow name, e.g. 'tmp-*' (case-sensitive)")
+    p.add_argument("--training-project")
+    p.add_argument("--all", action="store_true", help="no filter: delete every flow")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    _bulk_options(p)
+
+
+def _runs(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: list[argparse.ArgumentParser]
+) -> None:
+    runs = sub.add_parser("runs", help="start, follow, kill and delete runs").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    phases = [phase.value for phase in RunPhase]
+    p = runs.add_parser("list", parents=common, help="list runs, oldest first")
+    p.add_argument("--status", action="append", choices=phases, help="keep this phase (repeat)")
+    p.add_argument("--limit", type=_positive_int, default=None)
+    p.add_argument("--page-size", type=_positive_int, default=100)
+    p = runs.add_parser("get", parents=common, help="show one run")
+    p.add_argument("run_id")
+    p = runs.add_parser("create", parents=common, help="start a run of a flow")
+    p.add_argument("flow_id")
+    p.add_argument("--training-project")
+    p.add_argument(
+        "--attr", action="append", default=[], metavar="KEY=VALUE", help="metadata (repeat)"
+    )
+    p.add_argument(
+        "--wait", action="store_true", help="wait until it ends (exit 1 unless it succeeded)"
+    )
+    p.add_argument("--timeout", type=float, default=None, help="seconds to wait at most")
+    p = runs.add_parser("wait", parents=common, help="wait for runs (exit 1 unless all succeeded)")
+    p.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+    p.add_argument("--timeout", type=float, default=None, help="seconds to wait at most")
+    p = runs.add_parser("logs", parents=common, help="print a run's log")
+    p.add_argument("run_id")
+    p.add_argument("--follow", "-f", action="store_true", help="keep printing until it ends")
+    p.add_argument("--tail", type=int, default=100, help="last N lines (-1: all; default 100)")
+    p = runs.add_parser("kill", parents=common, help="stop a run (idempotent)")
+    p.add_argument("run_id")
+    p = runs.add_parser("delete", parents=common, help="delete a run")
+    p.add_argument("run_id")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``vi-async``."""
+    common = _common()
+    parser = argparse.ArgumentParser(
+        prog="vi-async",
+        parents=[common],
+        description="Command line for the Datature Vi training API (flows and runs).",
+        epilog="Exit codes: 0 success, 1 failures or API errors, 2 usage errors.",
+    )
+    parser.set_defaults(endpoint=None, organization_id=None, secret_key=None, json=False)
+    parser.add_argument("--version", action="version", version=f"vi-async {__version__}")
+    sub = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
+    _flows(sub, [common])
+    _runs(sub, [common])
+    sub.add_parser("local", add_help=False, help="run the local Vi server (see: local --help)")
+    demo = sub.add_parser("demo", help="a tour of the SDK on an embedded local server")
+    demo.add_argument("--flows", type=_positive_int, default=150, help="stale flows to clean up")
+    return parser
+
+
+async def _run(args: argparse.Namespace, ctx: Context) -> int:
+    command = COMMANDS[(args.group, args.action)]
+    async with Client(args.secret_key, args.organization_id, args.endpoint) as client:
+        return await command(client, args, ctx)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"vi-async: error: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["local"]:
+        from .local.cli import main as local_main
+
+        return local_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    if args.group == "demo":
+        from ._demo import run_demo
+
+        return run_demo(stale_flows=args.flows)
+    ctx = Context(json=args.json)
+    try:
+        return asyncio.run(_run(args, ctx))
+    except KeyboardInterrupt:
+        if ctx.report is not None:
+            print(ctx.report.summary(), file=sys.stderr)
+        return _fail("interrupted", EXIT_INTERRUPTED)
+    except (UsageError, ViConfigError) as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except BulkError as exc:
+        print(exc.report.summary(), file=sys.stderr)
+        return _fail(str(exc), EXIT_FAILED)
+    except ViError as exc:
+        return _fail(str(exc), EXIT_FAILED)
