@@ -148,18 +148,19 @@ def _runs(
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``vi-async``."""
-    common = _common()
     parser = argparse.ArgumentParser(
         prog="vi-async",
-        parents=[common],
+        parents=[_common()],
         description="Command line for the Datature Vi training API (flows and runs).",
         epilog="Exit codes: 0 success, 1 failures or API errors, 2 usage errors.",
     )
     parser.set_defaults(endpoint=None, organization_id=None, secret_key=None, json=False)
     parser.add_argument("--version", action="version", version=f"vi-async {__version__}")
     sub = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
-    _flows(sub, [common])
-    _runs(sub, [common])
+    # A separate instance: set_defaults above changed the top level's own actions.
+    common = [_common()]
+    _flows(sub, common)
+    _runs(sub, common)
     sub.add_parser("local", add_help=False, help="run the local Vi server (see: local --help)")
     demo = sub.add_parser("demo", help="a tour of the SDK on an embedded local server")
     demo.add_argument("--flows", type=_positive_int, default=150, help="stale flows to clean up")

@@ -1,0 +1,119 @@
+"""``vi-async flows ...`` as subprocesses: exit codes, --json output, the server's state."""
+
+from __future__ import annotations
+
+import pytest
+from cli_support import cli
+
+from vi_async import Client, FlowSpec
+from vi_async.local import LocalServer
+
+pytestmark = pytest.mark.anyio
+
+LONG_RUN = {"vi-local/pending-seconds": "0", "vi-local/running-seconds": "60"}
+
+
+async def test_list_and_get(vi_server: LocalServer) -> None:
+    empty = await cli(vi_server, "flows", "list", "--json")
+    assert empty.code == 0 and empty.json() == []
+    flows = await vi_server.seed_flows(5, name_prefix="cli-")
+    listed = await cli(vi_server, "flows", "list", "--json", "--page-size", "2")
+    assert [f["flowId"] for f in listed.json()] == flows
+    assert listed.json()[0]["spec"]["name"] == "cli-0"
+    limited = await cli(vi_server, "--json", "flows", "list", "--limit", "2")
+    assert len(limited.json()) == 2
+    table = await cli(vi_server, "flows", "list")
+    assert table.out.splitlines()[0].split() == ["FLOW", "ID", "NAME", "CREATED", "BLOCKS"]
+    assert len(table.out.splitlines()) == 6
+    got = await cli(vi_server, "flows", "get", flows[1])
+    assert got.code == 0 and f"Flow {flows[1]}" in got.out and "cli-1" in got.out
+    as_json = await cli(vi_server, "flows", "get", flows[1], "--json")
+    assert as_json.json()["flowId"] == flows[1]
+    missing = await cli(vi_server, "flows", "get", "nope")
+    assert missing.code == 1 and "error" in missing.err and missing.out == ""
+
+
+async def test_cleanup_dry_run_then_yes(vi_server: LocalServer) -> None:
+    stale = await vi_server.seed_flows(60, name_prefix="tmp-")
+    keep = await vi_server.seed_flows(4, name_prefix="keep-")
+    dry = await cli(vi_server, "flows", "cleanup", "--name", "tmp-*", "--dry-run", "--json")
+    assert dry.code == 0
+    report = dry.json()
+    assert report["dry_run"] is True and report["counts"]["would_delete"] == 60
+    assert {r["flow_id"] for r in report["would_delete"]} == set(stale)
+    assert len(await vi_server.flow_ids()) == 64
+    human = await cli(vi_server, "flows", "cleanup", "--name", "tmp-*", "--dry-run")
+    assert "would_delete" in human.out and "tmp-59" in human.out
+
+    done = await cli(vi_server, "flows", "cleanup", "--name", "tmp-*", "--yes", "--json")
+    assert done.code == 0
+    assert done.json()["counts"]["deleted"] == 60 and done.json()["cancelled"] is False
+    assert await vi_server.flow_ids() == keep
+
+
+async def test_cleanup_asks_for_confirmation(vi_server: LocalServer) -> None:
+    await vi_server.seed_flows(3, name_prefix="tmp-")
+    no = await cli(vi_server, "flows", "cleanup", "--older-than", "0s", stdin="n\n")
+    assert no.code == 1 and "3 flow(s) match" in no.err and "Nothing was deleted" in no.err
+    assert len(await vi_server.flow_ids()) == 3
+    eof = await cli(vi_server, "flows", "cleanup", "--name", "tmp-*", stdin="")
+    assert eof.code == 1 and len(await vi_server.flow_ids()) == 3
+    yes = await cli(vi_server, "flows", "cleanup", "--name", "tmp-*", stdin="y\n")
+    assert yes.code == 0 and "deleted       3" in yes.out
+    assert await vi_server.flow_ids() == []
+
+
+async def test_cleanup_usage_errors(vi_server: LocalServer) -> None:
+    await vi_server.seed_flows(2)
+    for args in (
+        ["flows", "cleanup", "--yes"],  # no filter and no --all
+        ["flows", "cleanup", "--older-than", "soon", "--yes"],
+        ["flows", "cleanup", "--all", "--yes", "--concurrency", "0"],
+        ["flows", "cleanup", "--all", "--on-active-run", "maybe"],
+        ["flows"],
+        [],
+    ):
+        result = await cli(vi_server, *args)
+        assert result.code == 2, args
+        assert "usage" in result.err or "error" in result.err
+    assert len(await vi_server.flow_ids()) == 2
+    everything = await cli(vi_server, "flows", "cleanup", "--all", "--yes")
+    assert everything.code == 0 and await vi_server.flow_ids() == []
+
+
+async def test_cleanup_active_run_policies_exit_codes(
+    vi_server: LocalServer, vi_client: Client
+) -> None:
+    flow = await vi_client.flows.create(FlowSpec(name="busy"))
+    run = await vi_client.runs.create(flow.flow_id, metadata=LONG_RUN)
+    skip = await cli(vi_server, "flows", "cleanup", "--name", "busy", "--yes", "--json")
+    assert skip.code == 0 and skip.json()["skipped"][0]["reason"] == "active run"
+    fail = await cli(
+        vi_server, "flows", "cleanup", "--name", "busy", "-y", "--on-active-run", "fail", "--json"
+    )
+    assert fail.code == 1
+    [failed] = fail.json()["failed"]
+    assert failed["error"]["type"] == "ViConflictError" and failed["error"]["status"] == 409
+    kill = await cli(
+        vi_server, "flows", "cleanup", "--name", "busy", "-y", "--on-active-run", "kill", "--json"
+    )
+    assert kill.code == 0 and kill.json()["deleted"][0]["killed_runs"] == [run.run_id]
+    assert await vi_server.flow_ids() == [] and await vi_server.run_ids() == [run.run_id]
+
+
+async def test_delete_ids_and_stdin(vi_server: LocalServer) -> None:
+    flows = await vi_server.seed_flows(6)
+    result = await cli(vi_server, "flows", "delete", flows[0], flows[1], "gone", "--json")
+    assert result.code == 0
+    assert result.json()["counts"] == {
+        "deleted": 2,
+        "skipped": 0,
+        "not_found": 1,
+        "failed": 0,
+        "would_delete": 0,
+    }
+    piped = await cli(vi_server, "flows", "delete", "-", stdin="\n".join(flows[2:]) + "\n")
+    assert piped.code == 0 and "deleted       4" in piped.out
+    assert await vi_server.flow_ids() == []
+    bad = await cli(vi_server, "flows", "delete", "bad/id", "--json")
+    assert bad.code == 1 and bad.json()["failed"][0]["error"]["type"] == "ViValidationError"
