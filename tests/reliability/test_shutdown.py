@@ -9,14 +9,11 @@ requests are in flight, not only between them.
 from __future__ import annotations
 
 import asyncio
-import gc
 import random
-import threading
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from typing import Any
 
-import aiohttp
 import anyio
 import pytest
 
@@ -24,72 +21,13 @@ from vi_async import Client, FlowSpec, LogLine, RunPhase
 from vi_async.bulk import BulkReport
 from vi_async.local import FaultConfig, LocalServer
 
+from .leaks import LeakCheck
+
 pytestmark = pytest.mark.anyio
 
 SEEDS = range(6)
 SPEC = FlowSpec(name="shutdown")
 Work = Callable[[Client, random.Random], Awaitable[Any]]
-
-
-async def settle(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """Wait until ``predicate()`` holds (or ``timeout`` passes); return its last value."""
-    with anyio.move_on_after(timeout):
-        for _ in range(int(timeout / 0.01) + 1):
-            if predicate():
-                break
-            await anyio.sleep(0.01)  # polling state we cannot subscribe to
-    return predicate()
-
-
-def server_connections(server: LocalServer) -> int:
-    """Client connections the local server currently holds open."""
-    runner = server._runner
-    return 0 if runner is None or runner.server is None else len(runner.server.connections)
-
-
-def own_threads() -> set[threading.Thread]:
-    """Live threads, except the event loop's default executor pool."""
-    return {t for t in threading.enumerate() if not t.name.startswith("asyncio_")}
-
-
-def _is_server_task(task: asyncio.Task[Any]) -> bool:
-    """The server's per-connection task (alive while a kept-alive connection is open)."""
-    return getattr(task.get_coro(), "__qualname__", "").startswith("RequestHandler.")
-
-
-class LeakCheck:
-    """Baseline of tasks and threads, and the checks after the client is closed."""
-
-    def __init__(self, server: LocalServer) -> None:
-        self.server = server
-        self.tasks = set(asyncio.all_tasks())
-        self.threads = own_threads()
-
-    def new_tasks(self, *, client_side: bool = False) -> list[asyncio.Task[Any]]:
-        """Tasks started since the baseline (only the client's, if ``client_side``)."""
-        return [
-            t
-            for t in asyncio.all_tasks()
-            if t not in self.tasks
-            and not t.done()
-            and not (client_side and _is_server_task(t))
-        ]
-
-    async def after_cancel(self, client: Client, connector: aiohttp.BaseConnector) -> None:
-        """Right after the cancellation, before close: nothing of the client's still runs."""
-        assert await settle(lambda: not self.new_tasks(client_side=True)), self.new_tasks()
-        assert client.runs._watcher.active_streams() == 0
-        assert await settle(lambda: not connector._acquired)  # type: ignore[attr-defined]
-
-    async def after_close(self, connector: aiohttp.BaseConnector) -> None:
-        """After close: connector closed and empty, server sees no connection, no thread."""
-        gc.collect()
-        assert connector.closed
-        assert not connector._conns  # type: ignore[attr-defined]
-        assert not connector._acquired  # type: ignore[attr-defined]
-        assert await settle(lambda: server_connections(self.server) == 0)
-        assert await settle(lambda: not self.new_tasks()), self.new_tasks()
-        assert own_threads() <= self.threads
 
 
 async def cancel_at_random(server: LocalServer, seed: int, span: float, work: Work) -> Any:
