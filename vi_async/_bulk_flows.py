@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable
 from contextlib import aclosing
 from datetime import timedelta
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, cast
 
 import anyio
 import attrs
@@ -47,7 +47,6 @@ from .resources.runs import RunsResource
 if TYPE_CHECKING:
     from .resources.flows import FlowsResource
 
-OnActiveRun = Literal["skip", "kill", "fail"]
 ON_ACTIVE_RUN: tuple[str, ...] = ("skip", "kill", "fail")
 ACTIVE_RUN_REASON = "active run"
 KILL_ROUNDS = 2
@@ -316,4 +315,4 @@ async def delete_flows(
     )
 
 
-__all__ = ["ON_ACTIVE_RUN", "FlowFilter", "OnActiveRun", "delete_flows", "matching_flows"]
+__all__ = ["ON_ACTIVE_RUN", "FlowFilter", "delete_flows", "matching_flows"]

@@ -29,7 +29,7 @@ from collections.abc import (
     Sized,
 )
 from contextlib import aclosing
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import anyio
 import attrs
@@ -44,6 +44,7 @@ __all__ = [
     "BulkItemResult",
     "BulkOutcome",
     "BulkReport",
+    "OnActiveRun",
     "Progress",
     "run_bulk",
 ]
@@ -55,6 +56,10 @@ CANCELLED_REASON = "cancelled"
 UNKNOWN_REASON = "outcome unknown: the answer was lost and could not be confirmed"
 """The reason of a failed flow whose DELETE may or may not have gone through: its
 answer was lost and every attempt to check (GET) failed too. The only such case."""
+
+
+OnActiveRun = Literal["skip", "kill", "fail"]
+"""What a bulk delete does with a flow that has an active (Pending/Running) run."""
 
 
 class BulkOutcome(str, enum.Enum):

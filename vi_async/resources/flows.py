@@ -6,10 +6,10 @@ from collections.abc import AsyncIterable, Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
-from .._bulk_flows import FlowFilter, OnActiveRun, delete_flows, matching_flows
+from .._bulk_flows import FlowFilter, delete_flows, matching_flows
 from .._convert import spec_to_wire
 from .._ids import new_id
-from ..bulk import BulkReport, Progress
+from ..bulk import BulkReport, OnActiveRun, Progress
 from ..models import DeletedResource, Flow, FlowSpec, PaginationParams
 from ..pagination import AsyncPager
 from ._base import Resource, decode, request_body

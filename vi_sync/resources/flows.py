@@ -9,9 +9,8 @@ from collections.abc import AsyncIterable, Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
-from vi_async._bulk_flows import OnActiveRun
 from vi_async._sync_runtime import SyncRuntime
-from vi_async.bulk import BulkReport, Progress
+from vi_async.bulk import BulkReport, OnActiveRun, Progress
 from vi_async.models import DeletedResource, Flow, FlowSpec, PaginationParams
 from vi_async.resources.flows import FlowsResource as _AsyncFlowsResource
 from vi_sync.pagination import SyncPager
