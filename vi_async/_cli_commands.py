@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
+import anyio
 import attrs
 
 from . import _term as term
@@ -41,24 +42,18 @@ Command = Callable[[Client, argparse.Namespace, Context], Awaitable[int]]
 
 
 async def _print_items(
-    items: AsyncIterator[T],
-    ctx: Context,
-    *,
-    limit: int | None,
-    to_json: Callable[[T], Any],
-    columns: tuple[tuple[str, int], ...],
-    row: Callable[[term.Table, T], None],
+    items: AsyncIterator[T], ctx: Context, limit: int | None, view: term.View[T]
 ) -> None:
-    array, table = term.JsonArray(), term.Table(columns)
+    array, table = term.JsonArray(), term.Table(view.columns)
     shown = 0
     async for item in items:
         if limit is not None and shown >= limit:
             break
         shown += 1
         if ctx.json:
-            array.add(to_json(item))
+            array.add(view.to_json(item))
         else:
-            row(table, item)
+            view.row(table, item)
     if ctx.json:
         array.close()
     elif shown == 0:
@@ -68,30 +63,15 @@ async def _print_items(
 async def flows_list(client: Client, args: argparse.Namespace, ctx: Context) -> int:
     """``flows list``."""
     pager = client.flows.list(pagination=PaginationParams(page_size=args.page_size))
-    await _print_items(
-        pager.all_items(),
-        ctx,
-        limit=args.limit,
-        to_json=term.flow_json,
-        columns=term.FLOW_COLUMNS,
-        row=term.flow_row,
-    )
+    await _print_items(pager.all_items(), ctx, args.limit, term.FLOW_VIEW)
     return 0
 
 
 async def runs_list(client: Client, args: argparse.Namespace, ctx: Context) -> int:
     """``runs list``."""
-    pager = client.runs.list(
-        pagination=PaginationParams(page_size=args.page_size), status=args.status or None
-    )
-    await _print_items(
-        pager.all_items(),
-        ctx,
-        limit=args.limit,
-        to_json=term.run_json,
-        columns=term.RUN_COLUMNS,
-        row=term.run_row,
-    )
+    pagination = PaginationParams(page_size=args.page_size)
+    pager = client.runs.list(pagination=pagination, status=args.status or None)
+    await _print_items(pager.all_items(), ctx, args.limit, term.RUN_VIEW)
     return 0
 
 
@@ -117,13 +97,16 @@ async def runs_get(client: Client, args: argparse.Namespace, ctx: Context) -> in
 # -- bulk deletes ---------------------------------------------------------------------
 
 
-def _ids(raw: list[str]) -> Iterator[str]:
-    """The ids given, with ``-`` standing for one id per line of stdin."""
+async def _ids(raw: list[str]) -> AsyncIterator[str]:
+    """The ids given, with ``-`` standing for one id per line of stdin (read on a
+    worker thread, so a slow pipe never stalls the deletes in flight)."""
     for value in raw:
-        if value == "-":
-            yield from (line.strip() for line in sys.stdin if line.strip())
-        else:
+        if value != "-":
             yield value
+            continue
+        while line := await anyio.to_thread.run_sync(sys.stdin.readline):
+            if line.strip():
+                yield line.strip()
 
 
 def _print_report(report: BulkReport, ctx: Context) -> int:

@@ -12,7 +12,7 @@ import asyncio
 import os
 import tempfile
 import time
-from collections.abc import Awaitable, Iterable
+from collections.abc import Iterable
 
 import anyio
 
@@ -33,17 +33,20 @@ def say(text: str = "") -> None:
     print(text, flush=True)
 
 
-async def _gather(coros: Iterable[Awaitable[object]], limit: int = 32) -> None:
-    """Await many coroutines, ``limit`` at a time."""
+async def _create_all(client: Client, specs: Iterable[FlowSpec], limit: int = 32) -> None:
+    """Create flows, ``limit`` at a time."""
     slots = anyio.Semaphore(limit)
 
-    async def one(coro: Awaitable[object]) -> None:
-        async with slots:
-            await coro
+    async def create(spec: FlowSpec) -> None:
+        try:
+            await client.flows.create(spec)
+        finally:
+            slots.release()
 
     async with anyio.create_task_group() as tg:
-        for coro in coros:
-            tg.start_soon(one, coro)
+        for spec in specs:
+            await slots.acquire()
+            tg.start_soon(create, spec)
 
 
 async def _create_flows(client: Client, stale: int) -> tuple[list[str], str]:
@@ -60,7 +63,7 @@ async def _create_flows(client: Client, stale: int) -> tuple[list[str], str]:
     started = time.monotonic()
     scratch = await client.flows.create(FlowSpec(name="tmp-scratch-0", blocks=BLOCKS[:1]))
     specs = (FlowSpec(name=f"tmp-scratch-{i}", blocks=BLOCKS[:1]) for i in range(1, stale))
-    await _gather(client.flows.create(spec) for spec in specs)
+    await _create_all(client, specs)
     say(f"   + {stale} scratch flows named tmp-scratch-* ({time.monotonic() - started:.2f}s)")
     return [flow.flow_id for flow in flows], scratch.flow_id
 

@@ -6,13 +6,17 @@ import json
 import re
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import IO, Any
+from typing import IO, Any, Generic, TypeVar
+
+import attrs
 
 from ._convert import converter
 from .bulk import BulkItemResult
 from .models import Flow, Run
+
+T = TypeVar("T")
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw]?)")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -120,6 +124,19 @@ def run_row(table: Table, run: Run) -> None:
     table.row(
         run.run_id, run.phase.value, clip(run.spec.flow.name), when(run.metadata.time_created)
     )
+
+
+@attrs.frozen
+class View(Generic[T]):
+    """How one kind of object is printed: as JSON, and as a table row."""
+
+    to_json: Callable[[T], Any]
+    columns: tuple[tuple[str, int], ...]
+    row: Callable[[Table, T], None]
+
+
+FLOW_VIEW = View(flow_json, FLOW_COLUMNS, flow_row)
+RUN_VIEW = View(run_json, RUN_COLUMNS, run_row)
 
 
 def result_row(table: Table, result: BulkItemResult) -> None:

@@ -137,7 +137,7 @@ class BulkReport:
     cancelled: bool = False
     error: BaseException | None = None
     elapsed: float = 0.0
-    """Seconds from the start of the job to its end (or to now, while it runs)."""
+    """Seconds the job took (set when it ends, however it ends)."""
 
     def add(self, result: BulkItemResult) -> None:
         """Record one item's result under its outcome."""

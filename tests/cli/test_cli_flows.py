@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+
+import anyio
 import pytest
-from cli_support import cli
+from cli_support import clean_env, cli
 
 from vi_async import Client, FlowSpec
-from vi_async.local import LocalServer
+from vi_async.local import FaultConfig, LocalServer
 
 pytestmark = pytest.mark.anyio
 
@@ -117,3 +122,26 @@ async def test_delete_ids_and_stdin(vi_server: LocalServer) -> None:
     assert await vi_server.flow_ids() == []
     bad = await cli(vi_server, "flows", "delete", "bad/id", "--json")
     assert bad.code == 1 and bad.json()["failed"][0]["error"]["type"] == "ViValidationError"
+
+
+async def test_ctrl_c_during_cleanup_prints_the_partial_report(vi_server: LocalServer) -> None:
+    flows = await vi_server.seed_flows(400)
+    vi_server.faults = FaultConfig(latency=0.03, paths=r"/flows/")
+    command = [sys.executable, "-m", "vi_async", "flows", "cleanup", "--all", "-y"]
+    async with await anyio.open_process(
+        command, env=clean_env(vi_server.env()), stderr=subprocess.PIPE
+    ) as process:
+        for _ in range(400):  # until the first deletes have gone through
+            if len(await vi_server.flow_ids()) < len(flows):
+                break
+            await anyio.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        assert process.stderr is not None
+        with anyio.fail_after(20):
+            err = b"".join([chunk async for chunk in process.stderr]).decode()
+            code = await process.wait()
+    vi_server.faults = FaultConfig()
+    assert code == 130
+    assert "Bulk delete cancelled" in err and "interrupted" in err
+    deleted = int(err.split("deleted")[1].split()[0])
+    assert len(await vi_server.flow_ids()) == len(flows) - deleted
