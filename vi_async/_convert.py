@@ -124,10 +124,12 @@ def _gen_structure_fn(cls: type[Any], conv: cattrs.Converter) -> Callable[[Any, 
         "__not_object": _not_object,
         "__strict_str": _strict_str,
         "__strict_int": _strict_int,
+        "__missing": attrs.NOTHING,
     }
     lines = [
         "  if o.__class__ is not dict:",
         "    raise __not_object(__cl, o)",
+        "  get = o.get",
     ]
     args = []
     for i, a in enumerate(fields):
@@ -174,12 +176,13 @@ def _gen_structure_fn(cls: type[Any], conv: cattrs.Converter) -> Callable[[Any, 
             else:
                 globs[f"__d{i}"] = default
                 fallback = f"__d{i}"
-            lines.append(f"  if {key!r} in o:")
-            lines.append(f"    {var} = o[{key!r}]")
-            if check:
-                lines.append("    " + check.replace("{indent}", "    "))
-            lines.append("  else:")
+            # one lookup per field: servers send (nearly) every field
+            lines.append(f"  {var} = get({key!r}, __missing)")
+            lines.append(f"  if {var} is __missing:")
             lines.append(f"    {var} = {fallback}")
+            if check:
+                lines.append("  else:")
+                lines.append("    " + check.replace("{indent}", "    "))
         args.append(var)
     name = f"structure_{cls.__name__}"
     lines.append(f"  return __cl({', '.join(args)})")
@@ -237,6 +240,11 @@ def _make_converter() -> cattrs.Converter:
 
 
 converter = _make_converter()
+
+
+def kind_of(cls: Any) -> str | None:
+    """The ``kind`` the API gives documents of ``cls`` (``"Flow"``, ``"Run"``), if any."""
+    return _KINDS.get(cls)
 
 
 def structure(data: Any, cls: type[T]) -> T:

@@ -207,14 +207,14 @@ class Transport:
         if status >= 400:
             raise self._status_error(call, status, raw, resp_headers, request_id)
         data = None
-        if raw.strip():
+        if call.method != "DELETE" and raw.strip():  # a DELETE's body carries nothing
             try:
                 data = _json.loads(raw)
             except ValueError as exc:
                 raise self._error(
                     ViDecodeError,
                     call,
-                    f"The response is not JSON: {_snippet(raw)!r}",
+                    f"The response is not JSON: {self._mask(_snippet(raw))!r}",
                     status=status,
                     request_id=request_id,
                 ) from exc
@@ -224,6 +224,7 @@ class Transport:
         self, call: Call, status: int, raw: bytes, headers: Any, request_id: str | None
     ) -> ViError:
         message, code = _error_message(raw, status)
+        message = self._mask(message)
         err = self._error(
             error_for_status(status), call, message, status=status, request_id=request_id
         )
@@ -232,6 +233,10 @@ class Transport:
             err.retry_after = parse_retry_after(headers.get("Retry-After"))
         err.after_lost_answer = call.answer_lost
         return err
+
+    def _mask(self, text: str) -> str:
+        """Hide the secret key in text that came from the server."""
+        return text.replace(self.config.secret_key, "***")
 
     @staticmethod
     def _error(

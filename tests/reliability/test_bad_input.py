@@ -249,9 +249,7 @@ CASES: dict[str, Case] = {
     "kind-run-for-flow": Case(flow_with(kind="Run"), get_flow, ViDecodeError, 1),
     "kind-null-tolerated": Case(flow_with(kind=None), get_flow, is_flow, 1),
     "unknown-kind-in-page": Case(
-        as_json(page_doc([flow_doc(kind="Mystery")])), first_page, ViDecodeError, 1,
-        bug="resources/_base.py decode_page structures items with converter.structure, "
-        "skipping the kind check that structure() applies to get()"),
+        as_json(page_doc([flow_doc(kind="Mystery")])), first_page, ViDecodeError, 1),
     # -- unknown values are tolerated
     "unknown-fields-ignored": Case(flow_with(future={"x": [1, 2]}, hint="new"), get_flow,
                                    is_flow, 1),
@@ -322,9 +320,7 @@ CASES: dict[str, Case] = {
     "delete-204-empty": Case(raw(b"", 204), delete_flow, deleted, 1),
     "delete-200-json-object": Case(as_json({}), delete_flow, deleted, 1),
     "delete-200-text-body": Case(
-        raw("Deleted", content_type="text/plain"), delete_flow, deleted, 1,
-        bug="_transport.py _attempt decodes every 2xx body as JSON, so a DELETE that "
-        "succeeded with a non-JSON body raises ViDecodeError"),
+        raw("Deleted", content_type="text/plain"), delete_flow, deleted, 1),
 }
 
 

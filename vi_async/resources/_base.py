@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from .._convert import converter, structure
+from .._convert import converter, kind_of, structure
 from .._ids import check_id, segment
 from .._transport import Response, Transport
 from ..errors import ViDecodeError
@@ -101,6 +101,16 @@ def decode_page(response: Response, page_type: Any) -> Any:  # returns page_type
             status=response.status,
             request_id=response.request_id,
         )
+    expected = kind_of(page_type.__args__[0])
+    if expected is not None:
+        for item in data["items"]:
+            kind = item.get("kind") if isinstance(item, dict) else None
+            if kind is not None and kind != expected:
+                raise ViDecodeError(
+                    f"Expected items of kind {expected!r}, got {kind!r}",
+                    status=response.status,
+                    request_id=response.request_id,
+                )
     try:
         return converter.structure(data, page_type)
     except Exception as exc:
