@@ -166,12 +166,14 @@ class FlowDeleter:
         self._dry_run = dry_run
         self._runs = RunsResource(flows._transport)
         self._active = ActiveRuns(self._runs)
+        self._cut_short: dict[str, _Outcome] = {}
 
-    @staticmethod
-    def interrupted(item: FlowRef) -> BulkItemResult:
-        """The result of an item whose work was cut short: it is still there."""
+    def interrupted(self, item: FlowRef) -> BulkItemResult:
+        """The result of an item whose work was cut short before its DELETE was
+        sent: it is still there (with the runs killed for it, if any)."""
         flow_id, name = (item.flow_id, item.spec.name) if isinstance(item, Flow) else (item, None)
-        return BulkItemResult(str(flow_id), BulkOutcome.SKIPPED, CANCELLED_REASON, name=name)
+        out = self._cut_short.pop(str(flow_id), None) or _Outcome(str(flow_id), name)
+        return out.result(BulkOutcome.SKIPPED, CANCELLED_REASON)
 
     async def __call__(self, item: FlowRef) -> BulkItemResult:
         """Delete (or, in a dry run, look at) one flow."""
@@ -182,10 +184,10 @@ class FlowDeleter:
         except (TypeError, ValueError) as exc:
             error = ViValidationError(str(exc))
             return BulkItemResult(str(raw_id), BulkOutcome.FAILED, "invalid flow id", error)
-        outcome = _Outcome(flow_id, None if flow is None else flow.spec.name)
-        if self._dry_run:
-            return await self._look(outcome, flow)
-        return await self._delete(outcome, flow)
+        out = self._cut_short[flow_id] = _Outcome(flow_id, None if flow is None else flow.spec.name)
+        result = await (self._look(out, flow) if self._dry_run else self._delete(out, flow))
+        self._cut_short.pop(flow_id, None)  # kept only when cancellation cuts the work short
+        return result
 
     async def _look(self, out: _Outcome, flow: Flow | None) -> BulkItemResult:
         if flow is None:

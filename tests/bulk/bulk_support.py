@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+
+import anyio
 
 from vi_async.bulk import UNKNOWN_REASON, BulkOutcome, BulkReport
 from vi_async.local import LocalServer
@@ -33,3 +35,12 @@ async def assert_exact(
     unknown = {r.flow_id for r in report.failed if r.reason == UNKNOWN_REASON}
     remaining = set(await server.flow_ids())
     assert remaining - unknown == (set(seeded) - gone - unknown) | set(untouched)
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll ``condition`` every 10 ms until it holds."""
+    with anyio.fail_after(timeout):
+        while True:
+            if condition():
+                return
+            await anyio.sleep(0.01)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
-from bulk_support import LONG_RUN, assert_exact
+from bulk_support import LONG_RUN, assert_exact, wait_until
 
 from vi_async import Client, FlowSpec, RunPhase, ViConflictError
-from vi_async.local import LocalServer
+from vi_async.bulk import BulkReport
+from vi_async.local import FaultConfig, LocalServer
 
 pytestmark = pytest.mark.anyio
 
@@ -76,3 +78,28 @@ async def test_dry_run_sends_no_kill(vi_server: LocalServer, vi_client: Client) 
     assert [r.flow_id for r in report.would_delete] == [flow_id]
     assert not (await vi_client.runs.get(run_id)).is_terminal
     assert await vi_server.flow_ids() == [flow_id]
+
+
+async def test_cancel_while_waiting_for_killed_runs_reports_them(
+    vi_server: LocalServer, vi_client: Client
+) -> None:
+    flow_id, run_id = await _flow_with_active_run(vi_client, "busy")
+    vi_server.faults = FaultConfig(latency=0.4, paths=r"/runs/")
+    counts = vi_server.request_counts
+    patch, get = "PATCH /workspaces/{org}/runs/{runId}", "GET /workspaces/{org}/runs/{runId}"
+    report = BulkReport()
+
+    async def cancel_once_the_wait_polls(scope: anyio.CancelScope) -> None:
+        await wait_until(lambda: counts[patch] > 0)  # the kill is on its way
+        polls = counts[get]
+        await wait_until(lambda: counts[get] > polls)  # answered; the wait is polling
+        scope.cancel()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(cancel_once_the_wait_polls, tg.cancel_scope)
+        await vi_client.flows.delete_many([flow_id], on_active_run="kill", report=report)
+    vi_server.faults = FaultConfig()
+    [cut] = report.skipped
+    assert report.cancelled and cut.reason == "cancelled" and cut.killed_runs == (run_id,)
+    assert await vi_server.flow_ids() == [flow_id]
+    assert (await vi_client.runs.get(run_id)).phase is RunPhase.CANCELLED
