@@ -4,6 +4,12 @@ Contenders, each from the same JSON bytes: our converter after orjson (what the
 transport does with the ``fast`` extra), our converter after the stdlib json,
 msgspec with the official client's own structs (``Pagination[Run]``), and bare
 ``json.loads`` (no objects at all). Rounds are interleaved; each keeps its best.
+
+The official ``Condition`` enum declares only Started/Finished/All and builds a
+new member through a regex ``_missing_`` for every other name, including the
+documented Pending/Running/Succeeded that the API sends. So msgspec is also
+timed on a copy of the page whose condition names its enum declares
+(``msgspec_best``): msgspec's best case, the stricter bar.
 """
 
 from __future__ import annotations
@@ -65,13 +71,25 @@ def run_document(i: int) -> dict[str, Any]:
     }
 
 
-def page_bytes(n: int) -> bytes:
-    """A list page of ``n`` runs as JSON bytes."""
-    page = {"items": [run_document(i) for i in range(n)], "nextPage": "token-2", "prevPage": None}
+def page_bytes(n: int, *, declared_names: bool = False) -> bytes:
+    """A list page of ``n`` runs as JSON bytes.
+
+    ``declared_names`` renames the conditions to Started/Started/Finished, the
+    names the official client's enum declares (its decoding fast path).
+    """
+    items = [run_document(i) for i in range(n)]
+    if declared_names:
+        for item in items:
+            for cond, name in zip(item["status"]["conditions"], DECLARED_NAMES, strict=True):
+                cond["condition"] = name
+    page = {"items": items, "nextPage": "token-2", "prevPage": None}
     return json.dumps(page).encode()
 
 
-def contenders(body: bytes) -> dict[str, Callable[[], Any]]:
+DECLARED_NAMES = ("Started", "Started", "Finished")
+
+
+def contenders(body: bytes, body_declared: bytes) -> dict[str, Callable[[], Any]]:
     """Name -> a zero-argument function decoding ``body``."""
     from vi_async._convert import converter
     from vi_async.models import Page, Run
@@ -90,6 +108,7 @@ def contenders(body: bytes) -> dict[str, Callable[[], Any]]:
 
         official_page = Pagination[OfficialRun]
         found["msgspec_official"] = lambda: msgspec.json.decode(body, type=official_page)
+        found["msgspec_best"] = lambda: msgspec.json.decode(body_declared, type=official_page)
     found["json_loads"] = lambda: json.loads(body)
     return found
 
@@ -106,7 +125,7 @@ def run(quick: bool = False) -> Result:
     n = 1000
     rounds = 3 if quick else 25
     body = page_bytes(n)
-    funcs = contenders(body)
+    funcs = contenders(body, page_bytes(n, declared_names=True))
     times: dict[str, list[float]] = {name: [] for name in funcs}
     for func in funcs.values():
         check(func(), n)  # warm-up: hooks built, caches filled
@@ -126,20 +145,23 @@ def run(quick: bool = False) -> Result:
     }
     parts = [f"{name} {fmt_s(t)}" for name, t in best.items()]
     summary = f"{n}-run page ({len(body) // 1024} KiB): " + ", ".join(parts)
-    msgspec_time = best.get("msgspec_official")
-    if msgspec_time is not None:
-        ratio = ours / msgspec_time
-        metrics["ours_over_msgspec"] = ratio
-        metrics["ours_json_over_msgspec"] = best["ours_json"] / msgspec_time
-        summary += f"; ours/msgspec={ratio:.2f}"
-        goal = Goal(f"ours within {GOAL_VS_MSGSPEC:.0f}x of msgspec", ratio <= GOAL_VS_MSGSPEC,
-                    f"{ratio:.2f}x")
-    else:
-        goal = Goal(f"ours within {GOAL_VS_MSGSPEC:.0f}x of msgspec", None,
-                    "msgspec or vi-sdk not installed")
+    goals = []
+    for key, label in (
+        ("msgspec_official", "msgspec (official structs, documented names)"),
+        ("msgspec_best", "msgspec best case (names its enum declares)"),
+    ):
+        text = f"ours within {GOAL_VS_MSGSPEC:.0f}x of {label}"
+        if key not in best:
+            goals.append(Goal(text, None, "msgspec or vi-sdk not installed"))
+            continue
+        ratio = ours / best[key]
+        metrics[f"ours_over_{key}"] = ratio
+        metrics[f"ours_json_over_{key}"] = best["ours_json"] / best[key]
+        summary += f"; ours/{key}={ratio:.2f}"
+        goals.append(Goal(text, ratio <= GOAL_VS_MSGSPEC, f"{ratio:.2f}x"))
     metrics["ours_over_json_loads"] = ours / best["json_loads"]
     summary += f", ours/json.loads={ours / best['json_loads']:.2f}"
-    return Result("decode", summary, metrics, [goal])
+    return Result("decode", summary, metrics, goals)
 
 
 if __name__ == "__main__":
