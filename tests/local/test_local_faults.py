@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import aiohttp
@@ -79,6 +80,31 @@ async def test_slow_responses(server: LocalServer, api: Api) -> None:
         )
     await anyio.sleep(0.4)
     assert await server.flow_ids() == ["slow"]
+
+
+def _server_tasks() -> list[asyncio.Task[object]]:
+    return [
+        t
+        for t in asyncio.all_tasks()
+        if not t.done() and getattr(t.get_coro(), "__qualname__", "").startswith("RequestHandler.")
+    ]
+
+
+async def test_abandoned_slow_request_is_dropped_promptly() -> None:
+    async with LocalServer(faults=FaultConfig(slow_rate=1.0, slow_seconds=30)) as server:
+        async with aiohttp.ClientSession() as session:
+            api = Api(session, server.endpoint, server.organization_id, server.secret_key)
+            with pytest.raises(TimeoutError):
+                await api.put(
+                    "flows/late", {"spec": {"name": "x"}}, timeout=aiohttp.ClientTimeout(total=0.1)
+                )
+        for _ in range(250):  # up to ~5 s, far below slow_seconds
+            if not (_server_tasks() or server.connection_count):
+                break
+            await anyio.sleep(0.02)
+        assert not _server_tasks()
+        assert server.connection_count == 0
+        assert await server.flow_ids() == []
 
 
 async def test_paths_filter(server: LocalServer, api: Api) -> None:

@@ -34,6 +34,7 @@ from vi_async.local.errors import ApiError
 
 API_PREFIX = "/workspaces/"
 MAX_TRACKED_REQUESTS = 1_000_000
+POLL_SECONDS = 0.05
 
 _ALIASES = {
     "503": "error_503_rate",
@@ -159,13 +160,19 @@ class FaultInjector:
             draw -= rate
         return config, None
 
-    async def _sleep(self, seconds: float) -> None:
-        """Sleep, returning early when the server is stopping."""
-        if seconds > 0 and not self.stopping.is_set():
+    async def _wait(self, seconds: float, request: web.Request) -> bool:
+        """Sleep; return False early if the server stops or the client hangs up."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while not (self.stopping.is_set() or _client_gone(request)):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return True
             try:
-                await asyncio.wait_for(self.stopping.wait(), seconds)
+                await asyncio.wait_for(self.stopping.wait(), min(remaining, POLL_SECONDS))
             except asyncio.TimeoutError:
                 pass
+        return False
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -174,7 +181,8 @@ class FaultInjector:
         if decision is None:
             return await handler(request)
         config, fault = decision
-        await self._sleep(config.latency)
+        if not await self._wait(config.latency, request):
+            return _reset(request)
         if fault == "reset_before":
             return _reset(request)
         if fault in ("503", "429"):
@@ -184,10 +192,8 @@ class FaultInjector:
             raise ApiError(
                 status, f"injected fault: HTTP {status}", headers={"Retry-After": header}
             )
-        if fault == "slow":
-            await self._sleep(config.slow_seconds)
-            if _client_gone(request) or self.stopping.is_set():
-                return _reset(request)
+        if fault == "slow" and not await self._wait(config.slow_seconds, request):
+            return _reset(request)  # the client gave up or the server stops: not processed
         if fault == "reset_after":
             try:
                 await handler(request)

@@ -142,6 +142,12 @@ class LocalServer:
         """API requests counted by ``"METHOD /route/{template}"``."""
         return self._state.counts if self._state is not None else self._counts
 
+    @property
+    def connection_count(self) -> int:
+        """Client connections the server currently holds open (0 when stopped)."""
+        runner = self._runner
+        return 0 if runner is None or runner.server is None else len(runner.server.connections)
+
     def reset_counts(self) -> None:
         """Reset :attr:`request_counts`."""
         self.request_counts.clear()
