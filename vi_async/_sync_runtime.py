@@ -303,7 +303,14 @@ class SyncRuntime(Generic[R]):
         try:
             portal, ident = ready.result()
         except BaseException:
-            thread.join()
+            # Start-up failed (the thread ends by itself), or we were interrupted while
+            # it went on: then stop the portal it is about to run, so no thread is left.
+            try:
+                started, _ = ready.result(timeout=CLEANUP_GRACE)
+                started.call(started.stop, True)
+            except BaseException:
+                pass
+            thread.join(CLEANUP_GRACE)
             raise
         self._portal, self._thread, self._loop_thread_id = portal, thread, ident
 

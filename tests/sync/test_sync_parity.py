@@ -73,12 +73,12 @@ def to_sync(tp: Any) -> Any:
     if origin is None:
         return tp
     if origin in (cabc.AsyncIterator, cabc.AsyncIterable):
-        return cabc.Iterator[to_sync(args[0])]
+        return types.GenericAlias(cabc.Iterator, (to_sync(args[0]),))
     if origin is cabc.AsyncGenerator:
-        return cabc.Generator[to_sync(args[0]), args[1], None]
+        return types.GenericAlias(cabc.Generator, (to_sync(args[0]), args[1], None))
     mapped = tuple(to_sync(a) for a in args)
     if is_async_class(origin):
-        return twin_of(origin)[mapped]
+        return twin_of(origin)[mapped]  # type: ignore[index]
     if mapped == args:
         return tp
     if origin is types.UnionType:

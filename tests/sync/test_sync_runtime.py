@@ -196,9 +196,12 @@ def test_ctrl_c_cancels_a_blocking_wait(
     run = sync_client.runs.create(flow=SPEC, metadata=run_meta(running=60))
     counts = vi_server_thread.request_counts
     polling = threading.Event()
-    watcher = threading.Thread(
-        target=lambda: (eventually(lambda: counts[GET_RUN] >= 3), polling.set())
-    )
+
+    def watch() -> None:
+        eventually(lambda: counts[GET_RUN] >= 3)
+        polling.set()
+
+    watcher = threading.Thread(target=watch)
     watcher.start()
     firing = _interrupt_main_when(polling)
     started = time.monotonic()
@@ -276,3 +279,23 @@ def test_a_forked_child_gets_its_own_loop(
     # The parent's client and loop are untouched.
     assert sync_client.flows.get(child_flow_id).spec.name == "from-child"
     assert len(loop_threads()) == 1
+
+
+def test_generator_arguments_run_off_the_loop_and_leave_no_thread(
+    vi_server_thread: LocalServer,
+) -> None:
+    before = set(threading.enumerate())
+    client = make_client(vi_server_thread)
+    created = [client.flows.create(spec=SPEC).flow_id for _ in range(3)]
+    seen_on: set[str] = set()
+
+    def ids() -> Iterator[str]:
+        for flow in client.flows.list({"page_size": 1}).all_items():  # calls the client
+            seen_on.add(threading.current_thread().name)
+            yield flow.flow_id
+
+    report = client.flows.delete_many(ids(), concurrency=2)
+    assert sorted(r.flow_id for r in report.deleted) == sorted(created)
+    assert "vi_sync.Client-loop" not in seen_on  # read on a worker thread
+    client.close()
+    assert set(threading.enumerate()) == before
