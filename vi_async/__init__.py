@@ -8,6 +8,7 @@ async with Client() as client:
 
 from ._client import Client
 from ._version import __version__
+from .bulk import BulkError, BulkItemResult, BulkOutcome, BulkReport, OnActiveRun
 from .errors import (
     ViAuthenticationError,
     ViConfigError,
@@ -43,6 +44,10 @@ from .pagination import AsyncPager
 
 __all__ = [
     "AsyncPager",
+    "BulkError",
+    "BulkItemResult",
+    "BulkOutcome",
+    "BulkReport",
     "Client",
     "ConditionName",
     "ConditionStatus",
@@ -51,6 +56,7 @@ __all__ = [
     "FlowBlock",
     "FlowSpec",
     "LogLine",
+    "OnActiveRun",
     "Page",
     "PaginationParams",
     "ResourceMetadata",

@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable
 from contextlib import aclosing
 from datetime import timedelta
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import anyio
 import attrs
@@ -108,7 +108,7 @@ class FlowFilter:
 async def matching_flows(flows: FlowsResource, keep: FlowFilter) -> AsyncGenerator[Flow, None]:
     """The organization's flows that ``keep`` accepts, listed one page at a time."""
     pager = flows.list(pagination=PaginationParams(page_size=LIST_PAGE_SIZE))
-    async with aclosing(cast(AsyncGenerator[Flow, None], pager.all_items())) as items:
+    async with aclosing(pager.all_items()) as items:
         async for flow in items:
             if keep(flow):
                 yield flow
@@ -116,9 +116,8 @@ async def matching_flows(flows: FlowsResource, keep: FlowFilter) -> AsyncGenerat
 
 def belongs_to(run: Run, flow: Flow) -> bool:
     """The active-run rule: the server's link when it reports one, else spec equality."""
-    linked = getattr(run.status, "flow_id", None)
-    if linked is not None:
-        return bool(linked == flow.flow_id)
+    if run.status.flow_id is not None:
+        return run.status.flow_id == flow.flow_id
     return run.spec.flow == flow.spec
 
 
@@ -147,7 +146,7 @@ class ActiveRuns:
             if self._taken_at < not_before:
                 taken_at = time.monotonic()
                 pager = self._runs.list(pagination=PaginationParams(page_size=RUNS_PAGE_SIZE))
-                async with aclosing(cast(AsyncGenerator[Run, None], pager.all_items())) as runs:
+                async with aclosing(pager.all_items()) as runs:
                     self._active = [run async for run in runs if not run.is_terminal]
                 self._taken_at = taken_at
             return self._active

@@ -221,6 +221,8 @@ class RunStatus:
     log: str = ""
     observed_generation: int = 0
     conditions: list[RunCondition] = attrs.field(factory=list)
+    flow_id: str | None = None
+    """The flow the server linked this run to, when the server reports it."""
 
 
 _REACHABLE = frozenset({RunPhase.PENDING, RunPhase.RUNNING, RunPhase.SUCCEEDED})

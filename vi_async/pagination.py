@@ -89,7 +89,7 @@ class AsyncPager(Generic[T]):
                 return
             seen.add(token)
 
-    async def all_items(self) -> AsyncIterator[T]:
+    async def all_items(self) -> AsyncGenerator[T, None]:
         """Every item of every page, fetched one page at a time."""
         async with aclosing(self._pages()) as pages:
             async for page in pages:

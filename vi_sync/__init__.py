@@ -26,6 +26,10 @@ This package is generated from vi_async by scripts/generate_sync.py.
 from __future__ import annotations
 
 from vi_async import (
+    BulkError,
+    BulkItemResult,
+    BulkOutcome,
+    BulkReport,
     ConditionName,
     ConditionStatus,
     DeletedResource,
@@ -33,6 +37,7 @@ from vi_async import (
     FlowBlock,
     FlowSpec,
     LogLine,
+    OnActiveRun,
     Page,
     PaginationParams,
     ResourceMetadata,
@@ -59,6 +64,10 @@ from vi_sync._client import Client
 from vi_sync.pagination import SyncPager
 
 __all__ = [
+    "BulkError",
+    "BulkItemResult",
+    "BulkOutcome",
+    "BulkReport",
     "Client",
     "ConditionName",
     "ConditionStatus",
@@ -67,6 +76,7 @@ __all__ = [
     "FlowBlock",
     "FlowSpec",
     "LogLine",
+    "OnActiveRun",
     "Page",
     "PaginationParams",
     "ResourceMetadata",

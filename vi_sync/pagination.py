@@ -10,7 +10,7 @@ demand) and ``pager.all_items()`` walks every item in constant memory.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any, Generic
 
 from vi_async._sync_runtime import SyncRuntime, awaited
@@ -61,6 +61,6 @@ class SyncPager(Generic[T]):
     def __iter__(self) -> Iterator[Page[T]]:
         return self._runtime.iterate(self._target().__aiter__)
 
-    def all_items(self) -> Iterator[T]:
+    def all_items(self) -> Generator[T, None, None]:
         """Every item of every page, fetched one page at a time."""
         return self._runtime.iterate(self._target().all_items)
