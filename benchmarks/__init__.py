@@ -1,0 +1,15 @@
+"""Benchmarks of vi_async against the official ``vi`` client and a raw-aiohttp floor.
+
+Run them all with ``python -m benchmarks`` (or ``nox -s bench``); each measure
+is a module with ``run(quick: bool) -> Result`` and prints one summary line.
+Results and the machine they were measured on: ``benchmarks/RESULTS.md``.
+"""
+
+MEASURES = (
+    "bulk_delete",
+    "wait_fanout",
+    "decode",
+    "import_time",
+    "sync_overhead",
+    "memory",
+)
