@@ -606,6 +606,17 @@ def expr_text(node: ast.expr, source: SourceModule) -> str:
     return unparse(node)
 
 
+def returns_self(node: ast.FunctionDef | ast.AsyncFunctionDef, namespace: dict[str, Any]) -> bool:
+    """True if the method is annotated ``-> Self``."""
+    ret = node.returns
+    if isinstance(ret, ast.Constant) and isinstance(ret.value, str):
+        ret = ast.parse(ret.value, mode="eval").body
+    if not isinstance(ret, ast.Name):
+        return False
+    obj = lookup(ret.id, namespace)
+    return obj is getattr(typing, "Self", None) or repr(obj) == "typing_extensions.Self"
+
+
 def return_kind(
     node: ast.expr | None, namespace: dict[str, Any], registry: Registry
 ) -> tuple[str, Wrapped | None]:
@@ -962,6 +973,10 @@ class ClassWriter:
 
     def write_method(self, name: str, func: Any) -> None:
         node, namespace, source = self.method_context(func)
+        if node.decorator_list:
+            # e.g. @asynccontextmanager: its annotation says AsyncIterator, but the
+            # method returns an async context manager. Make a rule before wrapping it.
+            raise GenerationError(f"{self.cls.__name__}.{name}: decorated methods need a rule")
         params = params_of(node, namespace, source, self.types)
         call_args = [p.passed() for p in params[1:]]
         doc = docstring_of(node)
@@ -992,7 +1007,7 @@ class ClassWriter:
             self.emit(*render_docstring(doc, ind))
             if body_is(node, "return self"):
                 self.emit(f"{ind}return self")
-            elif kind == "wrapped" and wrapped is self.w:
+            elif (kind == "wrapped" and wrapped is self.w) or returns_self(node, namespace):
                 self.emit(
                     f"{ind}self._runtime.call(self._target().__aenter__)", f"{ind}return self"
                 )

@@ -93,3 +93,53 @@ def test_generated_code_passes_ruff(regenerated: Path) -> None:
         cwd=regenerated,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+NEW_METHODS = '''
+    async def touch(self, run_id: str, *, note: str = "x") -> Run:
+        """Touch a run."""
+        return await self.get(run_id)
+
+    async def stream_ids(self, *, limit: int = 3) -> AsyncIterator[str]:
+        """Yield ids."""
+        for i in range(limit):
+            yield str(i)
+
+    def pages(self) -> AsyncPager[Run]:
+        """All runs, as pages."""
+        return self.list()
+
+'''
+
+
+def test_methods_added_to_vi_async_appear_without_a_generator_change(tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "repo"
+    shutil.copytree(
+        REPO / "vi_async", copy / "vi_async", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    shutil.copytree(
+        REPO / "scripts", copy / "scripts", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    runs = copy / "vi_async" / "resources" / "runs.py"
+    text = runs.read_text(encoding="utf-8")
+    anchor = "    async def logs("
+    assert anchor in text
+    runs.write_text(text.replace(anchor, NEW_METHODS + anchor, 1), encoding="utf-8")
+    out = tmp_path / "out"
+    subprocess.run(
+        [sys.executable, str(copy / "scripts" / "generate_sync.py"), "--output", str(out)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=copy,
+    )
+    generated = (out / "resources" / "runs.py").read_text(encoding="utf-8")
+    assert '    def touch(self, run_id: str, *, note: str = "x") -> Run:' in generated
+    assert "return self._runtime.call(self._target().touch, run_id, note=note)" in generated
+    assert "    def stream_ids(self, *, limit: int = 3) -> Iterator[str]:" in generated
+    assert "return self._runtime.iterate(self._target().stream_ids, limit=limit)" in generated
+    assert "    def pages(self) -> SyncPager[Run]:" in generated
+    assert "return SyncPager(self._runtime, lambda: self._target().pages())" in generated
