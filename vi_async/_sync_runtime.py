@@ -148,13 +148,15 @@ class _Driver(Generic[T]):
                     return
                 reply = None
         finally:
-            if reply is not None and not reply.done():
-                reply.cancel()
-            aclose = getattr(iterator, "aclose", None)
-            if aclose is not None:
-                with anyio.move_on_after(CLEANUP_GRACE, shield=True):
-                    await aclose()
-            self.finished.set()
+            try:
+                if reply is not None and not reply.done():
+                    reply.cancel()
+                aclose = getattr(iterator, "aclose", None)
+                if aclose is not None:
+                    with anyio.move_on_after(CLEANUP_GRACE, shield=True):
+                        await aclose()
+            finally:
+                self.finished.set()
 
     async def next(self) -> T | _Done:
         """Ask the driver for one item; ``_DONE`` at the end."""
