@@ -53,7 +53,6 @@ from collections.abc import (
     Collection,
     Generator,
     Iterable,
-    Iterator,
 )
 from typing import Any, Generic, ParamSpec, TypeVar
 
@@ -363,7 +362,7 @@ class SyncRuntime(Generic[R]):
         /,
         *args: P.args,
         **kwargs: P.kwargs,
-    ) -> Iterator[T]:
+    ) -> Generator[T, None, None]:
         """A generator over ``func(*args, **kwargs)``, an async iterator run on the loop.
 
         Nothing happens until the first ``next()``.
