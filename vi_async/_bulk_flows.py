@@ -35,10 +35,8 @@ from .bulk import (
 )
 from .errors import (
     ViConflictError,
-    ViConnectionError,
     ViError,
     ViNotFoundError,
-    ViTimeoutError,
     ViValidationError,
 )
 from .models import Flow, PaginationParams, Run
@@ -119,12 +117,6 @@ def belongs_to(run: Run, flow: Flow) -> bool:
     if run.status.flow_id is not None:
         return run.status.flow_id == flow.flow_id
     return run.spec.flow == flow.spec
-
-
-def _answer_maybe_lost(error: ViError) -> bool:
-    if error.after_lost_answer:
-        return True
-    return isinstance(error, (ViConnectionError, ViTimeoutError)) and error.status is None
 
 
 class ActiveRuns:
@@ -244,7 +236,7 @@ class FlowDeleter:
 
     async def _confirm(self, out: _Outcome, error: ViError) -> BulkItemResult:
         """Find out by GET whether a delete whose answer was lost went through."""
-        if not _answer_maybe_lost(error):
+        if not error.after_lost_answer:
             return out.result(BulkOutcome.FAILED, None, error)
         for attempt in range(CONFIRM_ATTEMPTS):
             try:

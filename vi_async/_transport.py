@@ -231,7 +231,6 @@ class Transport:
         err.code = code
         if status in (429, 503):
             err.retry_after = parse_retry_after(headers.get("Retry-After"))
-        err.after_lost_answer = call.answer_lost
         return err
 
     def _mask(self, text: str) -> str:
@@ -247,9 +246,9 @@ class Transport:
         status: int | None = None,
         request_id: str | None = None,
     ) -> ViError:
-        return cls(
-            message, status=status, request_id=request_id, method=call.method, path=call.path
-        )
+        err = cls(message, status=status, request_id=request_id, method=call.method, path=call.path)
+        err.after_lost_answer = call.answer_lost
+        return err
 
     def _give_up(self, error: Exception) -> bool:
         call = current_call.get()

@@ -31,8 +31,9 @@ class ViError(Exception):
     """Base class of every error raised by vi_async and vi_sync.
 
     ``retry_after`` is the server's Retry-After in seconds, when it sent one;
-    ``after_lost_answer`` is true when an earlier attempt of the same request
-    may have been processed but its answer never arrived.
+    ``after_lost_answer`` is true when this or an earlier attempt of the same
+    request may have been processed but its answer never arrived (false when
+    the request surely never reached the server, e.g. connection refused).
     """
 
     retry_after: float | None = None

@@ -216,12 +216,6 @@ async def test_kill_and_restart_while_the_job_runs(server: ServerProcess) -> Non
     await run_crash(server, restart_while_running=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_bulk_flows._answer_maybe_lost treats every ViConnectionError without a status as "
-    "a possibly lost answer, so a DELETE refused at connect (never sent) is confirmed by GET "
-    "for ~5 s and then reported as 'outcome unknown' instead of a definite failure",
-)
 async def test_refused_deletes_are_definite_failures() -> None:
     """Deletes against a server that is down were never sent: the flows are still there,
     and the report says so (a definite failure, not an unknown outcome)."""
