@@ -245,6 +245,28 @@ class Database:
         ).fetchone()
         return row is not None
 
+    def _row(self, table: str, org_id: str, resource_id: str) -> sqlite3.Row | None:
+        column = TABLES[table]
+        return self._conn.execute(  # type: ignore[no-any-return]
+            f"SELECT * FROM {table} WHERE org_id = ? AND {column} = ?", (org_id, resource_id)
+        ).fetchone()
+
+    def _found(self, table: str, org_id: str, resource_id: str) -> sqlite3.Row:
+        """The row, or a 404 error naming the resource."""
+        row = self._row(table, org_id, resource_id)
+        if row is None:
+            raise not_found(table[:-1], resource_id)
+        return row
+
+    def _replayed(
+        self, table: str, org_id: str, resource_id: str, create_body: str
+    ) -> sqlite3.Row | None:
+        """The stored row when a create is retried with the same body; 409 for another body."""
+        row = self._row(table, org_id, resource_id)
+        if row is not None and row["create_body"] != create_body:
+            raise conflict(f"{table[:-1]} {resource_id!r} already exists", code="AlreadyExists")
+        return row
+
     def ids(self, table: str, org_id: str) -> list[str]:
         """All ids of ``table`` in an organization, oldest first."""
         column = TABLES[table]
@@ -256,16 +278,11 @@ class Database:
     # -- flows --------------------------------------------------------------------
 
     def _flow_row(self, org_id: str, flow_id: str) -> sqlite3.Row | None:
-        return self._conn.execute(  # type: ignore[no-any-return]
-            "SELECT * FROM flows WHERE org_id = ? AND flow_id = ?", (org_id, flow_id)
-        ).fetchone()
+        return self._row("flows", org_id, flow_id)
 
     def get_flow(self, org_id: str, flow_id: str) -> FlowRecord:
         """One flow, or a 404 error."""
-        row = self._flow_row(org_id, flow_id)
-        if row is None:
-            raise not_found("flow", flow_id)
-        return _flow(row)
+        return _flow(self._found("flows", org_id, flow_id))
 
     def create_flow(
         self,
@@ -278,11 +295,9 @@ class Database:
     ) -> tuple[FlowRecord, bool]:
         """Insert a flow; an identical retry returns the existing one (created=False)."""
         with self._tx() as conn:
-            row = self._flow_row(org_id, flow_id)
+            row = self._replayed("flows", org_id, flow_id, create_body)
             if row is not None:
-                if row["create_body"] == create_body:
-                    return _flow(row), False
-                raise conflict(f"flow {flow_id!r} already exists", code="AlreadyExists")
+                return _flow(row), False
             now = self.clock()
             conn.execute(
                 "INSERT INTO flows (org_id, flow_id, spec, spec_key, revision, attributes,"
@@ -387,17 +402,9 @@ class Database:
 
     # -- runs ---------------------------------------------------------------------
 
-    def _run_row(self, org_id: str, run_id: str) -> sqlite3.Row | None:
-        return self._conn.execute(  # type: ignore[no-any-return]
-            "SELECT * FROM runs WHERE org_id = ? AND run_id = ?", (org_id, run_id)
-        ).fetchone()
-
     def get_run(self, org_id: str, run_id: str) -> RunRecord:
         """One run, or a 404 error."""
-        row = self._run_row(org_id, run_id)
-        if row is None:
-            raise not_found("run", run_id)
-        return _run(row)
+        return _run(self._found("runs", org_id, run_id))
 
     def create_run(
         self,
@@ -411,11 +418,9 @@ class Database:
     ) -> tuple[RunRecord, bool]:
         """Insert a run planned from the creation time; identical retries return it."""
         with self._tx() as conn:
-            row = self._run_row(org_id, run_id)
+            row = self._replayed("runs", org_id, run_id, create_body)
             if row is not None:
-                if row["create_body"] == create_body:
-                    return _run(row), False
-                raise conflict(f"run {run_id!r} already exists", code="AlreadyExists")
+                return _run(row), False
             plan = plan_for(self.clock())
             conn.execute(
                 "INSERT INTO runs (org_id, run_id, flow_id, spec, attributes, create_body,"
