@@ -132,11 +132,14 @@ def test_close_while_threads_are_mid_call(
             return
         for k in range(1000):
             try:
-                if k % 3 == 0:
+                if k % 4 == 0:
                     for _ in client.flows.list({"page_size": 2}).all_items():
                         started.set()
-                elif k % 3 == 1:
+                elif k % 4 == 1:
                     client.flows.create(spec={"name": f"c{t}-{k}"})
+                elif k % 4 == 2:
+                    report = client.flows.delete_many([f"gone-{t}-{k}-{i}" for i in range(20)])
+                    assert len(report.not_found) == 20
                 else:
                     client.runs.list().items  # noqa: B018
             except vi_sync.ViError as exc:
