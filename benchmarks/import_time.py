@@ -56,7 +56,11 @@ def heaviest_imports(module: str, env: dict[str, str], top: int = 8) -> list[dic
         depth = (len(name) - 1 - len(name.lstrip(" "))) // 2
         rows.append({"module": name.strip(), "depth": depth,
                      "cumulative_ms": int(cumulative_us) / 1000})
-    shallow = [r for r in rows if 1 <= r["depth"] <= 3 and not r["module"].startswith(module)]
+    shallow = [
+        r for r in rows
+        if 1 <= r["depth"] <= 3 and not r["module"].startswith(module)
+        and r["cumulative_ms"] >= 1.0
+    ]
     shallow.sort(key=lambda r: r["cumulative_ms"], reverse=True)
     return [{"module": r["module"], "cumulative_ms": round(r["cumulative_ms"], 1)}
             for r in shallow[:top]]
