@@ -43,10 +43,12 @@ async def delete_ours(server: ServerProcess, ids: list[str]) -> float:
         if hasattr(client.flows, "delete_many"):
             report = await client.flows.delete_many(ids, concurrency=CONCURRENCY)
             elapsed = time.perf_counter() - started
-            failed = getattr(report, "failed", [])
-            if failed:
-                raise RuntimeError(f"delete_many failed for {len(failed)} flows")
-        else:  # before delete_many landed: the same thing by hand
+            if len(report.deleted) != len(ids):
+                raise RuntimeError(
+                    f"delete_many deleted {len(report.deleted)} of {len(ids)} flows "
+                    f"({len(report.failed)} failed, {len(report.not_found)} not found)"
+                )
+        else:  # without delete_many: the same thing by hand
             import anyio
 
             limiter = anyio.CapacityLimiter(CONCURRENCY)
