@@ -63,14 +63,14 @@ class LeakCheck:
         """Right after the cancellation, before close: nothing of the client's still runs."""
         assert await settle(lambda: not self.new_tasks(client_side=True)), self.new_tasks()
         assert client.runs._watcher.active_streams() == 0
-        assert await settle(lambda: not connector._acquired)  # type: ignore[attr-defined]
+        assert await settle(lambda: not connector._acquired)
 
     async def after_close(self, connector: aiohttp.BaseConnector) -> None:
         """After close: connector closed and empty, server sees no connection, no thread."""
         gc.collect()
         assert connector.closed
-        assert not connector._conns  # type: ignore[attr-defined]
-        assert not connector._acquired  # type: ignore[attr-defined]
+        assert not connector._conns
+        assert not connector._acquired
         assert await settle(lambda: server_connections(self.server) == 0)
         assert await settle(lambda: not self.new_tasks()), self.new_tasks()
         assert own_threads() <= self.threads

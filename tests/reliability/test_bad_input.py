@@ -347,6 +347,7 @@ async def test_hostile_answer(
                 with pytest.raises(case.expect) as info:
                     await case.op(client)
                 error = info.value
+                assert isinstance(error, ViError)
                 assert type(error).__module__ == "vi_async.errors"
                 text = f"{error!s} {error!r}"
                 assert FAKE_SECRET not in text

@@ -68,13 +68,14 @@ async def bounded_map(
 
 def soak_client(server: LocalServer) -> Client:
     """A client with a short per-attempt timeout and generous retries."""
-    return server.client(
+    client: Client = server.client(
         timeout=0.5,
         max_retries=12,
         retry_base_delay=0.01,
         max_retry_after=1.0,
         retry_deadline=60.0,
     )
+    return client
 
 
 async def stored_flows(server: LocalServer) -> dict[str, str]:

@@ -15,7 +15,7 @@ import logging
 import os
 import pickle
 import traceback
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -92,13 +92,6 @@ def recorder(caplog: pytest.LogCaptureFixture) -> Iterator[Recorder]:
         root.removeHandler(handler)
 
 
-@pytest.fixture
-async def slow_server(vi_run_schedule: Any) -> AsyncIterator[LocalServer]:
-    """A second local server, for faults that would disturb the first one."""
-    async with LocalServer(schedule=vi_run_schedule) as server:
-        yield server
-
-
 async def collect_errors(server: LocalServer, errors: list[BaseException]) -> list[Any]:
     """Trigger every error path of the SDK against ``server``; return objects seen."""
     objects: list[Any] = [server]
@@ -122,7 +115,7 @@ async def collect_errors(server: LocalServer, errors: list[BaseException]) -> li
         await expect(client.flows.delete(flow.flow_id))  # 409 active run
         await expect(client.flows.update(flow.flow_id, spec={"blocks": "nope"}))  # 400
         await expect(client.flows.get("a/b"))  # invalid id
-        await expect(client.flows.get(7))  # type: ignore[arg-type]
+        await expect(client.flows.get(7))  # not a str
         await expect(client.runs.wait_for(run.run_id, timeout=0.2))  # wait timeout
         await expect(anext(aiter(client.runs.logs("missing"))))
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import pytest
 
-from vi_async import Client, FlowSpec, LogLine, RunPhase
+from vi_async import Client, FlowSpec, LogLine, Run, RunPhase
 from vi_async.bulk import BulkReport
 from vi_async.local import FaultConfig, LocalServer
 
@@ -161,7 +161,8 @@ async def test_cancel_as_completed(slow_server: LocalServer, seed: int) -> None:
     done: list[str] = []
 
     async def work(client: Client, rng: random.Random) -> None:
-        async with aclosing(client.runs.as_completed([r.run_id for r in runs])) as finished:
+        completed = client.runs.as_completed([r.run_id for r in runs])
+        async with aclosing(cast(AsyncGenerator[Run, None], completed)) as finished:
             async for run in finished:
                 assert run.phase is RunPhase.SUCCEEDED
                 done.append(run.run_id)
