@@ -11,7 +11,7 @@ DEFAULT_FACTOR = 1.5
 
 
 class PollSchedule:
-    """The delay before the next poll: adaptive, or fixed when ``interval`` is set."""
+    """The delay before the next poll: adaptive, or about ``interval`` when it is set."""
 
     def __init__(
         self,
@@ -32,7 +32,9 @@ class PollSchedule:
     def next_delay(self) -> float:
         """The next delay; adaptive delays grow by ``factor`` up to ``ceiling``."""
         if self.interval is not None:
-            return self.interval
+            # A little jitter even when fixed, so that many loops started together
+            # do not all wake in the same event-loop pass.
+            return self.interval * random.uniform(0.9, 1.1)
         delay = self._current * random.uniform(0.8, 1.2)
         self._current = min(self._ceiling, self._current * self._factor)
         return delay

@@ -8,12 +8,10 @@ import asyncio
 import logging
 import platform
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import attrs
 import backoff
-from yarl import URL
 
 from . import _json
 from ._config import ClientConfig
@@ -31,9 +29,12 @@ from .errors import (
 
 logger = logging.getLogger("vi_async")
 
-USER_AGENT = (
-    f"vi-async/{__version__} (Python/{platform.python_version()}; aiohttp/{aiohttp.__version__})"
-)
+if TYPE_CHECKING:
+    import aiohttp
+
+# aiohttp is imported on first use, not with vi_async: it is most of our import
+# time (it loads the CA bundle), and `import vi_async` should stay cheap.
+
 _REQUEST_ID_HEADERS = ("X-Request-Id", "Request-Id", "X-Amzn-RequestId")
 _SNIPPET = 200
 
@@ -60,7 +61,7 @@ class Transport:
         self._headers = {
             "Authorization": f"Bearer {config.secret_key}",
             "Organization-Id": config.organization_id,
-            "User-Agent": USER_AGENT,
+            "User-Agent": f"vi-async/{__version__} (Python/{platform.python_version()})",
             "Accept": "application/json",
             **(extra_headers or {}),
         }
@@ -89,6 +90,8 @@ class Transport:
         if self._closed:
             raise ViError("The client is closed")
         if self._session is None:
+            import aiohttp
+
             connector = aiohttp.TCPConnector(
                 limit=self.config.max_connections, limit_per_host=self.config.max_connections
             )
@@ -159,6 +162,9 @@ class Transport:
         payload: bytes | None,
         headers: dict[str, str] | None,
     ) -> Response:
+        import aiohttp
+        from yarl import URL
+
         call.attempts += 1
         started = time.monotonic()
         remaining = call.deadline - started

@@ -61,9 +61,12 @@ class _Stream:
 class RunWatcher:
     """Shares one polling loop per run id among all of a client's waiters."""
 
-    def __init__(self, fetch: FetchRun) -> None:
+    def __init__(self, fetch: FetchRun, *, max_concurrent_polls: int = 64) -> None:
         self._fetch = fetch
         self._streams: dict[str, _Stream] = {}
+        # Bounds the polls in flight, so that a thousand waits started together
+        # queue up instead of building a thousand requests in one loop pass.
+        self._poll_slots = asyncio.Semaphore(max_concurrent_polls)
 
     def active_streams(self) -> int:
         """How many runs are being polled right now."""
@@ -149,7 +152,8 @@ class RunWatcher:
                 schedule.interval = stream.fixed_interval()
                 started = time.monotonic()
                 try:
-                    run = await self._fetch(stream.run_id)
+                    async with self._poll_slots:
+                        run = await self._fetch(stream.run_id)
                 except Exception as exc:  # transient errors were retried by the transport
                     stream.publish(error=exc)
                     return
