@@ -29,6 +29,7 @@ from typing import Any
 
 import anyio
 import pytest
+from aiohttp import web
 
 from vi_async import (
     Client,
@@ -47,7 +48,9 @@ from vi_async import (
     ViServerError,
     ViTimeoutError,
     ViValidationError,
+    pagination,
 )
+from vi_async.bulk import BulkReport
 
 from .conftest import FAKE_SECRET, hostile_client
 from .hostile import (
@@ -425,3 +428,33 @@ async def test_invalid_id_sends_no_request(hostile: HostileServer, bad: str) -> 
                     await call()
                 assert "\n" not in str(info.value) and "\r" not in str(info.value)
     assert hostile.requests == []
+
+
+async def endless_pages(request: web.Request, server: HostileServer) -> web.StreamResponse:
+    """Every page has one new flow and a fresh next token: the listing never ends."""
+    n = int(request.query.get("p", "0"))
+    return web.json_response(page_doc([flow_doc(f"f{n}")], next_page=str(n + 1)))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="vi_async/pagination.py AsyncPager._pages stops silently after MAX_PAGES pages: "
+    "a listing (and a cleanup built on it) is truncated and reported complete",
+)
+async def test_page_cap_is_not_a_silent_truncation(
+    hostile: HostileServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that never stops paging hits the page cap: that must be an error, so a
+    cleanup over it does not report itself complete after seeing only part of the list."""
+    monkeypatch.setattr(pagination, "MAX_PAGES", 50)
+    hostile.handler = endless_pages
+    async with hostile_client(hostile) as client:
+        with anyio.fail_after(CASE_BOUND):
+            with pytest.raises(ViError):
+                async for _ in client.flows.list().all_items():
+                    pass
+            assert len(hostile.api_requests()) == 50
+            report = BulkReport()
+            with pytest.raises(ViError):
+                await client.flows.cleanup(dry_run=True, report=report)
+    assert not report.complete
