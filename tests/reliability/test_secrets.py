@@ -22,6 +22,7 @@ import anyio
 import pytest
 from aiohttp import web
 
+import vi_sync
 from vi_async import Client, FlowSpec, ViConfigError, ViError, ViTimeoutError
 from vi_async.bulk import BulkError, BulkReport
 from vi_async.local import FaultConfig, LocalServer
@@ -273,3 +274,31 @@ async def test_wait_timeout_last_run_is_clean(vi_client: Client, vi_server: Loca
     assert info.value.last_run is not None
     assert_clean(buffer.getvalue() + repr(info.value.last_run), vi_server.secret_key)
     await vi_client.runs.kill(run.run_id)
+
+
+def test_sync_client_does_not_leak(vi_server_thread: LocalServer, recorder: Recorder) -> None:
+    """The vi_sync facade: its repr, its runtime's and its errors show no key."""
+    key = vi_server_thread.secret_key
+    client = vi_sync.Client(key, vi_server_thread.organization_id, vi_server_thread.endpoint,
+                            max_retries=0)
+    errors: list[BaseException] = []
+    try:
+        client.flows.create(spec={"name": "sync-secrets"})
+        for call in (lambda: client.flows.get("missing"), lambda: client.runs.get("a/b")):
+            try:
+                call()
+            except (ViError, ValueError) as exc:
+                errors.append(exc)
+        text = f"{client!r} {client!s} {client._runtime!r} {client.flows!r} {client.runs!r}"
+        text += repr(client.flows.list()) + repr(list(client.flows.list().all_items()))
+    finally:
+        client.close()
+    try:
+        client.flows.get("x")
+    except ViError as exc:
+        errors.append(exc)
+    assert len(errors) == 3
+    for error in errors:
+        assert_clean(error_texts(error), key)
+    assert_clean(text, key)
+    assert_clean("\n".join(recorder.lines), key)
