@@ -10,6 +10,7 @@ from ._client import Client
 from ._version import __version__
 from .bulk import BulkError, BulkItemResult, BulkOutcome, BulkReport, OnActiveRun
 from .errors import (
+    InvalidIdError,
     ViAuthenticationError,
     ViConfigError,
     ViConflictError,
@@ -55,6 +56,7 @@ __all__ = [
     "Flow",
     "FlowBlock",
     "FlowSpec",
+    "InvalidIdError",
     "LogLine",
     "OnActiveRun",
     "Page",

@@ -27,7 +27,7 @@ from ._client import Client
 from ._term import parse_duration
 from ._version import __version__
 from .bulk import BulkError
-from .errors import ViConfigError, ViError
+from .errors import InvalidIdError, ViConfigError, ViError
 from .models import RunPhase
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -197,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if ctx.report is not None:
             print(ctx.report.summary(), file=sys.stderr)
         return _fail("interrupted", EXIT_INTERRUPTED)
-    except (UsageError, ViConfigError) as exc:
+    except (UsageError, ViConfigError, InvalidIdError) as exc:
         return _fail(str(exc), EXIT_USAGE)
     except BulkError as exc:
         print(exc.report.summary(), file=sys.stderr)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "InvalidIdError",
     "ViAuthenticationError",
     "ViConfigError",
     "ViConflictError",
@@ -84,6 +85,10 @@ def _rebuild(cls: type[ViError], message: str, state: dict[str, Any]) -> ViError
     ViError.__init__(err, message)
     err.__dict__.update(state)
     return err
+
+
+class InvalidIdError(ValueError):
+    """An id that cannot be a Vi resource id; raised before any request is sent."""
 
 
 class ViConfigError(ViError, ValueError):

@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from contextlib import aclosing
 from typing import Any, Generic, TypeVar
 
+from .errors import ViDecodeError
 from .models import Page
 
 T = TypeVar("T")
@@ -88,6 +89,10 @@ class AsyncPager(Generic[T]):
                 logger.warning("The server repeated page token %r; stopping", token[:40])
                 return
             seen.add(token)
+        raise ViDecodeError(
+            f"The listing did not end after {MAX_PAGES} pages; stopping rather than "
+            "returning part of it as if it were complete"
+        )
 
     async def all_items(self) -> AsyncGenerator[T, None]:
         """Every item of every page, fetched one page at a time."""

@@ -14,6 +14,7 @@ The same objects as ``vi_async.errors``: both packages share them.
 from __future__ import annotations
 
 from vi_async.errors import (
+    InvalidIdError,
     ViAuthenticationError,
     ViConfigError,
     ViConflictError,
@@ -30,6 +31,7 @@ from vi_async.errors import (
 )
 
 __all__ = [
+    "InvalidIdError",
     "ViAuthenticationError",
     "ViConfigError",
     "ViConflictError",

@@ -436,11 +436,6 @@ async def endless_pages(request: web.Request, server: HostileServer) -> web.Stre
     return web.json_response(page_doc([flow_doc(f"f{n}")], next_page=str(n + 1)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="vi_async/pagination.py AsyncPager._pages stops silently after MAX_PAGES pages: "
-    "a listing (and a cleanup built on it) is truncated and reported complete",
-)
 async def test_page_cap_is_not_a_silent_truncation(
     hostile: HostileServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -126,11 +126,6 @@ INVALID_ID_COMMANDS = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="vi_async/cli.py main() catches ViError but not the ValueError that id "
-    "validation (vi_async/_ids.py check_id) raises: the command dies with a traceback",
-)
 async def test_cli_invalid_ids_fail_cleanly(vi_server: LocalServer) -> None:
     """An invalid id on the command line is a one-line error, not a traceback."""
     failures = []
