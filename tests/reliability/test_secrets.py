@@ -172,7 +172,7 @@ async def test_no_error_path_leaks_the_key(
     objects = await collect_errors(vi_server, errors)
     kinds = {type(e).__name__ for e in errors}
     assert {
-        "ViNotFoundError", "ViConflictError", "ViValidationError", "ValueError", "TypeError",
+        "ViNotFoundError", "ViConflictError", "ViValidationError", "InvalidIdError", "TypeError",
         "ViTimeoutError", "ViRateLimitError", "ViServerError", "ViConnectionError",
         "ViAuthenticationError", "ViPermissionError", "ViConfigError", "BulkError", "ViError",
     } <= kinds, kinds
