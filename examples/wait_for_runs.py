@@ -28,7 +28,8 @@ async def train_all(client: Client, projects: list[str]) -> list[Run]:
 
 
 async def main() -> None:
-    async with LocalServer(schedule=RunSchedule(pending_seconds=0.2, running_seconds=1.0)) as server:
+    schedule = RunSchedule(pending_seconds=0.2, running_seconds=1.0)
+    async with LocalServer(schedule=schedule) as server:
         async with Client(
             secret_key=server.secret_key,
             organization_id=server.organization_id,
