@@ -37,6 +37,7 @@ class Call:
     attempts: int = 0
     answer_lost: bool = False
     retry_tokens: int = 0
+    last_error: ViError | None = None
 
 
 current_call: contextvars.ContextVar[Call] = contextvars.ContextVar("vi_async_call")

@@ -169,6 +169,8 @@ class Transport:
         started = time.monotonic()
         remaining = call.deadline - started
         if remaining <= 0:
+            if call.last_error is not None:
+                raise call.last_error  # the real reason the call did not succeed in time
             raise self._error(ViTimeoutError, call, "Deadline exceeded before the request was sent")
         timeout = aiohttp.ClientTimeout(total=min(self.config.timeout, remaining))
         send_headers = {"Content-Type": "application/json"} if payload is not None else {}
@@ -183,6 +185,8 @@ class Transport:
                 status = resp.status
                 raw = await resp.read()
                 resp_headers = resp.headers
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise self._error(ViTimeoutError, call, "Could not connect in time") from exc
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
             call.answer_lost = True
             raise self._error(
@@ -190,15 +194,22 @@ class Transport:
             ) from exc
         except aiohttp.ClientConnectorError as exc:
             raise self._error(ViConnectionError, call, f"Cannot connect: {exc.os_error}") from exc
-        except (
-            aiohttp.ClientOSError,
-            aiohttp.ServerDisconnectedError,
-            aiohttp.ClientPayloadError,
-        ) as exc:
+        except aiohttp.ClientResponseError as exc:
+            # Not chained: its request_info holds our request headers, the key among them.
+            call.answer_lost = True
+            raise self._error(
+                ViConnectionError, call, f"Malformed HTTP response: {exc.message}"
+            ) from None
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
             call.answer_lost = True
             raise self._error(
                 ViConnectionError, call, f"Connection dropped: {type(exc).__name__}"
             ) from exc
+        except aiohttp.ClientError as exc:
+            call.answer_lost = True
+            raise self._error(
+                ViConnectionError, call, f"HTTP client error: {type(exc).__name__}"
+            ) from None
         finally:
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug(
@@ -258,6 +269,8 @@ class Transport:
 
     def _give_up(self, error: Exception) -> bool:
         call = current_call.get()
+        if isinstance(error, ViError):
+            call.last_error = error
         if not call.retryable or not isinstance(error, ViError) or not is_transient(error):
             return True
         if call.attempts > self.config.max_retries:

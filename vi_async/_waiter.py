@@ -10,6 +10,7 @@ so cancelling waiters never leaves a task or a request behind.
 from __future__ import annotations
 
 import asyncio
+import copy
 import inspect
 import logging
 import time
@@ -19,6 +20,7 @@ from typing import Any
 import anyio
 
 from ._polling import PollSchedule
+from ._retry import is_transient
 from .errors import ViTimeoutError
 from .models import Run
 
@@ -31,11 +33,22 @@ OnUpdate = Callable[[Run], Any]
 class _Stream:
     """The shared state of one run's polling loop."""
 
-    __slots__ = ("changed", "error", "intervals", "latest", "polls", "run_id", "task", "waiters")
+    __slots__ = (
+        "changed",
+        "error",
+        "intervals",
+        "latest",
+        "phases",
+        "polls",
+        "run_id",
+        "task",
+        "waiters",
+    )
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         self.latest: Run | None = None
+        self.phases: list[Run] = []  # the first Run seen in each phase, in order
         self.error: BaseException | None = None
         self.changed = asyncio.Event()
         self.waiters = 0
@@ -47,6 +60,8 @@ class _Stream:
         """Record a new observation and wake every waiter."""
         if run is not None:
             self.latest = run
+            if not self.phases or self.phases[-1].phase is not run.phase:
+                self.phases.append(run)
         if error is not None:
             self.error = error
         event, self.changed = self.changed, asyncio.Event()
@@ -87,38 +102,42 @@ class RunWatcher:
             raise ValueError(f"timeout must be >= 0, got {timeout}")
         stream = self._join(run_id, poll_interval)
         try:
-            with anyio.fail_after(timeout):
+            with anyio.move_on_after(timeout) as deadline:
                 return await self._follow(stream, on_update)
-        except TimeoutError:
-            last = stream.latest
-            phase = last.phase.value if last is not None else "never seen"
-            err = ViTimeoutError(
-                f"Run {run_id} did not finish within {timeout}s (last phase: {phase})",
-                method="GET",
-                path=f"runs/{run_id}",
-            )
-            err.last_run = last
-            raise err from None
         finally:
             await self._leave(stream, poll_interval)
+        # Only the deadline gets here: every other way out of _follow returns or raises.
+        assert deadline.cancelled_caught
+        last = stream.latest
+        phase = last.phase.value if last is not None else "never seen"
+        err = ViTimeoutError(
+            f"Run {run_id} did not finish within {timeout}s (last phase: {phase})",
+            method="GET",
+            path=f"runs/{run_id}",
+        )
+        err.last_run = last
+        raise err
 
     @staticmethod
     async def _follow(stream: _Stream, on_update: OnUpdate | None) -> Run:
-        last_phase = None
+        reported = 0  # how many of stream.phases this waiter has passed to on_update
         while True:
             changed = stream.changed
             run = stream.latest
-            if run is not None and run.phase is not last_phase:
-                last_phase = run.phase
-                if on_update is not None:
-                    result = on_update(run)
-                    if inspect.isawaitable(result):
-                        await result
+            # Every phase change is reported, even those seen while a slow callback ran.
+            while on_update is not None and reported < len(stream.phases):
+                result = on_update(stream.phases[reported])
+                reported += 1
+                if inspect.isawaitable(result):
+                    await result
             if run is not None and run.is_terminal:
                 return run
             if stream.error is not None:
-                raise stream.error
-            await changed.wait()
+                # A copy per waiter: one exception object raised in many tasks would
+                # collect all their tracebacks.
+                raise copy.copy(stream.error) from stream.error
+            if changed is stream.changed:
+                await changed.wait()
 
     def _join(self, run_id: str, poll_interval: float | None) -> _Stream:
         stream = self._streams.get(run_id)
@@ -154,9 +173,15 @@ class RunWatcher:
                 try:
                     async with self._poll_slots:
                         run = await self._fetch(stream.run_id)
-                except Exception as exc:  # transient errors were retried by the transport
-                    stream.publish(error=exc)
-                    return
+                except Exception as exc:
+                    if not is_transient(exc):
+                        stream.publish(error=exc)
+                        return
+                    # The transport's retries ran out (an outage): keep waiting, more
+                    # slowly; each waiter's own deadline still bounds the wait.
+                    logger.info("polling run %s: %s; will poll again", stream.run_id, exc)
+                    await asyncio.sleep(schedule.next_delay())
+                    continue
                 stream.polls += 1
                 previous = stream.latest
                 stream.publish(run)
