@@ -10,7 +10,7 @@ import anyio.lowlevel
 import pytest
 
 from vi_async import Client, FlowSpec, Run, RunPhase, ViNotFoundError, ViTimeoutError
-from vi_async.local import LocalServer
+from vi_async.local import FaultConfig, LocalServer
 
 pytestmark = pytest.mark.anyio
 
@@ -241,3 +241,65 @@ async def test_list_by_status_with_limit(vi_client: Client, vi_server: LocalServ
     assert len((await vi_client.runs.list(limit=2)).items) == 2
     for run in running:
         await vi_client.runs.kill(run.run_id)
+
+
+async def test_wait_survives_an_outage_longer_than_the_retries(
+    vi_server: LocalServer, vi_client: Client
+) -> None:
+    run = await vi_client.runs.create(flow=SPEC, metadata=_meta(running=0.5))
+    vi_server.faults = FaultConfig(error_503_rate=1.0, retry_after=0.01, paths=r".*/runs/.*")
+    async with vi_server.client(max_retries=1, retry_base_delay=0.01) as fragile:
+        async with anyio.create_task_group() as tg:
+            done: list[Run] = []
+
+            async def wait() -> None:
+                done.append(await fragile.runs.wait_for(run.run_id, timeout=20, poll_interval=0.05))
+
+            tg.start_soon(wait)
+            await anyio.sleep(0.6)  # the retries of several polls run out meanwhile
+            assert done == []
+            vi_server.faults = FaultConfig()
+    assert done[0].phase is RunPhase.SUCCEEDED
+
+
+async def test_slow_async_on_update_still_sees_every_phase(vi_client: Client) -> None:
+    run = await vi_client.runs.create(flow=SPEC, metadata=_meta(pending=0.2, running=0.3))
+    seen: list[RunPhase] = []
+
+    async def slow(r: Run) -> None:
+        seen.append(r.phase)
+        await anyio.sleep(0.6)
+
+    await vi_client.runs.wait_for(run.run_id, timeout=10, poll_interval=0.02, on_update=slow)
+    assert seen == [RunPhase.PENDING, RunPhase.RUNNING, RunPhase.SUCCEEDED]
+
+
+async def test_a_timeout_raised_by_on_update_is_not_taken_for_the_wait_timeout(
+    vi_client: Client,
+) -> None:
+    run = await vi_client.runs.create(flow=SPEC)
+
+    def broken(r: Run) -> None:
+        raise TimeoutError("from the callback")
+
+    with pytest.raises(TimeoutError, match="from the callback") as info:
+        await vi_client.runs.wait_for(run.run_id, timeout=10, on_update=broken)
+    assert not isinstance(info.value, ViTimeoutError)
+    assert _poll_tasks() == []
+
+
+async def test_each_waiter_gets_its_own_error_object(vi_client: Client) -> None:
+    errors: list[BaseException] = []
+
+    async def waiter() -> None:
+        try:
+            await vi_client.runs.wait_for("missing-run", timeout=5)
+        except ViNotFoundError as exc:
+            errors.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(5):
+            tg.start_soon(waiter)
+    assert len(errors) == 5
+    assert len({id(e) for e in errors}) == 5
+    assert all(e.status == 404 for e in errors)

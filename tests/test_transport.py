@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import anyio
@@ -183,3 +184,30 @@ async def test_retry_budget_stops_a_retry_storm(vi_server: LocalServer) -> None:
     sent = vi_server.request_counts["GET /workspaces/{org}/flows/{flowId}"]
     # Without a budget: 200 x 5 attempts = 1000. The budget of 500 tokens pays 100 retries.
     assert sent <= 200 + 500 // 5
+
+
+async def test_malformed_http_answer_is_a_typed_error_without_the_key() -> None:
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 ABC Nope\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(garbage, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    key = "dtvi_" + "k" * 98
+    try:
+        async with Client(
+            secret_key=key, organization_id="o", endpoint=f"http://127.0.0.1:{port}/",
+            max_retries=1, retry_base_delay=0.01,
+        ) as client:
+            with pytest.raises(ViConnectionError) as info:
+                await client.flows.get("abc")
+    finally:
+        server.close()
+        await server.wait_closed()
+    err: BaseException | None = info.value
+    while err is not None:  # nothing in the chain may carry the request headers
+        assert key not in repr(err) and key not in str(err)
+        assert not hasattr(err, "request_info")
+        err = err.__cause__ or err.__context__

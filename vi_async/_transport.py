@@ -178,6 +178,7 @@ class Transport:
             send_headers.update(headers)
         url = URL(self._base + call.path, encoded=True)
         status = 0
+        unchained: str | None = None
         try:
             async with self.session().request(
                 call.method, url, params=params, data=payload, headers=send_headers, timeout=timeout
@@ -195,11 +196,10 @@ class Transport:
         except aiohttp.ClientConnectorError as exc:
             raise self._error(ViConnectionError, call, f"Cannot connect: {exc.os_error}") from exc
         except aiohttp.ClientResponseError as exc:
-            # Not chained: its request_info holds our request headers, the key among them.
+            # Raised below, outside this block: this exception's request_info holds our
+            # request headers, the key among them, and must not become a cause or context.
             call.answer_lost = True
-            raise self._error(
-                ViConnectionError, call, f"Malformed HTTP response: {exc.message}"
-            ) from None
+            unchained = f"Malformed HTTP response: {exc.message}"
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
             call.answer_lost = True
             raise self._error(
@@ -207,9 +207,7 @@ class Transport:
             ) from exc
         except aiohttp.ClientError as exc:
             call.answer_lost = True
-            raise self._error(
-                ViConnectionError, call, f"HTTP client error: {type(exc).__name__}"
-            ) from None
+            unchained = f"HTTP client error: {type(exc).__name__}"
         finally:
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug(
@@ -220,6 +218,8 @@ class Transport:
                     call.attempts,
                     time.monotonic() - started,
                 )
+        if unchained is not None:
+            raise self._error(ViConnectionError, call, unchained)
         request_id = _first_header(resp_headers, _REQUEST_ID_HEADERS)
         if status >= 400:
             raise self._status_error(call, status, raw, resp_headers, request_id)
