@@ -303,3 +303,13 @@ async def test_each_waiter_gets_its_own_error_object(vi_client: Client) -> None:
     assert len(errors) == 5
     assert len({id(e) for e in errors}) == 5
     assert all(e.status == 404 for e in errors)
+
+
+async def test_a_tail_longer_than_one_page(vi_client: Client) -> None:
+    meta = _meta(pending=0.0, running=2.6) | {"vi-local/log-interval-seconds": "0.001"}
+    run = await vi_client.runs.create(flow=SPEC, metadata=meta)
+    await vi_client.runs.wait_for(run.run_id, timeout=20)
+    everything = [line async for line in vi_client.runs.logs(run.run_id, tail=None)]
+    assert len(everything) > 2000  # more than two pages of 1,000
+    last = [line async for line in vi_client.runs.logs(run.run_id, tail=1500)]
+    assert last == everything[-1500:]

@@ -44,15 +44,16 @@ async def read_logs(
             params["tail"] = str(tail)
         response = await transport.request("GET", path, params=params)
         lines, next_cursor, complete = _decode(response.data)
-        if first and tail is not None:
+        if first and tail is not None and len(lines) > tail:  # a server that ignores tail
             lines = lines[-tail:] if tail else []
         first = False
         for line in lines:
             yield line
+        if next_cursor is None and lines:  # a server without cursors: resume after the last seq
+            next_cursor = str(lines[-1].seq)
         cursor = next_cursor or cursor
-        full_page = len(lines) >= PAGE_LIMIT
-        if full_page and not (tail is not None and not follow):
-            continue  # more lines are waiting right now
+        if len(lines) >= PAGE_LIMIT:
+            continue  # a full page: more lines are waiting now (also a tail longer than a page)
         if not follow:
             return
         if complete is True or (complete is None and not lines and await is_terminal()):
