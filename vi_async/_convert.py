@@ -48,10 +48,6 @@ def _snake_to_camel_keys(value: dict[str, Any]) -> dict[str, Any]:
     return {camel(k) if "_" in k else k: v for k, v in value.items()}
 
 
-def _passthrough(value: Any, _type: Any) -> Any:
-    return value
-
-
 def _type_name(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
@@ -86,6 +82,63 @@ def _enum_structure(enum_cls: type[enum.Enum]) -> Callable[[Any, Any], Any]:
 
     structure_enum.enum_cls = enum_cls  # type: ignore[attr-defined]  # lets codegen inline it
     return structure_enum
+
+
+_JSON_NAMES: dict[type[Any], str] = {dict: "an object", list: "a list"}
+
+
+def _wrong_type(expected: type[Any], value: Any) -> TypeError:
+    return TypeError(f"expected {_JSON_NAMES[expected]}, got {_type_name(value)}")
+
+
+def _structure_list_factory(conv: cattrs.Converter) -> Callable[[Any], Any]:
+    """Lists are structured only from JSON arrays (not from strings or objects)."""
+
+    def factory(t: Any) -> Callable[[Any, Any], Any]:
+        (elem,) = typing.get_args(t) or (Any,)
+        hook = _hook(conv, elem)
+
+        def structure_list(value: Any, _type: Any) -> list[Any]:
+            if value.__class__ is not list:
+                raise _wrong_type(list, value)
+            return [hook(e, elem) for e in value]
+
+        return structure_list
+
+    return factory
+
+
+def _structure_dict_factory(conv: cattrs.Converter) -> Callable[[Any], Any]:
+    """Maps are structured only from JSON objects; ``dict[str, Any]`` passes through."""
+
+    def factory(t: Any) -> Callable[[Any, Any], Any]:
+        key_t, value_t = typing.get_args(t) or (Any, Any)
+        if value_t is Any:
+
+            def structure_free_dict(value: Any, _type: Any) -> dict[Any, Any]:
+                if value.__class__ is not dict:
+                    raise _wrong_type(dict, value)
+                return value
+
+            return structure_free_dict
+        key_hook, value_hook = _hook(conv, key_t), _hook(conv, value_t)
+
+        def structure_dict(value: Any, _type: Any) -> dict[Any, Any]:
+            if value.__class__ is not dict:
+                raise _wrong_type(dict, value)
+            return {key_hook(k, key_t): value_hook(v, value_t) for k, v in value.items()}
+
+        return structure_dict
+
+    return factory
+
+
+def _is_list_type(t: Any) -> bool:
+    return typing.get_origin(t) is list
+
+
+def _is_dict_type(t: Any) -> bool:
+    return typing.get_origin(t) is dict
 
 
 def _not_object(cls: type[Any], value: Any) -> TypeError:
@@ -124,6 +177,7 @@ def _gen_structure_fn(cls: type[Any], conv: cattrs.Converter) -> Callable[[Any, 
         "__not_object": _not_object,
         "__strict_str": _strict_str,
         "__strict_int": _strict_int,
+        "__wrong": _wrong_type,
         "__missing": attrs.NOTHING,
     }
     lines = [
@@ -144,11 +198,15 @@ def _gen_structure_fn(cls: type[Any], conv: cattrs.Converter) -> Callable[[Any, 
         elif t == _OPTIONAL_INT:
             check = _inline_check("__strict_int", True, "int", var)
         elif t == _ANY_DICT:
-            check = ""  # free-form data: passed through untouched
+            # free-form data: passed through untouched, once known to be an object
+            check = f"if {var}.__class__ is not dict: raise __wrong(dict, {var})"
         elif typing.get_origin(t) is list and len(typing.get_args(t)) == 1:
             (elem,) = typing.get_args(t)
             globs[f"__h{i}"], globs[f"__t{i}"] = _hook(conv, elem), elem
-            check = f"{var} = [__h{i}(e, __t{i}) for e in {var}]"
+            check = (
+                f"if {var}.__class__ is not list: raise __wrong(list, {var})\n"
+                f"{{indent}}{var} = [__h{i}(e, __t{i}) for e in {var}]"
+            )
         else:
             hook = _hook(conv, t)
             enum_cls: Any = getattr(hook, "enum_cls", None)
@@ -228,8 +286,9 @@ def _make_converter() -> cattrs.Converter:
 
     conv.register_structure_hook_factory(attrs.has, structure_factory)
     conv.register_unstructure_hook_factory(attrs.has, unstructure_factory)
-    # Free-form settings are data, not models: pass them through untouched.
-    conv.register_structure_hook_func(lambda t: t == dict[str, Any], _passthrough)
+    # JSON arrays and objects only; free-form settings (dict[str, Any]) pass through.
+    conv.register_structure_hook_factory(_is_list_type, _structure_list_factory(conv))
+    conv.register_structure_hook_factory(_is_dict_type, _structure_dict_factory(conv))
     conv.register_structure_hook(str, _strict_str)
     conv.register_structure_hook(int, _strict_int)
     for enum_cls in (ConditionName, ConditionStatus):
