@@ -313,3 +313,15 @@ async def test_a_tail_longer_than_one_page(vi_client: Client) -> None:
     assert len(everything) > 2000  # more than two pages of 1,000
     last = [line async for line in vi_client.runs.logs(run.run_id, tail=1500)]
     assert last == everything[-1500:]
+
+
+async def test_awaiting_a_filtered_list_reads_on_to_the_matches(vi_client: Client) -> None:
+    for _ in range(12):
+        await vi_client.runs.create(flow=SPEC, metadata=_meta(pending=0.0, running=0.0))
+    live = await vi_client.runs.create(flow=SPEC, metadata=_meta(pending=0.0, running=30))
+    await anyio.sleep(0.1)
+    page = await vi_client.runs.list({"page_size": 5}, status=RunPhase.RUNNING)
+    assert [r.run_id for r in page.items] == [live.run_id]
+    assert len((await vi_client.runs.list(limit=12)).items) == 12
+    assert len((await vi_client.runs.list({"page_size": 5}, limit=7)).items) == 7
+    await vi_client.runs.kill(live.run_id)

@@ -28,7 +28,10 @@ class AsyncPager(Generic[T]):
     """Pages of a list, fetched lazily.
 
     ``where`` filters items client-side; ``limit`` caps the number of items
-    yielded, and no page is fetched once it is reached. Iteration stops when a
+    yielded, and no page is fetched once it is reached. Awaiting a filtered or
+    limited pager reads server pages until it holds ``page_size`` matches (or
+    ``limit`` items, or the list ends); its ``next_page`` continues after the
+    last server page read. Iteration stops when a
     page has no ``next_page`` or a token repeats (a server bug would otherwise
     loop forever).
     """
@@ -40,6 +43,7 @@ class AsyncPager(Generic[T]):
         first_token: str | None = None,
         where: Callable[[T], bool] | None = None,
         limit: int | None = None,
+        page_size: int | None = None,
     ) -> None:
         if limit is not None and limit < 0:
             raise ValueError(f"limit must be >= 0, got {limit}")
@@ -47,6 +51,7 @@ class AsyncPager(Generic[T]):
         self._first_token = first_token
         self._where = where
         self._limit = limit
+        self._page_size = page_size
 
     def __repr__(self) -> str:
         return f"<AsyncPager limit={self._limit}>"
@@ -55,9 +60,21 @@ class AsyncPager(Generic[T]):
         return self._first_page().__await__()
 
     async def _first_page(self) -> Page[T]:
-        if self._limit == 0:
+        if self._where is None and self._limit is None:
+            return await self._fetch(self._first_token)
+        # Filtered or limited: read on until a page's worth of matches (or the limit) is
+        # in hand, so that a first server page with no match does not look like "none".
+        target = self._limit if self._limit is not None else self._page_size
+        items: list[T] = []
+        last: Page[T] | None = None
+        async with aclosing(self._pages()) as pages:
+            async for last in pages:
+                items.extend(last.items)
+                if target is not None and len(items) >= target:
+                    break
+        if last is None:
             return Page(items=[])
-        return self._shape(await self._fetch(self._first_token), self._limit)
+        return Page(items=items[:target], next_page=last.next_page)
 
     def _shape(self, page: Page[T], left: int | None) -> Page[T]:
         """Apply the filter and the remaining limit to one page."""

@@ -22,7 +22,10 @@ class SyncPager(Generic[T]):
     """Pages of a list, fetched lazily.
 
     ``where`` filters items client-side; ``limit`` caps the number of items
-    yielded, and no page is fetched once it is reached. Iteration stops when a
+    yielded, and no page is fetched once it is reached. Awaiting a filtered or
+    limited pager reads server pages until it holds ``page_size`` matches (or
+    ``limit`` items, or the list ends); its ``next_page`` continues after the
+    last server page read. Iteration stops when a
     page has no ``next_page`` or a token repeats (a server bug would otherwise
     loop forever).
     """

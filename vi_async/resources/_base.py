@@ -76,7 +76,9 @@ class Resource:
             page: Page[T] = decode_page(response, page_type)
             return page
 
-        return AsyncPager(fetch, first_token=params.page_token, **options)
+        return AsyncPager(
+            fetch, first_token=params.page_token, page_size=params.page_size, **options
+        )
 
     async def _deleted(self, resource_id: str) -> DeletedResource:
         await self._transport.delete(self._path(resource_id))
