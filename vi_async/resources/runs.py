@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 
 from .._convert import spec_to_wire
-from .._ids import check_id, new_id
+from .._ids import check_id, new_id, segment
 from .._logs import read_logs
 from .._transport import Transport
 from .._waiter import RunWatcher
@@ -83,8 +83,8 @@ class RunsResource(Resource):
         """
         headers = None
         if isinstance(flow, str):
-            check_id(flow, "flow")
-            flow_obj = decode(await self._transport.request("GET", f"flows/{flow}"), Flow)
+            flow_path = f"flows/{segment(check_id(flow, 'flow'))}"
+            flow_obj = decode(await self._transport.request("GET", flow_path), Flow)
             spec = spec_to_wire(flow_obj.spec)
             headers = {FLOW_ID_HEADER: flow}
         else:
