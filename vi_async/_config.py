@@ -18,8 +18,13 @@ SECRET_KEY_LENGTH = 103
 
 
 def _positive(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and value <= 0:
-        raise ViConfigError(f"{attribute.name} must be positive, got {value!r}")
+    if not isinstance(value, (int, float)) or value <= 0:
+        raise ViConfigError(f"{attribute.name} must be a positive number, got {value!r}")
+
+
+def _positive_or_none(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None:
+        _positive(instance, attribute, value)
 
 
 def _non_negative(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -36,7 +41,7 @@ class ClientConfig:
     endpoint: str
     timeout: float = attrs.field(default=30.0, validator=_positive)
     max_retries: int = attrs.field(default=4, validator=_non_negative)
-    retry_deadline: float | None = attrs.field(default=120.0, validator=_positive)
+    retry_deadline: float | None = attrs.field(default=120.0, validator=_positive_or_none)
     max_retry_after: float = attrs.field(default=60.0, validator=_non_negative)
     max_connections: int = attrs.field(default=100, validator=_positive)
     retry_budget: int = attrs.field(default=500, validator=_non_negative)
