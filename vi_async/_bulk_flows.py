@@ -2,13 +2,28 @@
 
 Active-run rule. Deleting a flow that has a Pending or Running run is refused
 with 409. Under ``on_active_run="kill"`` the flow's active runs are found by
-listing the organization's runs and keeping those that are not terminal and
-belong to the flow: a run belongs to the flow the server links it to, when
-the server reports that link (the local server's ``status.flowId``, if the
-model carries it); otherwise a run belongs to a flow when its embedded
-``spec.flow`` equals the flow's ``spec`` (the API embeds only the spec in a
-run). Those runs are killed and waited for, then the delete is retried; if it
-is still refused after that, the flow is reported as failed.
+listing the organization's runs and keeping the non-terminal ones that belong
+to the flow, by this rule:
+
+- When the server reports run -> flow links (the local server's
+  ``status.flowId``; known to be reported as soon as any listed run carries a
+  non-null link), the link alone decides: a run belongs to flow F only if its
+  link is F's id. A run linked to another flow, or to no flow (``null``: e.g.
+  started from a bare spec before any flow had it), is never killed.
+- When the server reports no link at all (the Vi API embeds only the flow's
+  spec in a run), a run belongs to F only if its embedded ``spec.flow``
+  equals F's ``spec`` *and* it was created no earlier than F (a run older
+  than the flow cannot have been started from it). This is the best the API
+  allows, and it cannot tell apart flows with equal specs, nor a flow from a
+  run started from the same bare spec after the flow was made: such runs are
+  killed too. Use ``on_active_run="skip"`` (the default) when that matters.
+
+Those runs are killed and waited for (concurrently, under one deadline of
+``KILL_WAIT_TIMEOUT`` seconds), then the delete is retried; if it is still
+refused after ``KILL_ROUNDS`` rounds, the flow is reported as failed.
+
+A flow id given more than once is handled once (one result); see bulk.py for
+the memory this takes.
 """
 
 from __future__ import annotations
@@ -40,16 +55,17 @@ from .errors import (
     ViValidationError,
 )
 from .models import Flow, PaginationParams, Run
-from .resources.runs import RunsResource
 
 if TYPE_CHECKING:
     from .resources.flows import FlowsResource
+    from .resources.runs import RunsResource
 
 ON_ACTIVE_RUN: tuple[str, ...] = ("skip", "kill", "fail")
 ACTIVE_RUN_REASON = "active run"
 KILL_ROUNDS = 2
 """How many times the runs of one flow are killed before its delete is given up."""
 KILL_WAIT_TIMEOUT = 300.0
+"""Seconds to wait, all together, for the runs killed for one flow to end."""
 CONFIRM_ATTEMPTS = 6
 """GETs (each with the client's retries) spent confirming a delete whose answer was lost."""
 LIST_PAGE_SIZE = 200
@@ -112,11 +128,15 @@ async def matching_flows(flows: FlowsResource, keep: FlowFilter) -> AsyncGenerat
                 yield flow
 
 
-def belongs_to(run: Run, flow: Flow) -> bool:
-    """The active-run rule: the server's link when it reports one, else spec equality."""
-    if run.status.flow_id is not None:
+def belongs_to(run: Run, flow: Flow, *, links_reported: bool) -> bool:
+    """The active-run rule (see the module notes).
+
+    ``links_reported``: the server reports run -> flow links, so the link alone
+    decides; otherwise equal specs and a run no older than the flow.
+    """
+    if links_reported:
         return run.status.flow_id == flow.flow_id
-    return run.spec.flow == flow.spec
+    return run.spec.flow == flow.spec and run.metadata.time_created >= flow.metadata.time_created
 
 
 class ActiveRuns:
@@ -124,6 +144,8 @@ class ActiveRuns:
 
     A snapshot is reused by every flow whose 409 arrived before that listing
     started, so many conflicting flows cost one listing, not one each.
+    ``links_reported`` becomes true (for the rest of the job) once any listed
+    run, active or not, carries a run -> flow link.
     """
 
     def __init__(self, runs: RunsResource) -> None:
@@ -131,15 +153,22 @@ class ActiveRuns:
         self._lock = anyio.Lock()
         self._taken_at = float("-inf")
         self._active: list[Run] = []
+        self.links_reported = False
 
     async def since(self, not_before: float) -> list[Run]:
         """Active runs, from a listing started at ``not_before`` (monotonic) or later."""
         async with self._lock:
             if self._taken_at < not_before:
                 taken_at = time.monotonic()
+                active: list[Run] = []
                 pager = self._runs.list(pagination=PaginationParams(page_size=RUNS_PAGE_SIZE))
                 async with aclosing(pager.all_items()) as runs:
-                    self._active = [run async for run in runs if not run.is_terminal]
+                    async for run in runs:
+                        if run.status.flow_id is not None:
+                            self.links_reported = True
+                        if not run.is_terminal:
+                            active.append(run)
+                self._active = active
                 self._taken_at = taken_at
             return self._active
 
@@ -147,7 +176,14 @@ class ActiveRuns:
 class FlowDeleter:
     """Deletes one flow under the job's active-run policy; returns its result."""
 
-    def __init__(self, flows: FlowsResource, *, on_active_run: str, dry_run: bool) -> None:
+    def __init__(
+        self,
+        flows: FlowsResource,
+        runs: RunsResource,
+        *,
+        on_active_run: str,
+        dry_run: bool,
+    ) -> None:
         if on_active_run not in ON_ACTIVE_RUN:
             raise ValueError(
                 f"on_active_run must be one of {', '.join(ON_ACTIVE_RUN)}; got {on_active_run!r}"
@@ -155,7 +191,7 @@ class FlowDeleter:
         self._flows = flows
         self._policy = on_active_run
         self._dry_run = dry_run
-        self._runs = RunsResource(flows._transport)
+        self._runs = runs  # the client's own: one RunWatcher, one poll stream per run
         self._active = ActiveRuns(self._runs)
         self._cut_short: dict[str, _Outcome] = {}
 
@@ -250,21 +286,33 @@ class FlowDeleter:
         return out.result(BulkOutcome.FAILED, UNKNOWN_REASON, error)
 
     async def _stop_runs(self, out: _Outcome, flow: Flow, conflict_at: float) -> None:
-        """Kill the flow's active runs, then wait until each has ended."""
-        mine = [
-            run.run_id for run in await self._active.since(conflict_at) if belongs_to(run, flow)
-        ]
-        for run_id in mine:
+        """Kill the flow's active runs and wait until they have ended, all at once,
+        under one deadline. The first error (other than a run already gone)
+        stops the others and is raised."""
+        active = await self._active.since(conflict_at)
+        links = self._active.links_reported
+        mine = [run.run_id for run in active if belongs_to(run, flow, links_reported=links)]
+        errors: list[ViError] = []
+        deadline = time.monotonic() + KILL_WAIT_TIMEOUT
+
+        async def stop(run_id: str, scope: anyio.CancelScope) -> None:
             try:
                 await self._runs.kill(run_id)
+                out.killed.append(run_id)
+                timeout = max(0.0, deadline - time.monotonic())
+                await self._runs.wait_for(run_id, timeout=timeout)
             except ViNotFoundError:
-                continue
-            out.killed.append(run_id)
-        for run_id in mine:
-            try:
-                await self._runs.wait_for(run_id, timeout=KILL_WAIT_TIMEOUT)
-            except ViNotFoundError:
-                continue
+                return
+            except ViError as exc:
+                errors.append(exc)
+                scope.cancel()
+
+        async with anyio.create_task_group() as tg:
+            for run_id in mine:
+                tg.start_soon(stop, run_id, tg.cancel_scope)
+        out.killed.sort(key=mine.index)
+        if errors:
+            raise errors[0]
 
 
 class _Outcome:
@@ -284,8 +332,15 @@ class _Outcome:
         )
 
 
+def _flow_key(item: FlowRef) -> str | None:
+    """The id that makes two items the same flow (None: not an id, never merged)."""
+    key = item.flow_id if isinstance(item, Flow) else item
+    return key if isinstance(key, str) else None
+
+
 async def delete_flows(
     flows: FlowsResource,
+    runs: RunsResource,
     items: Iterable[FlowRef] | AsyncIterable[FlowRef],
     *,
     concurrency: int,
@@ -295,7 +350,7 @@ async def delete_flows(
     report: BulkReport | None,
 ) -> BulkReport:
     """Run the bulk delete of ``items`` (flow ids or Flows); see FlowsResource.delete_many."""
-    deleter = FlowDeleter(flows, on_active_run=on_active_run, dry_run=dry_run)
+    deleter = FlowDeleter(flows, runs, on_active_run=on_active_run, dry_run=dry_run)
     report = BulkReport() if report is None else report
     report.dry_run = dry_run
     return await run_bulk(
@@ -305,6 +360,7 @@ async def delete_flows(
         concurrency=concurrency,
         progress=progress,
         report=report,
+        key=_flow_key,
     )
 
 

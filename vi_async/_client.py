@@ -49,10 +49,10 @@ class Client:
             retry_base_delay=retry_base_delay,
         )
         self._transport = Transport(self._config)
-        self.flows = FlowsResource(self._transport)
-        """Flows: training workflow configurations."""
         self.runs = RunsResource(self._transport)
         """Runs: executions of flows."""
+        self.flows = FlowsResource(self._transport, self.runs)
+        """Flows: training workflow configurations."""
 
     @property
     def organization_id(self) -> str:

@@ -12,6 +12,22 @@ before it changed anything are reported as skipped (reason ``"cancelled"``);
 work that must not be cut short (a DELETE and the check of its outcome) is
 shielded by the item handler. The report is filled live, so a caller that
 passed its own ``report=`` keeps it when the call is cancelled.
+
+Repeated items. Given a ``key`` (for flows: the flow id), an item whose key
+was already taken is dropped without a second result, so one flow never has
+two outcomes. The keys taken are remembered for the whole job: a set of ids,
+roughly 100 bytes each (about 10 MB per 100,000 flows), which is the same
+order as the report itself, which keeps one result per item.
+
+A progress callback that raises. Recording never depends on the callback: the
+result is stored first. The first exception from ``progress`` stops the job
+the way cancellation does (no new item starts; in-flight items finish or end
+as interrupted), the callback is not called again, every item taken still
+gets exactly one result, ``report.error`` is that exception, and it is
+raised to the caller once the report is complete.
+
+Errors kept in results lose their tracebacks (and those of their causes), so
+a report of thousands of failures does not keep thousands of stack frames.
 """
 
 from __future__ import annotations
@@ -24,6 +40,7 @@ from collections.abc import (
     AsyncIterable,
     Awaitable,
     Callable,
+    Hashable,
     Iterable,
     Iterator,
     Sized,
@@ -80,6 +97,26 @@ class BulkOutcome(str, enum.Enum):
         return self.value
 
 
+def _without_traceback(error: ViError | None) -> ViError | None:
+    """Drop the traceback of ``error`` and of its causes and contexts (in place):
+    a stored error must not keep the stack frames of the failure alive."""
+    seen: set[int] = set()
+    exc: BaseException | None = error
+    pending: list[BaseException] = []
+    while exc is not None or pending:
+        if exc is None:
+            exc = pending.pop()
+        if id(exc) not in seen:
+            seen.add(id(exc))
+            exc.__traceback__ = None
+            if exc.__context__ is not None:
+                pending.append(exc.__context__)
+            exc = exc.__cause__
+        else:
+            exc = None
+    return error
+
+
 @attrs.frozen
 class BulkItemResult:
     """The outcome of one flow in a bulk job."""
@@ -88,8 +125,8 @@ class BulkItemResult:
     outcome: BulkOutcome
     reason: str | None = None
     """Why it was skipped or failed, in words."""
-    error: ViError | None = None
-    """The typed error of a failed item."""
+    error: ViError | None = attrs.field(default=None, converter=_without_traceback)
+    """The typed error of a failed item (kept without its traceback)."""
     name: str | None = None
     """The flow's name, when the job saw the flow."""
     killed_runs: tuple[str, ...] = ()
@@ -245,26 +282,38 @@ class _Job(Generic[T]):
         self.done = 0
         self.pending: dict[int, T] = {}
         self.crash: BaseException | None = None
+        self.scope: anyio.CancelScope | None = None
+        """The job's task group scope while it runs (a crash cancels it)."""
+
+    def stop(self, exc: BaseException) -> None:
+        """Stop the job because of ``exc`` (the first such error is kept)."""
+        if self.crash is None:
+            self.crash = exc
+        if self.scope is not None:
+            self.scope.cancel()
 
     def record(self, key: int, result: BulkItemResult) -> None:
-        """Store a result (synchronously: a result is never half recorded)."""
+        """Store a result (synchronously: a result is never half recorded), then
+        tell the progress callback; a callback that raises stops the job, is
+        never called again and never loses a result."""
         self.pending.pop(key, None)
         self.report.add(result)
         self.done += 1
         if self.progress is not None:
-            self.progress(self.done, self.total, result)
+            try:
+                self.progress(self.done, self.total, result)
+            except Exception as exc:
+                self.progress = None
+                self.stop(exc)
 
-    async def work(
-        self, key: int, item: T, slots: anyio.Semaphore, scope: anyio.CancelScope
-    ) -> None:
+    async def work(self, key: int, item: T, slots: anyio.Semaphore) -> None:
         """Handle one item; an unexpected exception stops the whole job."""
         try:
             result = await self.handle(item)
-            self.record(key, result)
         except Exception as exc:  # a bug (ViErrors are results): stop the job, re-raise later
-            if self.crash is None:
-                self.crash = exc
-            scope.cancel()
+            self.stop(exc)
+        else:
+            self.record(key, result)
         finally:
             slots.release()
 
@@ -298,15 +347,21 @@ async def run_bulk(
     concurrency: int = 32,
     progress: Progress | None = None,
     report: BulkReport | None = None,
+    key: Callable[[T], Hashable | None] | None = None,
 ) -> BulkReport:
     """Run ``handle(item)`` for every item, ``concurrency`` at a time; return the report.
 
     ``handle`` returns the item's result and must turn ViErrors into results.
     ``interrupted(item)`` makes the result of an item cut short by cancellation.
-    A ViError while reading the source stops reading, lets started items
-    finish and raises BulkError carrying the report; any other exception stops
-    the job and is re-raised. On cancellation the report (pass ``report=`` to
-    keep it) has ``cancelled=True`` and the cancellation propagates.
+    ``key(item)`` (optional) identifies an item: a later item with a key already
+    taken is dropped (``None`` means "never a duplicate"); see the module notes
+    on memory. A ViError while reading the source stops reading, lets started
+    items finish and raises BulkError carrying the report; any other exception
+    (a bug in the handler or the source, or an exception from ``progress``)
+    stops the job like a cancellation and is re-raised once every taken item
+    has its result, with ``report.error`` set to it. On cancellation the
+    report (pass ``report=`` to keep it) has ``cancelled=True`` and the
+    cancellation propagates.
     """
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValueError(f"concurrency must be a positive integer, got {concurrency!r}")
@@ -317,16 +372,20 @@ async def run_bulk(
     started = time.monotonic()
     try:
         async with anyio.create_task_group() as tg:
-            await _feed(job, items, slots, tg)
+            job.scope = tg.cancel_scope
+            await _feed(job, items, slots, tg, key)
+        job.scope = None
         job.settle()
     except anyio.get_cancelled_exc_class():
+        job.scope = None
         report.cancelled = True
         job.settle()
         raise
     finally:
         report.elapsed = time.monotonic() - started
+        if job.crash is not None:
+            report.error = job.crash
     if job.crash is not None:
-        report.error = job.crash
         raise job.crash
     if report.error is not None:
         raise BulkError(f"The job stopped early: {report.error}", report=report) from report.error
@@ -338,20 +397,27 @@ async def _feed(
     items: Iterable[T] | AsyncIterable[T],
     slots: anyio.Semaphore,
     tg: TaskGroup,
+    key: Callable[[T], Hashable | None] | None,
 ) -> None:
     """Read the source and start one task per item, waiting for a free slot each time."""
     taken = 0
+    seen: set[Hashable] = set()
     try:
         async with aclosing(_aiter(items)) as source:
             async for item in source:
-                key, taken = taken, taken + 1
-                job.pending[key] = item
+                if key is not None:
+                    ident = key(item)
+                    if ident is not None:
+                        if ident in seen:
+                            continue  # the same item again: it already has (or will have) a result
+                        seen.add(ident)
+                index, taken = taken, taken + 1
+                job.pending[index] = item
                 await slots.acquire()
-                tg.start_soon(job.work, key, item, slots, tg.cancel_scope)
+                tg.start_soon(job.work, index, item, slots)
     except ViError as exc:
         job.report.error = exc
     except Exception as exc:
-        job.crash = exc
-        tg.cancel_scope.cancel()
+        job.stop(exc)
     else:
         job.total = taken

@@ -57,10 +57,10 @@ class Client:
             name="vi_sync.Client",
         )
         self._target = self._runtime.root
-        self.flows = FlowsResource(self._runtime, lambda: self._target().flows)
-        """Flows: training workflow configurations."""
         self.runs = RunsResource(self._runtime, lambda: self._target().runs)
         """Runs: executions of flows."""
+        self.flows = FlowsResource(self._runtime, lambda: self._target().flows)
+        """Flows: training workflow configurations."""
 
     @property
     def organization_id(self) -> str:

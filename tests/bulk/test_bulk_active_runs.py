@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import anyio
 import pytest
 from bulk_support import LONG_RUN, assert_exact, wait_until
 
-from vi_async import Client, FlowSpec, RunPhase, ViConflictError
+from vi_async import Client, FlowSpec, Run, RunPhase, ViConflictError
+from vi_async._bulk_flows import KILL_WAIT_TIMEOUT
 from vi_async.bulk import BulkReport
 from vi_async.local import FaultConfig, LocalServer
 
@@ -103,3 +107,81 @@ async def test_cancel_while_waiting_for_killed_runs_reports_them(
     assert report.cancelled and cut.reason == "cancelled" and cut.killed_runs == (run_id,)
     assert await vi_server.flow_ids() == [flow_id]
     assert (await vi_client.runs.get(run_id)).phase is RunPhase.CANCELLED
+
+
+async def test_kill_spares_runs_of_no_flow_with_the_same_spec(
+    vi_server: LocalServer, vi_client: Client
+) -> None:
+    spec = FlowSpec(name="tmp-train")
+    # Started from the bare spec before any flow had it: the server links it to no flow.
+    orphan = await vi_client.runs.create(spec, metadata=LONG_RUN)
+    flow = await vi_client.flows.create(spec)
+    linked = await vi_client.runs.create(flow.flow_id, metadata=LONG_RUN)
+    assert orphan.status.flow_id is None and linked.status.flow_id == flow.flow_id
+    other = await vi_client.flows.create(FlowSpec(name="other"))
+    other_run = await vi_client.runs.create(other.flow_id, metadata=LONG_RUN)
+
+    report = await vi_client.flows.delete_many([flow.flow_id], on_active_run="kill")
+    [deleted] = report.deleted
+    assert deleted.killed_runs == (linked.run_id,)
+    assert (await vi_client.runs.get(linked.run_id)).phase is RunPhase.CANCELLED
+    assert not (await vi_client.runs.get(orphan.run_id)).is_terminal
+    assert not (await vi_client.runs.get(other_run.run_id)).is_terminal
+    await assert_exact(vi_server, report, [flow.flow_id], untouched=[other.flow_id])
+
+
+def test_the_spec_rule_applies_only_without_links() -> None:
+    from vi_async._bulk_flows import belongs_to
+    from vi_async._convert import structure
+    from vi_async.models import Flow, Run
+
+    spec = {"name": "same", "blocks": []}
+    flow = structure(
+        {"flowId": "f1", "spec": spec, "metadata": {"timeCreated": 1000}}, Flow
+    )
+
+    def run(created: int, flow_id: str | None) -> Run:
+        status = {"conditions": [], "flowId": flow_id}
+        body = {"runId": "r", "spec": {"flow": spec}, "status": status}
+        return structure({**body, "metadata": {"timeCreated": created}}, Run)
+
+    # Links reported: only the link counts.
+    assert belongs_to(run(2000, "f1"), flow, links_reported=True)
+    assert not belongs_to(run(2000, None), flow, links_reported=True)
+    assert not belongs_to(run(2000, "f2"), flow, links_reported=True)
+    # No links (the Vi API): equal specs, and not older than the flow.
+    assert belongs_to(run(2000, None), flow, links_reported=False)
+    assert belongs_to(run(1000, None), flow, links_reported=False)
+    assert not belongs_to(run(999, None), flow, links_reported=False)
+
+
+async def test_kill_uses_the_clients_runs_and_waits_concurrently(
+    vi_server: LocalServer, vi_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flow = await vi_client.flows.create(FlowSpec(name="busy"))
+    runs = [await vi_client.runs.create(flow.flow_id, metadata=LONG_RUN) for _ in range(3)]
+    real_wait = vi_client.runs.wait_for
+    waiting, peak, timeouts = 0, 0, []
+
+    async def wait_for(run_id: str, **kwargs: Any) -> Run:
+        nonlocal waiting, peak
+        timeouts.append(kwargs.get("timeout"))
+        waiting += 1
+        peak = max(peak, waiting)
+        try:
+            await anyio.sleep(0.2)  # every wait is in flight at once, or none overlap
+            return await real_wait(run_id, **kwargs)
+        finally:
+            waiting -= 1
+
+    # The bulk job kills and waits through the client's own runs resource
+    # (one RunWatcher: a run the user also waits for is polled once).
+    monkeypatch.setattr(vi_client.runs, "wait_for", wait_for)
+    started = time.monotonic()
+    report = await vi_client.flows.delete_many([flow.flow_id], on_active_run="kill")
+    assert time.monotonic() - started < 0.55  # three waits of 0.2 s, not one after another
+    [deleted] = report.deleted
+    assert deleted.killed_runs == tuple(r.run_id for r in runs)
+    assert peak == 3 and len(timeouts) == 3
+    assert all(t is not None and 0 < t <= KILL_WAIT_TIMEOUT for t in timeouts)
+    await assert_exact(vi_server, report, [flow.flow_id])

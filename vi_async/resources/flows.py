@@ -9,10 +9,12 @@ from typing import Any
 from .._bulk_flows import FlowFilter, delete_flows, matching_flows
 from .._convert import spec_to_wire
 from .._ids import new_id
+from .._transport import Transport
 from ..bulk import BulkReport, OnActiveRun, Progress
 from ..models import DeletedResource, Flow, FlowSpec, PaginationParams
 from ..pagination import AsyncPager
 from ._base import Resource, decode, request_body
+from .runs import RunsResource
 
 
 class FlowsResource(Resource):
@@ -20,6 +22,12 @@ class FlowsResource(Resource):
 
     collection = "flows"
     id_name = "flow_id"
+
+    def __init__(self, transport: Transport, runs: RunsResource | None = None) -> None:
+        super().__init__(transport)
+        # The client's runs resource: bulk deletes kill and wait for runs through it,
+        # so a run waited on by the user and by a bulk job is polled once.
+        self._runs = RunsResource(transport) if runs is None else runs
 
     def list(self, pagination: PaginationParams | dict[str, Any] | None = None) -> AsyncPager[Flow]:
         """All flows of the organization, oldest first.
@@ -73,16 +81,23 @@ class FlowsResource(Resource):
         """Delete many flows concurrently; every flow ends in exactly one outcome.
 
         ``flow_ids`` is any iterable or async iterable of ids (or Flows), read
-        lazily: at most ``concurrency`` deletes are in flight and memory stays
-        bounded. A flow with an active run is ``skipped`` (``on_active_run=
-        "skip"``), has its active runs killed and awaited before the delete is
-        retried (``"kill"``), or is ``failed`` (``"fail"``). A flow already
-        gone is ``not_found``; other errors make it ``failed`` with the typed
-        ViError, and never stop the job. ``dry_run=True`` sends no DELETE: it
-        checks each id exists and lists it under ``would_delete``.
+        lazily: at most ``concurrency`` deletes are in flight, and an id given
+        more than once is handled once (the ids seen are remembered for the
+        job: about 100 bytes each). A flow with an active run is ``skipped``
+        (``on_active_run="skip"``), has its active runs killed and awaited
+        before the delete is retried (``"kill"``), or is ``failed``
+        (``"fail"``). Under ``"kill"`` a run is the flow's when the server
+        links it to the flow; when the server reports no links (the Vi API),
+        when its embedded spec equals the flow's and it is not older than the
+        flow. A flow already gone is ``not_found``; other errors make it
+        ``failed`` with the typed ViError (kept without its traceback), and
+        never stop the job. ``dry_run=True`` sends no DELETE: it checks each
+        id exists and lists it under ``would_delete``.
 
         ``progress(done, total_or_None, last_result)`` is called after every
-        flow. When the call is cancelled, no new delete starts, DELETEs in
+        flow; if it raises, the job stops as if cancelled, every flow taken
+        still gets its result, ``report.error`` is set and the exception is
+        raised. When the call is cancelled, no new delete starts, DELETEs in
         flight finish, and the cancellation propagates: pass your own
         ``report=BulkReport()`` to read what was done (``report.cancelled`` is
         then true, interrupted flows are ``skipped`` with reason
@@ -90,6 +105,7 @@ class FlowsResource(Resource):
         """
         return await delete_flows(
             self,
+            self._runs,
             flow_ids,
             concurrency=concurrency,
             on_active_run=on_active_run,
@@ -128,6 +144,7 @@ class FlowsResource(Resource):
         )
         return await delete_flows(
             self,
+            self._runs,
             matching_flows(self, keep),
             concurrency=concurrency,
             on_active_run=on_active_run,

@@ -78,16 +78,23 @@ class FlowsResource:
         """Delete many flows concurrently; every flow ends in exactly one outcome.
 
         ``flow_ids`` is any iterable or async iterable of ids (or Flows), read
-        lazily: at most ``concurrency`` deletes are in flight and memory stays
-        bounded. A flow with an active run is ``skipped`` (``on_active_run=
-        "skip"``), has its active runs killed and awaited before the delete is
-        retried (``"kill"``), or is ``failed`` (``"fail"``). A flow already
-        gone is ``not_found``; other errors make it ``failed`` with the typed
-        ViError, and never stop the job. ``dry_run=True`` sends no DELETE: it
-        checks each id exists and lists it under ``would_delete``.
+        lazily: at most ``concurrency`` deletes are in flight, and an id given
+        more than once is handled once (the ids seen are remembered for the
+        job: about 100 bytes each). A flow with an active run is ``skipped``
+        (``on_active_run="skip"``), has its active runs killed and awaited
+        before the delete is retried (``"kill"``), or is ``failed``
+        (``"fail"``). Under ``"kill"`` a run is the flow's when the server
+        links it to the flow; when the server reports no links (the Vi API),
+        when its embedded spec equals the flow's and it is not older than the
+        flow. A flow already gone is ``not_found``; other errors make it
+        ``failed`` with the typed ViError (kept without its traceback), and
+        never stop the job. ``dry_run=True`` sends no DELETE: it checks each
+        id exists and lists it under ``would_delete``.
 
         ``progress(done, total_or_None, last_result)`` is called after every
-        flow. When the call is cancelled, no new delete starts, DELETEs in
+        flow; if it raises, the job stops as if cancelled, every flow taken
+        still gets its result, ``report.error`` is set and the exception is
+        raised. When the call is cancelled, no new delete starts, DELETEs in
         flight finish, and the cancellation propagates: pass your own
         ``report=BulkReport()`` to read what was done (``report.cancelled`` is
         then true, interrupted flows are ``skipped`` with reason
