@@ -125,3 +125,54 @@ async def test_a_bug_in_the_filter_propagates_unwrapped(
     with pytest.raises(ZeroDivisionError):
         await vi_client.flows.cleanup(where=where)
     assert len(await vi_server.flow_ids()) == 5
+
+
+async def test_a_raising_progress_callback_loses_no_outcome(
+    vi_server: LocalServer, vi_client: Client
+) -> None:
+    seeded = await vi_server.seed_flows(100)
+    report = BulkReport()
+    calls = 0
+
+    def progress(done: int, total: int | None, last: object) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise RuntimeError("the progress bar broke")
+
+    with pytest.raises(RuntimeError, match="progress bar broke") as caught:
+        await vi_client.flows.delete_many(seeded, progress=progress, report=report, concurrency=10)
+    assert calls == 3  # never called again after it raised
+    assert report.error is caught.value and not report.complete and not report.cancelled
+    # Every flow taken has exactly one result, and the server agrees with the report.
+    assert report.total >= 3 and len(ids(report)) == report.total
+    assert {r.reason for r in report.skipped} <= {"cancelled"}
+    await assert_exact(vi_server, report, ids(report), untouched=set(seeded) - ids(report))
+    assert "stopped early" in report.summary()
+
+
+async def test_duplicate_ids_get_one_outcome(vi_server: LocalServer, vi_client: Client) -> None:
+    [flow_id, other] = await vi_server.seed_flows(2)
+    flow = await vi_client.flows.get(flow_id)
+    vi_server.reset_counts()
+    report = await vi_client.flows.delete_many([flow_id, flow_id, flow, other, other])
+    assert report.ok and report.total == 2
+    assert sorted(r.flow_id for r in report.deleted) == sorted([flow_id, other])
+    assert vi_server.request_counts["DELETE /workspaces/{org}/flows/{flowId}"] == 2
+    await assert_exact(vi_server, report, [flow_id, other])
+
+
+async def test_stored_errors_keep_no_traceback(vi_server: LocalServer) -> None:
+    seeded = await vi_server.seed_flows(3)
+    vi_server.faults = FaultConfig(error_503_rate=1.0, retry_after=0.01, paths=r"/flows/")
+    async with _client(vi_server, max_retries=1) as client:
+        report = await client.flows.delete_many(seeded)
+    vi_server.faults = FaultConfig()
+    assert len(report.failed) == 3
+    for result in report.failed:
+        error: BaseException | None = result.error
+        assert isinstance(error, ViServerError)
+        while error is not None:  # nor do its causes
+            assert error.__traceback__ is None
+            error = error.__cause__ or error.__context__
+    await assert_exact(vi_server, report, seeded)
