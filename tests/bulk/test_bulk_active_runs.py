@@ -136,9 +136,7 @@ def test_the_spec_rule_applies_only_without_links() -> None:
     from vi_async.models import Flow, Run
 
     spec = {"name": "same", "blocks": []}
-    flow = structure(
-        {"flowId": "f1", "spec": spec, "metadata": {"timeCreated": 1000}}, Flow
-    )
+    flow = structure({"flowId": "f1", "spec": spec, "metadata": {"timeCreated": 1000}}, Flow)
 
     def run(created: int, flow_id: str | None) -> Run:
         status = {"conditions": [], "flowId": flow_id}
