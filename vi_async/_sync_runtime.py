@@ -6,9 +6,12 @@ hand; everything it needs at run time lives here, so the generated files stay
 
 - **One event-loop thread per client, started on first use.** Nothing starts at
   import or construction. The thread runs an anyio :class:`BlockingPortal`
-  (asyncio backend); every blocking method submits its coroutine to it and
-  waits for the result. Portal calls are thread-safe, so one client can be
-  shared by several threads (calls run concurrently on the one loop).
+  (asyncio backend). Every blocking method runs its coroutine as a task in a
+  task group held by the portal's own task, submitted with one thread-safe
+  hand-off (``BlockingPortal.start_task_soon`` costs a second thread round trip
+  per call, as it blocks until the loop has spawned the task), and waits for
+  the result. Calls are thread-safe, so one client can be shared by several
+  threads (calls run concurrently on the one loop).
 - **Works inside a running event loop.** The caller's thread never runs a loop:
   Jupyter or an async framework calling legacy code just blocks on a future.
 - **close() is idempotent and leaves no thread.** It cancels what is still in
@@ -16,15 +19,21 @@ hand; everything it needs at run time lives here, so the generated files stay
   on its own loop, then joins the thread. Later calls raise ``ViError("The
   client is closed")``, as the async client does.
 - **Ctrl-C cancels the in-flight work.** A KeyboardInterrupt raised while a
-  caller waits cancels the coroutine on the loop and waits (briefly) for its
-  cleanup before re-raising, so no poll loop or request is left behind.
+  caller waits cancels the coroutine on the loop and waits until it has really
+  finished before re-raising, so no poll loop or request is left behind and
+  what it reports is final (a bulk job's shielded in-flight DELETEs have
+  landed in its report). That wait has no time limit of its own: the async
+  side bounds its cleanup (request deadlines, the client's retry budget). A
+  second Ctrl-C abandons the wait and is raised at once.
 - **Re-entry raises instead of deadlocking.** A blocking call made from the
   client's own loop thread (say, from an ``on_update`` callback) raises
   RuntimeError.
 - **A forked child gets its own loop.** The pid is checked on every call; a
   child builds a fresh async client and portal on first use and never touches
   the parent's (those are kept referenced, not closed, so nothing is torn down
-  behind the parent's back).
+  behind the parent's back). An iterator already started in the parent is
+  bound to the parent's loop: advancing it in the child raises RuntimeError
+  instead of hanging.
 - **Async iterators become generators.** Each sync iterator owns one driver
   task that runs the async iterator from start to end (so cancel scopes or
   task groups held across ``yield`` stay in one task); each ``next()`` is one
@@ -57,6 +66,7 @@ from collections.abc import (
 from typing import Any, Generic, ParamSpec, TypeVar
 
 import anyio
+from anyio.abc import TaskGroup
 from anyio.from_thread import BlockingPortal
 
 from .errors import ViError
@@ -67,8 +77,9 @@ T = TypeVar("T")
 R = TypeVar("R")
 P = ParamSpec("P")
 
-#: How long a cancelled call or closed iterator may take to clean up before the
-#: caller stops waiting for it (the cleanup still finishes on the loop).
+#: How long a closed iterator may take to close its async iterator (on the loop),
+#: and how long its closer waits for that. A call cancelled by Ctrl-C is waited
+#: for until it has finished, without this bound (see the module docstring).
 CLEANUP_GRACE = 10.0
 
 _FORK_LOCK = threading.Lock()
@@ -191,6 +202,99 @@ class _ThreadedIterable(Generic[T]):
                 await loop.run_in_executor(None, close)
 
 
+class _Job(Generic[T]):
+    """One blocking call: the coroutine to run and the future its caller waits on.
+
+    ``future`` is set by the task itself, when it has really finished (also when
+    it was cancelled), so a caller that waits on it knows the work has settled.
+    """
+
+    __slots__ = ("args", "func", "future", "kwargs", "scope", "stop")
+
+    def __init__(
+        self, func: Callable[..., Awaitable[T]], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        self.func = func
+        self.args = args
+        self.kwargs = kwargs
+        self.future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self.scope: anyio.CancelScope | None = None
+        self.stop = False
+
+    def cancel(self) -> None:
+        """Cancel the call (on the loop thread); a no-op once it has finished."""
+        self.stop = True
+        if self.scope is not None:
+            self.scope.cancel()
+
+
+async def _run_job(job: _Job[Any], pending: set[_Job[Any]]) -> None:
+    """The task of one call, in the loop's call task group."""
+    try:
+        with anyio.CancelScope() as scope:
+            job.scope = scope
+            if job.stop:
+                scope.cancel()
+            try:
+                result = await job.func(*job.args, **job.kwargs)
+            except anyio.get_cancelled_exc_class():
+                # Cancelled by its caller's Ctrl-C (who ignores this) or by close().
+                job.future.set_exception(_closed_error())
+                raise
+            except BaseException as exc:
+                job.future.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+            else:
+                job.future.set_result(result)
+    finally:
+        job.scope = None
+        pending.discard(job)
+
+
+class _Loop:
+    """The running loop of one process: the portal, its loop and the call task group.
+
+    Blocking calls are spawned in ``calls``, a task group that lives inside the
+    portal's own task (so ``portal.stop(cancel_remaining=True)`` cancels them),
+    with one thread-safe hand-off each: ``BlockingPortal.start_task_soon`` would
+    block its caller until the loop has spawned the task, then again for the
+    result, two thread round trips per call instead of one.
+    """
+
+    __slots__ = ("calls", "ident", "loop", "pending", "pid", "portal")
+
+    def __init__(
+        self, portal: BlockingPortal, loop: asyncio.AbstractEventLoop, calls: TaskGroup
+    ) -> None:
+        self.portal = portal
+        self.loop = loop
+        self.calls: TaskGroup | None = calls
+        self.ident = threading.get_ident()
+        self.pid = os.getpid()
+        #: Calls submitted and not finished (so close() can fail any the loop never ran).
+        self.pending: set[_Job[Any]] = set()
+
+    def spawn(self, job: _Job[Any]) -> None:
+        """Start ``job`` (on the loop thread)."""
+        calls = self.calls
+        try:
+            if calls is None:
+                raise RuntimeError("the call task group is closed")
+            calls.start_soon(_run_job, job, self.pending)
+        except RuntimeError:
+            self.pending.discard(job)
+            if not job.future.done():
+                job.future.set_exception(_closed_error())
+
+    def fail_pending(self) -> None:
+        """Fail the calls the loop never ran (after its thread ended)."""
+        for job in list(self.pending):
+            if not job.future.done():
+                job.future.set_exception(_closed_error())
+        self.pending.clear()
+
+
 class SyncRuntime(Generic[R]):
     """The event-loop thread, the portal and the async root object of one sync client.
 
@@ -213,13 +317,13 @@ class SyncRuntime(Generic[R]):
         self._pid = os.getpid()
         self._root = factory()
         self._closed = False
-        self._portal: BlockingPortal | None = None
+        self._running: _Loop | None = None
         self._thread: threading.Thread | None = None
         self._loop_thread_id: int | None = None
         self._close_error: BaseException | None = None
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "running" if self._portal else "idle"
+        state = "closed" if self._closed else "running" if self._running else "idle"
         return f"<SyncRuntime {self._name} {state}>"
 
     # -- state ------------------------------------------------------------------------
@@ -247,9 +351,10 @@ class SyncRuntime(Generic[R]):
                 return
             # A forked child: the parent's loop thread does not exist here, and its
             # session's sockets are the parent's. Keep them referenced, never use them.
-            _ORPHANS.append((self._root, self._portal, self._thread))
+            _ORPHANS.append((self._root, self._running, self._thread))
             self._lock = threading.Lock()
-            self._portal = self._thread = self._loop_thread_id = None
+            self._running = None
+            self._thread = self._loop_thread_id = None
             self._close_error = None
             self._root = self._factory()
             self._pid = os.getpid()
@@ -262,29 +367,36 @@ class SyncRuntime(Generic[R]):
                 "Use the vi_async client there instead."
             )
 
-    def _get_portal(self) -> BlockingPortal:
+    def _get_loop(self) -> _Loop:
         self._ensure_process()
         self._check_thread()
-        portal = self._portal
-        if portal is not None:
-            return portal
+        running = self._running
+        if running is not None:
+            return running
         with self._lock:
             if self._closed:
                 raise _closed_error()
-            if self._portal is None:
+            if self._running is None:
                 self._start()
-            assert self._portal is not None
-            return self._portal
+            assert self._running is not None
+            return self._running
 
     def _start(self) -> None:
-        ready: concurrent.futures.Future[tuple[BlockingPortal, int]] = concurrent.futures.Future()
+        ready: concurrent.futures.Future[_Loop] = concurrent.futures.Future()
         root = self._root
 
         async def main() -> None:
             try:
-                async with BlockingPortal() as portal:
-                    ready.set_result((portal, threading.get_ident()))
-                    await portal.sleep_until_stopped()
+                async with BlockingPortal() as portal, anyio.create_task_group() as calls:
+                    running = _Loop(portal, asyncio.get_running_loop(), calls)
+                    try:
+                        ready.set_result(running)
+                        await portal.sleep_until_stopped()
+                        # stop() without cancel_remaining (never used here) would also
+                        # end the calls; stop(True) cancels them with the portal's tasks.
+                        calls.cancel_scope.cancel()
+                    finally:
+                        running.calls = None  # later submissions fail as closed
             finally:
                 # Every call and iterator of the portal has ended: close the async client.
                 with anyio.CancelScope(shield=True):
@@ -302,58 +414,59 @@ class SyncRuntime(Generic[R]):
         thread = threading.Thread(target=thread_main, name=f"{self._name}-loop", daemon=True)
         thread.start()
         try:
-            portal, ident = ready.result()
+            running = ready.result()
         except BaseException:
             # Start-up failed (the thread ends by itself), or we were interrupted while
             # it went on: then stop the portal it is about to run, so no thread is left.
             try:
-                started, _ = ready.result(timeout=CLEANUP_GRACE)
-                started.call(started.stop, True)
+                started = ready.result(timeout=CLEANUP_GRACE)
+                started.portal.call(started.portal.stop, True)
             except BaseException:
                 pass
             thread.join(CLEANUP_GRACE)
             raise
-        self._portal, self._thread, self._loop_thread_id = portal, thread, ident
+        self._running, self._thread, self._loop_thread_id = running, thread, running.ident
 
     # -- calls ------------------------------------------------------------------------
 
     def call(self, func: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``await func(*args, **kwargs)`` on the loop and return its result."""
-        return _check_sync(self._call(self._get_portal(), func, *args, **kwargs), func)
+        return _check_sync(self._call(self._get_loop(), func, args, kwargs), func)
 
     def _call(
         self,
-        portal: BlockingPortal,
-        func: Callable[P, Awaitable[T]],
-        /,
-        *args: P.args,
-        **kwargs: P.kwargs,
+        running: _Loop,
+        func: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
     ) -> T:
-        finished = threading.Event()
-
-        async def run() -> T:
-            try:
-                return await func(*args, **kwargs)
-            finally:
-                finished.set()
-
+        if running.pid != os.getpid():
+            raise RuntimeError(
+                "vi_sync: this object belongs to the parent process (it was bound to the "
+                "parent's event loop before os.fork()); create it again in the child"
+            )
+        job: _Job[T] = _Job(func, args, kwargs)
+        running.pending.add(job)
         try:
-            future = portal.start_task_soon(run)
-        except RuntimeError:
-            if self._closed:
-                raise _closed_error() from None
-            raise
+            running.loop.call_soon_threadsafe(running.spawn, job)
+        except RuntimeError:  # the loop is closed
+            running.pending.discard(job)
+            raise _closed_error() from None
+        future = job.future
         try:
             return future.result()
-        except concurrent.futures.CancelledError:
-            # Only close() cancels a call that its caller did not abandon.
-            raise _closed_error() from None
         except BaseException:
-            # KeyboardInterrupt (or another exception raised in this thread while it
-            # waited): cancel the coroutine and let it clean up before re-raising.
             if not future.done():
-                future.cancel()
-                finished.wait(CLEANUP_GRACE)
+                # KeyboardInterrupt (or another exception raised in this thread while it
+                # waited): cancel the call and wait until it has really finished, so its
+                # shielded work (a bulk job's in-flight DELETEs) has landed and what it
+                # reports is final. No time limit: the async side bounds its own cleanup
+                # (the client's deadlines); a second Ctrl-C abandons the wait.
+                try:
+                    running.loop.call_soon_threadsafe(job.cancel)
+                except RuntimeError:
+                    pass  # the loop is gone: close() fails the call
+                concurrent.futures.wait([future])
             raise
 
     def iterate(
@@ -372,26 +485,30 @@ class SyncRuntime(Generic[R]):
     def _iterate(
         self, make: Callable[[], AsyncIterator[T] | AsyncIterable[T]]
     ) -> Generator[T, None, None]:
-        portal = self._get_portal()
+        running = self._get_loop()
         driver: _Driver[T] = _Driver(make)
-        pid = os.getpid()
         try:
-            future = portal.start_task_soon(driver.run)
+            future = running.portal.start_task_soon(driver.run)
         except RuntimeError:
             if self._closed:
                 raise _closed_error() from None
             raise
         try:
             while True:
-                item = self._call(portal, driver.next)
+                if running.pid != os.getpid():
+                    raise RuntimeError(
+                        "vi_sync: this iterator belongs to the parent process (it was "
+                        "started before os.fork()); start a new one in the child"
+                    )
+                item = self._call(running, driver.next, (), {})
                 if isinstance(item, _Done):
                     return
                 yield _check_sync(item, make)
         finally:
             # Runs on break, close(), an exception or garbage collection (on any thread).
-            if pid == os.getpid() and not future.done():
+            if running.pid == os.getpid() and not future.done():
                 future.cancel()  # never blocks; cancels the driver, which closes the iterator
-                if threading.get_ident() != self._loop_thread_id:
+                if threading.get_ident() != running.ident:
                     driver.finished.wait(CLEANUP_GRACE)
 
     @staticmethod
@@ -414,15 +531,16 @@ class SyncRuntime(Generic[R]):
             if self._closed:
                 return
             self._closed = True
-            portal, thread = self._portal, self._thread
-            self._portal = None
-            if portal is None or thread is None:
+            running, thread = self._running, self._thread
+            self._running = None
+            if running is None or thread is None:
                 return  # never used: no loop, no session to close
             try:
-                portal.call(portal.stop, True)
+                running.portal.call(running.portal.stop, True)
             except RuntimeError:
                 pass  # already stopping
             thread.join()
+            running.fail_pending()
             self._thread = self._loop_thread_id = None
             error, self._close_error = self._close_error, None
         if error is not None:
