@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 
@@ -68,3 +69,68 @@ def test_ctrl_c_in_vi_sync_leaves_an_exact_report(
     assert all(r.reason == "cancelled" for r in report.skipped)
     deleted = {r.flow_id for r in report.results() if r.outcome is BulkOutcome.DELETED}
     assert _remaining(client) == set(flows) - deleted
+
+
+def _interrupt_main(*delays: float) -> list[threading.Timer]:
+    main = threading.main_thread().ident
+    assert main is not None and threading.get_ident() == main
+    timers = [threading.Timer(d, signal.pthread_kill, (main, signal.SIGINT)) for d in delays]
+    for timer in timers:
+        timer.start()
+    return timers
+
+
+def test_ctrl_c_waits_for_in_flight_deletes_however_long_they_take(
+    vi_server_thread: LocalServer, client: vi_sync.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The in-flight DELETEs take longer than any cleanup grace the runtime might allow
+    # itself (shrunk here so the old bounded wait would give up long before they land).
+    monkeypatch.setattr("vi_async._sync_runtime.CLEANUP_GRACE", 0.2, raising=False)
+    latency = 1.5
+    flows = _seed(vi_server_thread, 20)
+    vi_server_thread.faults = FaultConfig(latency=latency, paths=r"/flows/")
+    report = BulkReport()
+    started = time.monotonic()
+    (timer,) = _interrupt_main(0.4)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            client.flows.delete_many(flows, concurrency=4, report=report)
+        interrupted_after = time.monotonic() - started
+        snapshot = (report.cancelled, report.total, dict(report.counts))
+    finally:
+        timer.cancel()
+        vi_server_thread.faults = FaultConfig()
+    # KeyboardInterrupt came once the shielded DELETEs had landed, not before ...
+    assert interrupted_after >= latency
+    # ... so the report was final when the caller saw it: nothing changes later.
+    time.sleep(0.3)
+    assert (report.cancelled, report.total, dict(report.counts)) == snapshot
+    assert report.cancelled and len(report.deleted) == 4
+    assert all(r.reason == "cancelled" for r in report.skipped)
+    deleted = {r.flow_id for r in report.results() if r.outcome is BulkOutcome.DELETED}
+    assert _remaining(client) == set(flows) - deleted
+
+
+def test_a_second_ctrl_c_abandons_the_wait(
+    vi_server_thread: LocalServer, client: vi_sync.Client
+) -> None:
+    flows = _seed(vi_server_thread, 8)
+    vi_server_thread.faults = FaultConfig(latency=3.0, paths=r"/flows/")
+    report = BulkReport()
+    started = time.monotonic()
+    timers = _interrupt_main(0.3, 0.8)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            client.flows.delete_many(flows, concurrency=4, report=report)
+        assert time.monotonic() - started < 2.5  # did not wait for the 3 s DELETEs
+    finally:
+        for timer in timers:
+            timer.cancel()
+        vi_server_thread.faults = FaultConfig()
+    client.close()  # cancels what is left; the shielded DELETEs still land
+    assert report.cancelled
+    deleted = {r.flow_id for r in report.results() if r.outcome is BulkOutcome.DELETED}
+    with vi_sync.Client(
+        vi_server_thread.secret_key, vi_server_thread.organization_id, vi_server_thread.endpoint
+    ) as other:
+        assert _remaining(other) == set(flows) - deleted

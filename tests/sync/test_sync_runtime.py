@@ -299,3 +299,66 @@ def test_generator_arguments_run_off_the_loop_and_leave_no_thread(
     assert "vi_sync.Client-loop" not in seen_on  # read on a worker thread
     client.close()
     assert set(threading.enumerate()) == before
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_an_iterator_from_before_a_fork_raises_in_the_child(
+    sync_client: vi_sync.Client,
+) -> None:
+    for n in range(3):
+        sync_client.flows.create(spec={**SPEC, "name": f"fork-{n}"})
+    flows = sync_client.flows.list({"page_size": 1}).all_items()
+    next(flows)  # started: bound to the parent's loop thread
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # multi-threaded fork (3.12+)
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        status = 1
+        try:
+            try:
+                next(flows)
+                status = 2  # it answered from the parent's loop?!
+            except RuntimeError as exc:
+                status = 3
+                if "parent process" in str(exc):
+                    # The client itself still works in the child (its own loop).
+                    status = 0 if len(sync_client.flows.list().items) == 3 else 4
+            sync_client.close()
+        finally:
+            os._exit(status)
+    deadline = time.monotonic() + 30
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child hung on the parent's iterator")
+        time.sleep(0.02)
+    assert os.waitstatus_to_exitcode(status) == 0
+    # The parent's iterator goes on.
+    assert len([next(flows), next(flows)]) == 2
+    flows.close()
+
+
+def test_a_call_is_one_hand_off_not_a_blocking_portal_spawn(
+    sync_client: vi_sync.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # BlockingPortal.start_task_soon blocks until the loop has spawned the task: a
+    # second thread round trip per call. Plain calls go without it.
+    from anyio.from_thread import BlockingPortal
+
+    sync_client.flows.list()  # the loop is running
+    spawns: list[object] = []
+    original = BlockingPortal.start_task_soon
+
+    def counting(self: BlockingPortal, *args: object, **kwargs: object) -> object:
+        spawns.append(args[0])
+        return original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(BlockingPortal, "start_task_soon", counting)
+    flow = sync_client.flows.create(spec=SPEC)
+    assert sync_client.flows.get(flow.flow_id).flow_id == flow.flow_id
+    assert sync_client.flows.list().items
+    assert spawns == []
