@@ -209,7 +209,7 @@ class _Job(Generic[T]):
     it was cancelled), so a caller that waits on it knows the work has settled.
     """
 
-    __slots__ = ("args", "func", "future", "kwargs", "scope", "stop")
+    __slots__ = ("args", "func", "future", "kwargs", "scope", "spawned", "stop")
 
     def __init__(
         self, func: Callable[..., Awaitable[T]], args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -219,6 +219,7 @@ class _Job(Generic[T]):
         self.kwargs = kwargs
         self.future: concurrent.futures.Future[T] = concurrent.futures.Future()
         self.scope: anyio.CancelScope | None = None
+        self.spawned = False
         self.stop = False
 
     def cancel(self) -> None:
@@ -226,6 +227,9 @@ class _Job(Generic[T]):
         self.stop = True
         if self.scope is not None:
             self.scope.cancel()
+        elif not self.spawned and not self.future.done():
+            # Interrupted before its hand-off was queued: it never runs.
+            self.future.set_exception(_closed_error())
 
 
 async def _run_job(job: _Job[Any], pending: set[_Job[Any]]) -> None:
@@ -278,6 +282,7 @@ class _Loop:
     def spawn(self, job: _Job[Any]) -> None:
         """Start ``job`` (on the loop thread)."""
         calls = self.calls
+        job.spawned = True
         try:
             if calls is None:
                 raise RuntimeError("the call task group is closed")
@@ -446,14 +451,15 @@ class SyncRuntime(Generic[R]):
                 "parent's event loop before os.fork()); create it again in the child"
             )
         job: _Job[T] = _Job(func, args, kwargs)
-        running.pending.add(job)
-        try:
-            running.loop.call_soon_threadsafe(running.spawn, job)
-        except RuntimeError:  # the loop is closed
-            running.pending.discard(job)
-            raise _closed_error() from None
         future = job.future
         try:
+            running.pending.add(job)
+            try:
+                running.loop.call_soon_threadsafe(running.spawn, job)
+            except RuntimeError:  # the loop is closed
+                running.pending.discard(job)
+                future.set_exception(_closed_error())
+                raise _closed_error() from None
             return future.result()
         except BaseException:
             if not future.done():
@@ -465,8 +471,9 @@ class SyncRuntime(Generic[R]):
                 try:
                     running.loop.call_soon_threadsafe(job.cancel)
                 except RuntimeError:
-                    pass  # the loop is gone: close() fails the call
-                concurrent.futures.wait([future])
+                    pass  # the loop is gone: close() has failed (or fails) the call
+                else:
+                    concurrent.futures.wait([future])
             raise
 
     def iterate(
