@@ -33,6 +33,8 @@ class Context:
     json: bool = False
     report: BulkReport | None = None
     """The running bulk job's report, so that Ctrl-C can still print it."""
+    printed: bool = False
+    """True once the bulk report has been printed (so it is printed once)."""
 
 
 Command = Callable[[Client, argparse.Namespace, Context], Awaitable[int]]
@@ -44,19 +46,24 @@ Command = Callable[[Client, argparse.Namespace, Context], Awaitable[int]]
 async def _print_items(
     items: AsyncIterator[T], ctx: Context, limit: int | None, view: term.View[T]
 ) -> None:
+    """Print items as they arrive. With ``--json`` the array is closed however the
+    listing ends, so stdout is always one valid JSON document (a listing that
+    failed half way still exits non-zero, with the error on stderr)."""
     array, table = term.JsonArray(), term.Table(view.columns)
     shown = 0
-    async for item in items:
-        if limit is not None and shown >= limit:
-            break
-        shown += 1
+    try:
+        async for item in items:
+            if limit is not None and shown >= limit:
+                break
+            shown += 1
+            if ctx.json:
+                array.add(view.to_json(item))
+            else:
+                view.row(table, item)
+    finally:
         if ctx.json:
-            array.add(view.to_json(item))
-        else:
-            view.row(table, item)
-    if ctx.json:
-        array.close()
-    elif shown == 0:
+            array.close()
+    if not ctx.json and shown == 0:
         print("(none)")
 
 
@@ -109,7 +116,15 @@ async def _ids(raw: list[str]) -> AsyncIterator[str]:
                 yield line.strip()
 
 
-def _print_report(report: BulkReport, ctx: Context) -> int:
+def print_report(report: BulkReport, ctx: Context) -> int:
+    """Print a bulk report (JSON with ``--json``, once); the exit code it calls for.
+
+    Also used by the entry point for a job that stopped early (BulkError) or
+    was interrupted (Ctrl-C): the report then has ``error`` / ``cancelled`` set.
+    """
+    if ctx.printed:
+        return 0 if report.ok else 1
+    ctx.printed = True
     if ctx.json:
         term.dump(report.to_dict())
     else:
@@ -128,7 +143,7 @@ async def _bulk(ctx: Context, label: str, job: Callable[..., Awaitable[BulkRepor
         await job(progress=term.BulkProgress(bar), report=ctx.report)
     finally:
         bar.close()
-    return _print_report(ctx.report, ctx)
+    return print_report(ctx.report, ctx)
 
 
 async def flows_delete(client: Client, args: argparse.Namespace, ctx: Context) -> int:
@@ -171,13 +186,16 @@ def _describe(filters: dict[str, Any]) -> str:
     return "every flow " + (" and ".join(parts) if parts else "(no filter)")
 
 
-async def _confirm(client: Client, filters: dict[str, Any]) -> bool:
-    """List what would go (a dry run) and ask on stderr; the answer comes from stdin."""
+async def _confirm(client: Client, filters: dict[str, Any]) -> list[str] | None:
+    """List what would go (a dry run) and ask on stderr; the answer comes from stdin.
+
+    Returns the ids the user agreed to delete (exactly those listed), or None.
+    """
     preview = await client.flows.cleanup(dry_run=True, **filters)
     matches = preview.would_delete
     if not matches:
         print(f"No flows match: {_describe(filters)}.", file=sys.stderr)
-        return False
+        return None
     err = sys.stderr
     print(f"{len(matches)} flow(s) match: {_describe(filters)}.", file=err)
     for result in matches[:PREVIEW_ROWS]:
@@ -185,16 +203,36 @@ async def _confirm(client: Client, filters: dict[str, Any]) -> bool:
     if len(matches) > PREVIEW_ROWS:
         print(f"  ... and {len(matches) - PREVIEW_ROWS} more", file=err)
     print("Delete them? This cannot be undone. [y/N] ", end="", file=err, flush=True)
-    answer = sys.stdin.readline().strip().lower()
-    return answer in ("y", "yes")
+    answer = sys.stdin.readline()
+    if answer.strip().lower() not in ("y", "yes"):
+        return None
+    return [result.flow_id for result in matches]
 
 
 async def flows_cleanup(client: Client, args: argparse.Namespace, ctx: Context) -> int:
-    """``flows cleanup``: asks for confirmation unless ``--yes`` or ``--dry-run``."""
+    """``flows cleanup``: asks for confirmation unless ``--yes`` or ``--dry-run``.
+
+    After a confirmation, exactly the flows listed to the user are deleted (by
+    id), never a fresh match of the filters: a flow that started matching
+    after the preview is left alone.
+    """
     filters = _filters(args)
-    if not args.dry_run and not args.yes and not await _confirm(client, filters):
-        print("Nothing was deleted.", file=sys.stderr)
-        return 1
+    if not args.dry_run and not args.yes:
+        previewed = await _confirm(client, filters)
+        if previewed is None:
+            print("Nothing was deleted.", file=sys.stderr)
+            return 1
+        confirmed: list[str] = previewed
+
+        async def delete_confirmed(**kwargs: Any) -> BulkReport:
+            return await client.flows.delete_many(
+                confirmed,
+                on_active_run=args.on_active_run,
+                concurrency=args.concurrency,
+                **kwargs,
+            )
+
+        return await _bulk(ctx, "cleaning up", delete_confirmed)
 
     async def job(**kwargs: Any) -> BulkReport:
         return await client.flows.cleanup(

@@ -22,11 +22,11 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 
-from ._cli_commands import COMMANDS, Context, UsageError
+from ._cli_commands import COMMANDS, Context, UsageError, print_report
 from ._client import Client
 from ._term import parse_duration
 from ._version import __version__
-from .bulk import BulkError
+from .bulk import BulkError, BulkReport
 from .errors import InvalidIdError, ViConfigError, ViError
 from .models import RunPhase
 
@@ -178,6 +178,18 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def _partial_report(report: BulkReport, ctx: Context) -> None:
+    """A job that stopped early or was interrupted: its report (``cancelled`` /
+    ``error`` set) as JSON on stdout with ``--json``, else the summary on stderr."""
+    if ctx.printed:
+        return
+    if ctx.json:
+        print_report(report, ctx)
+    else:
+        ctx.printed = True
+        print(report.summary(), file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -194,13 +206,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return asyncio.run(_run(args, ctx))
     except KeyboardInterrupt:
-        if ctx.report is not None:
-            print(ctx.report.summary(), file=sys.stderr)
+        report = ctx.report
+        if report is not None and not ctx.printed:
+            report.cancelled = True  # also when the interrupt did not reach the job itself
+            _partial_report(report, ctx)
         return _fail("interrupted", EXIT_INTERRUPTED)
     except (UsageError, ViConfigError, InvalidIdError) as exc:
         return _fail(str(exc), EXIT_USAGE)
     except BulkError as exc:
-        print(exc.report.summary(), file=sys.stderr)
+        _partial_report(exc.report, ctx)
         return _fail(str(exc), EXIT_FAILED)
     except ViError as exc:
         return _fail(str(exc), EXIT_FAILED)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
 
 import anyio
+import anyio.abc
 import pytest
 from cli_support import clean_env, cli
 
@@ -145,3 +147,93 @@ async def test_ctrl_c_during_cleanup_prints_the_partial_report(vi_server: LocalS
     assert "Bulk delete cancelled" in err and "interrupted" in err
     deleted = int(err.split("deleted")[1].split()[0])
     assert len(await vi_server.flow_ids()) == len(flows) - deleted
+
+
+async def _read_until(stream: anyio.abc.ByteReceiveStream, marker: str) -> str:
+    text = ""
+    with anyio.fail_after(20):
+        while marker not in text:
+            text += (await stream.receive()).decode()
+    return text
+
+
+async def test_confirmed_cleanup_deletes_exactly_the_previewed_flows(
+    vi_server: LocalServer, vi_client: Client
+) -> None:
+    previewed = await vi_server.seed_flows(3, name_prefix="tmp-")
+    command = [sys.executable, "-m", "vi_async", "flows", "cleanup", "--name", "tmp-*", "--json"]
+    async with await anyio.open_process(command, env=clean_env(vi_server.env())) as process:
+        assert process.stdin is not None and process.stdout is not None
+        assert process.stderr is not None
+        prompt = await _read_until(process.stderr, "[y/N]")
+        assert "3 flow(s) match" in prompt
+        # A flow that starts matching after the preview was shown is not deleted.
+        late = await vi_client.flows.create(FlowSpec(name="tmp-late"))
+        vi_server.reset_counts()
+        await process.stdin.send(b"y\n")
+        with anyio.fail_after(20):
+            out = b"".join([chunk async for chunk in process.stdout]).decode()
+            code = await process.wait()
+    assert code == 0
+    report = json.loads(out)
+    assert sorted(r["flow_id"] for r in report["deleted"]) == sorted(previewed)
+    assert report["total"] == 3
+    assert await vi_server.flow_ids() == [late.flow_id]
+    assert vi_server.request_counts["GET /workspaces/{org}/flows"] == 0  # not listed again
+
+
+async def _fail_listing_after_first_page(server: LocalServer) -> None:
+    """Let the first page through (slowly), then make every later listing request fail."""
+    server.faults = FaultConfig(latency=0.5, paths=r"/flows$")
+    for _ in range(2000):
+        if server.request_counts["GET /workspaces/{org}/flows"] > 0:
+            break
+        await anyio.sleep(0.01)
+    server.faults = FaultConfig(error_503_rate=1.0, retry_after=0.01, paths=r"/flows$")
+
+
+async def test_json_list_failing_half_way_is_still_valid_json(vi_server: LocalServer) -> None:
+    flows = await vi_server.seed_flows(6)
+    vi_server.reset_counts()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_fail_listing_after_first_page, vi_server)
+        result = await cli(vi_server, "flows", "list", "--json", "--page-size", "2")
+    vi_server.faults = FaultConfig()
+    assert result.code == 1 and "error" in result.err
+    assert [f["flowId"] for f in result.json()] == flows[:2]
+
+
+async def test_json_cleanup_stopped_early_prints_the_report(vi_server: LocalServer) -> None:
+    flows = await vi_server.seed_flows(250)
+    vi_server.reset_counts()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_fail_listing_after_first_page, vi_server)
+        result = await cli(vi_server, "flows", "cleanup", "--all", "--yes", "--json")
+    vi_server.faults = FaultConfig()
+    assert result.code == 1
+    report = result.json()
+    assert report["error"] and "503" in report["error"] and report["cancelled"] is False
+    assert report["counts"]["deleted"] == 200 == report["total"]
+    assert set(await vi_server.flow_ids()) == set(flows[200:])
+
+
+async def test_json_ctrl_c_prints_the_partial_report(vi_server: LocalServer) -> None:
+    flows = await vi_server.seed_flows(400)
+    vi_server.faults = FaultConfig(latency=0.03, paths=r"/flows/")
+    command = [sys.executable, "-m", "vi_async", "flows", "cleanup", "--all", "-y", "--json"]
+    async with await anyio.open_process(command, env=clean_env(vi_server.env())) as process:
+        for _ in range(400):  # until the first deletes have gone through
+            if len(await vi_server.flow_ids()) < len(flows):
+                break
+            await anyio.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        assert process.stdout is not None
+        with anyio.fail_after(20):
+            out = b"".join([chunk async for chunk in process.stdout]).decode()
+            code = await process.wait()
+    vi_server.faults = FaultConfig()
+    assert code == 130
+    report = json.loads(out)
+    assert report["cancelled"] is True
+    gone = {r["flow_id"] for r in report["deleted"]}
+    assert set(await vi_server.flow_ids()) == set(flows) - gone
