@@ -122,3 +122,16 @@ async def test_info_prints_a_summary(vi_client: Client, capsys: pytest.CaptureFi
     assert flow.flow_id in out
     assert "resnet" in out
     assert "1. dataset" in out
+
+
+async def test_update_with_a_flowspec_changes_only_its_non_default_fields(
+    vi_client: Client,
+) -> None:
+    flow = await vi_client.flows.create(spec=SPEC)
+    renamed = await vi_client.flows.update(flow.flow_id, spec=FlowSpec(name="renamed"))
+    assert renamed.spec.name == "renamed"
+    assert renamed.spec.blocks == SPEC.blocks
+    assert renamed.spec.settings == SPEC.settings
+    cleared = await vi_client.flows.update(flow.flow_id, spec={"blocks": []})
+    assert cleared.spec.blocks == []
+    assert cleared.spec.name == "renamed"

@@ -347,6 +347,27 @@ def spec_to_wire(spec: Any) -> dict[str, Any]:
     raise TypeError(f"spec must be a FlowSpec or a dict, not {type(spec).__name__}")
 
 
+def patch_to_wire(patch: Any) -> dict[str, Any]:
+    """A partial update in wire form.
+
+    A dict is sent as given (keys camelCased); a model sends only its fields
+    that differ from their defaults, so ``FlowSpec(name="new")`` renames and
+    leaves blocks, schema and settings alone.
+    """
+    if not attrs.has(type(patch)):
+        return spec_to_wire(patch)
+    full = spec_to_wire(patch)
+    changed: dict[str, Any] = {}
+    for field in attrs.fields(type(patch)):
+        default = field.default
+        if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+            default = default.factory()
+        key = camel(field.name)
+        if getattr(patch, field.name) != default and key in full:
+            changed[key] = full[key]
+    return changed
+
+
 def decode(body: bytes) -> Any:
     """Decode a JSON body, raising ViDecodeError on invalid JSON."""
     try:

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from .._bulk_flows import FlowFilter, delete_flows, matching_flows
-from .._convert import spec_to_wire
+from .._convert import patch_to_wire, spec_to_wire
 from .._ids import new_id
 from .._transport import Transport
 from ..bulk import BulkReport, OnActiveRun, Progress
@@ -58,9 +58,15 @@ class FlowsResource(Resource):
         spec: FlowSpec | dict[str, Any] | None = None,
         metadata: dict[str, str] | None = None,
     ) -> Flow:
-        """Change a flow with PATCH semantics: only the given fields change."""
+        """Change a flow with PATCH semantics: only the given fields change.
+
+        ``spec`` is a dict of the fields to change, or a FlowSpec whose fields
+        that differ from their defaults are sent (to set a field back to its
+        default, such as ``blocks=[]``, pass a dict). ``metadata`` attributes
+        are merged into the flow's.
+        """
         path = self._path(flow_id)
-        body = request_body(None if spec is None else spec_to_wire(spec), metadata)
+        body = request_body(None if spec is None else patch_to_wire(spec), metadata)
         return decode(await self._transport.request("PATCH", path, body=body), Flow)
 
     async def delete(self, flow_id: str) -> DeletedResource:

@@ -56,7 +56,13 @@ class FlowsResource:
         spec: FlowSpec | dict[str, Any] | None = None,
         metadata: dict[str, str] | None = None,
     ) -> Flow:
-        """Change a flow with PATCH semantics: only the given fields change."""
+        """Change a flow with PATCH semantics: only the given fields change.
+
+        ``spec`` is a dict of the fields to change, or a FlowSpec whose fields
+        that differ from their defaults are sent (to set a field back to its
+        default, such as ``blocks=[]``, pass a dict). ``metadata`` attributes
+        are merged into the flow's.
+        """
         return self._runtime.call(self._target().update, flow_id, spec, metadata)
 
     def delete(self, flow_id: str) -> DeletedResource:
