@@ -48,7 +48,9 @@ class _Stream:
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         self.latest: Run | None = None
-        self.phases: list[Run] = []  # the first Run seen in each phase, in order
+        # The first Run seen in each phase, in order; kept only once a waiter has an
+        # on_update callback (thousands of plain waits need not hold the history).
+        self.phases: list[Run] | None = None
         self.error: BaseException | None = None
         self.changed = asyncio.Event()
         self.waiters = 0
@@ -60,12 +62,19 @@ class _Stream:
         """Record a new observation and wake every waiter."""
         if run is not None:
             self.latest = run
-            if not self.phases or self.phases[-1].phase is not run.phase:
-                self.phases.append(run)
+            phases = self.phases
+            if phases is not None and (not phases or phases[-1].phase is not run.phase):
+                phases.append(run)
         if error is not None:
             self.error = error
         event, self.changed = self.changed, asyncio.Event()
         event.set()
+
+    def track_phases(self) -> list[Run]:
+        """Start keeping the phase history (from the latest Run seen) and return it."""
+        if self.phases is None:
+            self.phases = [] if self.latest is None else [self.latest]
+        return self.phases
 
     def fixed_interval(self) -> float | None:
         """The smallest poll interval a waiter asked for, or None for adaptive."""
@@ -120,13 +129,14 @@ class RunWatcher:
 
     @staticmethod
     async def _follow(stream: _Stream, on_update: OnUpdate | None) -> Run:
-        reported = 0  # how many of stream.phases this waiter has passed to on_update
+        phases = stream.track_phases() if on_update is not None else []
+        reported = 0  # how many of phases this waiter has passed to on_update
         while True:
             changed = stream.changed
             run = stream.latest
             # Every phase change is reported, even those seen while a slow callback ran.
-            while on_update is not None and reported < len(stream.phases):
-                result = on_update(stream.phases[reported])
+            while on_update is not None and reported < len(phases):
+                result = on_update(phases[reported])
                 reported += 1
                 if inspect.isawaitable(result):
                     await result
