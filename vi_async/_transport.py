@@ -15,7 +15,7 @@ import backoff
 
 from . import _json
 from ._config import ClientConfig
-from ._ids import segment
+from ._ids import new_id, segment
 from ._retry import Call, RetryQuota, current_call, is_transient, parse_retry_after, retry_waits
 from ._version import __version__
 from .errors import (
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 # aiohttp is imported on first use, not with vi_async: it is most of our import
 # time (it loads the CA bundle), and `import vi_async` should stay cheap.
 
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 _REQUEST_ID_HEADERS = ("X-Request-Id", "Request-Id", "X-Amzn-RequestId")
 _SNIPPET = 200
 
@@ -145,10 +146,16 @@ class Transport:
         return response
 
     async def delete(self, path: str) -> Response | None:
-        """DELETE with exact outcome: a 404 met after an attempt whose answer was
-        lost means our earlier attempt deleted it, so it counts as deleted (None)."""
+        """DELETE with an exact outcome, retries included.
+
+        Every attempt carries the same ``Idempotency-Key``: a server that honours
+        it answers a retry of a delete it already did as a success again (the local
+        server does). Where a server does not (its 404 does not echo the key), a
+        404 met after an attempt whose answer was lost means that attempt deleted
+        it, so it counts as deleted (None).
+        """
         try:
-            return await self.request("DELETE", path)
+            return await self.request("DELETE", path, headers={IDEMPOTENCY_HEADER: new_id()})
         except ViNotFoundError as exc:
             if exc.after_lost_answer:
                 logger.info("DELETE %s: answer lost, then 404: counted as deleted", path)
@@ -222,7 +229,14 @@ class Transport:
             raise self._error(ViConnectionError, call, unchained)
         request_id = _first_header(resp_headers, _REQUEST_ID_HEADERS)
         if status >= 400:
-            raise self._status_error(call, status, raw, resp_headers, request_id)
+            err = self._status_error(call, status, raw, resp_headers, request_id)
+            key = headers.get(IDEMPOTENCY_HEADER) if headers else None
+            if status == 404 and key is not None and resp_headers.get(IDEMPOTENCY_HEADER) == key:
+                # The server honours idempotency keys: had an earlier attempt deleted the
+                # resource, this one would have been answered as that success. So this
+                # 404 is exact, whatever happened to earlier answers.
+                err.after_lost_answer = False
+            raise err
         data = None
         if call.method != "DELETE" and raw.strip():  # a DELETE's body carries nothing
             try:

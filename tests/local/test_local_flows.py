@@ -196,3 +196,25 @@ async def test_unknown_route_and_method_are_json(api: Api) -> None:
     r = await api.call("POST", "flows/x", json={})
     assert r.status == 405
     assert r.body["requestId"] == r.headers["X-Request-Id"]
+
+
+@pytest.mark.parametrize("kind", ["flows", "runs"])
+async def test_delete_with_an_idempotency_key_is_replayed(api: Api, kind: str) -> None:
+    if kind == "flows":
+        await api.create_flow("once")
+    else:
+        await api.create_run("once", attributes={"vi-local/running-seconds": "0"})
+    keyed = {**api.auth(), "Idempotency-Key": "key-1"}
+    first = await api.delete(f"{kind}/once", headers=keyed)
+    assert first.status == 204
+    assert first.headers["Idempotency-Key"] == "key-1"
+    assert "Idempotent-Replayed" not in first.headers
+    replay = await api.delete(f"{kind}/once", headers=keyed)
+    assert replay.status == 204
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    other = await api.delete(f"{kind}/once", headers={**api.auth(), "Idempotency-Key": "key-2"})
+    assert other.status == 404
+    assert other.headers["Idempotency-Key"] == "key-2"  # echoed: the 404 is exact
+    plain = await api.delete(f"{kind}/once")
+    assert plain.status == 404
+    assert "Idempotency-Key" not in plain.headers

@@ -10,6 +10,11 @@ Routes (served at the root, as the official client joins paths with urljoin)::
 
 Every response carries an ``X-Request-Id`` header; errors are JSON
 ``{"error": "<CodeName>", "message": "...", "requestId": "..."}``.
+
+A DELETE may carry an ``Idempotency-Key`` header: the server remembers which
+resource each key deleted, so a retry of a delete whose answer was lost gets
+the same 204 again (marked ``Idempotent-Replayed: true``) instead of a 404.
+Responses echo the key, so a client knows it was honoured.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ from vi_async.local.validation import check_id, parse_json_object
 logger = logging.getLogger("vi_async.local")
 
 REQUEST_ID_HEADER = "X-Request-Id"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_BODY_BYTES = 8 * 1024 * 1024
 
 
@@ -69,6 +76,10 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
         logger.exception("unhandled error for %s %s", request.method, request.path)
         response = error_response(ApiError(500, "internal server error"), request_id)
     response.headers[REQUEST_ID_HEADER] = request_id
+    idempotency_key = request.headers.get(IDEMPOTENCY_HEADER)
+    if idempotency_key is not None:
+        # Echoed so that a client can tell its key was honoured (a 404 is then exact).
+        response.headers[IDEMPOTENCY_HEADER] = idempotency_key
     return response
 
 
@@ -116,11 +127,19 @@ async def patch_flow(request: web.Request) -> web.StreamResponse:
     return json_response(documents.flow_document(record))
 
 
+def _deleted(replayed: bool) -> web.StreamResponse:
+    """The empty 204 of a DELETE, marked when it replays an earlier success."""
+    response = web.Response(status=204)
+    if replayed:
+        response.headers[REPLAYED_HEADER] = "true"
+    return response
+
+
 async def delete_flow(request: web.Request) -> web.StreamResponse:
     """DELETE a flow (409 while a linked run is active); the body is empty."""
     state, org_id, flow_id = _target(request, "flowId")
-    await state.store.run(Database.delete_flow, org_id, flow_id)
-    return web.Response(status=204)
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    return _deleted(await state.store.run(Database.delete_flow, org_id, flow_id, key))
 
 
 async def get_run(request: web.Request) -> web.StreamResponse:
@@ -154,8 +173,8 @@ async def patch_run(request: web.Request) -> web.StreamResponse:
 async def delete_run(request: web.Request) -> web.StreamResponse:
     """DELETE a run; the body is empty."""
     state, org_id, run_id = _target(request, "runId")
-    await state.store.run(Database.delete_run, org_id, run_id)
-    return web.Response(status=204)
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    return _deleted(await state.store.run(Database.delete_run, org_id, run_id, key))
 
 
 async def get_logs(request: web.Request) -> web.StreamResponse:

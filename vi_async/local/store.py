@@ -76,6 +76,12 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_org_seq ON runs (org_id, seq);
 CREATE INDEX IF NOT EXISTS runs_org_flow ON runs (org_id, flow_id, finished_at);
+CREATE TABLE IF NOT EXISTS deletions (
+    org_id TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    PRIMARY KEY (org_id, idempotency_key)
+);
 """
 
 TABLES = {"flows": "flow_id", "runs": "run_id"}
@@ -377,9 +383,35 @@ class Database:
         )
         return [row[0] for row in rows]
 
-    def delete_flow(self, org_id: str, flow_id: str) -> None:
-        """Delete a flow unless a linked run is still active (409); its runs stay."""
+    def _replayed_delete(self, org_id: str, key: str | None, resource: str) -> bool:
+        """True when this idempotency key already deleted ``resource``."""
+        if key is None:
+            return False
+        row = self._conn.execute(
+            "SELECT resource FROM deletions WHERE org_id = ? AND idempotency_key = ?",
+            (org_id, key),
+        ).fetchone()
+        return row is not None and row[0] == resource
+
+    def _record_delete(
+        self, conn: sqlite3.Connection, org_id: str, key: str | None, resource: str
+    ) -> None:
+        if key is not None:
+            conn.execute(
+                "INSERT OR REPLACE INTO deletions (org_id, idempotency_key, resource)"
+                " VALUES (?, ?, ?)",
+                (org_id, key, resource),
+            )
+
+    def delete_flow(self, org_id: str, flow_id: str, key: str | None = None) -> bool:
+        """Delete a flow unless a linked run is still active (409); its runs stay.
+
+        Returns True when ``key`` (an Idempotency-Key) already deleted this flow:
+        a retry of a delete whose answer was lost, answered as a success again.
+        """
         with self._tx() as conn:
+            if self._replayed_delete(org_id, key, f"flows/{flow_id}"):
+                return True
             record = self.get_flow(org_id, flow_id)
             active = self.active_runs(org_id, flow_id, self.clock())
             if active:
@@ -388,6 +420,8 @@ class Database:
                     f"{', '.join(active)}; kill them or wait for them to finish"
                 )
             conn.execute("DELETE FROM flows WHERE seq = ?", (record.meta.seq,))
+            self._record_delete(conn, org_id, key, f"flows/{flow_id}")
+            return False
 
     def find_flow(self, org_id: str, flow_id: str | None, spec_key: str) -> str | None:
         """The flow a new run links to: ``flow_id`` if it exists, else a spec match."""
@@ -462,12 +496,16 @@ class Database:
             )
             return self.get_run(org_id, run_id)
 
-    def delete_run(self, org_id: str, run_id: str) -> None:
-        """Delete a run (404 if missing)."""
+    def delete_run(self, org_id: str, run_id: str, key: str | None = None) -> bool:
+        """Delete a run (404 if missing); True for a replay of ``key`` (see delete_flow)."""
         with self._tx() as conn:
+            if self._replayed_delete(org_id, key, f"runs/{run_id}"):
+                return True
             cur = conn.execute("DELETE FROM runs WHERE org_id = ? AND run_id = ?", (org_id, run_id))
             if cur.rowcount == 0:
                 raise not_found("run", run_id)
+            self._record_delete(conn, org_id, key, f"runs/{run_id}")
+            return False
 
 
 class Store:
