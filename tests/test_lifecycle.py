@@ -325,3 +325,11 @@ async def test_awaiting_a_filtered_list_reads_on_to_the_matches(vi_client: Clien
     assert len((await vi_client.runs.list(limit=12)).items) == 12
     assert len((await vi_client.runs.list({"page_size": 5}, limit=7)).items) == 7
     await vi_client.runs.kill(live.run_id)
+
+
+async def test_create_and_wait_timeout_names_the_created_run(vi_client: Client) -> None:
+    with pytest.raises(ViTimeoutError) as info:
+        await vi_client.runs.create(flow=SPEC, metadata=_meta(running=30), wait=True, timeout=0)
+    created = info.value.last_run
+    assert isinstance(created, Run)
+    await vi_client.runs.kill(created.run_id)

@@ -79,7 +79,8 @@ class RunsResource(Resource):
         Given a flow id, the flow's spec is fetched and embedded, and the id is
         sent in the ``Vi-Flow-Id`` header so the server can link the run to its
         flow. With ``wait=True`` this returns the run once it has ended (or
-        raises ViTimeoutError after ``timeout`` seconds).
+        raises ViTimeoutError after ``timeout`` seconds; its ``last_run`` names
+        the run that was created).
         """
         headers = None
         if isinstance(flow, str):
@@ -95,9 +96,14 @@ class RunsResource(Resource):
         body = request_body(run_spec, metadata)
         path = self._path(new_id())
         run = decode(await self._transport.request("PUT", path, body=body, headers=headers), Run)
-        if wait:
+        if not wait:
+            return run
+        try:
             return await self.wait_for(run.run_id, timeout=timeout)
-        return run
+        except ViTimeoutError as exc:
+            if exc.last_run is None:  # timed out before the first poll: the created run
+                exc.last_run = run
+            raise
 
     async def start(
         self,

@@ -60,7 +60,8 @@ class RunsResource:
         Given a flow id, the flow's spec is fetched and embedded, and the id is
         sent in the ``Vi-Flow-Id`` header so the server can link the run to its
         flow. With ``wait=True`` this returns the run once it has ended (or
-        raises ViTimeoutError after ``timeout`` seconds).
+        raises ViTimeoutError after ``timeout`` seconds; its ``last_run`` names
+        the run that was created).
         """
         return self._runtime.call(
             self._target().create, flow, training_project, metadata, wait=wait, timeout=timeout
