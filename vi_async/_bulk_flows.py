@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 import anyio
 import attrs
 
+from ._bulk_engine import run_bulk
 from ._ids import check_id
 from .bulk import (
     CANCELLED_REASON,
@@ -46,7 +47,6 @@ from .bulk import (
     BulkOutcome,
     BulkReport,
     Progress,
-    run_bulk,
 )
 from .errors import (
     ViConflictError,
