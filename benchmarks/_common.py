@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-SERVER_START_TIMEOUT = 30.0
+from vi_async.local.cli import read_banner
 
 
 @dataclass
@@ -100,19 +100,13 @@ class ServerProcess:
             text=True,
         )
         assert self._proc.stdout is not None
-        deadline = time.monotonic() + SERVER_START_TIMEOUT
-        while not self.secret_key:
-            line = self._proc.stdout.readline()
-            if not line or time.monotonic() > deadline:
-                self.__exit__(None, None, None)
-                raise RuntimeError("the local server did not start")
-            key, _, value = line.partition(":")
-            if line.startswith("Vi local server listening on "):
-                self.endpoint = line.rsplit(" ", 1)[1].strip()
-            elif key == "Organization ID":
-                self.organization_id = value.strip()
-            elif key == "Secret key":
-                self.secret_key = value.strip()
+        env = read_banner(self._proc.stdout)
+        if env is None:
+            self.__exit__(None, None, None)
+            raise RuntimeError("the local server did not start")
+        self.endpoint = env["DATATURE_VI_API_ENDPOINT"]
+        self.organization_id = env["DATATURE_VI_ORGANIZATION_ID"]
+        self.secret_key = env["DATATURE_VI_SECRET_KEY"]
         return self
 
     def __exit__(

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from vi_async.local.cli import read_banner
+
 REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="uses SIGINT")
@@ -29,14 +31,8 @@ def _start(db: Path, *extra: str) -> tuple[subprocess.Popen[str], dict[str, str]
         text=True,
     )
     assert proc.stdout is not None
-    exports: dict[str, str] = {}
-    for line in proc.stdout:
-        match = re.match(r"export (DATATURE_VI_\w+)=(\S+)", line)
-        if match:
-            exports[match[1]] = match[2]
-        if len(exports) == 3:
-            break
-    else:
+    exports = read_banner(proc.stdout)
+    if exports is None:
         proc.kill()
         raise AssertionError(proc.communicate()[1])
     return proc, exports

@@ -11,7 +11,6 @@ each exactly once; flows outside the cleanup's filter are untouched.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -26,6 +25,7 @@ import pytest
 
 from vi_async import Client, ViError
 from vi_async.bulk import UNKNOWN_REASON, BulkError, BulkItemResult, BulkReport
+from vi_async.local.cli import read_banner
 
 pytestmark = [
     pytest.mark.anyio,
@@ -64,14 +64,8 @@ class ServerProcess:
             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         assert proc.stdout is not None
-        exports: dict[str, str] = {}
-        for line in proc.stdout:
-            match = re.match(r"export (DATATURE_VI_\w+)=(\S+)", line)
-            if match:
-                exports[match[1]] = match[2]
-            if len(exports) == 3:
-                break
-        else:
+        exports = read_banner(proc.stdout)
+        if exports is None:
             proc.kill()
             raise AssertionError(f"the server did not start: {proc.communicate()[1]}")
         self.proc, self.env = proc, exports

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from vi_async.local.engine import RunSchedule
 from vi_async.local.faults import FaultConfig
@@ -50,6 +51,28 @@ def banner(server: LocalServer) -> str:
     ]
     lines += [f"export {name}={value}" for name, value in server.env().items()]
     return "\n".join(lines)
+
+
+_EXPORT = re.compile(r"export (DATATURE_VI_\w+)=(\S+)")
+ENV_NAMES = frozenset(
+    {"DATATURE_VI_API_ENDPOINT", "DATATURE_VI_ORGANIZATION_ID", "DATATURE_VI_SECRET_KEY"}
+)
+
+
+def read_banner(lines: Iterable[str]) -> dict[str, str] | None:
+    """Read the ``export`` lines of :func:`banner` from a server's output.
+
+    Consumes ``lines`` (e.g. a subprocess's stdout) only until all three
+    variables are seen and returns them; None if the output ends first.
+    """
+    env: dict[str, str] = {}
+    for line in lines:
+        match = _EXPORT.match(line)
+        if match:
+            env[match[1]] = match[2]
+        if ENV_NAMES <= env.keys():
+            return env
+    return None
 
 
 async def serve(args: argparse.Namespace) -> None:
