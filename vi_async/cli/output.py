@@ -12,9 +12,9 @@ from typing import IO, Any, Generic, TypeVar
 
 import attrs
 
-from ._convert import converter
-from .bulk import BulkItemResult
-from .models import Flow, Run
+from .._convert import converter
+from ..bulk import BulkItemResult
+from ..models import Flow, Run
 
 T = TypeVar("T")
 

@@ -22,13 +22,13 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 
-from ._cli_commands import COMMANDS, Context, UsageError, print_report
-from ._client import Client
-from ._term import parse_duration
-from ._version import __version__
-from .bulk import BulkError, BulkReport
-from .errors import InvalidIdError, ViConfigError, ViError
-from .models import RunPhase
+from .._client import Client
+from .._version import __version__
+from ..bulk import BulkError, BulkReport
+from ..errors import InvalidIdError, ViConfigError, ViError
+from ..models import RunPhase
+from .commands import COMMANDS, Context, UsageError, print_report
+from .output import parse_duration
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -194,12 +194,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["local"]:
-        from .local.cli import main as local_main
+        from ..local.cli import main as local_main
 
         return local_main(argv[1:])
     args = build_parser().parse_args(argv)
     if args.group == "demo":
-        from ._demo import run_demo
+        from .demo import run_demo
 
         return run_demo(stale_flows=args.flows)
     ctx = Context(json=args.json)

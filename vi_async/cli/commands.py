@@ -11,11 +11,11 @@ from typing import Any, TypeVar
 import anyio
 import attrs
 
-from . import _term as term
-from ._client import Client
-from ._convert import converter
-from .bulk import BulkReport
-from .models import Flow, PaginationParams, Run, RunPhase
+from .._client import Client
+from .._convert import converter
+from ..bulk import BulkReport
+from ..models import Flow, PaginationParams, Run, RunPhase
+from . import output as term
 
 T = TypeVar("T")
 

@@ -16,10 +16,10 @@ from collections.abc import Iterable
 
 import anyio
 
-from . import _term as term
-from ._client import Client
-from .local import LocalServer, RunSchedule
-from .models import FlowBlock, FlowSpec, Run
+from .._client import Client
+from ..local import LocalServer, RunSchedule
+from ..models import FlowBlock, FlowSpec, Run
+from . import output as term
 
 DEMO_SCHEDULE = RunSchedule(pending_seconds=0.5, running_seconds=3.0, log_interval_seconds=0.4)
 BLOCKS = [FlowBlock("dataset"), FlowBlock("augment"), FlowBlock("train"), FlowBlock("evaluate")]
