@@ -3,8 +3,9 @@
 - ``GET /_local/health``: ``{"status": "ok"}``
 - ``GET /_local/stats``: ``{"requests": {"GET /workspaces/{org}/runs/{runId}": 12, ...}}``
 - ``DELETE /_local/stats``: reset the counters
-- ``POST /_local/seed`` with ``{"organizationId"?, "flows": N, "namePrefix"?}``:
-  bulk-insert N flows in one transaction; answers ``{"organizationId", "flowIds"}``
+- ``POST /_local/seed`` with ``{"organizationId"?, "flows": N, "namePrefix"?, "ageSeconds"?}``:
+  bulk-insert N flows in one transaction, created ``ageSeconds`` ago; answers
+  ``{"organizationId", "flowIds"}``
 - ``GET /_local/faults`` / ``PUT /_local/faults`` with FaultConfig fields as JSON
 """
 
@@ -59,7 +60,10 @@ async def seed(request: web.Request) -> web.StreamResponse:
     prefix = body.get("namePrefix", "seed-")
     if not isinstance(prefix, str):
         raise bad_request("'namePrefix' must be a string")
-    ids = await service.seed_flows(state.store, org_id, count, prefix)
+    age = body.get("ageSeconds", 0)
+    if not isinstance(age, (int, float)) or isinstance(age, bool) or age < 0:
+        raise bad_request("'ageSeconds' must be a non-negative number")
+    ids = await service.seed_flows(state.store, org_id, count, prefix, float(age))
     return json_response({"organizationId": org_id, "flowIds": ids})
 
 
