@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
+from ._checks import check_number
 from ._convert import converter
 from ._polling import PollSchedule
 from ._transport import Transport
@@ -31,8 +32,7 @@ async def read_logs(
     ``follow`` it keeps fetching after the ``nextSince`` cursor until the run
     is terminal and its log is drained, so no line is lost or repeated.
     """
-    if tail is not None and tail < 0:
-        raise ValueError(f"tail must be >= 0, got {tail}")
+    check_number(tail, "tail", integer=True)
     schedule = PollSchedule(poll_interval, initial=0.1, ceiling=2.0)
     cursor: str | None = None
     first = True

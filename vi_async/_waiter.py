@@ -19,6 +19,7 @@ from typing import Any
 
 import anyio
 
+from ._checks import check_number
 from ._polling import PollSchedule
 from ._retry import is_transient
 from .errors import ViTimeoutError
@@ -105,10 +106,8 @@ class RunWatcher:
         on_update: OnUpdate | None,
     ) -> Run:
         """Wait until the run is terminal and return it (see RunsResource.wait_for)."""
-        if poll_interval is not None and poll_interval <= 0:
-            raise ValueError(f"poll_interval must be positive, got {poll_interval}")
-        if timeout is not None and timeout < 0:
-            raise ValueError(f"timeout must be >= 0, got {timeout}")
+        check_number(poll_interval, "poll_interval", positive=True)
+        check_number(timeout, "timeout")
         stream = self._join(run_id, poll_interval)
         try:
             with anyio.move_on_after(timeout) as deadline:

@@ -171,7 +171,9 @@ class Table:
         for _, width in self.columns:
             grid.add_column(width=width or None, no_wrap=True, overflow="ellipsis")
         grid.add_row(*(Text(cell, style=style) for cell in cells))
-        self._console.print(Padding(grid, (0, 0, 0, len(self.indent)), expand=False) if self.indent else grid)
+        self._console.print(
+            Padding(grid, (0, 0, 0, len(self.indent)), expand=False) if self.indent else grid
+        )
         self._console.file.flush()
 
     def row(self, *cells: str) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from datetime import timedelta
 from collections import Counter
+from datetime import timedelta
 from types import TracebackType
 from typing import Any
 

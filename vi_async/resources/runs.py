@@ -10,13 +10,23 @@ from typing import Any
 
 import anyio
 
+from .._checks import check_number
 from .._convert import spec_to_wire
 from .._ids import check_id, new_id, segment
 from .._logs import read_logs
 from .._transport import Transport
 from .._waiter import RunWatcher
 from ..errors import ViTimeoutError
-from ..models import DeletedResource, Flow, FlowSpec, LogLine, PaginationParams, Run, RunPhase
+from ..models import (
+    DeletedResource,
+    Flow,
+    FlowSpec,
+    LogLine,
+    PaginationParams,
+    Run,
+    RunPhase,
+    RunSpec,
+)
 from ..pagination import AsyncPager
 from ._base import Resource, decode, request_body
 
@@ -82,6 +92,7 @@ class RunsResource(Resource):
         raises ViTimeoutError after ``timeout`` seconds; its ``last_run`` names
         the run that was created).
         """
+        check_number(timeout, "timeout")
         headers = None
         if isinstance(flow, str):
             flow_path = f"flows/{segment(check_id(flow, 'flow'))}"
@@ -125,7 +136,7 @@ class RunsResource(Resource):
     ) -> Run:
         """Change a run with PATCH semantics: only the given fields change."""
         path = self._path(run_id)
-        body = request_body(None if spec is None else spec_to_wire(spec), metadata)
+        body = request_body(None if spec is None else spec_to_wire(spec, RunSpec), metadata)
         return decode(await self._transport.request("PATCH", path, body=body), Run)
 
     async def kill(self, run_id: str) -> Run:
@@ -171,6 +182,7 @@ class RunsResource(Resource):
         loop early cancels the remaining waits; wrap it in
         ``contextlib.aclosing`` to have that happen at once.
         """
+        check_number(timeout, "timeout")
         ids = [check_id(run_id, "run_id") for run_id in dict.fromkeys(run_ids)]
         deadline = None if timeout is None else time.monotonic() + timeout
         pending = {asyncio.ensure_future(self.wait_for(run_id)) for run_id in ids}
