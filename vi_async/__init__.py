@@ -43,6 +43,13 @@ from .models import (
 )
 from .pagination import AsyncPager
 
+# The official vi SDK's names (vi.api.pagination.PaginatedResponse, the DeletedFlow its
+# docs name, vi.api.responses.ResourceCondition), so that code and docs written for it
+# find them here: the same classes under a second name.
+PaginatedResponse = AsyncPager
+DeletedFlow = DeletedResource
+ResourceCondition = RunCondition
+
 __all__ = [
     "AsyncPager",
     "BulkError",
@@ -52,6 +59,7 @@ __all__ = [
     "Client",
     "ConditionName",
     "ConditionStatus",
+    "DeletedFlow",
     "DeletedResource",
     "Flow",
     "FlowBlock",
@@ -60,7 +68,9 @@ __all__ = [
     "LogLine",
     "OnActiveRun",
     "Page",
+    "PaginatedResponse",
     "PaginationParams",
+    "ResourceCondition",
     "ResourceMetadata",
     "Run",
     "RunCondition",

@@ -32,6 +32,7 @@ from vi_async import (
     BulkReport,
     ConditionName,
     ConditionStatus,
+    DeletedFlow,
     DeletedResource,
     Flow,
     FlowBlock,
@@ -41,6 +42,7 @@ from vi_async import (
     OnActiveRun,
     Page,
     PaginationParams,
+    ResourceCondition,
     ResourceMetadata,
     Run,
     RunCondition,
@@ -63,6 +65,7 @@ from vi_async import (
 )
 from vi_sync._client import Client
 from vi_sync.pagination import SyncPager
+from vi_sync.pagination import SyncPager as PaginatedResponse
 
 __all__ = [
     "BulkError",
@@ -72,6 +75,7 @@ __all__ = [
     "Client",
     "ConditionName",
     "ConditionStatus",
+    "DeletedFlow",
     "DeletedResource",
     "Flow",
     "FlowBlock",
@@ -80,7 +84,9 @@ __all__ = [
     "LogLine",
     "OnActiveRun",
     "Page",
+    "PaginatedResponse",
     "PaginationParams",
+    "ResourceCondition",
     "ResourceMetadata",
     "Run",
     "RunCondition",
