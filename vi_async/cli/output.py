@@ -228,28 +228,31 @@ def result_row(table: Table, result: BulkItemResult) -> None:
 
 
 class _ItemRate(ProgressColumn):
-    """Items per second (rich's own speed column counts bytes)."""
+    """Items per second since the start (rich's own speed column counts bytes, and
+    its windowed estimate jumps at the end of a burst)."""
 
     def render(self, task: Task) -> Text:
-        """The task's speed, e.g. ``350/s``."""
-        speed = task.finished_speed or task.speed
-        return Text("-/s" if speed is None else f"{speed:.0f}/s", style="progress.data.speed")
+        """The average rate, e.g. ``350/s``."""
+        elapsed = task.elapsed
+        if not elapsed or not task.completed:
+            return Text("-/s", style="progress.data.speed")
+        return Text(f"{task.completed / elapsed:.0f}/s", style="progress.data.speed")
 
 
-def _columns(total: int | None, rate: bool, unit: str, count: bool) -> list[ProgressColumn]:
+def _columns(rate: bool, unit: str, count: bool) -> list[ProgressColumn]:
+    """The bar's columns. The same whether or not the total is known yet (the bar
+    pulses and the count reads ``n/?`` until it is), so the line never restarts."""
     columns: list[ProgressColumn] = [TextColumn("{task.description}", markup=False)]
-    if total:
+    if count:
         columns.append(BarColumn())
         columns.append(DownloadColumn() if unit == "B" else MofNCompleteColumn())
     else:
         columns.append(SpinnerColumn())
-        if count:
-            columns.append(TextColumn("{task.completed:.0f}"))
     columns.append(TextColumn("{task.fields[detail]}", markup=False))
     if rate:
         columns.append(TransferSpeedColumn() if unit == "B" else _ItemRate())
     columns.append(TimeElapsedColumn())
-    if rate and total:
+    if rate and count:
         columns.append(TimeRemainingColumn())
     return columns
 
@@ -260,7 +263,7 @@ class ProgressBar:
     Drawn only when the stream is a terminal (or ``enabled=True``); it redraws
     itself ten times a second, so the timer moves between updates. ``rate=False``
     leaves out rate and ETA; ``unit="B"`` shows sizes and speed in bytes;
-    ``count=False`` hides the count while the total is unknown.
+    ``count=False`` shows a spinner instead of the bar and count (a status line).
     """
 
     def __init__(
@@ -282,20 +285,25 @@ class ProgressBar:
         self.started = time.monotonic()
         self._progress: Progress | None = None
         self._task: TaskID | None = None
-        self._total: int | None = None
 
     def _start(self, total: int | None) -> Progress:
-        if self._progress is not None:
-            self._progress.stop()
-        columns = _columns(total, self.rate, self.unit, self.count)
+        columns = _columns(self.rate, self.unit, self.count)
         bar_console = _Console(file=self.stream, force_terminal=self.enabled or None)
-        progress = Progress(*columns, console=bar_console, refresh_per_second=10)
+        # stdout printed while the bar is up goes above it only when both share a
+        # terminal; a redirected stdout must not be rerouted to stderr.
+        progress = Progress(
+            *columns,
+            console=bar_console,
+            refresh_per_second=10,
+            redirect_stdout=sys.stdout.isatty(),
+            redirect_stderr=False,
+        )
         progress.start()
         elapsed = time.monotonic() - self.started
         self._task = progress.add_task(self.label, total=total, detail="")
         # the bar's clock starts when the bar was made, not when it was first drawn
         progress.tasks[0].start_time = progress.get_time() - elapsed
-        self._progress, self._total = progress, total
+        self._progress = progress
         return progress
 
     def update(
@@ -305,7 +313,7 @@ class ProgressBar:
         if not self.enabled:
             return
         progress = self._progress
-        if progress is None or bool(total) != bool(self._total):
+        if progress is None:
             progress = self._start(total)
         assert self._task is not None
         progress.update(self._task, completed=done, total=total, detail=detail)
