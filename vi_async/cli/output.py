@@ -168,8 +168,12 @@ class Table:
 
     def _print(self, cells: Iterable[str], style: str = "") -> None:
         grid = RichTable.grid(padding=(0, 2, 0, 0))
-        for _, width in self.columns:
-            grid.add_column(width=width or None, no_wrap=True, overflow="ellipsis")
+        last = len(self.columns) - 1
+        for i, (_, width) in enumerate(self.columns):
+            # the last column is as wide as its text: no trailing blanks on a row
+            grid.add_column(
+                width=(width or None) if i < last else None, no_wrap=True, overflow="ellipsis"
+            )
         grid.add_row(*(Text(cell, style=style) for cell in cells))
         self._console.print(
             Padding(grid, (0, 0, 0, len(self.indent)), expand=False) if self.indent else grid
