@@ -167,25 +167,23 @@ def _from_dict(value: Any, cls: type[T], where: str) -> T:
     raise TypeError(f"{where} must be a {cls.__name__} or a dict, got {type(value).__name__}")
 
 
-def _str(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value.__class__ is not str and not isinstance(value, str):
-        owner = type(instance).__name__
-        raise TypeError(f"{owner}.{attribute.name} must be a string, got {type(value).__name__}")
-
-
 @attrs.frozen
 class FlowBlock:
     """One block of a flow's training pipeline."""
 
-    block: str = attrs.field(validator=_str)
+    block: str
     settings: dict[str, Any] = attrs.field(factory=dict)
     style: dict[str, Any] = attrs.field(factory=dict)
 
 
 def _blocks(value: Iterable[FlowBlock | dict[str, Any]]) -> list[FlowBlock]:
     """FlowSpec.blocks: FlowBlocks, or dicts with FlowBlock's keys."""
-    if value.__class__ is list and all(b.__class__ is FlowBlock for b in value):
-        return value  # the common case, checked
+    if value.__class__ is list:
+        for block in value:
+            if block.__class__ is not FlowBlock:
+                break
+        else:
+            return value  # the common case (and every decoded spec), checked
     if isinstance(value, (str, bytes, dict)) or not isinstance(value, Iterable):
         raise TypeError(
             f"FlowSpec.blocks must be a list of FlowBlock or dicts, got {type(value).__name__}"
@@ -201,7 +199,7 @@ class FlowSpec:
     FlowBlocks, and a key FlowBlock does not have raises TypeError.
     """
 
-    name: str = attrs.field(validator=_str)
+    name: str
     schema: str = "v1"
     tolerations: dict[str, list[str]] = attrs.field(factory=dict)
     settings: dict[str, Any] = attrs.field(factory=dict)
