@@ -207,7 +207,7 @@ def _crc32c() -> Any:
         import google_crc32c
     except ImportError:  # optional: md5 alone is sent then
         return None
-    return google_crc32c.Checksum()
+    return google_crc32c.Checksum()  # type: ignore[no-untyped-call,unused-ignore]
 
 
 class ArtifactCache:

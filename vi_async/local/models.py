@@ -154,7 +154,11 @@ async def _run(request: web.Request) -> tuple[LocalState, RunRecord, dict[str, s
 
 
 def _documents(
-    request: web.Request, state: LocalState, record: RunRecord, items: list[Checkpoint], query: dict[str, str]
+    request: web.Request,
+    state: LocalState,
+    record: RunRecord,
+    items: list[Checkpoint],
+    query: dict[str, str],
 ) -> list[dict[str, object]]:
     storage = request.app[STORAGE]
     contents = query.get("contents") == "y"
@@ -200,7 +204,11 @@ async def get_output(request: web.Request) -> web.StreamResponse:
     found = [c for c in checkpoints(record, state.clock()) if c.checkpoint_id == ckpt_id]
     if not found:
         raise ApiError(404, f"checkpoint {ckpt_id!r} of run {record.run_id!r} not found")
-    body = {"items": _documents(request, state, record, found, query), "nextPage": None, "prevPage": None}
+    body = {
+        "items": _documents(request, state, record, found, query),
+        "nextPage": None,
+        "prevPage": None,
+    }
     return json_response(body)
 
 

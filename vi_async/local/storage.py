@@ -60,7 +60,10 @@ class UrlSigner:
     def sign(self, origin: str, path: str, ttl_seconds: float) -> tuple[str, int]:
         """A URL for ``path`` on ``origin`` valid ``ttl_seconds``; and its expiry (ms)."""
         expires_at = int((time.time() + ttl_seconds) * 1000)
-        return f"{origin}{path}?exp={expires_at}&sig={self._signature(path, expires_at)}", expires_at
+        return (
+            f"{origin}{path}?exp={expires_at}&sig={self._signature(path, expires_at)}",
+            expires_at,
+        )
 
     def check(self, path: str, expires: str | None, signature: str | None) -> None:
         """Raise a 403 ApiError unless the signature is ours and not expired."""
@@ -128,7 +131,10 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
 
 def _unsatisfiable(size: int) -> ApiError:
     return ApiError(
-        416, "range not satisfiable", code="InvalidRange", headers={"Content-Range": f"bytes */{size}"}
+        416,
+        "range not satisfiable",
+        code="InvalidRange",
+        headers={"Content-Range": f"bytes */{size}"},
     )
 
 
