@@ -301,7 +301,7 @@ class ModelDownloader:
             except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
                 logger.info("storage HEAD failed: %s; retrying", type(exc).__name__)
                 await asyncio.sleep(0.2)
-        raise ViDownloadError("Storage did not answer HEAD for the checkpoint")
+        raise ViDownloadError("Storage refused or dropped every HEAD of the checkpoint's URL")
 
     async def _fetch(self, session: StorageSession, urls: UrlSource, checkpoint: str) -> BlobInfo:
         for restart in range(MAX_RESTARTS + 1):

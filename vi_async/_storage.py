@@ -15,6 +15,7 @@ import base64
 import binascii
 import ipaddress
 import platform
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -112,15 +113,21 @@ class UrlSource:
     def __init__(
         self, first: ModelDownloadUrl, refresh: Callable[[], Awaitable[ModelDownloadUrl]]
     ) -> None:
-        self._url = first
         self._refresh = refresh
         self._lock = asyncio.Lock()
         self.refreshes = 0
+        self._set(first)
+
+    def _set(self, url: ModelDownloadUrl) -> None:
+        self._url = url
+        # Renew this long before expiry: 30 s, or a quarter of a short lifetime.
+        lifetime = url.expires_at - time.time() * 1000
+        self._margin = max(0.0, min(REFRESH_MARGIN_MS, lifetime / 4))
 
     async def current(self, now_ms: Callable[[], float]) -> str:
         """The URL to use now; a new one if this one expires within the margin."""
         url = self._url
-        if url.expires_at and url.expires_at - REFRESH_MARGIN_MS <= now_ms():
+        if url.expires_at and url.expires_at - self._margin <= now_ms():
             return await self.refresh(url.url)
         return url.url
 
@@ -128,9 +135,10 @@ class UrlSource:
         """A new URL, unless another caller already replaced ``stale``."""
         async with self._lock:
             if self._url.url == stale:
-                self._url = await self._refresh()
+                fresh = await self._refresh()
+                check_storage_url(fresh.url)
+                self._set(fresh)
                 self.refreshes += 1
-                check_storage_url(self._url.url)
             return self._url.url
 
 

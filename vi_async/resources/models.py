@@ -53,7 +53,7 @@ class ModelsResource(Resource):
         page: Page[Model] = decode_page(response, Page[Model])
         items = [m for m in page.items if ckpt is None or m.model_id == ckpt]
         if not items:
-            what = f"checkpoint {ckpt!r}" if ckpt else "any checkpoint"
+            what = f"checkpoint {ckpt!r}" if ckpt else "checkpoint"
             raise ViNotFoundError(
                 f"Run {run_id!r} has no {what} (a run has checkpoints once it has Succeeded)",
                 status=response.status,
