@@ -14,8 +14,10 @@ resume keyed on checkpoint + ETag + size; ``_extract``: safe, atomic publish):
   download goes on.
 - The whole file is checked against the server's md5 (``x-goog-hash`` or
   ``Content-MD5``) or crc32c when it sends one; a mismatch discards the file
-  and fetches it once more, then raises. A file that failed verification is
-  never extracted or published.
+  and fetches it once more, then raises. Hashing and extraction into a
+  temporary directory run at the same time; only a verified archive's
+  directory is renamed into place, so a file that failed verification is never
+  published.
 - Every failure is a typed ViError (ViDownloadError for storage, verification
   and archive problems); cancellation leaves the partial file and its manifest
   for the next attempt, and no task or connection behind.
@@ -28,6 +30,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import shutil
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -44,7 +47,15 @@ from ._download_ranges import (
     fetch_whole,
     now_ms,
 )
-from ._extract import check_layout, files_of, publish, read_marker, remove_leftovers
+from ._extract import (
+    check_layout,
+    files_of,
+    install,
+    prepare,
+    read_marker,
+    remove_leftovers,
+    work_dir,
+)
 from ._storage import BlobInfo, StorageSession, UrlSource, check_storage_url
 from .errors import ViDownloadError
 from .models import Model, ModelDownload, ModelDownloadUrl
@@ -130,23 +141,17 @@ def _on_disk(model: Model, target: Path) -> ModelDownload | None:
         return None
 
 
-def _digests(path: Path, want_md5: bool, want_crc: bool) -> dict[str, bytes]:
-    """sha256 (always), md5 and crc32c (when asked) of a file, in one pass."""
-    sha, md5 = hashlib.sha256(), hashlib.md5() if want_md5 else None
-    crc = _crc32c() if want_crc else None
-    with path.open("rb") as file:
-        while block := file.read(HASH_BLOCK):
-            sha.update(block)
-            if md5 is not None:
-                md5.update(block)
-            if crc is not None:
-                crc.update(block)
-    result = {"sha256": sha.digest()}
-    if md5 is not None:
-        result["md5"] = md5.digest()
-    if crc is not None:
-        result["crc32c"] = crc.digest()
-    return result
+def _digest(path: Path, name: str) -> bytes:
+    """One hash of a file: ``sha256``, ``md5`` or ``crc32c``."""
+    hasher: Any = _crc32c() if name == "crc32c" else hashlib.new(name)
+    try:
+        with path.open("rb") as file:
+            while block := file.read(HASH_BLOCK):
+                hasher.update(block)
+    except OSError as exc:
+        raise ViDownloadError(f"Could not read the downloaded archive: {exc}") from None
+    digest: bytes = hasher.digest()
+    return digest
 
 
 class _PureCrc32c:
@@ -198,6 +203,34 @@ def _verify(info: BlobInfo, digests: dict[str, bytes]) -> str | None:
     return None
 
 
+def _discard(work: Path, paths: _Paths) -> None:
+    shutil.rmtree(work, ignore_errors=True)
+    paths.discard_partial()
+
+
+async def _hash_and_extract(
+    archive: Path, names: list[str], work: Path
+) -> tuple[dict[str, bytes], BaseException | None]:
+    """Hash the archive (one thread per hash) while it is extracted into ``work``.
+
+    Returns the digests and the extraction's error, if any. On cancellation the
+    threads are awaited and ``work`` removed before it propagates.
+    """
+    jobs = [asyncio.ensure_future(asyncio.to_thread(_digest, archive, n)) for n in names]
+    extraction = asyncio.ensure_future(asyncio.to_thread(prepare, archive, work))
+    try:
+        digests = dict(zip(names, await asyncio.gather(*jobs), strict=True))
+        try:
+            await extraction
+        except ViDownloadError as exc:
+            return digests, exc
+        return digests, None
+    except BaseException:
+        await asyncio.shield(asyncio.wait([*jobs, extraction]))
+        await asyncio.shield(asyncio.to_thread(shutil.rmtree, work, True))
+        raise
+
+
 class ModelDownloader:
     """One download of one checkpoint into ``save_dir/<run_id>``."""
 
@@ -242,7 +275,7 @@ class ModelDownloader:
         urls = UrlSource(_download_url(model), refresh)
         session = StorageSession(connections=self._workers + 1, read_timeout=self._read_timeout)
         try:
-            info, sha256 = await self._fetch_verified(session, urls, model)
+            info, sha256, work = await self._fetch_verified(session, urls, model)
         finally:
             self.stats.refreshes = urls.refreshes
             await session.close()
@@ -254,26 +287,34 @@ class ModelDownloader:
             "size": info.size,
             "sha256": sha256,
         }
-        await asyncio.to_thread(publish, self._paths.partial, target, marker)
+        await asyncio.to_thread(install, work, target, marker)
         await asyncio.to_thread(self._paths.discard_partial)
         return await asyncio.to_thread(_result, model, target, info.size, sha256, False)
 
     async def _fetch_verified(
         self, session: StorageSession, urls: UrlSource, model: Model
-    ) -> tuple[BlobInfo, str]:
+    ) -> tuple[BlobInfo, str, Path]:
+        """Fetch until the archive verifies (twice at most); returns it, its sha256
+        and the directory it was extracted into (not yet published)."""
         for attempt in range(2):
             info = await self._fetch(session, urls, model.model_id)
-            want_crc = info.md5 is None and info.crc32c is not None
-            if want_crc and not _has_fast_crc32c() and info.size > PURE_CRC32C_LIMIT:
-                logger.warning("install google-crc32c to verify downloads that have no md5")
-                want_crc = False
-            digests = await asyncio.to_thread(
-                _digests, self._paths.partial, info.md5 is not None, want_crc
-            )
+            names = ["sha256"]
+            if info.md5 is not None:
+                names.append("md5")
+            elif info.crc32c is not None:
+                if _has_fast_crc32c() or info.size <= PURE_CRC32C_LIMIT:
+                    names.append("crc32c")
+                else:
+                    logger.warning("install google-crc32c to verify downloads that have no md5")
+            work = work_dir(self._paths.target)
+            digests, extracted = await _hash_and_extract(self._paths.partial, names, work)
             mismatch = _verify(info, digests)
             if mismatch is None:
-                return info, digests["sha256"].hex()
-            await asyncio.to_thread(self._paths.discard_partial)
+                if extracted is not None:  # a verified archive that is unsafe or incomplete
+                    await asyncio.to_thread(_discard, work, self._paths)
+                    raise extracted
+                return info, digests["sha256"].hex(), work
+            await asyncio.to_thread(_discard, work, self._paths)
             if attempt == 1:
                 raise ViDownloadError(
                     f"The downloaded checkpoint {model.model_id!r} failed {mismatch} "

@@ -30,6 +30,7 @@ ADAPTER_DIR = "model_adapter"
 RUN_CONFIG = "run.json"
 MARKER = ".vi-model.json"
 _TEMP_TAGS = (".vi-extract-", ".vi-old-")
+COPY_BLOCK = 1024 * 1024
 
 
 def _check_member(member: tarfile.TarInfo) -> None:
@@ -46,15 +47,51 @@ def _check_member(member: tarfile.TarInfo) -> None:
         raise ViDownloadError(f"Refusing archive member {name!r}: not a file or directory")
 
 
+def _copy_range(src: int, dst: int, offset: int, size: int) -> None:
+    """Copy ``size`` bytes at ``offset`` of ``src`` to ``dst``, in the kernel when it can."""
+    while size > 0:
+        try:
+            n = os.copy_file_range(src, dst, size, offset)
+        except OSError:  # another filesystem without support, or no such syscall
+            n = os.write(dst, os.pread(src, min(size, COPY_BLOCK), offset))
+        if n <= 0:
+            raise ViDownloadError("The model archive is truncated")
+        offset += n
+        size -= n
+
+
+def _extract_file(src: int, member: tarfile.TarInfo, into: Path) -> None:
+    target = into / member.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("xb") as out:
+        _copy_range(src, out.fileno(), member.offset_data, member.size)
+    target.chmod(0o755 if member.mode & 0o100 else 0o644)
+
+
 def extract(archive: Path, into: Path) -> None:
-    """Extract ``archive`` into the new directory ``into``, member by member."""
+    """Extract ``archive`` into the new directory ``into``, member by member.
+
+    Regular files of an uncompressed archive are copied by offset (in the
+    kernel where possible); everything else goes through tarfile.
+    """
     into.mkdir()
-    extra: dict[str, Any] = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+    data_filter = getattr(tarfile, "data_filter", None)
+    extra: dict[str, Any] = {"filter": "data"} if data_filter is not None else {}
     try:
-        with tarfile.open(archive, "r:*") as tar:
+        try:
+            tar = tarfile.open(archive, "r:")
+            fast = hasattr(os, "copy_file_range")
+        except tarfile.ReadError:
+            tar, fast = tarfile.open(archive, "r:*"), False
+        with tar, archive.open("rb") as raw:
             for member in tar:
                 _check_member(member)
-                tar.extract(member, into, **extra)
+                if data_filter is not None:
+                    member = data_filter(member, str(into))
+                if fast and member.isreg() and not member.sparse:
+                    _extract_file(raw.fileno(), member, into)
+                else:
+                    tar.extract(member, into, **extra)
     except ViDownloadError:
         raise
     except (tarfile.TarError, OSError, EOFError) as exc:
@@ -107,15 +144,22 @@ def remove_leftovers(parent: Path, name: str) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
-def publish(archive: Path, target: Path, marker: dict[str, Any]) -> tuple[Path, Path | None, Path]:
-    """Extract, check, mark and rename into ``target``; returns check_layout's paths there."""
-    parent = target.parent
-    work = parent / f".{target.name}.vi-extract-{uuid.uuid4().hex[:8]}"
+def work_dir(target: Path) -> Path:
+    """A fresh temporary directory name next to ``target`` (same filesystem)."""
+    return target.parent / f".{target.name}.vi-extract-{uuid.uuid4().hex[:8]}"
+
+
+def prepare(archive: Path, work: Path) -> None:
+    """Extract ``archive`` into ``work`` and check its layout (nothing is published)."""
+    extract(archive, work)
+    check_layout(work)
+
+
+def install(work: Path, target: Path, marker: dict[str, Any]) -> tuple[Path, Path | None, Path]:
+    """Mark the prepared ``work`` directory and rename it into ``target``."""
+    old = target.parent / f".{target.name}.vi-old-{uuid.uuid4().hex[:8]}"
     try:
-        extract(archive, work)
-        check_layout(work)
         (work / MARKER).write_text(json.dumps(marker))
-        old = parent / f".{target.name}.vi-old-{uuid.uuid4().hex[:8]}"
         if target.exists():
             os.replace(target, old)
         os.replace(work, target)

@@ -174,6 +174,24 @@ async def send_artifact(
     if request.method == "HEAD":
         return web.Response(status=200, headers={**headers, "Content-Length": str(artifact.size)})
     response = web.StreamResponse(status=status, headers=headers)
+    try:
+        await _stream(request, response, artifact, storage, faults, fault, start, end)
+    except ConnectionResetError:
+        pass  # the client hung up (a cancelled or finished download): nothing to answer
+    return response
+
+
+async def _stream(
+    request: web.Request,
+    response: web.StreamResponse,
+    artifact: Artifact,
+    storage: Storage,
+    faults: FaultInjector,
+    fault: str | None,
+    start: int,
+    end: int,
+) -> None:
+    stats = storage.stats
     response.content_length = end - start
     await response.prepare(request)
     corrupt_at = artifact.size // 3 if fault == "corrupt" else -1
@@ -186,14 +204,14 @@ async def send_artifact(
             flipped[corrupt_at - position] ^= 0xFF
             chunk = bytes(flipped)
         await storage.throttle.take(len(chunk), rate)
-        if request.transport is None or request.transport.is_closing():
-            return response  # the client hung up
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            return  # the client hung up
         if 0 <= reset_at < position + len(chunk):
             await response.write(chunk[: max(0, reset_at - position)])
-            request.transport.abort()
-            return response
+            transport.abort()
+            return
         await response.write(chunk)
         stats.bytes_sent += len(chunk)
         position += len(chunk)
     await response.write_eof()
-    return response
