@@ -8,9 +8,11 @@ Three contenders, each in a fresh child process, on the same run and URL:
 - the official client's ``models.download`` (httpx, ranged chunks, extraction);
 - a raw aiohttp floor: one GET streamed to a file, nothing verified or extracted.
 
-Then the interruption: a child starts our download, cancels it at 50 % and
+Then the interruptions: a child starts our download, cancels it at 50 % and
 exits; another child resumes it; reported is how many bytes were fetched in
-all beyond the archive's size. Peak RSS growth of our child is measured from
+all beyond the archive's size. Likewise with a crash: the child ``os._exit``s
+at 50 % (no cleanup, the manifest as last saved); reported is what had been
+written but had to be fetched again. Peak RSS growth of our child is measured from
 a baseline taken after client set-up and a warm-up API call (VmHWM reset).
 The server computes the archive's hashes on first use, so a HEAD warms it up
 before anything is timed. Children run one at a time, each twice (the best
@@ -59,7 +61,9 @@ async def _make_run(size: int) -> str:
 # -- children --------------------------------------------------------------------------
 
 
-async def _ours(run_id: str, save_dir: str, cancel_at: float | None) -> dict[str, Any]:
+async def _ours(
+    run_id: str, save_dir: str, cancel_at: float | None, kill_at: float | None
+) -> dict[str, Any]:
     from vi_async import Client
     from vi_async._download import ModelDownloader
 
@@ -74,6 +78,9 @@ async def _ours(run_id: str, save_dir: str, cancel_at: float | None) -> dict[str
         def progress(done: int, total: int) -> None:
             if cancel_at is not None and done >= total * cancel_at:
                 half.set()
+            if kill_at is not None and done >= total * kill_at:
+                print(json.dumps({"written": done}), flush=True)
+                os._exit(0)  # a crash: no cleanup, no final manifest save
             if done == total and not transfer[0]:
                 transfer[0] = time.perf_counter() - started
 
@@ -98,6 +105,7 @@ async def _ours(run_id: str, save_dir: str, cancel_at: float | None) -> dict[str
             "elapsed": elapsed,
             "transfer": transfer[0] or elapsed,
             "fetched": downloader.stats.fetched,
+            "resumed": downloader.stats.resumed,
             "size": size,
             "rss_growth_mb": _peak_mb() - baseline,
         }
@@ -145,9 +153,10 @@ def child_main(argv: list[str]) -> None:
     parser.add_argument("run_id")
     parser.add_argument("save_dir")
     parser.add_argument("--cancel-at", type=float, default=None)
+    parser.add_argument("--kill-at", type=float, default=None)
     args = parser.parse_args(argv)
     if args.child == "ours":
-        result = asyncio.run(_ours(args.run_id, args.save_dir, args.cancel_at))
+        result = asyncio.run(_ours(args.run_id, args.save_dir, args.cancel_at, args.kill_at))
     elif args.child == "official":
         result = _official(args.run_id, args.save_dir)
     else:
@@ -192,12 +201,19 @@ def run(quick: bool = False) -> Result:
             first = run_child([*base, "--child", "ours", "--cancel-at", "0.5"], env=env)
             second = run_child([*base, "--child", "ours"], env=env)
             shutil.rmtree(save_dir, ignore_errors=True)
+        with tempfile.TemporaryDirectory(prefix="vi-bench-crash-") as save_dir:
+            base = ["-m", "benchmarks.model_download", run_id, save_dir]
+            killed = run_child([*base, "--child", "ours", "--kill-at", "0.5"], env=env)
+            after_kill = run_child([*base, "--child", "ours"], env=env)
     best_ours = min(r["elapsed"] for r in ours)
     best_transfer = min(r["transfer"] for r in ours)
     best_raw = min(r["elapsed"] for r in raw)
     best_official = min((r["elapsed"] for r in official), default=None)
     rss = max(r["rss_growth_mb"] for r in ours)
     refetched = first["fetched"] + second["fetched"] - second["size"]
+    # after a kill: bytes written before it that the manifest had not yet recorded
+    lost_to_kill = killed["written"] - after_kill["resumed"]
+    total_after_kill = killed["written"] + after_kill["fetched"]
     mb = size / 1e6
     metrics: dict[str, Any] = {
         "size_bytes": size,
@@ -213,6 +229,8 @@ def run(quick: bool = False) -> Result:
         "ours_total_vs_raw": best_ours / best_raw,
         "interrupted_at_50pct_fetched_then_resumed": [first["fetched"], second["fetched"]],
         "refetched_bytes": refetched,
+        "killed_at_50pct_written_resumed": [killed["written"], after_kill["resumed"]],
+        "refetched_after_kill_bytes": lost_to_kill,
         "rss_growth_mb": rss,
         "rounds": rounds,
     }
@@ -220,7 +238,8 @@ def run(quick: bool = False) -> Result:
     summary = (
         f"{mb:.0f} MB: ours {best_ours:.2f}s (transfer {best_transfer:.2f}s), official "
         f"{official_text}, raw single stream {best_raw:.2f}s; refetched after a 50% "
-        f"interruption {refetched / 1e6:.1f} MB; peak RSS growth {rss:.1f} MB"
+        f"interruption {refetched / 1e6:.1f} MB (cancel), {lost_to_kill / 1e6:.1f} MB (kill); "
+        f"peak RSS growth {rss:.1f} MB"
     )
     goals = [
         Goal(
@@ -236,9 +255,9 @@ def run(quick: bool = False) -> Result:
         ),
         Goal(f"peak RSS growth < {RSS_GOAL_MB:.0f} MB", rss < RSS_GOAL_MB, f"{rss:.1f} MB"),
         Goal(
-            "after a 50% interruption, total fetched <= 1.35x the size",
-            refetched < 0.35 * size,
-            f"{refetched / size:.1%}",
+            "after a 50% cancel or kill, total fetched <= 1.35x the size",
+            max(refetched, total_after_kill - second["size"]) <= 0.35 * size,
+            f"refetched {refetched / size:.1%} (cancel), {lost_to_kill / size:.1%} (kill)",
         ),
     ]
     return Result("model_download", summary, metrics, goals)

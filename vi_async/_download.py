@@ -67,7 +67,11 @@ GetCheckpoint = Callable[[], Awaitable[Model]]
 
 DEFAULT_WORKERS = 8
 MAX_RESTARTS = 2
-SAVE_EVERY = 0.25  # seconds between manifest saves while bytes arrive
+# The manifest is saved while bytes arrive every SAVE_EVERY seconds or every
+# 1/SAVES_PER_FILE of the file (at least SAVE_MIN_BYTES): what a crash can lose.
+SAVE_EVERY = 0.25
+SAVES_PER_FILE = 64
+SAVE_MIN_BYTES = 512 * 1024
 HASH_BLOCK = 1024 * 1024
 # Pure-python crc32c is ~1 MB/s: used only when google-crc32c is missing and the
 # server sends no md5, and only up to this size.
@@ -77,9 +81,11 @@ PURE_CRC32C_LIMIT = 16 * 1024 * 1024
 @attrs.define
 class DownloadStats:
     """What a download did: bytes fetched from storage (refetches included),
-    URL refreshes, restarts from zero, verification retries."""
+    bytes resumed from an earlier attempt, URL refreshes, restarts from zero,
+    verification retries."""
 
     fetched: int = 0
+    resumed: int = 0  # bytes already on disk (from an earlier attempt) when fetching began
     refreshes: int = 0
     restarts: int = 0
     verify_retries: int = 0
@@ -383,17 +389,20 @@ class ModelDownloader:
     async def _transfer(
         self, session: StorageSession, urls: UrlSource, info: BlobInfo, manifest: Manifest
     ) -> None:
+        self.stats.resumed = max(self.stats.resumed, manifest.written)
         if manifest.complete:
             return
         fd = os.open(self._paths.partial, os.O_RDWR)
-        last_save = [time.monotonic()]
+        last_save = [time.monotonic(), manifest.written]
+        save_bytes = max(SAVE_MIN_BYTES, manifest.size // SAVES_PER_FILE)
 
         def on_bytes() -> None:
+            written = manifest.written
             if self._progress is not None:
-                self._progress(manifest.written, manifest.size)
+                self._progress(written, manifest.size)
             now = time.monotonic()
-            if now - last_save[0] >= SAVE_EVERY:
-                last_save[0] = now
+            if now - last_save[0] >= SAVE_EVERY or written - last_save[1] >= save_bytes:
+                last_save[:] = [now, written]
                 manifest.save(self._paths.manifest)
 
         transfer = Transfer(session, urls, info, fd, on_bytes)
