@@ -189,27 +189,37 @@ async def list_outputs(request: web.Request) -> web.StreamResponse:
         if after > 0:
             prev_token = encode_token(PAGE_KIND, before=after)
         items = page
-    body = {
-        "items": _documents(request, state, record, items, query),
-        "nextPage": next_token,
-        "prevPage": prev_token,
-    }
-    return json_response(body)
+    return _page(request, state, record, items, query, next_token, prev_token)
+
+
+def _page(
+    request: web.Request,
+    state: LocalState,
+    record: RunRecord,
+    items: list[Checkpoint],
+    query: dict[str, str],
+    next_token: str | None = None,
+    prev_token: str | None = None,
+) -> web.StreamResponse:
+    docs = _documents(request, state, record, items, query)
+    return json_response({"items": docs, "nextPage": next_token, "prevPage": prev_token})
+
+
+def find_checkpoint(record: RunRecord, now: int, ckpt_id: str, error: ApiError) -> Checkpoint:
+    """The run's checkpoint ``ckpt_id``; raises ``error`` when there is none."""
+    for ckpt in checkpoints(record, now):
+        if ckpt.checkpoint_id == ckpt_id:
+            return ckpt
+    raise error
 
 
 async def get_output(request: web.Request) -> web.StreamResponse:
     """One checkpoint, in a list envelope."""
     state, record, query = await _run(request)
     ckpt_id = check_id(request.match_info["ckpt"], "ckpt")
-    found = [c for c in checkpoints(record, state.clock()) if c.checkpoint_id == ckpt_id]
-    if not found:
-        raise ApiError(404, f"checkpoint {ckpt_id!r} of run {record.run_id!r} not found")
-    body = {
-        "items": _documents(request, state, record, found, query),
-        "nextPage": None,
-        "prevPage": None,
-    }
-    return json_response(body)
+    missing = ApiError(404, f"checkpoint {ckpt_id!r} of run {record.run_id!r} not found")
+    ckpt = find_checkpoint(record, state.clock(), ckpt_id, missing)
+    return _page(request, state, record, [ckpt], query)
 
 
 async def get_blob(request: web.Request) -> web.StreamResponse:
@@ -219,10 +229,9 @@ async def get_blob(request: web.Request) -> web.StreamResponse:
     storage.signer.check(request.path, request.query.get("exp"), request.query.get("sig"))
     org_id, run_id, ckpt_id = (request.match_info[k] for k in ("org", "runId", "ckpt"))
     record = await state.store.run(Database.get_run, org_id, run_id)
-    found = [c for c in checkpoints(record, state.clock()) if c.checkpoint_id == ckpt_id]
-    if not found:
-        raise ApiError(404, "no such object", code="NoSuchKey")
-    artifact = storage.cache.get(found[0].key)
+    missing = ApiError(404, "no such object", code="NoSuchKey")
+    ckpt = find_checkpoint(record, state.clock(), ckpt_id, missing)
+    artifact = storage.cache.get(ckpt.key)
     return await send_artifact(request, artifact, storage, state.faults)
 
 
