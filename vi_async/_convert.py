@@ -28,11 +28,11 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from . import _json
 from ._names import camel
 from .errors import ViDecodeError
-from .models import ConditionName, ConditionStatus, Flow, FlowSpec, Run, check_keys
+from .models import ConditionName, ConditionStatus, Flow, FlowSpec, Model, Run, check_keys
 
 T = TypeVar("T")
 
-_KINDS: dict[type[Any], str] = {Flow: "Flow", Run: "Run"}
+_KINDS: dict[type[Any], str] = {Flow: "Flow", Run: "Run", Model: "RunOutput"}
 
 
 def _type_name(value: Any) -> str:

@@ -4,7 +4,7 @@ converter and for the checks of dicts that stand for models."""
 from __future__ import annotations
 
 # Wire names that are not the plain camelCase of the Python name.
-_SPECIAL_NAMES = {"organization_id": "workspaceId"}
+_SPECIAL_NAMES = {"organization_id": "workspaceId", "model_id": "runOutputId"}
 
 
 def camel(name: str) -> str:

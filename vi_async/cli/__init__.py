@@ -4,6 +4,7 @@
 
     vi-async flows list|get|delete|cleanup ...
     vi-async runs list|get|create|wait|logs|kill|delete ...
+    vi-async models list RUN_ID | download RUN_ID [--ckpt ID] [--dir DIR]
     vi-async local [--port 8700 --db vi-local.sqlite ...]   # the local Vi server
     vi-async demo                                           # the SDK tour, no account needed
 
@@ -200,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vi-async",
         parents=[_common()],
-        description="Command line for the Datature Vi training API (flows and runs).",
+        description="Command line for the Datature Vi training API (flows, runs, models).",
         epilog=_exit_codes_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -211,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     common = [_common()]
     _flows(sub, common)
     _runs(sub, common)
+    from . import models as model_commands  # needs rich: main() checks for it first
+
+    model_commands.add_parser(sub, common)
     sub.add_parser("local", add_help=False, help="run the local Vi server (see: local --help)")
     demo = sub.add_parser("demo", help="a tour of the SDK on an embedded local server")
     demo.add_argument("--flows", type=_positive_int, default=150, help="stale flows to clean up")
@@ -245,8 +249,9 @@ def _credentials(args: argparse.Namespace) -> tuple[str, str, str]:
 async def _run(args: argparse.Namespace, ctx: Context) -> int:
     from .._client import Client
     from .commands import COMMANDS
+    from .models import MODEL_COMMANDS
 
-    command = COMMANDS[(args.group, args.action)]
+    command = {**COMMANDS, **MODEL_COMMANDS}[(args.group, args.action)]
     async with Client(*_credentials(args)) as client:
         return await command(client, args, ctx)
 
@@ -302,10 +307,10 @@ def _main(argv: list[str]) -> int:
         from ..local.cli import main as local_main
 
         return local_main(argv[1:], prog="vi-async local")
-    args = build_parser().parse_args(argv)
     if not _has_extra():
         print(MISSING_EXTRA, file=sys.stderr)
         return EXIT_FAILED
+    args = build_parser().parse_args(argv)
     from ..bulk import BulkError
     from ..errors import InvalidIdError, ViConfigError, ViError
     from .commands import Context, UsageError

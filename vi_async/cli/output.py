@@ -22,8 +22,6 @@ from rich.console import Console
 from rich.padding import Padding
 from rich.progress import (
     BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
     Progress,
     ProgressColumn,
     SpinnerColumn,
@@ -32,19 +30,20 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
-    TransferSpeedColumn,
 )
 from rich.table import Table as RichTable
 from rich.text import Text
 
 from .._convert import converter
 from ..bulk import BulkItemResult
-from ..models import Flow, Run
+from ..models import Flow, Model, Run
 from .durations import format_duration, parse_duration
 
 __all__ = [
     "FLOW_COLUMNS",
     "FLOW_VIEW",
+    "MODEL_COLUMNS",
+    "MODEL_VIEW",
     "NAME_WIDTH",
     "RESULT_COLUMNS",
     "RUN_COLUMNS",
@@ -62,6 +61,9 @@ __all__ = [
     "flow_json",
     "flow_row",
     "format_duration",
+    "megabytes",
+    "model_json",
+    "model_row",
     "parse_duration",
     "result_row",
     "run_json",
@@ -212,6 +214,31 @@ def run_row(table: Table, run: Run) -> None:
     )
 
 
+MODEL_COLUMNS = (("CHECKPOINT", 24), ("EPOCH", 6), ("CREATED", 16), ("METRICS", 0))
+
+
+def model_json(model: Model) -> dict[str, Any]:
+    """A checkpoint as the API's JSON."""
+    data: dict[str, Any] = converter.unstructure(model)
+    return data
+
+
+def model_row(table: Table, model: Model) -> None:
+    """One checkpoint as a table row."""
+    metrics = model.spec.evaluation_metrics or {}
+    table.row(
+        model.model_id,
+        "-" if model.spec.epoch is None else str(model.spec.epoch),
+        when(model.metadata.time_created),
+        " ".join(f"{k}={v}" for k, v in metrics.items()),
+    )
+
+
+def megabytes(n: float) -> str:
+    """A byte count in MB, one decimal."""
+    return f"{n / 1e6:.1f} MB"
+
+
 @attrs.frozen
 class View(Generic[T]):
     """How one kind of object is printed: as JSON, and as a table row."""
@@ -223,6 +250,7 @@ class View(Generic[T]):
 
 FLOW_VIEW = View(flow_json, FLOW_COLUMNS, flow_row)
 RUN_VIEW = View(run_json, RUN_COLUMNS, run_row)
+MODEL_VIEW = View(model_json, MODEL_COLUMNS, model_row)
 
 
 def result_row(table: Table, result: BulkItemResult) -> None:
@@ -231,30 +259,46 @@ def result_row(table: Table, result: BulkItemResult) -> None:
     table.row(result.flow_id, clip(result.name or "-"), result.outcome.value, reason)
 
 
-class _ItemRate(ProgressColumn):
-    """Items per second since the start (rich's own speed column counts bytes, and
-    its windowed estimate jumps at the end of a burst)."""
+class _Count(ProgressColumn):
+    """``done/total`` through the bar's formatter (``done/?`` while the total is unknown)."""
+
+    def __init__(self, fmt: Callable[[float], str]) -> None:
+        super().__init__()
+        self.fmt = fmt
 
     def render(self, task: Task) -> Text:
-        """The average rate, e.g. ``350/s``."""
+        """E.g. ``120/300`` or ``12.5 MB/268.4 MB``."""
+        total = "?" if task.total is None else self.fmt(task.total)
+        return Text(f"{self.fmt(task.completed)}/{total}", style="progress.download")
+
+
+class _Rate(ProgressColumn):
+    """The average rate since the start, through the bar's formatter (rich's own
+    speed column counts bytes, and its windowed estimate jumps at the end of a burst)."""
+
+    def __init__(self, fmt: Callable[[float], str]) -> None:
+        super().__init__()
+        self.fmt = fmt
+
+    def render(self, task: Task) -> Text:
+        """E.g. ``350/s``."""
         elapsed = task.elapsed
         if not elapsed or not task.completed:
             return Text("-/s", style="progress.data.speed")
-        return Text(f"{task.completed / elapsed:.0f}/s", style="progress.data.speed")
+        return Text(f"{self.fmt(task.completed / elapsed)}/s", style="progress.data.speed")
 
 
-def _columns(rate: bool, unit: str, count: bool) -> list[ProgressColumn]:
+def _columns(rate: bool, fmt: Callable[[float], str], count: bool) -> list[ProgressColumn]:
     """The bar's columns. The same whether or not the total is known yet (the bar
     pulses and the count reads ``n/?`` until it is), so the line never restarts."""
     columns: list[ProgressColumn] = [TextColumn("{task.description}", markup=False)]
     if count:
-        columns.append(BarColumn())
-        columns.append(DownloadColumn() if unit == "B" else MofNCompleteColumn())
+        columns += [BarColumn(), _Count(fmt)]
     else:
         columns.append(SpinnerColumn())
     columns.append(TextColumn("{task.fields[detail]}", markup=False))
     if rate:
-        columns.append(TransferSpeedColumn() if unit == "B" else _ItemRate())
+        columns.append(_Rate(fmt))
     columns.append(TimeElapsedColumn())
     if rate and count:
         columns.append(TimeRemainingColumn())
@@ -266,7 +310,7 @@ class ProgressBar:
 
     Drawn only when the stream is a terminal (or ``enabled=True``); it redraws
     itself ten times a second, so the timer moves between updates. ``rate=False``
-    leaves out rate and ETA; ``unit="B"`` shows sizes and speed in bytes;
+    leaves out rate and ETA; ``fmt`` formats counts and rate (e.g. ``megabytes``);
     ``count=False`` shows a spinner instead of the bar and count (a status line).
     """
 
@@ -277,12 +321,12 @@ class ProgressBar:
         rate: bool = True,
         stream: IO[str] | None = None,
         enabled: bool | None = None,
-        unit: str = "",
+        fmt: Callable[[float], str] = lambda n: f"{n:.0f}",
         count: bool = True,
     ) -> None:
         self.label = label
         self.rate = rate
-        self.unit = unit
+        self.fmt = fmt
         self.count = count
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty() if enabled is None else enabled
@@ -291,7 +335,7 @@ class ProgressBar:
         self._task: TaskID | None = None
 
     def _start(self, total: int | None) -> Progress:
-        columns = _columns(self.rate, self.unit, self.count)
+        columns = _columns(self.rate, self.fmt, self.count)
         bar_console = _Console(file=self.stream, force_terminal=self.enabled or None)
         # stdout printed while the bar is up goes above it only when both share a
         # terminal; a redirected stdout must not be rerouted to stderr.

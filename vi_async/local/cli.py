@@ -44,7 +44,7 @@ def build_parser(prog: str = "python -m vi_async.local") -> argparse.ArgumentPar
     defaults = RunSchedule()
     parser = argparse.ArgumentParser(
         prog=prog,
-        description="Serve a Vi-compatible API (flows and runs) backed by SQLite.",
+        description="Serve a Vi-compatible API (flows, runs, models) backed by SQLite.",
         formatter_class=_DefaultsShown,
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface")
@@ -76,6 +76,12 @@ def build_parser(prog: str = "python -m vi_async.local") -> argparse.ArgumentPar
         "--seed-age-days", type=_non_negative, default=0.0, metavar="DAYS",
         help="back-date their creation time by DAYS",
     )  # fmt: skip
+    parser.add_argument(
+        "--download-url-ttl",
+        type=float,
+        default=900.0,
+        help="seconds a checkpoint's pre-signed download URL stays valid",
+    )
     parser.add_argument(
         "--faults",
         type=FaultConfig.parse,
@@ -130,6 +136,7 @@ async def serve(args: argparse.Namespace) -> None:
         faults=args.faults or FaultConfig(),
         organization_id=args.org,
         secret_key=args.secret_key,
+        download_url_ttl=args.download_url_ttl,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
