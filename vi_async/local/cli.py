@@ -32,6 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--running-seconds", type=float, default=defaults.running_seconds)
     parser.add_argument("--log-interval-seconds", type=float, default=defaults.log_interval_seconds)
     parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="serve only the Vi wire, without the local extensions (log cursors, "
+        "Vi-Flow-Id, Idempotency-Key replay)",
+    )
+    parser.add_argument(
         "--faults",
         type=FaultConfig.parse,
         default=FaultConfig(),
@@ -44,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 def banner(server: LocalServer) -> str:
     """What the command prints once the server is up."""
     lines = [
-        f"Vi local server listening on {server.endpoint}",
+        f"Vi local server listening on {server.endpoint} ({server.dialect} dialect)",
         f"Organization ID: {server.organization_id}",
         f"Secret key: {server.secret_key}",
         "",
@@ -85,6 +91,7 @@ async def serve(args: argparse.Namespace) -> None:
         faults=args.faults,
         organization_id=args.org,
         secret_key=args.secret_key,
+        strict=args.strict,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
