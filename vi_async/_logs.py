@@ -120,10 +120,12 @@ class _Position:
         if line.timestamp == self.low:
             self.at_low[line] += 1
 
-    def unstick(self) -> bool:
-        """One remedy for a page that did not advance; False when none is left."""
+    def unstick(self, lines: list[LogLine]) -> bool:
+        """One remedy for a full page of old ``lines``; False when none is left."""
         if self.cursor is not None or self.low is None:
             return False  # a cursor that does not advance: nothing to change on our side
+        if any(line.timestamp < self.low - 1 for line in lines):
+            return False  # not a crowded millisecond: the server ignores since
         if self.limit < self.ceiling:
             self.limit = self.ceiling
             return True
@@ -190,6 +192,8 @@ async def read_logs(
             fresh = position.take(answer, params.get("since"))
         previous = answer.lines if by_cursor else []
         full = len(answer.lines) >= int(params["limit"])
+        # By time, any new line means "ask again": a server may cut pages shorter than asked.
+        more = bool(fresh) and (full or not by_cursor)
         unmoved = by_cursor and bool(answer.lines) and answer.cursor == params.get("since")
         stalled = not fresh and (full or unmoved)
         stalls = stalls + 1 if stalled else 0
@@ -200,18 +204,20 @@ async def read_logs(
             elif tail is not None:
                 kept = deque(maxlen=tail)
         if kept is not None:
-            kept.extend(fresh)
-            if full and not stalled:
-                continue  # still reading towards the end, to keep its last lines
-            fresh, kept = list(kept), None
-        for line in fresh:
-            yield line
-        if fresh and full:
-            continue  # a full page of new lines: more are waiting now
+            kept.extend(fresh)  # reading towards the end, to keep its last lines
+        else:
+            for line in fresh:
+                yield line
+        if more:
+            continue  # new lines: more may be waiting now
         if stalled and stalls <= MAX_STALLS:
             # What this answer taught (e.g. how the server reads since) may be the remedy.
-            if position.params() != sent or position.unstick():
+            if position.params() != sent or position.unstick(answer.lines):
                 continue
+        if kept is not None:
+            fresh, kept = list(kept), None
+            for line in fresh:
+                yield line
         if stalled:
             logger.warning("The log of %s did not advance (the same lines again)", path)
         if not follow:

@@ -7,9 +7,9 @@ Installed with vi-async and loaded by pytest automatically. Fixtures:
 - ``vi_server_thread``: a LocalServer on a background thread, for sync tests.
 - ``vi_dialect``: ``"extended"`` or ``"strict"``; the three server fixtures are
   parametrized over both, so every test using them runs once per dialect (the
-  dialect shows in the test id, e.g. ``test_x[strict]``; ``-k extended`` runs
-  one half). A conftest that defines its own ``vi_dialect`` fixture returning
-  one name pins its tests to that dialect.
+  dialect shows in the test id, e.g. ``test_x[strict]``, and as a marker:
+  ``-m "not strict"`` runs one half). ``@pytest.mark.parametrize("vi_dialect",
+  ["extended"])`` pins a test about an extension to the default dialect.
 
 Async fixtures run on the anyio pytest plugin (mark tests ``@pytest.mark.anyio``).
 Override ``vi_run_schedule`` to change how fast runs progress.
@@ -36,6 +36,21 @@ def vi_run_schedule() -> RunSchedule:
 
 
 DIALECTS = ("extended", "strict")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the dialect markers."""
+    for name in DIALECTS:
+        config.addinivalue_line("markers", f"{name}: runs against the {name} local server")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test that runs against a server fixture with its dialect."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        dialect = callspec.params.get("vi_dialect") if callspec is not None else None
+        if dialect in DIALECTS:
+            item.add_marker(dialect)
 
 
 @pytest.fixture(params=DIALECTS)
