@@ -86,7 +86,7 @@ class _Position:
         if self.cursor is not None:
             params["since"] = self.cursor
         elif self.low is not None:
-            params["since"] = str(self.low if self.inclusive else self.low - 1)
+            params["since"] = str(self.low if self.inclusive else max(0, self.low - 1))
         return params
 
     def take(self, answer: _Answer, since: str | None) -> list[LogLine]:
