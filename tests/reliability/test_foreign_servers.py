@@ -1,11 +1,12 @@
-"""runs.logs against log servers that are not ours: the plain wire, and hostile ones.
+"""Servers that are not ours: runs.logs on the plain wire and on hostile logs; a PUT retry.
 
 ``PlainLog`` serves a log as WIRE.md has it (``timestamp``/``block``/``level``/
 ``message``, ``since``/``until`` in epoch ms, ``limit``; no ``seq``, no cursor),
 with ``since`` inclusive or exclusive, a cap on the page size, and lines that
 arrive while a reader follows. The hostile ones repeat pages and never move
 their cursor. Every read must end, yield each line once, in order, and make a
-bounded number of requests.
+bounded number of requests. And a create whose answer was lost must come back
+from a server that answers the retried PUT with 409.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ import anyio
 import pytest
 from aiohttp import web
 
-from vi_async import Client
+from vi_async import Client, ViConflictError
 
 from .conftest import hostile_client
-from .hostile import HostileServer, run_doc
+from .hostile import HostileServer, as_json, flow_doc, run_doc
 
 pytestmark = pytest.mark.anyio
 
@@ -183,3 +184,30 @@ async def test_a_server_that_cuts_pages_short_loses_nothing(
     async with hostile_client(hostile) as client:
         assert await _read(client, tail=None) == _expected(log)
     assert not caplog.records
+
+
+async def test_a_create_whose_answer_was_lost_is_read_back_from_a_409(
+    hostile: HostileServer,
+) -> None:
+    """A server whose PUT is not idempotent: its 409 to the retry means the lost try made it."""
+    made: dict[str, dict[str, Any]] = {}
+
+    async def not_idempotent(request: web.Request, server: HostileServer) -> web.StreamResponse:
+        flow_id = request.path.rsplit("/", 1)[-1]
+        if request.method == "GET":
+            return web.json_response(made[flow_id])
+        if flow_id in made:
+            return web.json_response({"message": "already exists"}, status=409)
+        made[flow_id] = flow_doc(flow_id)
+        assert request.transport is not None
+        request.transport.abort()  # created, but the answer is lost
+        return web.Response(status=499)
+
+    hostile.handler = not_idempotent
+    async with hostile_client(hostile, retry_base_delay=0.01) as client:
+        flow = await client.flows.create({"name": "hostile"})
+        assert list(made) == [flow.flow_id]
+        hostile.handler = as_json({"message": "already exists"}, status=409)
+        with pytest.raises(ViConflictError):  # no answer was lost: the 409 stands
+            await client.flows.create({"name": "hostile"})
+    assert [r.method for r in hostile.api_requests()] == ["PUT", "PUT", "GET", "PUT"]
