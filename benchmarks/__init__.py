@@ -13,4 +13,5 @@ MEASURES = (
     "sync_overhead",
     "memory",
     "log_page",
+    "model_download",
 )

@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = RunSchedule()
     parser = argparse.ArgumentParser(
         prog="python -m vi_async.local",
-        description="Serve a Vi-compatible API (flows and runs) backed by SQLite.",
+        description="Serve a Vi-compatible API (flows, runs, models) backed by SQLite.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8700, help="port; 0 picks a free one")
@@ -36,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="serve only the Vi wire, without the local extensions (log cursors, "
         "Vi-Flow-Id, Idempotency-Key replay)",
+    )
+    parser.add_argument(
+        "--download-url-ttl",
+        type=float,
+        default=900.0,
+        help="seconds a checkpoint's pre-signed download URL stays valid (default 900)",
     )
     parser.add_argument(
         "--faults",
@@ -92,6 +98,7 @@ async def serve(args: argparse.Namespace) -> None:
         organization_id=args.org,
         secret_key=args.secret_key,
         strict=args.strict,
+        download_url_ttl=args.download_url_ttl,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

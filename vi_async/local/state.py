@@ -21,7 +21,7 @@ from vi_async.local.store import Store, now_ms
 
 @dataclass
 class LocalState:
-    """Store, keys, faults, schedule and request counters of a server."""
+    """Store, keys, faults, schedule, request counters and download URL lifetime (s)."""
 
     store: Store
     keys: KeyRing
@@ -32,6 +32,7 @@ class LocalState:
     clock: Callable[[], int] = now_ms
     strict: bool = False
     """Serve only the Vi wire: no log cursors, flow-link header, idempotency replay."""
+    download_url_ttl: float = 900.0
 
     @property
     def dialect(self) -> str:
