@@ -77,6 +77,12 @@ def build_parser(prog: str = "python -m vi_async.local") -> argparse.ArgumentPar
         help="back-date their creation time by DAYS",
     )  # fmt: skip
     parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="serve only the Vi wire, without the local extensions (log cursors, "
+        "Vi-Flow-Id, Idempotency-Key replay)",
+    )
+    parser.add_argument(
         "--download-url-ttl",
         type=float,
         default=900.0,
@@ -95,7 +101,7 @@ def build_parser(prog: str = "python -m vi_async.local") -> argparse.ArgumentPar
 def banner(server: LocalServer) -> str:
     """What the command prints once the server is up."""
     lines = [
-        f"Vi local server listening on {server.endpoint}",
+        f"Vi local server listening on {server.endpoint} ({server.dialect} dialect)",
         f"Organization ID: {server.organization_id}",
         f"Secret key: {server.secret_key}",
         "",
@@ -136,6 +142,7 @@ async def serve(args: argparse.Namespace) -> None:
         faults=args.faults or FaultConfig(),
         organization_id=args.org,
         secret_key=args.secret_key,
+        strict=args.strict,
         download_url_ttl=args.download_url_ttl,
     )
     stop = asyncio.Event()
