@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
-from ._convert import converter
+from ._convert import converter, describe
 from ._polling import PollSchedule
 from ._transport import Transport
 from .errors import ViDecodeError
@@ -66,10 +66,7 @@ async def read_logs(
 def _decode(data: Any) -> tuple[list[LogLine], str | None, bool | None]:
     if not isinstance(data, dict) or not isinstance(data.get("items"), list):
         raise ViDecodeError("Expected a logs object with an 'items' list")
-    try:
-        lines = [converter.structure(item, LogLine) for item in data["items"]]
-    except Exception as exc:
-        raise ViDecodeError(f"Could not decode a log line: {exc}") from exc
+    lines = _lines(data["items"])
     cursor = data.get("nextSince")
     complete = data.get("complete")
     return (
@@ -77,3 +74,11 @@ def _decode(data: Any) -> tuple[list[LogLine], str | None, bool | None]:
         cursor if isinstance(cursor, str) and cursor else None,
         complete if isinstance(complete, bool) else None,
     )
+
+
+def _lines(items: list[Any]) -> list[LogLine]:
+    try:
+        return [converter.structure(item, LogLine) for item in items]
+    except Exception as exc:
+        problem = describe(exc)
+    raise ViDecodeError(f"Could not decode a log line: {problem}")  # unchained: see describe()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import pickle
 import traceback
 from collections.abc import Iterator
 from typing import Any
@@ -29,38 +28,13 @@ from vi_async.local import FaultConfig, LocalServer
 
 from .conftest import FAKE_SECRET, hostile_client
 from .hostile import HostileServer, as_json, flow_doc, raw
+from .leaks import assert_clean, error_texts
 
 pytestmark = pytest.mark.anyio
 
 SPEC = FlowSpec(name="secrets")
 UNKNOWN_KEY = "dtvi_" + "unknownKEY" * 9 + "ZZZZZZZZ"
 LONG_RUN = {"vi-local/running-seconds": "30"}
-
-
-def fragments(secret: str) -> list[str]:
-    """The key, and the parts of it that would still give it away."""
-    body = secret[len("dtvi_") :]
-    return [secret, body, body[:32], body[-32:]]
-
-
-def assert_clean(text: str, *secrets: str) -> None:
-    """No key (or a long fragment of one) occurs in ``text``."""
-    for secret in secrets:
-        for fragment in fragments(secret):
-            assert fragment not in text, f"secret fragment leaked: ...{text[:200]!r}"
-
-
-def error_texts(error: BaseException) -> str:
-    """Everything an error shows: str, repr, traceback with causes, attributes, pickle."""
-    parts = [str(error), repr(error), "".join(traceback.format_exception(error))]
-    seen: BaseException | None = error
-    while seen is not None:
-        parts += [repr(v) for v in vars(seen).values()] if hasattr(seen, "__dict__") else []
-        parts += [str(a) for a in seen.args]
-        seen = seen.__cause__ or seen.__context__
-    if isinstance(error, ViError):
-        parts.append(repr(pickle.loads(pickle.dumps(error)).__dict__))
-    return "\n".join(parts)
 
 
 class Recorder(logging.Handler):
