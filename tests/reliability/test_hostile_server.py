@@ -427,13 +427,21 @@ async def test_a_repeated_page_token_echoing_the_key_is_masked(
     assert_clean(error_texts(info.value) + records.text, FAKE_SECRET)
 
 
-async def test_a_malformed_status_line_echoing_the_key_is_masked() -> None:
-    """aiohttp's parse error quotes the bad line; the key in it is masked."""
+MALFORMED = {
+    "status-line": b"HTTP/1.1 %s\r\nContent-Length: 0\r\n\r\n",
+    "content-length": b"HTTP/1.1 200 OK\r\nContent-Length: %s\r\n\r\n",
+    "chunk-size": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%s\r\nabc\r\n",
+}
+
+
+@pytest.mark.parametrize("where", list(MALFORMED))
+async def test_a_malformed_answer_echoing_the_key_is_masked(where: str) -> None:
+    """aiohttp's parse errors quote the bad bytes; the key in them is masked."""
 
     async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
         auth = next(line for line in head.split(b"\r\n") if line.startswith(b"Authorization"))
-        writer.write(b"HTTP/1.1 " + auth.split(b" ")[-1] + b"\r\nContent-Length: 0\r\n\r\n")
+        writer.write(MALFORMED[where] % auth.split(b" ")[-1])
         await writer.drain()
         writer.close()
 
