@@ -8,7 +8,7 @@ import asyncio
 import logging
 import platform
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import backoff
@@ -31,6 +31,7 @@ from .errors import (
 )
 
 logger = logging.getLogger("vi_async")
+E = TypeVar("E", bound=ViError)
 
 if TYPE_CHECKING:
     import aiohttp
@@ -285,13 +286,13 @@ class Transport:
 
     def _redirect_error(
         self, call: Call, status: int, headers: Any, request_id: str | None
-    ) -> ViError:
+    ) -> ViRedirectError:
         location = headers.get("Location")
         shown = _mask.excerpt(_mask.mask_url(location), _SNIPPET) if location else None
         err = self._error(
             ViRedirectError,
             call,
-            f"The server redirected to {shown or 'nowhere'}; the Vi API never redirects, "
+            f"The server redirected to {shown or '(no Location)'}; the Vi API never redirects, "
             "so the request was not sent there",
             status=status,
             request_id=request_id,
@@ -301,13 +302,13 @@ class Transport:
 
     @staticmethod
     def _error(
-        cls: type[ViError],
+        cls: type[E],
         call: Call,
         message: str,
         *,
         status: int | None = None,
         request_id: str | None = None,
-    ) -> ViError:
+    ) -> E:
         err = cls(message, status=status, request_id=request_id, method=call.method, path=call.path)
         err.after_lost_answer = call.answer_lost
         return err

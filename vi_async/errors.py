@@ -9,7 +9,7 @@ secret key in it masked when it is set, so the key cannot leak through an except
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._mask import mask
 
@@ -66,10 +66,12 @@ class ViError(Exception):
         self.path = path
         self.code = code
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _SERVER_TEXT and isinstance(value, str):
-            value = mask(value)
-        super().__setattr__(name, value)
+    if not TYPE_CHECKING:  # hidden from mypy, which would then allow any attribute name
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            if name in _SERVER_TEXT and isinstance(value, str):
+                value = mask(value)
+            super().__setattr__(name, value)
 
     def __str__(self) -> str:
         parts = [self.message]
