@@ -9,6 +9,7 @@ only the rest.
 from __future__ import annotations
 
 import re
+import threading
 from urllib.parse import urlsplit, urlunsplit
 
 SECRET_KEY_PREFIX = "dtvi_"  # every Vi key starts with it
@@ -19,6 +20,7 @@ _ANY_KEY = re.escape(SECRET_KEY_PREFIX) + r"[^\s\"'`<>\\(){}\[\],;&]*"
 _KNOWN_KEYS = 16  # how many clients' keys are remembered (the most recent ones)
 
 _known: dict[str, None] = {}  # key bodies (without the prefix), oldest first
+_lock = threading.Lock()  # vi_sync clients are made on their own loop threads
 _pattern = re.compile(_ANY_KEY)
 
 
@@ -28,10 +30,11 @@ def remember(secret_key: str) -> None:
     body = secret_key.removeprefix(SECRET_KEY_PREFIX)
     if len(body) < 16 or body in _known:
         return
-    _known[body] = None
-    while len(_known) > _KNOWN_KEYS:
-        del _known[next(iter(_known))]
-    _pattern = re.compile("|".join([_ANY_KEY, *map(re.escape, _known)]))
+    with _lock:
+        _known[body] = None
+        while len(_known) > _KNOWN_KEYS:
+            del _known[next(iter(_known))]
+        _pattern = re.compile("|".join([_ANY_KEY, *map(re.escape, _known)]))
 
 
 def mask(text: str) -> str:

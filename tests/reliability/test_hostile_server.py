@@ -356,6 +356,11 @@ def text_echo(prefix: int, status: int = 200) -> Any:
 
 ECHOES: dict[str, tuple[Any, Op, type[ViError]]] = {
     "message": (echo(401, lambda a: {"message": f"bad key {a}"}), OPS["get"], ViError),
+    "key-without-its-prefix": (
+        echo(403, lambda a: {"message": f"key {a.removeprefix('Bearer dtvi_')} refused"}),
+        OPS["get"],
+        ViError,
+    ),
     "error-code": (
         echo(400, lambda a: {"error": a, "message": "no"}),
         OPS["get"],
