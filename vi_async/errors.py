@@ -20,6 +20,7 @@ __all__ = [
     "ViConflictError",
     "ViConnectionError",
     "ViDecodeError",
+    "ViDownloadError",
     "ViError",
     "ViNotFoundError",
     "ViPermissionError",
@@ -168,6 +169,12 @@ class ViRedirectError(ViError):
 class ViResponseTooLargeError(ViDecodeError):
     """The response body was larger than the client's ``max_response_bytes``; reading
     stopped there."""
+
+
+class ViDownloadError(ViError):
+    """A model download failed: storage refused or broke the transfer, the file
+    did not verify against the server's hash, or the archive was unsafe or
+    incomplete. Nothing half-done is ever published in the target directory."""
 
 
 _BY_STATUS: dict[int, type[ViError]] = {
