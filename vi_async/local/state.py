@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from vi_async.local.auth import KeyRing
+from vi_async.local.auth import KeyRing, new_admin_token
 from vi_async.local.engine import RunSchedule
 from vi_async.local.faults import FaultInjector
 from vi_async.local.store import Store, now_ms
@@ -16,7 +16,11 @@ from vi_async.local.store import Store, now_ms
 
 @dataclass
 class LocalState:
-    """Store, keys, faults, schedule and request counters of a server."""
+    """Store, keys, faults, schedule and request counters of a server.
+
+    ``admin_token`` guards the ``/_local/`` routes; ``read_timeout`` bounds how
+    long a request body may take to arrive.
+    """
 
     store: Store
     keys: KeyRing
@@ -25,6 +29,8 @@ class LocalState:
     default_org: str
     counts: Counter[str] = field(default_factory=Counter)
     clock: Callable[[], int] = now_ms
+    admin_token: str = field(default_factory=new_admin_token)
+    read_timeout: float = 30.0
 
 
 STATE = web.AppKey("vi_local_state", LocalState)
