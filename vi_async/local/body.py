@@ -18,7 +18,5 @@ async def read_json_object(request: web.Request) -> JsonObject:
     try:
         raw = await asyncio.wait_for(request.read(), request.app[STATE].read_timeout)
     except asyncio.TimeoutError:
-        raise ApiError(
-            REQUEST_TIMEOUT_STATUS, "the request body did not arrive in time"
-        ) from None
+        raise ApiError(REQUEST_TIMEOUT_STATUS, "the request body did not arrive in time") from None
     return parse_json_object(raw)

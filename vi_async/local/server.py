@@ -29,6 +29,7 @@ SHUTDOWN_TIMEOUT = 2.0
 #: Seconds a client has to send a request's headers, or its body, or to reuse an idle
 #: connection, before the server closes the connection.
 READ_TIMEOUT = 30.0
+LINGERING_SECONDS = 10.0
 
 
 def _resolve_default(db: Database, org_id: str | None, secret_key: str | None) -> tuple[str, str]:
@@ -226,6 +227,8 @@ class LocalServer:
                 # aiohttp closes a connection still waiting for a complete request (its
                 # headers) this long after it opened or after its last answer.
                 keepalive_timeout=self.read_timeout,
+                # ...and drains the unread rest of a body at most this long after answering.
+                lingering_time=min(self.read_timeout, LINGERING_SECONDS),
             )
             await runner.setup()
             try:
