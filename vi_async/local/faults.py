@@ -7,7 +7,18 @@ changes), ``503`` / ``429`` (error answer with ``Retry-After``, nothing changes)
 client hung up meanwhile it is not processed) and ``reset_after`` (processed and
 committed, then the connection is dropped so the answer is lost). ``latency`` is
 added to every matching request. ``paths`` is an optional regex searched in the
-request path; to keep every match cheap it is at most 100 characters and has no
+request path.
+
+Storage faults apply to the checkpoint blob route (the pre-signed download URLs),
+drawn the same way per method, path and ``Range``: ``blob_reset_rate`` (the
+connection drops after half of the body), ``blob_corrupt_rate`` (one byte of
+the archive, a third of the way in, is flipped in an answer that covers it),
+``blob_expired_rate`` (a 403 as if the URL had expired); ``blob_max_faults``
+caps how many storage faults are injected in all (0: no cap), and
+``blob_bandwidth`` limits the storage bytes served per second, all answers
+together (0: no limit).
+
+To keep every match cheap, ``paths`` is at most 100 characters and has no
 repetition except a leading or trailing ``.*`` (``/flows/``, ``/runs(/|$)``,
 ``.*/flows/.*``), and paths longer than 1,024 characters never match. Durations
 are at most a day and the seed fits in 64 bits. Change faults at runtime with
@@ -43,6 +54,7 @@ MAX_FAULT_SECONDS = 86_400.0
 MAX_PATTERN_LENGTH = 100
 MAX_MATCHED_PATH = 1024
 MAX_BRANCHES = 4
+INTEGER_FIELDS = ("seed", "blob_max_faults")
 
 _ALIASES = {
     "503": "error_503_rate",
@@ -67,6 +79,11 @@ class FaultConfig:
     slow_rate: float = 0.0
     slow_seconds: float = 30.0
     paths: str | None = None
+    blob_reset_rate: float = 0.0
+    blob_corrupt_rate: float = 0.0
+    blob_expired_rate: float = 0.0
+    blob_max_faults: int = 0
+    blob_bandwidth: float = 0.0
 
     def __post_init__(self) -> None:
         """Validate rates, durations and the path regex."""
@@ -80,6 +97,13 @@ class FaultConfig:
             )
         if not -(2**63) <= self.seed < 2**63:
             raise ValueError("seed must be a 64-bit integer")
+        blob = self._blob_rates()
+        if any(not 0.0 <= r <= 1.0 for r in blob.values()) or sum(blob.values()) > 1.0:
+            raise ValueError("blob fault rates must be within 0..1 and add up to at most 1")
+        if not 0 <= self.blob_bandwidth < math.inf:
+            raise ValueError("blob_bandwidth must be a finite number >= 0")
+        if self.blob_max_faults < 0:
+            raise ValueError("blob_max_faults must be >= 0")
         if self.paths is not None:
             check_paths_pattern(self.paths)
 
@@ -90,6 +114,13 @@ class FaultConfig:
             "429": self.error_429_rate,
             "slow": self.slow_rate,
             "reset_after": self.reset_after_rate,
+        }
+
+    def _blob_rates(self) -> dict[str, float]:
+        return {
+            "reset": self.blob_reset_rate,
+            "corrupt": self.blob_corrupt_rate,
+            "expired": self.blob_expired_rate,
         }
 
     @property
@@ -135,10 +166,10 @@ def _number(key: str, value: Any) -> float | int:
         number = float(value)
         if not math.isfinite(number):
             raise ValueError(f"{key} must be a finite number")
-        if key != "seed":
+        if key not in INTEGER_FIELDS:
             return number
         if number != int(number):
-            raise ValueError("seed must be an integer")
+            raise ValueError(f"{key} must be an integer")
         return int(value) if isinstance(value, int) else int(number)
     except (TypeError, OverflowError):
         raise ValueError(f"{key} must be a finite number") from None
@@ -215,6 +246,23 @@ class FaultInjector:
         self._config = value
         self._seen: dict[str, int] = {}
         self._paths = check_paths_pattern(value.paths) if value.paths else None
+        self.blob_faults = 0
+
+    def blob_fault(self, method: str, path: str, range_header: str | None) -> str | None:
+        """The storage fault drawn for one blob request: reset, corrupt, expired or None."""
+        config = self._config
+        rates = config._blob_rates()
+        if not any(rates.values()):
+            return None
+        if config.blob_max_faults and self.blob_faults >= config.blob_max_faults:
+            return None
+        draw = self._draw(config, method, f"{path}|{range_header or ''}")
+        for name, rate in rates.items():
+            if draw < rate:
+                self.blob_faults += 1
+                return name
+            draw -= rate
+        return None
 
     def _draw(self, config: FaultConfig, method: str, path: str) -> float:
         key = f"{method} /{path.split('/', 3)[-1]}"

@@ -22,6 +22,7 @@ from vi_async.local.auth import (
 from vi_async.local.engine import RunSchedule
 from vi_async.local.faults import FaultConfig, FaultInjector
 from vi_async.local.state import LocalState
+from vi_async.local.storage import STORAGE, StorageStats
 from vi_async.local.store import Database, Store
 from vi_async.local.validation import check_id
 
@@ -73,10 +74,14 @@ class LocalServer:
         faults: FaultConfig | None = None,
         organization_id: str | None = None,
         secret_key: str | None = None,
+        download_url_ttl: float = 900.0,
         admin_token: str | None = None,
         read_timeout: float = READ_TIMEOUT,
     ) -> None:
-        """Configure the server; nothing starts until :meth:`start` or a ``with`` block."""
+        """Configure the server; nothing starts until :meth:`start` or a ``with`` block.
+
+        ``download_url_ttl``: seconds a checkpoint's pre-signed download URL is valid.
+        """
         if not 0 < read_timeout <= 3600:
             raise ValueError("read_timeout must be within 0..3600 seconds")
         if admin_token is not None and not (admin_token.isascii() and admin_token.isprintable()):
@@ -92,6 +97,7 @@ class LocalServer:
         self.port = port
         self._schedule = schedule or RunSchedule()
         self._faults = faults or FaultConfig()
+        self.download_url_ttl = download_url_ttl
         self._requested = (organization_id, secret_key)
         self._organization_id: str | None = None
         self._secret_key: str | None = None
@@ -175,6 +181,13 @@ class LocalServer:
 
         return {ADMIN_HEADER: self.admin_token}
 
+    @property
+    def storage_stats(self) -> StorageStats:
+        """What the storage route (checkpoint downloads) served since start."""
+        if self._runner is None:
+            raise RuntimeError("the server is not running")
+        return self._runner.app[STORAGE].stats
+
     def reset_counts(self) -> None:
         """Reset :attr:`request_counts`."""
         self.request_counts.clear()
@@ -218,6 +231,7 @@ class LocalServer:
                 counts=self._counts,
                 admin_token=self.admin_token,
                 read_timeout=self.read_timeout,
+                download_url_ttl=self.download_url_ttl,
             )
             runner = web.AppRunner(
                 build_app(state),

@@ -16,7 +16,7 @@ from vi_async.local.store import Store, now_ms
 
 @dataclass
 class LocalState:
-    """Store, keys, faults, schedule and request counters of a server.
+    """Store, keys, faults, schedule, request counters and download URL lifetime (s).
 
     ``admin_token`` guards the ``/_local/`` routes; ``read_timeout`` bounds how
     long a request body may take to arrive.
@@ -31,6 +31,7 @@ class LocalState:
     clock: Callable[[], int] = now_ms
     admin_token: str = field(default_factory=new_admin_token)
     read_timeout: float = 30.0
+    download_url_ttl: float = 900.0
 
 
 STATE = web.AppKey("vi_local_state", LocalState)
