@@ -27,9 +27,10 @@ import aiohttp
 import anyio
 import pytest
 
-from vi_async import ViError
+from vi_async import ViServerError
 from vi_async.local import FaultConfig, LocalServer
 from vi_async.local.admin import ADMIN_HEADER, MAX_SEED_FLOWS
+from vi_async.local.store import unavailable
 
 pytestmark = pytest.mark.anyio
 
@@ -197,6 +198,8 @@ async def test_non_finite_numbers_are_refused(
         '{"spec": {"name": "n", "settings": {"x": ' + "[" * 990 + "]" * 990 + "}}}",
         '{"spec": {"name": "n", "settings": {"x": ' + "[" * 100 + "]" * 100 + "}}}",
         '{"spec": {"name": "n", "settings": {"x": ' + '{"a":' * 3000 + "1" + "}" * 3000 + "}}}",
+        b'{"spec": {"name": "\xed\xa0\x80"}}',
+        '{"spec": {"name": "n"}}'.encode("utf-16"),
     ],
     ids=[
         "lone-surrogate",
@@ -205,10 +208,12 @@ async def test_non_finite_numbers_are_refused(
         "depth-990",
         "depth-100",
         "depth-3000",
+        "utf8-encoded-surrogate",
+        "utf-16",
     ],
 )
 async def test_crafted_bodies_are_400(
-    vi_server: LocalServer, session: aiohttp.ClientSession, body: str
+    vi_server: LocalServer, session: aiohttp.ClientSession, body: str | bytes
 ) -> None:
     headers = {**auth(vi_server), "Content-Type": "application/json"}
     for method in ("PUT", "PATCH"):
@@ -410,7 +415,7 @@ async def test_read_only_database_answers_503(
             assert "read-only" in answer["message"]
             assert headers["Retry-After"] == "5"
         async with server.client(max_retries=0) as client:
-            with pytest.raises(ViError) as caught:
+            with pytest.raises(ViServerError) as caught:
                 await client.flows.create(spec={"name": "sdk"})
         assert caught.value.status == 503
         assert "read-only" in str(caught.value)
@@ -458,6 +463,22 @@ async def test_disk_full_answers_503(tmp_path: Path) -> None:
                 assert status == 200
     finally:
         process.stop()
+
+
+def test_a_full_database_is_named_as_such(tmp_path: Path) -> None:
+    """SQLITE_FULL (here: the database's page limit) maps to a 503 naming the cause."""
+    conn = sqlite3.connect(tmp_path / "small.sqlite", isolation_level=None)
+    try:
+        conn.execute("CREATE TABLE t (x TEXT)")
+        conn.execute("PRAGMA max_page_count = 3")
+        with pytest.raises(sqlite3.OperationalError) as caught:
+            conn.execute("INSERT INTO t VALUES (?)", ("x" * 100_000,))
+    finally:
+        conn.close()
+    error = unavailable(caught.value)
+    assert error is not None and error.status == 503
+    assert "full" in error.message and error.headers == {"Retry-After": "5"}
+    assert unavailable(sqlite3.OperationalError("no such table: t")) is None
 
 
 # -- 7. database file permissions --------------------------------------------------------

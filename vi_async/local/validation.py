@@ -13,6 +13,8 @@ from vi_async.local.errors import bad_request
 ID_RE = re.compile(r"[a-zA-Z0-9_-]{1,255}")
 #: How deeply objects and arrays may nest in a request body.
 MAX_JSON_DEPTH = 64
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 
 JsonObject = dict[str, Any]
 
@@ -35,24 +37,30 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _check_tree(value: Any) -> None:
-    """Reject nesting deeper than MAX_JSON_DEPTH and strings that are not valid Unicode."""
-    stack = [(value, 1)]
+def _depth(text: str) -> int:
+    """How deeply arrays and objects nest in (already valid) JSON ``text`` (or a bound <= 64)."""
+    opening = text.count("[") + text.count("{")
+    if opening <= MAX_JSON_DEPTH:
+        return opening  # an upper bound, enough to accept
+    depth = deepest = 0
+    for bracket in _NOT_BRACKET.sub("", _STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _check_strings(value: Any) -> None:
+    """Reject lone surrogates in any key or string of a decoded JSON value."""
+    stack = [value]
     while stack:
-        item, depth = stack.pop()
+        item = stack.pop()
         if isinstance(item, str):
             _check_text(item)
-            continue
-        if not isinstance(item, (dict, list)):
-            continue
-        if depth > MAX_JSON_DEPTH:
-            raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
-        if isinstance(item, dict):
-            for key, child in item.items():
-                _check_text(key)
-                stack.append((child, depth + 1))
-        else:
-            stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def _check_text(text: str) -> None:
@@ -63,16 +71,21 @@ def _check_text(text: str) -> None:
 
 
 def loads_json(raw: bytes | str) -> Any:
-    """Decode untrusted JSON strictly: finite numbers, valid Unicode, bounded nesting.
+    """Decode untrusted JSON strictly: UTF-8, finite numbers, valid Unicode, bounded nesting.
 
     Raises ValueError for anything else (``NaN``, ``Infinity``, ``1e309``,
     ``"\\ud800"``, deeper than :data:`MAX_JSON_DEPTH`).
     """
+    text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     try:
-        value = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError:
         raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
-    _check_tree(value)
+    if _depth(text) > MAX_JSON_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    # Strictly decoded UTF-8 holds no surrogate: one can only come from a \\u escape.
+    if not isinstance(raw, bytes) or "\\ud" in text or "\\uD" in text:
+        _check_strings(value)
     return value
 
 
