@@ -21,7 +21,7 @@ from vi_async.local.auth import (
 )
 from vi_async.local.engine import RunSchedule
 from vi_async.local.faults import FaultConfig, FaultInjector
-from vi_async.local.state import LocalState
+from vi_async.local.state import LocalState, dialect_name
 from vi_async.local.storage import STORAGE, StorageStats
 from vi_async.local.store import Database, Store
 from vi_async.local.validation import check_id
@@ -62,6 +62,11 @@ class LocalServer:
     unlocks the ``/_local/`` routes. A connection whose request headers or body
     do not arrive within ``read_timeout`` seconds is closed (idle keep-alive
     connections too).
+
+    ``strict=True`` serves only the Vi wire of WIRE.md, none of the local
+    extensions (log ``seq``/``nextSince``/``complete``/``tail``, the
+    ``Vi-Flow-Id`` link header and ``status.flowId``, ``Idempotency-Key``
+    replay and echo); the ``/_local/*`` admin routes stay.
     """
 
     def __init__(
@@ -74,6 +79,7 @@ class LocalServer:
         faults: FaultConfig | None = None,
         organization_id: str | None = None,
         secret_key: str | None = None,
+        strict: bool = False,
         download_url_ttl: float = 900.0,
         admin_token: str | None = None,
         read_timeout: float = READ_TIMEOUT,
@@ -95,6 +101,7 @@ class LocalServer:
         self.db_path = str(db_path)
         self.host = host
         self.port = port
+        self._strict = bool(strict)
         self._schedule = schedule or RunSchedule()
         self._faults = faults or FaultConfig()
         self.download_url_ttl = download_url_ttl
@@ -113,7 +120,7 @@ class LocalServer:
         where = self.endpoint if self._runner is not None else "not started"
         return (
             f"LocalServer(endpoint={where!r}, organization_id={self._organization_id!r}, "
-            f"db_path={self.db_path!r})"
+            f"db_path={self.db_path!r}, dialect={self.dialect!r})"
         )
 
     # -- properties ---------------------------------------------------------------
@@ -141,6 +148,16 @@ class LocalServer:
         if self._secret_key is None:
             raise RuntimeError("the server is not running")
         return self._secret_key
+
+    @property
+    def strict(self) -> bool:
+        """True when the server speaks only the Vi wire (no local extensions)."""
+        return self._strict
+
+    @property
+    def dialect(self) -> str:
+        """``"strict"`` or ``"extended"`` (the default, with the local extensions)."""
+        return dialect_name(self._strict)
 
     @property
     def schedule(self) -> RunSchedule:
@@ -231,6 +248,7 @@ class LocalServer:
                 counts=self._counts,
                 admin_token=self.admin_token,
                 read_timeout=self.read_timeout,
+                strict=self._strict,
                 download_url_ttl=self.download_url_ttl,
             )
             runner = web.AppRunner(
