@@ -20,8 +20,10 @@ from .errors import (
     ViNotFoundError,
     ViPermissionError,
     ViRateLimitError,
+    ViRunFailedError,
     ViServerError,
     ViTimeoutError,
+    ViUnreachablePhaseError,
     ViValidationError,
 )
 from .models import (
@@ -37,6 +39,7 @@ from .models import (
     ResourceMetadata,
     Run,
     RunCondition,
+    RunEvent,
     RunPhase,
     RunSpec,
     RunStatus,
@@ -64,6 +67,7 @@ __all__ = [
     "ResourceMetadata",
     "Run",
     "RunCondition",
+    "RunEvent",
     "RunPhase",
     "RunSpec",
     "RunStatus",
@@ -76,8 +80,10 @@ __all__ = [
     "ViNotFoundError",
     "ViPermissionError",
     "ViRateLimitError",
+    "ViRunFailedError",
     "ViServerError",
     "ViTimeoutError",
+    "ViUnreachablePhaseError",
     "ViValidationError",
     "__version__",
 ]

@@ -24,8 +24,10 @@ from vi_async.errors import (
     ViNotFoundError,
     ViPermissionError,
     ViRateLimitError,
+    ViRunFailedError,
     ViServerError,
     ViTimeoutError,
+    ViUnreachablePhaseError,
     ViValidationError,
     error_for_status,
 )
@@ -41,8 +43,10 @@ __all__ = [
     "ViNotFoundError",
     "ViPermissionError",
     "ViRateLimitError",
+    "ViRunFailedError",
     "ViServerError",
     "ViTimeoutError",
+    "ViUnreachablePhaseError",
     "ViValidationError",
     "error_for_status",
 ]
