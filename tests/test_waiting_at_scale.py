@@ -1,4 +1,4 @@
-"""Waiting at scale over HTTP: one list poller per client, runs.watch(), until=, raise_on_failure."""
+"""Waiting at scale over HTTP: one list poller per client, watch(), until=, raise_on_failure."""
 
 from __future__ import annotations
 

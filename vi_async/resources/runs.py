@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
 from contextlib import aclosing
 from typing import Any
 
@@ -255,7 +255,7 @@ class RunsResource(Resource):
         poll_interval: float | None = None,
         *,
         snapshot: bool = True,
-    ) -> AsyncIterator[RunEvent]:
+    ) -> AsyncGenerator[RunEvent, None]:
         """Yield a RunEvent for each change of the organization's runs, until closed.
 
         ``run_ids`` limits the watch to those runs (a watch of every run walks

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from typing import Any
 
 from vi_async._sync_runtime import SyncRuntime
@@ -183,7 +183,7 @@ class RunsResource:
         poll_interval: float | None = None,
         *,
         snapshot: bool = True,
-    ) -> Iterator[RunEvent]:
+    ) -> Generator[RunEvent, None, None]:
         """Yield a RunEvent for each change of the organization's runs, until closed.
 
         ``run_ids`` limits the watch to those runs (a watch of every run walks
