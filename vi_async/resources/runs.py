@@ -9,15 +9,17 @@ from contextlib import aclosing
 from typing import Any
 
 import anyio
+import attrs
 
+from .. import _json
 from .._convert import spec_to_wire, structure
 from .._ids import check_id, new_id, segment
 from .._list_poller import ListPoller
 from .._logs import read_logs
-from .._transport import Transport
+from .._transport import Response, Transport
 from .._waiter import FAILED_PHASES, OnUpdate, RunWatcher, Until, phases_of
 from .._watch import watch_runs
-from ..errors import ViRunFailedError, ViTimeoutError
+from ..errors import ViDecodeError, ViRunFailedError, ViTimeoutError
 from ..models import (
     DeletedResource,
     Flow,
@@ -46,6 +48,17 @@ def _phase_filter(
     return lambda run: run.phase in wanted
 
 
+def _parse_page(response: Response) -> tuple[list[Any], str | None]:
+    """A list page fetched undecoded: its raw items and next-page token."""
+    try:
+        data = _json.loads(response.data)
+    except ValueError as exc:
+        raise ViDecodeError(
+            "The runs list is not JSON", status=response.status, request_id=response.request_id
+        ) from exc
+    return page_items(attrs.evolve(response, data=data))
+
+
 class RunsResource(Resource):
     """Create, inspect, wait for, kill and delete runs."""
 
@@ -56,7 +69,8 @@ class RunsResource(Resource):
         super().__init__(transport)
         self._poller = ListPoller(
             self._get_raw,
-            self._page_raw,
+            self._fetch_page,
+            _parse_page,
             lambda raw: structure(raw, Run),
             max_concurrent_polls=transport.config.max_connections,
         )
@@ -65,9 +79,9 @@ class RunsResource(Resource):
     async def _get_raw(self, run_id: str) -> Any:
         return (await self._transport.request("GET", self._path(run_id))).data
 
-    async def _page_raw(self, token: str | None) -> tuple[list[Any], str | None]:
+    async def _fetch_page(self, token: str | None) -> Response:
         query = {"s": LIST_PAGE_SIZE} if token is None else {"s": LIST_PAGE_SIZE, "p": token}
-        return page_items(await self._transport.request("GET", self.collection, params=query))
+        return await self._transport.request("GET", self.collection, params=query, raw_body=True)
 
     def list(
         self,
