@@ -210,6 +210,7 @@ async def _scene(
         "max_lag_s": ticker.max_lag,
         "max_lag_start_s": ticker.max_lag_start,
         "max_lag_steady_s": ticker.max_lag_steady,
+        "max_lag_cpu_s": ticker.max_lag_cpu,
         "gc": pauses.summary(),
     }
     if interval is not None and waiters_per_run > 1:
@@ -228,7 +229,8 @@ def _lag_text(scene: dict[str, Any]) -> str:
     gen2 = scene["gc"]["gen2"]
     return (
         f"max lag {fmt_s(scene['max_lag_s'])} (start {fmt_s(scene['max_lag_start_s'])}, "
-        f"steady {fmt_s(scene['max_lag_steady_s'])}; {gen2['count']} full GCs, "
+        f"steady {fmt_s(scene['max_lag_steady_s'])}; the loop busy: "
+        f"{fmt_s(scene['max_lag_cpu_s'])}; {gen2['count']} full GCs, "
         f"longest {fmt_s(gen2['max_s'])})"
     )
 

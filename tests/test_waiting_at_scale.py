@@ -333,3 +333,16 @@ async def test_cancelling_waits_and_watches_leaves_no_task_or_request(
     assert _polls(vi_server) == 0  # nobody polls any more
     for run_id in ids:
         await vi_client.runs.kill(run_id)
+
+
+async def test_bad_watch_arguments_raise_before_any_request(
+    vi_client: Client, vi_server: LocalServer
+) -> None:
+    vi_server.reset_counts()
+    with pytest.raises(ValueError, match="phases"):
+        await vi_client.runs.watch(phases="Sleeping").__anext__()
+    with pytest.raises(ValueError, match="poll_interval"):
+        await vi_client.runs.watch(poll_interval=0).__anext__()
+    with pytest.raises(ValueError):
+        await vi_client.runs.watch(["bad/id"]).__anext__()
+    assert sum(vi_server.request_counts.values()) == 0

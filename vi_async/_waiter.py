@@ -29,8 +29,8 @@ FAILED_PHASES = frozenset({RunPhase.FAILED, RunPhase.ERROR, RunPhase.CANCELLED})
 _RANK = {RunPhase.PENDING: 0, RunPhase.RUNNING: 1}  # terminal phases rank 2
 
 
-def phases_of(until: Until) -> frozenset[RunPhase] | None:
-    """``until`` as a set of phases (None: the terminal ones); ValueError when invalid."""
+def phases_of(until: Until, name: str = "until") -> frozenset[RunPhase] | None:
+    """A phase or phases as a set (None stays None); ValueError when invalid."""
     if until is None:
         return None
     items = [until] if isinstance(until, (RunPhase, str)) else list(until)
@@ -38,9 +38,9 @@ def phases_of(until: Until) -> frozenset[RunPhase] | None:
         phases = frozenset(RunPhase(p) for p in items)
     except ValueError:
         names = ", ".join(p.value for p in RunPhase)
-        raise ValueError(f"until must be run phases ({names}), got {until!r}") from None
+        raise ValueError(f"{name} must be run phases ({names}), got {until!r}") from None
     if not phases:
-        raise ValueError("until must name at least one phase")
+        raise ValueError(f"{name} must name at least one phase")
     return phases
 
 

@@ -7,6 +7,7 @@ import asyncio
 import anyio
 import pytest
 from aiohttp import web
+
 from .conftest import hostile_client
 from .hostile import HostileServer, page_doc, run_doc
 

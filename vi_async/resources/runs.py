@@ -282,7 +282,7 @@ class RunsResource(Resource):
         if poll_interval is not None and poll_interval <= 0:
             raise ValueError(f"poll_interval must be positive, got {poll_interval}")
         ids = None if run_ids is None else [check_id(r, "run_id") for r in run_ids]
-        wanted = phases_of(phases)
+        wanted = phases_of(phases, "phases")
         async with aclosing(
             watch_runs(self._poller, ids, wanted, poll_interval=poll_interval, snapshot=snapshot)
         ) as events:
