@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from contextlib import aclosing
 from functools import partial
 
 import anyio
 import pytest
+from run_support import GET_RUN, LIST_RUNS, run_meta, sdk_tasks
 
 from vi_async import (
     Client,
@@ -25,22 +25,8 @@ from vi_async.local import FaultConfig, LocalServer
 pytestmark = pytest.mark.anyio
 
 SPEC = FlowSpec(name="at-scale")
-GET_RUN = "GET /workspaces/{org}/runs/{runId}"
-LIST_RUNS = "GET /workspaces/{org}/runs"
 
 
-def _meta(
-    outcome: str = "Succeeded", pending: float = 0.05, running: float = 0.3
-) -> dict[str, str]:
-    return {
-        "vi-local/outcome": outcome,
-        "vi-local/pending-seconds": str(pending),
-        "vi-local/running-seconds": str(running),
-    }
-
-
-def _vi_tasks() -> list[asyncio.Task[object]]:
-    return [t for t in asyncio.all_tasks() if t.get_name().startswith("vi-async")]
 
 
 def _polls(server: LocalServer) -> int:
@@ -64,7 +50,7 @@ async def _create(client: Client, n: int, meta: dict[str, str]) -> list[str]:
 async def test_300_concurrent_waits_poll_with_a_few_requests_per_interval(
     vi_client: Client, vi_server: LocalServer
 ) -> None:
-    ids = await _create(vi_client, 300, _meta(pending=0.2, running=1.5))
+    ids = await _create(vi_client, 300, run_meta(pending=0.2, running=1.5))
     interval = 0.25
     vi_server.reset_counts()
     started = time.monotonic()
@@ -81,11 +67,11 @@ async def test_300_concurrent_waits_poll_with_a_few_requests_per_interval(
     assert all(r.phase is RunPhase.SUCCEEDED for r in results)
     assert vi_server.request_counts[LIST_RUNS] > 0  # it walked the list
     assert _polls(vi_server) / intervals <= 6, dict(vi_server.request_counts)
-    assert _vi_tasks() == []
+    assert sdk_tasks() == []
 
 
 async def test_a_few_waits_stay_per_run(vi_client: Client, vi_server: LocalServer) -> None:
-    ids = await _create(vi_client, 3, _meta(running=0.4))
+    ids = await _create(vi_client, 3, run_meta(running=0.4))
     vi_server.reset_counts()
     async with anyio.create_task_group() as tg:
         for run_id in ids:
@@ -97,7 +83,7 @@ async def test_a_few_waits_stay_per_run(vi_client: Client, vi_server: LocalServe
 async def test_a_run_missing_from_the_list_ends_its_waiters_with_not_found(
     vi_client: Client, vi_server: LocalServer
 ) -> None:
-    ids = await _create(vi_client, 30, _meta(pending=0.1, running=0.8))
+    ids = await _create(vi_client, 30, run_meta(pending=0.1, running=0.8))
     doomed = ids[7]
     outcomes: dict[str, object] = {}
 
@@ -119,7 +105,7 @@ async def test_a_run_missing_from_the_list_ends_its_waiters_with_not_found(
 
 
 async def test_list_walks_ride_out_an_outage(vi_client: Client, vi_server: LocalServer) -> None:
-    ids = await _create(vi_client, 20, _meta(running=0.6))
+    ids = await _create(vi_client, 20, run_meta(running=0.6))
     vi_server.faults = FaultConfig(error_503_rate=1.0, retry_after=0.01, paths=r".*/runs.*")
     async with vi_server.client(max_retries=1, retry_base_delay=0.01) as fragile:
         done: list[Run] = []
@@ -141,7 +127,7 @@ async def test_list_walks_ride_out_an_outage(vi_client: Client, vi_server: Local
 
 
 async def test_until_running_returns_while_running(vi_client: Client) -> None:
-    run = await vi_client.runs.create(flow=SPEC, metadata=_meta(pending=0.2, running=30))
+    run = await vi_client.runs.create(flow=SPEC, metadata=run_meta(pending=0.2, running=30))
     got = await vi_client.runs.wait_for(run.run_id, until=RunPhase.RUNNING, timeout=10)
     assert got.phase is RunPhase.RUNNING
     assert (await vi_client.runs.get(run.run_id)).phase is RunPhase.RUNNING
@@ -149,7 +135,7 @@ async def test_until_running_returns_while_running(vi_client: Client) -> None:
 
 
 async def test_until_running_fails_fast_on_a_run_killed_while_pending(vi_client: Client) -> None:
-    run = await vi_client.runs.create(flow=SPEC, metadata=_meta(pending=30, running=30))
+    run = await vi_client.runs.create(flow=SPEC, metadata=run_meta(pending=30, running=30))
     started = time.monotonic()
     errors: list[BaseException] = []
 
@@ -174,7 +160,7 @@ async def test_until_running_fails_fast_on_a_run_killed_while_pending(vi_client:
 
 
 async def test_until_accepts_a_set_and_rejects_unknown_phases(vi_client: Client) -> None:
-    run = await vi_client.runs.create(flow=SPEC, metadata=_meta(pending=0.1, running=0.3))
+    run = await vi_client.runs.create(flow=SPEC, metadata=run_meta(pending=0.1, running=0.3))
     got = await vi_client.runs.wait_for(
         run.run_id, until={RunPhase.RUNNING, RunPhase.SUCCEEDED}, timeout=10
     )
@@ -186,7 +172,7 @@ async def test_until_accepts_a_set_and_rejects_unknown_phases(vi_client: Client)
 
 
 async def test_a_run_seen_only_after_it_passed_until_counts_as_reached(vi_client: Client) -> None:
-    run = await vi_client.runs.create(flow=SPEC, metadata=_meta(pending=0.0, running=0.05))
+    run = await vi_client.runs.create(flow=SPEC, metadata=run_meta(pending=0.0, running=0.05))
     await anyio.sleep(0.3)  # ended before the wait starts, having run
     got = await vi_client.runs.wait_for(run.run_id, until=RunPhase.RUNNING, timeout=10)
     assert got.phase is RunPhase.SUCCEEDED
@@ -196,7 +182,7 @@ async def test_a_run_seen_only_after_it_passed_until_counts_as_reached(vi_client
 async def test_raise_on_failure_raises_with_the_run_attached(
     vi_client: Client, outcome: str
 ) -> None:
-    run = await vi_client.runs.create(flow=SPEC, metadata=_meta(outcome))
+    run = await vi_client.runs.create(flow=SPEC, metadata=run_meta(outcome))
     with pytest.raises(ViRunFailedError) as info:
         await vi_client.runs.wait_for(run.run_id, timeout=10, raise_on_failure=True)
     err = info.value
@@ -212,11 +198,11 @@ async def test_raise_on_failure_raises_with_the_run_attached(
 async def test_raise_on_failure_on_create_and_as_completed(vi_client: Client) -> None:
     with pytest.raises(ViRunFailedError) as info:
         await vi_client.runs.create(
-            flow=SPEC, metadata=_meta("Error"), wait=True, timeout=10, raise_on_failure=True
+            flow=SPEC, metadata=run_meta("Error"), wait=True, timeout=10, raise_on_failure=True
         )
     assert info.value.run.phase is RunPhase.ERROR
-    ok = await vi_client.runs.create(flow=SPEC, metadata=_meta(running=0.1))
-    bad = await vi_client.runs.create(flow=SPEC, metadata=_meta("Failed", running=0.6))
+    ok = await vi_client.runs.create(flow=SPEC, metadata=run_meta(running=0.1))
+    bad = await vi_client.runs.create(flow=SPEC, metadata=run_meta("Failed", running=0.6))
     seen: list[str] = []
     with pytest.raises(ViRunFailedError) as info:
         async for run in vi_client.runs.as_completed(
@@ -225,7 +211,7 @@ async def test_raise_on_failure_on_create_and_as_completed(vi_client: Client) ->
             seen.append(run.run_id)
     assert seen == [ok.run_id]
     assert info.value.run.run_id == bad.run_id
-    assert _vi_tasks() == []
+    assert sdk_tasks() == []
 
 
 # -- watch ------------------------------------------------------------------------------
@@ -257,7 +243,7 @@ EVERY_TRANSITION = [
 async def test_watch_yields_every_transition_of_three_runs_exactly_once(
     vi_client: Client, by_id: bool
 ) -> None:
-    ids = await _create(vi_client, 3, _meta(pending=0.3, running=0.6))
+    ids = await _create(vi_client, 3, run_meta(pending=0.3, running=0.6))
     events: list[RunEvent] = []
     watch = vi_client.runs.watch(ids if by_id else None, poll_interval=0.05)
     async with aclosing(watch) as it:
@@ -268,18 +254,18 @@ async def test_watch_yields_every_transition_of_three_runs_exactly_once(
     for event in events:
         if event.type == "changed":
             assert event.previous is not None and event.previous.phase is not event.run.phase
-    assert _vi_tasks() == []
+    assert sdk_tasks() == []
     assert vi_client.runs._watcher.active_streams() == 0
 
 
 async def test_watch_without_snapshot_filtered_by_phase(vi_client: Client) -> None:
-    old = await vi_client.runs.create(flow=SPEC, metadata=_meta(pending=0.0, running=30))
+    old = await vi_client.runs.create(flow=SPEC, metadata=run_meta(pending=0.0, running=30))
     await anyio.sleep(0.1)
     events: list[RunEvent] = []
     async with aclosing(
         vi_client.runs.watch(phases=RunPhase.RUNNING, poll_interval=0.05, snapshot=False)
     ) as it:
-        new = await vi_client.runs.create(flow=SPEC, metadata=_meta(pending=0.2, running=0.3))
+        new = await vi_client.runs.create(flow=SPEC, metadata=run_meta(pending=0.2, running=0.3))
         with anyio.fail_after(10):
             async for event in it:
                 events.append(event)
@@ -295,7 +281,7 @@ async def test_watch_without_snapshot_filtered_by_phase(vi_client: Client) -> No
 
 
 async def test_watch_reports_a_deleted_run_as_removed(vi_client: Client) -> None:
-    run = await vi_client.runs.create(flow=SPEC, metadata=_meta(running=0.05))
+    run = await vi_client.runs.create(flow=SPEC, metadata=run_meta(running=0.05))
     await vi_client.runs.wait_for(run.run_id, timeout=10)
     async with aclosing(vi_client.runs.watch([run.run_id], poll_interval=0.05)) as it:
         first = await it.__anext__()
@@ -313,7 +299,7 @@ async def test_watch_reports_a_deleted_run_as_removed(vi_client: Client) -> None
 async def test_cancelling_waits_and_watches_leaves_no_task_or_request(
     vi_client: Client, vi_server: LocalServer
 ) -> None:
-    ids = await _create(vi_client, 40, _meta(running=30))
+    ids = await _create(vi_client, 40, run_meta(running=30))
 
     async def watch() -> None:
         async for _ in vi_client.runs.watch(poll_interval=0.05):
@@ -325,7 +311,7 @@ async def test_cancelling_waits_and_watches_leaves_no_task_or_request(
                 tg.start_soon(partial(vi_client.runs.wait_for, run_id, poll_interval=0.05))
             tg.start_soon(watch)
             tg.start_soon(partial(vi_client.runs.wait_for, ids[0], until=RunPhase.SUCCEEDED))
-    assert _vi_tasks() == []
+    assert sdk_tasks() == []
     assert vi_client.runs._watcher.active_streams() == 0
     await anyio.sleep(0.05)
     vi_server.reset_counts()
