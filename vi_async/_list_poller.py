@@ -21,6 +21,7 @@ ridden out, polling more slowly; each waiter's own deadline still bounds it.
 from __future__ import annotations
 
 import asyncio
+import copy
 import gc
 import logging
 import math
@@ -202,7 +203,7 @@ class ListPoller:
         self.pages: int | None = None
         # False once the server refused the list (or for a benchmark's baseline).
         self.list_enabled = True
-        self.requests = 0
+        self._list_error: BaseException | None = None
 
     # -- subscribers ------------------------------------------------------------------
 
@@ -261,6 +262,9 @@ class ListPoller:
 
     def join_list(self, watch: Watcher, poll_interval: float | None) -> None:
         """Follow the whole list for ``watch`` (walked every round it is due)."""
+        if self._list_error is not None:  # the server refused the list before
+            watch.fail(copy.copy(self._list_error))
+            return
         self._list_watches.append((watch, PollSchedule(poll_interval)))
         self._list_due[id(watch)] = 0.0
         self._kick()
@@ -307,7 +311,6 @@ class ListPoller:
                 target.publish(error=exc)
             for watch, _ in self._list_watches:
                 watch.fail(exc)
-            raise
 
     def _next_due(self) -> float:
         dues = [t.due for t in self._targets.values()]
@@ -379,7 +382,6 @@ class ListPoller:
                 self.pages = pages + 1  # at least
                 return False
             try:
-                self.requests += 1
                 answer = await self._fetch_page(token)
                 with _collector_paused():
                     items, token = self._parse_page(answer)
@@ -393,6 +395,7 @@ class ListPoller:
                 # A server that will not list (or not 1,000 at a time): poll per run.
                 logger.info("the runs list failed (%s); polling runs one by one", exc)
                 self.list_enabled = False
+                self._list_error = exc
                 for watch, _ in self._list_watches:
                     watch.fail(exc)
                 return False
@@ -485,7 +488,6 @@ class ListPoller:
     async def _get_one(self, target: Target) -> None:
         try:
             async with self._slots:
-                self.requests += 1
                 raw = await self._get_raw(target.run_id)
         except Exception as exc:
             if self._targets.get(target.run_id) is not target:
@@ -510,7 +512,6 @@ class ListPoller:
     async def _check_gone(self, run_id: str) -> None:
         """A run a list-wide watch knew is missing from the list: is it gone?"""
         try:
-            self.requests += 1
             raw = await self._get_raw(run_id)
         except ViNotFoundError:
             self._seen.pop(run_id, None)

@@ -8,6 +8,8 @@ import anyio
 import pytest
 from aiohttp import web
 
+from vi_async import ViValidationError
+
 from .conftest import hostile_client
 from .hostile import HostileServer, page_doc, run_doc
 
@@ -66,3 +68,21 @@ async def test_runs_the_list_leaves_out_are_checked_with_a_get(hostile: HostileS
     assert sorted(await _wait_all(hostile)) == sorted(IDS)
     gets = {r.path.rsplit("/", 1)[-1] for r in hostile.api_requests() if "/runs/" in r.path}
     assert gets == set(IDS) - set(listed)
+
+
+async def test_a_watch_of_every_run_raises_when_the_server_refuses_the_list(
+    hostile: HostileServer,
+) -> None:
+    async def handle(request: web.Request, server: HostileServer) -> web.StreamResponse:
+        if _is_list(request):
+            return web.json_response({"message": "no listing for you"}, status=400)
+        return web.json_response(run_doc(request.path.rsplit("/", 1)[-1]))
+
+    hostile.handler = handle
+    async with hostile_client(hostile) as client:
+        for _ in range(2):  # refused once; the next watch is told at once
+            with pytest.raises(ViValidationError), anyio.fail_after(5):
+                async for _event in client.runs.watch(poll_interval=0.05):
+                    pass
+    lists = [r for r in hostile.api_requests() if r.path.endswith("/runs")]
+    assert len(lists) == 1
