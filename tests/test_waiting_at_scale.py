@@ -332,3 +332,26 @@ async def test_bad_watch_arguments_raise_before_any_request(
     with pytest.raises(ValueError):
         await vi_client.runs.watch(["bad/id"]).__anext__()
     assert sum(vi_server.request_counts.values()) == 0
+
+
+async def test_every_phase_reaches_on_update_in_order_when_walking_the_list(
+    vi_client: Client, vi_server: LocalServer
+) -> None:
+    ids = await _create(vi_client, 20, run_meta(pending=0.3, running=0.5))
+    seen: dict[str, list[RunPhase]] = {run_id: [] for run_id in ids}
+    async with anyio.create_task_group() as tg:
+        for run_id in ids:
+            tg.start_soon(
+                partial(
+                    vi_client.runs.wait_for,
+                    run_id,
+                    timeout=20,
+                    poll_interval=0.05,
+                    on_update=lambda r: seen[r.run_id].append(r.phase),
+                )
+            )
+    assert vi_server.request_counts[LIST_RUNS] > 0
+    assert all(
+        phases == [RunPhase.PENDING, RunPhase.RUNNING, RunPhase.SUCCEEDED]
+        for phases in seen.values()
+    ), seen
