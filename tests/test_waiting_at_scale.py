@@ -243,7 +243,7 @@ EVERY_TRANSITION = [
 async def test_watch_yields_every_transition_of_three_runs_exactly_once(
     vi_client: Client, by_id: bool
 ) -> None:
-    ids = await _create(vi_client, 3, run_meta(pending=0.3, running=0.6))
+    ids = await _create(vi_client, 3, run_meta(pending=1.0, running=1.0))
     events: list[RunEvent] = []
     watch = vi_client.runs.watch(ids if by_id else None, poll_interval=0.05)
     async with aclosing(watch) as it:
@@ -262,15 +262,27 @@ async def test_watch_without_snapshot_filtered_by_phase(vi_client: Client) -> No
     old = await vi_client.runs.create(flow=SPEC, metadata=run_meta(pending=0.0, running=30))
     await anyio.sleep(0.1)
     events: list[RunEvent] = []
-    async with aclosing(
-        vi_client.runs.watch(phases=RunPhase.RUNNING, poll_interval=0.05, snapshot=False)
-    ) as it:
-        new = await vi_client.runs.create(flow=SPEC, metadata=run_meta(pending=0.2, running=0.3))
+    created: list[Run] = []
+
+    async def create_later() -> None:
+        await anyio.sleep(0.5)  # after the watch's first look
+        created.append(
+            await vi_client.runs.create(flow=SPEC, metadata=run_meta(pending=0.3, running=0.5))
+        )
+
+    async with (
+        aclosing(
+            vi_client.runs.watch(phases=RunPhase.RUNNING, poll_interval=0.05, snapshot=False)
+        ) as it,
+        anyio.create_task_group() as tg,
+    ):
+        tg.start_soon(create_later)
         with anyio.fail_after(10):
             async for event in it:
                 events.append(event)
                 if event.type == "removed":
                     break
+    (new,) = created
     # The run already running at the start is not reported; the new one enters the
     # watched phase ("added") and leaves it when it ends ("removed").
     assert [(e.type, e.run.run_id, e.run.phase) for e in events] == [
@@ -337,7 +349,7 @@ async def test_bad_watch_arguments_raise_before_any_request(
 async def test_every_phase_reaches_on_update_in_order_when_walking_the_list(
     vi_client: Client, vi_server: LocalServer
 ) -> None:
-    ids = await _create(vi_client, 20, run_meta(pending=0.3, running=0.5))
+    ids = await _create(vi_client, 20, run_meta(pending=1.5, running=0.5))
     seen: dict[str, list[RunPhase]] = {run_id: [] for run_id in ids}
     async with anyio.create_task_group() as tg:
         for run_id in ids:

@@ -232,7 +232,7 @@ def test_client_and_pager_are_usable_after_threads_change(
 def test_watch_is_a_blocking_iterator_that_stops_polling_when_closed(
     sync_client: vi_sync.Client, vi_server_thread: LocalServer
 ) -> None:
-    run = sync_client.runs.create(flow=SPEC, metadata=run_meta(running=0.4, pending=0.3))
+    run = sync_client.runs.create(flow=SPEC, metadata=run_meta(running=0.5, pending=1.0))
     events = sync_client.runs.watch([run.run_id], poll_interval=0.05)
     assert inspect.isgenerator(events)
     phases = []
