@@ -13,10 +13,16 @@ Routes (served at the root, as the official client joins paths with urljoin)::
 Every response carries an ``X-Request-Id`` header; errors are JSON
 ``{"error": "<CodeName>", "message": "...", "requestId": "..."}``.
 
-A DELETE may carry an ``Idempotency-Key`` header: the server remembers which
-resource each key deleted, so a retry of a delete whose answer was lost gets
-the same 204 again (marked ``Idempotent-Replayed: true``) instead of a 404.
-Responses echo the key, so a client knows it was honoured.
+Extensions (the extended dialect only; ``state.strict`` turns them off):
+
+- A DELETE may carry an ``Idempotency-Key`` header: the server remembers which
+  resource each key deleted, so a retry of a delete whose answer was lost gets
+  the same 204 again (marked ``Idempotent-Replayed: true``) instead of a 404.
+  Responses echo the key, so a client knows it was honoured.
+- A run create may carry ``Vi-Flow-Id`` (see :mod:`vi_async.local.service`),
+  and runs report the link as ``status.flowId``.
+- Logs have ``seq`` cursors, ``nextSince``, ``complete`` and ``tail`` (see
+  :mod:`vi_async.local.logs`).
 """
 
 from __future__ import annotations
@@ -30,17 +36,21 @@ from aiohttp.typedefs import Handler
 
 from vi_async.local import documents, service
 from vi_async.local.admin import add_admin_routes
+from vi_async.local.body import REQUEST_TIMEOUT_STATUS, read_json_object
+from vi_async.local.errorlog import ErrorLog
 from vi_async.local.errors import ApiError
 from vi_async.local.faults import API_PREFIX
 from vi_async.local.logs import LogQuery, logs_document
 from vi_async.local.models import add_model_routes
 from vi_async.local.pagination import decode_token, parse_page_size
+from vi_async.local.records import RunRecord
 from vi_async.local.responses import error_response, json_response
 from vi_async.local.state import STATE, LocalState
 from vi_async.local.store import Database
-from vi_async.local.validation import check_id, parse_json_object
+from vi_async.local.validation import JsonObject, check_id
 
 logger = logging.getLogger("vi_async.local")
+ERROR_LOG = web.AppKey("vi_local_error_log", ErrorLog)
 
 REQUEST_ID_HEADER = "X-Request-Id"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -76,14 +86,23 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
             error = ApiError(405, f"method {request.method} not allowed for {request.path}")
         response = error_response(error, request_id)
     except Exception:
-        logger.exception("unhandled error for %s %s", request.method, request.path)
+        request.app[ERROR_LOG].report(f"{request.method} {request.path[:200]!r}")
         response = error_response(ApiError(500, "internal server error"), request_id)
+    if response.status == REQUEST_TIMEOUT_STATUS:
+        response.force_close()  # the rest of a late body must not be read as a request
     response.headers[REQUEST_ID_HEADER] = request_id
-    idempotency_key = request.headers.get(IDEMPOTENCY_HEADER)
+    idempotency_key = _idempotency_key(request)
     if idempotency_key is not None:
         # Echoed so that a client can tell its key was honoured (a 404 is then exact).
         response.headers[IDEMPOTENCY_HEADER] = idempotency_key
     return response
+
+
+def _idempotency_key(request: web.Request) -> str | None:
+    """The request's Idempotency-Key, when the dialect honours one."""
+    if request.app[STATE].strict:
+        return None
+    return request.headers.get(IDEMPOTENCY_HEADER)
 
 
 def _target(request: web.Request, name: str) -> tuple[LocalState, str, str]:
@@ -93,8 +112,12 @@ def _target(request: web.Request, name: str) -> tuple[LocalState, str, str]:
     return state, org_id, check_id(request.match_info[name], name)
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    return parse_json_object(await request.read())
+async def _body(request: web.Request) -> JsonObject:
+    return await read_json_object(request)
+
+
+def _run_document(state: LocalState, record: RunRecord) -> dict[str, Any]:
+    return documents.run_document(record, state.clock(), strict=state.strict)
 
 
 def _list_handler(kind: str) -> Handler:
@@ -104,7 +127,8 @@ def _list_handler(kind: str) -> Handler:
         size = parse_page_size(request.query.get("s"))
         cursor = decode_token(request.query.get("p"), kind)
         rows = await state.store.run(Database.page, kind, org_id, cursor.after, cursor.before, size)
-        return json_response(documents.page_document(kind, rows, state.clock()))
+        page = documents.page_document(kind, rows, state.clock(), strict=state.strict)
+        return json_response(page)
 
     return handle
 
@@ -141,7 +165,7 @@ def _deleted(replayed: bool) -> web.StreamResponse:
 async def delete_flow(request: web.Request) -> web.StreamResponse:
     """DELETE a flow (409 while a linked run is active); the body is empty."""
     state, org_id, flow_id = _target(request, "flowId")
-    key = request.headers.get(IDEMPOTENCY_HEADER)
+    key = _idempotency_key(request)
     return _deleted(await state.store.run(Database.delete_flow, org_id, flow_id, key))
 
 
@@ -149,7 +173,7 @@ async def get_run(request: web.Request) -> web.StreamResponse:
     """GET a run."""
     state, org_id, run_id = _target(request, "runId")
     record = await state.store.run(Database.get_run, org_id, run_id)
-    return json_response(documents.run_document(record, state.clock()))
+    return json_response(_run_document(state, record))
 
 
 async def put_run(request: web.Request) -> web.StreamResponse:
@@ -161,31 +185,31 @@ async def put_run(request: web.Request) -> web.StreamResponse:
         org_id,
         run_id,
         await _body(request),
-        request.headers.get(service.FLOW_HEADER) or None,
+        None if state.strict else request.headers.get(service.FLOW_HEADER) or None,
     )
-    return json_response(documents.run_document(record, state.clock()), 201 if created else 200)
+    return json_response(_run_document(state, record), 201 if created else 200)
 
 
 async def patch_run(request: web.Request) -> web.StreamResponse:
     """PATCH a run (``spec.killedAt`` kills it)."""
     state, org_id, run_id = _target(request, "runId")
     record = await service.update_run(state.store, org_id, run_id, await _body(request))
-    return json_response(documents.run_document(record, state.clock()))
+    return json_response(_run_document(state, record))
 
 
 async def delete_run(request: web.Request) -> web.StreamResponse:
     """DELETE a run; the body is empty."""
     state, org_id, run_id = _target(request, "runId")
-    key = request.headers.get(IDEMPOTENCY_HEADER)
+    key = _idempotency_key(request)
     return _deleted(await state.store.run(Database.delete_run, org_id, run_id, key))
 
 
 async def get_logs(request: web.Request) -> web.StreamResponse:
     """GET the logs of a run (see :mod:`vi_async.local.logs`)."""
     state, org_id, run_id = _target(request, "runId")
-    query = LogQuery.parse(request.query)
+    query = LogQuery.parse(request.query, strict=state.strict)
     record = await state.store.run(Database.get_run, org_id, run_id)
-    return json_response(logs_document(record, query, state.clock()))
+    return json_response(logs_document(record, query, state.clock(), strict=state.strict))
 
 
 def build_app(state: LocalState) -> web.Application:
@@ -195,6 +219,16 @@ def build_app(state: LocalState) -> web.Application:
         client_max_size=MAX_BODY_BYTES,
     )
     app[STATE] = state
+    app[ERROR_LOG] = errors = ErrorLog(logger)
+
+    async def start_error_log(_: web.Application) -> None:
+        errors.start()
+
+    async def stop_error_log(_: web.Application) -> None:
+        errors.stop()
+
+    app.on_startup.append(start_error_log)
+    app.on_cleanup.append(stop_error_log)
     base = "/workspaces/{org}"
     app.router.add_get(f"{base}/flows", _list_handler("flows"))
     app.router.add_get(f"{base}/flows/{{flowId}}", get_flow)

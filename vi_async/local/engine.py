@@ -17,6 +17,7 @@ client can use them):
 - ``vi-local/outcome``: ``Succeeded`` (default), ``Failed`` or ``Error``
 - ``vi-local/pending-seconds``, ``vi-local/running-seconds``,
   ``vi-local/log-interval-seconds``: floats overriding the server's RunSchedule
+  (a log interval below ``MIN_LOG_INTERVAL_SECONDS`` is refused: 400)
 
 Logs: line 1 is the Pending line at creation; while Running one line is made
 every ``log_interval_seconds`` (the first one at the start); a final line marks
@@ -38,11 +39,15 @@ FAILED = "Failed"
 ERROR = "Error"
 CANCELLED = "Cancelled"
 OUTCOMES = (SUCCEEDED, FAILED, ERROR)
+#: The longest duration a schedule or an attribute may ask for (30 days).
+MAX_SECONDS = 30 * 24 * 3600.0
 
 ATTR_OUTCOME = "vi-local/outcome"
 ATTR_PENDING = "vi-local/pending-seconds"
 ATTR_RUNNING = "vi-local/running-seconds"
 ATTR_LOG_INTERVAL = "vi-local/log-interval-seconds"
+MIN_LOG_INTERVAL_SECONDS = 0.01
+"""The smallest log interval a client may ask for (100 lines a second)."""
 
 _OUTCOME_TEXT = {
     SUCCEEDED: ("INFO", None, "Run finished: Succeeded"),
@@ -65,6 +70,9 @@ class RunSchedule:
             raise ValueError("pending_seconds and running_seconds must be >= 0")
         if self.log_interval_seconds <= 0:
             raise ValueError("log_interval_seconds must be > 0")
+        durations = (self.pending_seconds, self.running_seconds, self.log_interval_seconds)
+        if not all(value <= MAX_SECONDS for value in durations):
+            raise ValueError(f"durations must be finite and at most {MAX_SECONDS:g} seconds")
 
 
 @dataclass(frozen=True)
@@ -100,8 +108,8 @@ def _seconds(attrs: Mapping[str, str], key: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise bad_request(f"attribute {key} must be a number of seconds") from None
-    if not value >= 0 or value == float("inf"):
-        raise bad_request(f"attribute {key} must be a finite number >= 0")
+    if not 0 <= value <= MAX_SECONDS:
+        raise bad_request(f"attribute {key} must be a number of seconds from 0 to {MAX_SECONDS:g}")
     return value
 
 
@@ -113,6 +121,10 @@ def plan_run(created_at: int, schedule: RunSchedule, attrs: Mapping[str, str]) -
     pending = _seconds(attrs, ATTR_PENDING, schedule.pending_seconds)
     running = _seconds(attrs, ATTR_RUNNING, schedule.running_seconds)
     interval = _seconds(attrs, ATTR_LOG_INTERVAL, schedule.log_interval_seconds)
+    if ATTR_LOG_INTERVAL in attrs and interval < MIN_LOG_INTERVAL_SECONDS:
+        raise bad_request(
+            f"attribute {ATTR_LOG_INTERVAL} must be >= {MIN_LOG_INTERVAL_SECONDS} seconds"
+        )
     running_at = created_at + round(pending * 1000)
     return RunPlan(
         created_at=created_at,
@@ -147,7 +159,8 @@ def conditions(plan: RunPlan, now: int) -> list[dict[str, Any]]:
     return result
 
 
-def _running_line_count(plan: RunPlan, now: int) -> int:
+def running_line_count(plan: RunPlan, now: int) -> int:
+    """How many "Running" lines (one per log interval) the run has produced by ``now``."""
     limit = plan.finished_at - 1 if plan.cancelled_at is None else plan.cancelled_at
     bound = min(now, limit)
     if bound < plan.running_at:
@@ -157,7 +170,7 @@ def _running_line_count(plan: RunPlan, now: int) -> int:
 
 def line_count(plan: RunPlan, now: int) -> int:
     """How many log lines the run has produced by ``now``."""
-    return 1 + _running_line_count(plan, now) + (1 if plan.is_terminal(now) else 0)
+    return 1 + running_line_count(plan, now) + (1 if plan.is_terminal(now) else 0)
 
 
 def log_line(plan: RunPlan, seq: int, blocks: tuple[str, ...]) -> dict[str, Any]:
@@ -169,7 +182,7 @@ def log_line(plan: RunPlan, seq: int, blocks: tuple[str, ...]) -> dict[str, Any]
     if seq == 1:
         return _line(seq, plan.created_at, None, "INFO", "Run queued (Pending)")
     k = seq - 2
-    total_running = _running_line_count(plan, plan.ends_at)
+    total_running = running_line_count(plan, plan.ends_at)
     if k < total_running:
         at = plan.running_at + k * plan.log_interval_ms
         block = blocks[k % len(blocks)] if blocks else None

@@ -52,10 +52,10 @@ def _parse_page(response: Response) -> tuple[list[Any], str | None]:
     """A list page fetched undecoded: its raw items and next-page token."""
     try:
         data = _json.loads(response.data)
-    except ValueError as exc:
+    except ValueError:  # not chained: the decoder's error holds the whole body
         raise ViDecodeError(
             "The runs list is not JSON", status=response.status, request_id=response.request_id
-        ) from exc
+        ) from None
     return page_items(attrs.evolve(response, data=data))
 
 
@@ -134,7 +134,7 @@ class RunsResource(Resource):
             run_spec["trainingProject"] = training_project
         body = request_body(run_spec, metadata)
         path = self._path(new_id())
-        run = decode(await self._transport.request("PUT", path, body=body, headers=headers), Run)
+        run = decode(await self._transport.create(path, body, headers), Run)
         if not wait:
             return run
         try:
