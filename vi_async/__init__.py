@@ -23,8 +23,10 @@ from .errors import (
     ViRateLimitError,
     ViRedirectError,
     ViResponseTooLargeError,
+    ViRunFailedError,
     ViServerError,
     ViTimeoutError,
+    ViUnreachablePhaseError,
     ViValidationError,
 )
 from .models import (
@@ -46,6 +48,7 @@ from .models import (
     ResourceMetadata,
     Run,
     RunCondition,
+    RunEvent,
     RunPhase,
     RunSpec,
     RunStatus,
@@ -89,6 +92,7 @@ __all__ = [
     "ResourceMetadata",
     "Run",
     "RunCondition",
+    "RunEvent",
     "RunPhase",
     "RunSpec",
     "RunStatus",
@@ -104,8 +108,10 @@ __all__ = [
     "ViRateLimitError",
     "ViRedirectError",
     "ViResponseTooLargeError",
+    "ViRunFailedError",
     "ViServerError",
     "ViTimeoutError",
+    "ViUnreachablePhaseError",
     "ViValidationError",
     "__version__",
 ]
