@@ -54,6 +54,15 @@ class Manifest:
         return sum(self.done)
 
     @property
+    def contiguous(self) -> int:
+        """Bytes written from the start of the file without a hole."""
+        for index, n in enumerate(self.done):
+            start, end = self.chunk(index)
+            if start + n < end:
+                return start + n
+        return self.size
+
+    @property
     def complete(self) -> bool:
         """True when every chunk is written."""
         return self.written == self.size
@@ -62,12 +71,19 @@ class Manifest:
         """Whether this manifest describes that object."""
         return (self.checkpoint, self.etag, self.size) == (checkpoint, etag, size) and bool(etag)
 
-    def save(self, path: Path) -> None:
-        """Write atomically (a kill leaves the previous manifest or this one)."""
+    def save(self, path: Path, *, durable: bool = False) -> None:
+        """Write atomically (a kill leaves the previous manifest or this one);
+        ``durable`` also syncs it to disk (a power loss keeps it too)."""
         data = {"version": VERSION, **attrs.asdict(self)}
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(data))
+        with tmp.open("w") as file:
+            file.write(json.dumps(data))
+            if durable:
+                file.flush()
+                os.fsync(file.fileno())
         os.replace(tmp, path)
+        if durable:
+            sync_dir(path.parent)
 
     @classmethod
     def load(cls, path: Path) -> Manifest | None:
@@ -89,3 +105,17 @@ class Manifest:
         ):
             return None
         return manifest
+
+
+def sync_dir(path: Path) -> None:
+    """fsync a directory (its entries: renames and new files), where the OS can."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # Windows cannot open a directory
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
