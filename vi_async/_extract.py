@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ._download_manifest import sync_dir
-from ._prefix import FollowingReader, Prefix
+from ._prefix import SYNC_EVERY, FollowingReader, Prefix
 from .errors import ViDownloadError
 
 MODEL_DIR = "model_full"
@@ -53,6 +53,7 @@ def _copy_range(src: int, dst: int, offset: int, size: int, prefix: Prefix) -> N
     """Copy ``size`` bytes at ``offset`` of ``src`` to ``dst``, in the kernel when it
     can, each piece once the archive's written prefix covers it."""
     stop = offset + size
+    unsynced = 0
     while offset < stop:
         available = min(stop, prefix.wait_until(min(stop, offset + COPY_BLOCK)))
         try:
@@ -62,6 +63,10 @@ def _copy_range(src: int, dst: int, offset: int, size: int, prefix: Prefix) -> N
         if n <= 0:
             raise ViDownloadError("The model archive is truncated")
         offset += n
+        unsynced += n
+        if unsynced >= SYNC_EVERY:  # write back as we go: the final fsync is then short
+            os.fdatasync(dst) if hasattr(os, "fdatasync") else os.fsync(dst)
+            unsynced = 0
 
 
 def _extract_file(src: int, member: tarfile.TarInfo, into: Path, prefix: Prefix) -> None:

@@ -69,6 +69,7 @@ def hash_following(path: Path, prefix: Prefix, name: str) -> bytes:
     Raises :class:`~vi_async._prefix.Aborted` when the transfer gives up.
     """
     hasher: Any = _crc32c() if name == "crc32c" else hashlib.new(name)
+    copy = bytes if name == "crc32c" else None  # google-crc32c takes bytes only
     buffer = bytearray(HASH_BLOCK)
     view = memoryview(buffer)
     try:
@@ -83,7 +84,7 @@ def hash_following(path: Path, prefix: Prefix, name: str) -> bytes:
                 n = os.preadv(fd, [view[: min(HASH_BLOCK, end - position)]], position)
                 if n <= 0:
                     raise ViDownloadError("The downloaded archive is shorter than its size")
-                hasher.update(view[:n])
+                hasher.update(view[:n] if copy is None else copy(view[:n]))
                 position += n
     except OSError as exc:
         raise ViDownloadError(f"Could not read the downloaded archive: {exc}") from None

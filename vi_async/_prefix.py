@@ -58,6 +58,24 @@ class Prefix:
             return self._end
 
 
+SYNC_EVERY = 32 * 1024 * 1024
+
+
+def sync_following(path: os.PathLike[str] | str, prefix: Prefix) -> None:
+    """Flush the file to disk as its prefix grows (every SYNC_EVERY bytes), then
+    ``fsync`` it once whole: the last sync then has little left to write."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        synced = 0
+        while synced < prefix.size:
+            synced = prefix.wait_until(synced + SYNC_EVERY)
+            if synced < prefix.size:
+                os.fdatasync(fd) if hasattr(os, "fdatasync") else os.fsync(fd)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class FollowingReader(io.RawIOBase):
     """Reads of a file being written, each blocking until its bytes are in."""
 
