@@ -309,8 +309,8 @@ class ModelDownloader:
         conflict = await asyncio.to_thread(_conflict, model, target)
         if conflict is not None:
             raise ViDownloadError(
-                f"{target} already holds {conflict}; pass overwrite=True to replace it, "
-                "or choose another save_dir"
+                f"{target} already holds {conflict}; pass overwrite=True (--overwrite on "
+                "the command line) to replace it, or choose another save_dir"
             )
         return None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -64,7 +65,7 @@ async def test_other_checkpoint_needs_overwrite(
     run_id = await succeeded_run(vi_client)
     latest = await vi_client.models.download(run_id, save_dir=tmp_path)
     vi_server.storage_stats.reset()
-    with pytest.raises(ViDownloadError, match="checkpoint_2.*overwrite=True"):
+    with pytest.raises(ViDownloadError, match=r"checkpoint_2.*overwrite=True"):
         await vi_client.models.download(run_id, ckpt="checkpoint_1", save_dir=tmp_path)
     assert sum(vi_server.storage_stats.requests.values()) == 0  # refused before storage
     assert read_marker(tmp_path / run_id)["checkpoint"] == "checkpoint_2"  # type: ignore[index]
@@ -74,6 +75,38 @@ async def test_other_checkpoint_needs_overwrite(
     assert first.checkpoint.model_id == "checkpoint_1" and first.sha256 != latest.sha256
     assert first.adapter_path is None and not (tmp_path / run_id / "model_adapter").exists()
     _check(first, tmp_path, run_id)
+
+
+async def _no_download_threads() -> None:
+    """The hashing/extraction threads end with the download (their pool shuts down)."""
+    for _ in range(100):
+        if not any(t.name.startswith("vi-download") for t in threading.enumerate()):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError([t.name for t in threading.enumerate()])
+
+
+async def test_extracts_and_hashes_while_downloading(
+    vi_server: LocalServer, vi_client: Client, tmp_path: Path
+) -> None:
+    """By the time most bytes are in, most of the weights are already extracted
+    (two streams: chunks complete in pairs, so the written prefix keeps up)."""
+    size = 6 * 1024 * 1024
+    run_id = await succeeded_run(vi_client, size=size)
+    vi_server.faults = FaultConfig(blob_bandwidth=8 * 1024 * 1024)
+    extracted: list[int] = []
+
+    def progress(done: int, total: int) -> None:
+        if done >= total * 0.8 and not extracted:
+            weights = list(tmp_path.glob(f".{run_id}.vi-extract-*/model_full/model.safetensors"))
+            extracted.append(weights[0].stat().st_size if weights else 0)
+
+    result = await vi_client.models.download(
+        run_id, save_dir=tmp_path, progress=progress, workers=2
+    )
+    _check(result, tmp_path, run_id)
+    assert extracted and extracted[0] >= size // 2, extracted
+    await _no_download_threads()
 
 
 async def test_resume_after_cancel(
@@ -97,6 +130,7 @@ async def test_resume_after_cancel(
         await task
     assert not (tmp_path / run_id).exists()  # nothing published
     assert leftovers(tmp_path) == [f".{run_id}.vi-download.tar", f".{run_id}.vi-download.tar.json"]
+    await _no_download_threads()
     first = vi_server.storage_stats.bytes_sent
     assert size // 2 <= first < size
 
@@ -199,7 +233,7 @@ async def test_foreign_directory_not_replaced(vi_client: Client, tmp_path: Path)
     run_id = await succeeded_run(vi_client)
     (tmp_path / run_id).mkdir()
     (tmp_path / run_id / "notes.txt").write_text("mine")
-    with pytest.raises(ViDownloadError, match="not a model downloaded.*overwrite=True"):
+    with pytest.raises(ViDownloadError, match=r"not a model downloaded.*overwrite=True"):
         await vi_client.models.download(run_id, save_dir=tmp_path)
     assert (tmp_path / run_id / "notes.txt").read_text() == "mine"
     result = await vi_client.models.download(run_id, save_dir=tmp_path, overwrite=True)
@@ -207,9 +241,7 @@ async def test_foreign_directory_not_replaced(vi_client: Client, tmp_path: Path)
     _check(result, tmp_path, run_id)
 
 
-async def test_damaged_copy_of_same_checkpoint_repaired(
-    vi_client: Client, tmp_path: Path
-) -> None:
+async def test_damaged_copy_of_same_checkpoint_repaired(vi_client: Client, tmp_path: Path) -> None:
     run_id = await succeeded_run(vi_client)
     first = await vi_client.models.download(run_id, save_dir=tmp_path)
     (first.model_path / "model.safetensors").unlink()  # our own copy, damaged
