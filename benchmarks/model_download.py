@@ -13,8 +13,9 @@ what each of them does (only ours verifies):
 - raw: one aiohttp GET streamed to a file: transfer only (the floor).
 
 Rounds interleave the contenders (the order rotates each round) and the best
-time of each counts; every child also reports its own CPU seconds (user +
-sys), which on loopback, where the server holds the other core, bound its time.
+time of each counts; every child also reports the CPU seconds (user + sys,
+all threads) of its timed part, which on loopback, where the server holds
+the other core, bound its time.
 
 Then the interruptions: a child starts our download, cancels it at 50 % and
 exits; another child resumes it; reported is how many bytes were fetched in
@@ -69,7 +70,7 @@ async def _make_run(size: int) -> str:
 
 
 def _cpu() -> float:
-    """CPU seconds (user + sys) this child has used since it started, all threads."""
+    """CPU seconds (user + sys) this child has used so far, all threads."""
     import resource
 
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -88,6 +89,7 @@ async def _ours(
         _reset_peak()
         half = asyncio.Event()
         transfer = [0.0]
+        cpu_start = _cpu()
         started = time.perf_counter()
 
         def progress(done: int, total: int) -> None:
@@ -118,7 +120,7 @@ async def _ours(
         elapsed = time.perf_counter() - started
         return {
             "elapsed": elapsed,
-            "cpu": _cpu(),
+            "cpu": _cpu() - cpu_start,
             "transfer": transfer[0] or elapsed,
             "fetched": downloader.stats.fetched,
             "resumed": downloader.stats.resumed,
@@ -137,9 +139,10 @@ def _official(run_id: str, save_dir: str) -> dict[str, Any]:
     )
     try:
         client.models.get(run_id)  # warm-up
+        cpu_start = _cpu()
         started = time.perf_counter()
         client.models.download(run_id, save_dir=save_dir, show_progress=False)
-        return {"elapsed": time.perf_counter() - started, "cpu": _cpu()}
+        return {"elapsed": time.perf_counter() - started, "cpu": _cpu() - cpu_start}
     finally:
         client.close()
 
@@ -151,6 +154,7 @@ async def _raw(run_id: str, save_dir: str) -> dict[str, Any]:
 
     async with Client() as client:
         await client.models.get(run_id)
+        cpu_start = _cpu()
         started = time.perf_counter()
         model = await client.models.get(run_id, contents=True)
         assert model.download_url is not None
@@ -159,7 +163,7 @@ async def _raw(run_id: str, save_dir: str) -> dict[str, Any]:
                 with open(os.path.join(save_dir, "raw.tar"), "wb") as out:  # noqa: ASYNC230
                     async for chunk in response.content.iter_chunked(1024 * 1024):
                         out.write(chunk)
-        return {"elapsed": time.perf_counter() - started, "cpu": _cpu()}
+        return {"elapsed": time.perf_counter() - started, "cpu": _cpu() - cpu_start}
 
 
 def child_main(argv: list[str]) -> None:

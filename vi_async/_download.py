@@ -60,7 +60,7 @@ from ._extract import (
     work_dir,
 )
 from ._hashes import PURE_CRC32C_LIMIT, has_fast_crc32c, hash_following
-from ._prefix import Prefix, sync_following
+from ._prefix import Prefix
 from ._storage import BlobInfo, StorageSession, UrlSource, check_storage_url
 from .errors import ViDownloadError
 from .models import Model, ModelDownload, ModelDownloadUrl
@@ -211,22 +211,12 @@ class _Followers:
         loop = asyncio.get_running_loop()
         # Threads of their own: these block for the whole transfer, and must
         # not starve the default executor (DNS, file calls) of other tasks.
-        self._pool = ThreadPoolExecutor(len(names) + 2, thread_name_prefix="vi-download")
+        self._pool = ThreadPoolExecutor(len(names) + 1, thread_name_prefix="vi-download")
         self._hashes = {
             name: loop.run_in_executor(self._pool, hash_following, archive, self.prefix, name)
             for name in names
         }
         self._extraction = loop.run_in_executor(self._pool, prepare, archive, work, self.prefix)
-        # Before the manifest says "complete" on disk the bytes are there too: a
-        # power loss can then never resume into a torn archive.
-        self._sync = loop.run_in_executor(self._pool, sync_following, archive, self.prefix)
-
-    async def synced(self) -> None:
-        """Wait until the whole file is on disk."""
-        try:
-            await self._sync
-        except OSError as exc:
-            raise ViDownloadError(f"Could not write the downloaded archive: {exc}") from None
 
     async def finish(self) -> tuple[dict[str, bytes], ViDownloadError | None]:
         """The digests and the extraction's error, if any, once the file is whole."""
@@ -246,7 +236,7 @@ class _Followers:
     async def abort(self) -> None:
         """Stop the threads, wait for them, and remove the extraction directory."""
         self.prefix.abort()
-        jobs: list[asyncio.Future[Any]] = [*self._hashes.values(), self._extraction, self._sync]
+        jobs: list[asyncio.Future[Any]] = [*self._hashes.values(), self._extraction]
         await asyncio.shield(asyncio.wait(jobs))
         for job in jobs:
             if not job.cancelled():
@@ -414,8 +404,6 @@ class ModelDownloader:
             )
             try:
                 await self._transfer(session, urls, info, manifest, followers.prefix)
-                await followers.synced()
-                await asyncio.to_thread(manifest.save, self._paths.manifest, durable=True)
             except ObjectChanged as exc:
                 await followers.abort()
                 logger.info("checkpoint %s changed in storage (%s); starting over", checkpoint, exc)
@@ -458,7 +446,8 @@ class ModelDownloader:
         manifest: Manifest,
         prefix: Prefix,
     ) -> None:
-        """Fill the partial file; once whole, it and the manifest are synced to disk."""
+        """Fill the partial file; when it stops short, it and the manifest are synced
+        to disk for a later attempt (a whole file is extracted and removed at once)."""
         self.stats.resumed = max(self.stats.resumed, manifest.written)
         if manifest.complete:
             return
@@ -478,17 +467,39 @@ class ModelDownloader:
 
         transfer = Transfer(session, urls, info, fd, on_bytes)
         try:
-            if self._progress is not None:
-                self._progress(manifest.written, manifest.size)
-            if info.accepts_ranges:
-                try:
-                    await fetch_chunks(transfer, manifest, self._workers)
-                except RangesIgnored:
-                    logger.info("storage ignores Range; fetching in one stream")
-                    await fetch_whole(transfer, manifest)
-            else:
-                await fetch_whole(transfer, manifest)
+            await self._fill(transfer, manifest, info)
+        except ObjectChanged:
+            raise
+        except BaseException:
+            # Kept for a later attempt: on disk first, so that even a power loss
+            # cannot leave a manifest that claims bytes the file lacks.
+            await asyncio.shield(asyncio.to_thread(self._keep, manifest.copy()))
+            raise
+        else:
+            manifest.save(self._paths.manifest)
         finally:
             self.stats.fetched += transfer.fetched
             os.close(fd)
-            manifest.save(self._paths.manifest)
+
+    def _keep(self, manifest: Manifest) -> None:
+        try:
+            fd = os.open(self._paths.partial, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            manifest.save(self._paths.manifest, durable=True)
+        except OSError as exc:
+            logger.warning("could not sync the partial download: %s", exc)
+
+    async def _fill(self, transfer: Transfer, manifest: Manifest, info: BlobInfo) -> None:
+        if self._progress is not None:
+            self._progress(manifest.written, manifest.size)
+        if info.accepts_ranges:
+            try:
+                await fetch_chunks(transfer, manifest, self._workers)
+            except RangesIgnored:
+                logger.info("storage ignores Range; fetching in one stream")
+                await fetch_whole(transfer, manifest)
+        else:
+            await fetch_whole(transfer, manifest)

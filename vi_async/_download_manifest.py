@@ -6,6 +6,12 @@ changes with every request for it), so a later process resumes it as long as
 the object is the same one. It never claims a byte that was not written: a
 chunk's count grows only after its bytes are in the file, and it is saved
 atomically (write then rename), so a kill leaves the old or the new manifest.
+
+A power loss can lose written bytes that a manifest saved on the way claims,
+so a manifest is trusted only when it was saved durably (the partial file
+synced first: done when a download stops short) or during this boot of the
+machine (the bytes are then in the page cache even if its process was
+killed); any other one is ignored and the download starts over.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from typing import Any
 
 import attrs
 
-VERSION = 1
+VERSION = 2
 
 
 def chunk_size_for(size: int) -> int:
@@ -36,12 +42,18 @@ class Manifest:
     size: int
     chunk_size: int
     done: list[int]
+    boot: str = ""  # the machine's boot id when saved
+    durable: bool = False  # saved after the partial file was synced
 
     @classmethod
     def new(cls, checkpoint: str, etag: str, size: int) -> Manifest:
         """A manifest with nothing written yet."""
         chunk = chunk_size_for(size)
         return cls(checkpoint, etag, size, chunk, [0] * max(1, -(-size // chunk)))
+
+    def copy(self) -> Manifest:
+        """A snapshot (the chunk counts copied)."""
+        return attrs.evolve(self, done=list(self.done))
 
     def chunk(self, index: int) -> tuple[int, int]:
         """``[start, end)`` of chunk ``index``."""
@@ -73,7 +85,9 @@ class Manifest:
 
     def save(self, path: Path, *, durable: bool = False) -> None:
         """Write atomically (a kill leaves the previous manifest or this one);
-        ``durable`` also syncs it to disk (a power loss keeps it too)."""
+        ``durable``: the partial file was synced, and the manifest is too (a
+        power loss keeps both)."""
+        self.boot, self.durable = boot_id(), durable
         data = {"version": VERSION, **attrs.asdict(self)}
         tmp = path.with_name(path.name + ".tmp")
         with tmp.open("w") as file:
@@ -104,7 +118,22 @@ class Manifest:
             for i, n in enumerate(manifest.done)
         ):
             return None
+        if not manifest.durable and manifest.boot != boot_id():
+            return None  # saved before a reboot: its bytes may not be on disk
         return manifest
+
+
+_BOOT_ID: list[str] = []
+
+
+def boot_id() -> str:
+    """This boot of the machine (Linux), or "" where unknown."""
+    if not _BOOT_ID:
+        try:
+            _BOOT_ID.append(Path("/proc/sys/kernel/random/boot_id").read_text().strip())
+        except OSError:
+            _BOOT_ID.append("")
+    return _BOOT_ID[0]
 
 
 def sync_dir(path: Path) -> None:

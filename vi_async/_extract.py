@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ._download_manifest import sync_dir
-from ._prefix import SYNC_EVERY, FollowingReader, Prefix
+from ._prefix import FollowingReader, Prefix
 from .errors import ViDownloadError
 
 MODEL_DIR = "model_full"
@@ -33,6 +33,7 @@ RUN_CONFIG = "run.json"
 MARKER = ".vi-model.json"
 _TEMP_TAGS = (".vi-extract-", ".vi-old-")
 COPY_BLOCK = 1024 * 1024
+SYNC_EVERY = 32 * 1024 * 1024
 
 
 def _check_member(member: tarfile.TarInfo) -> None:
@@ -55,7 +56,7 @@ def _copy_range(src: int, dst: int, offset: int, size: int, prefix: Prefix) -> N
     stop = offset + size
     unsynced = 0
     while offset < stop:
-        available = min(stop, prefix.wait_until(min(stop, offset + COPY_BLOCK)))
+        available = min(stop, prefix.wait_until(min(stop, offset + prefix.step)))
         try:
             n = os.copy_file_range(src, dst, available - offset, offset)
         except OSError:  # another filesystem without support, or no such syscall

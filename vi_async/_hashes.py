@@ -79,7 +79,7 @@ def hash_following(path: Path, prefix: Prefix, name: str) -> bytes:
     try:
         position = 0
         while position < prefix.size:
-            end = prefix.wait_until(position + HASH_BLOCK)
+            end = prefix.wait_until(position + prefix.step)
             while position < end:
                 n = os.preadv(fd, [view[: min(HASH_BLOCK, end - position)]], position)
                 if n <= 0:

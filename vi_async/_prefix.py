@@ -28,6 +28,17 @@ class Prefix:
         self._end = min(end, size)
         self._aborted = False
         self._cond = threading.Condition()
+        # The least position a waiter waits for: the writer wakes waiters only
+        # once it is reached (a wake-up per write would fight it for the GIL).
+        self._next_wake = size + 1
+        self._wanted: dict[int, int] = {}
+
+    @property
+    def step(self) -> int:
+        """How much more to wait for between two reads behind the prefix: 1..8 MiB,
+        about 1/32 of the file (few wake-ups, yet close behind the writer)."""
+        mib = 1024 * 1024
+        return max(mib, min(8 * mib, self.size // 32))
 
     @property
     def end(self) -> int:
@@ -39,7 +50,8 @@ class Prefix:
         if end > self._end:
             with self._cond:
                 self._end = min(end, self.size)
-                self._cond.notify_all()
+                if self._end >= self._next_wake:
+                    self._cond.notify_all()
 
     def abort(self) -> None:
         """Wake every waiter with :class:`Aborted`."""
@@ -50,30 +62,17 @@ class Prefix:
     def wait_until(self, position: int) -> int:
         """Block until the first ``position`` bytes are written; the prefix's end."""
         position = min(position, self.size)
+        me = threading.get_ident()
         with self._cond:
             while self._end < position and not self._aborted:
+                self._wanted[me] = position
+                self._next_wake = min(self._wanted.values())
                 self._cond.wait()
+                del self._wanted[me]
+                self._next_wake = min(self._wanted.values(), default=self.size + 1)
             if self._aborted:
                 raise Aborted()
             return self._end
-
-
-SYNC_EVERY = 32 * 1024 * 1024
-
-
-def sync_following(path: os.PathLike[str] | str, prefix: Prefix) -> None:
-    """Flush the file to disk as its prefix grows (every SYNC_EVERY bytes), then
-    ``fsync`` it once whole: the last sync then has little left to write."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        synced = 0
-        while synced < prefix.size:
-            synced = prefix.wait_until(synced + SYNC_EVERY)
-            if synced < prefix.size:
-                os.fdatasync(fd) if hasattr(os, "fdatasync") else os.fsync(fd)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class FollowingReader(io.RawIOBase):

@@ -130,6 +130,8 @@ async def test_resume_after_cancel(
         await task
     assert not (tmp_path / run_id).exists()  # nothing published
     assert leftovers(tmp_path) == [f".{run_id}.vi-download.tar", f".{run_id}.vi-download.tar.json"]
+    manifest = json.loads((tmp_path / f".{run_id}.vi-download.tar.json").read_text())
+    assert manifest["durable"]  # the partial file was synced before it was saved
     await _no_download_threads()
     first = vi_server.storage_stats.bytes_sent
     assert size // 2 <= first < size
