@@ -43,12 +43,8 @@ def machine() -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen measures; returns the exit code."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument(
-        "names",
-        nargs="*",
-        metavar="NAME",
-        help=f"measures to run (default: all): {', '.join(MEASURES)}",
-    )
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help=f"measures to run (default: all): {', '.join(MEASURES)}")
     parser.add_argument("--quick", action="store_true", help="smoke mode: seconds, not a claim")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
@@ -59,11 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     names = args.names or list(MEASURES)
 
     info = machine()
-    print(
-        f"# {info['uname']} | {info['cpus']} CPUs | {info['python']}"
-        + (" | QUICK MODE (numbers indicative only)" if args.quick else ""),
-        flush=True,
-    )
+    print(f"# {info['uname']} | {info['cpus']} CPUs | {info['python']}"
+          + (" | QUICK MODE (numbers indicative only)" if args.quick else ""), flush=True)
     results: list[Result] = []
     errors: list[str] = []
     started = time.perf_counter()
@@ -82,12 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     missed = [
         f"{r.name}: {g.text} ({g.detail})" for r in results for g in r.goals if g.met is False
     ]
-    print(
-        f"# {len(results)} measure(s) in {total:.1f}s; goals missed: {len(missed)}"
-        + (" (quick mode: not a claim)" if args.quick else "")
-        + (f"; errors: {', '.join(errors)}" if errors else ""),
-        flush=True,
-    )
+    print(f"# {len(results)} measure(s) in {total:.1f}s; goals missed: {len(missed)}"
+          + (" (quick mode: not a claim)" if args.quick else "")
+          + (f"; errors: {', '.join(errors)}" if errors else ""), flush=True)
     for line in missed:
         print(f"#   MISSED {line}")
     if args.json:

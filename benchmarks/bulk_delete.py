@@ -98,9 +98,8 @@ def delete_official(server: ServerProcess, ids: list[str]) -> float:
             DATATURE_VI_ORGANIZATION_ID=server.organization_id,
             DATATURE_VI_API_ENDPOINT=server.endpoint,
         )
-        answer: dict[str, Any] = run_child(
-            ["-m", "benchmarks._official", "delete", ids_file], env=env
-        )
+        answer: dict[str, Any] = run_child(["-m", "benchmarks._official", "delete", ids_file],
+                                           env=env)
     return float(answer["elapsed"])
 
 
@@ -155,22 +154,15 @@ def run(quick: bool = False) -> Result:
             f", official one-by-one {fmt_s(official_total)}{scaled}; "
             f"ours/official={best_ours / official_total:.3f} ({speedup:.1f}x faster)"
         )
-        goals.append(
-            Goal(
-                f">= {GOAL_VS_OFFICIAL:.0f}x faster than official",
-                speedup >= GOAL_VS_OFFICIAL,
-                f"{speedup:.1f}x",
-            )
-        )
+        goals.append(Goal(f">= {GOAL_VS_OFFICIAL:.0f}x faster than official",
+                          speedup >= GOAL_VS_OFFICIAL, f"{speedup:.1f}x"))
     else:
         summary += ", official client not installed"
-        goals.append(
-            Goal(f">= {GOAL_VS_OFFICIAL:.0f}x faster than official", None, "vi-sdk not installed")
-        )
+        goals.append(Goal(f">= {GOAL_VS_OFFICIAL:.0f}x faster than official", None,
+                          "vi-sdk not installed"))
     summary += f"; ours/floor={vs_floor:.2f}"
-    goals.append(
-        Goal(f"ours/floor <= {GOAL_VS_FLOOR}", vs_floor <= GOAL_VS_FLOOR, f"{vs_floor:.2f}")
-    )
+    goals.append(Goal(f"ours/floor <= {GOAL_VS_FLOOR}", vs_floor <= GOAL_VS_FLOOR,
+                      f"{vs_floor:.2f}"))
     return Result("bulk_delete", summary, metrics, goals)
 
 

@@ -54,27 +54,12 @@ def run_document(i: int) -> dict[str, Any]:
             "log": f"{link}/logs",
             "observedGeneration": 1,
             "conditions": [
-                {
-                    "condition": "Pending",
-                    "status": "Reached",
-                    "lastTransitionTime": 1700000000000,
-                    "reason": None,
-                    "message": "Waiting for resources",
-                },
-                {
-                    "condition": "Running",
-                    "status": "Reached",
-                    "lastTransitionTime": 1700000002000,
-                    "reason": None,
-                    "message": "Training in progress",
-                },
-                {
-                    "condition": "Succeeded",
-                    "status": "Reached",
-                    "lastTransitionTime": 1700000007000,
-                    "reason": None,
-                    "message": "Run finished",
-                },
+                {"condition": "Pending", "status": "Reached", "lastTransitionTime": 1700000000000,
+                 "reason": None, "message": "Waiting for resources"},
+                {"condition": "Running", "status": "Reached", "lastTransitionTime": 1700000002000,
+                 "reason": None, "message": "Training in progress"},
+                {"condition": "Succeeded", "status": "Reached",
+                 "lastTransitionTime": 1700000007000, "reason": None, "message": "Run finished"},
             ],
         },
         "metadata": {

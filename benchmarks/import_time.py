@@ -31,10 +31,7 @@ def sample(module: str, env: dict[str, str]) -> float:
     """Seconds to import ``module`` in a fresh interpreter."""
     out = subprocess.run(
         [sys.executable, "-c", SNIPPET.format(m=module)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
+        capture_output=True, text=True, env=env, check=True,
     )
     return float(out.stdout.strip().splitlines()[-1])
 
@@ -47,32 +44,26 @@ def heaviest_imports(module: str, env: dict[str, str], top: int = 8) -> list[dic
     """
     out = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", f"import {module}"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
+        capture_output=True, text=True, env=env, check=True,
     )
     rows = []
     for line in out.stderr.splitlines():
         if not line.startswith("import time:"):
             continue
-        _self, cumulative_us, name = line[len("import time:") :].split("|", 2)
+        _self, cumulative_us, name = line[len("import time:"):].split("|", 2)
         if not cumulative_us.strip().isdigit():
             continue  # the header
         depth = (len(name) - 1 - len(name.lstrip(" "))) // 2
-        rows.append(
-            {"module": name.strip(), "depth": depth, "cumulative_ms": int(cumulative_us) / 1000}
-        )
+        rows.append({"module": name.strip(), "depth": depth,
+                     "cumulative_ms": int(cumulative_us) / 1000})
     shallow = [
-        r
-        for r in rows
-        if 1 <= r["depth"] <= 3 and not r["module"].startswith(module) and r["cumulative_ms"] >= 1.0
+        r for r in rows
+        if 1 <= r["depth"] <= 3 and not r["module"].startswith(module)
+        and r["cumulative_ms"] >= 1.0
     ]
     shallow.sort(key=lambda r: r["cumulative_ms"], reverse=True)
-    return [
-        {"module": r["module"], "cumulative_ms": round(r["cumulative_ms"], 1)}
-        for r in shallow[:top]
-    ]
+    return [{"module": r["module"], "cumulative_ms": round(r["cumulative_ms"], 1)}
+            for r in shallow[:top]]
 
 
 def run(quick: bool = False) -> Result:
@@ -92,7 +83,9 @@ def run(quick: bool = False) -> Result:
         best = {m: min(t) for m, t in times.items()}
         metrics["heaviest_imports_vi_async"] = heaviest_imports("vi_async", env)
     metrics["best_s"] = best
-    summary = f"import (min of {samples}): " + ", ".join(f"{m} {fmt_s(t)}" for m, t in best.items())
+    summary = f"import (min of {samples}): " + ", ".join(
+        f"{m} {fmt_s(t)}" for m, t in best.items()
+    )
     goals = []
     if "vi" in best:
         for ours in ("vi_async", "vi_sync"):

@@ -56,20 +56,16 @@ def run(quick: bool = False) -> Result:
             if name.startswith("deep") or name == "block":
                 query = LogQuery(since=size // 2, limit=100, block=query.block)
 
-            times[name][size] = _best(
-                partial(logs_document, record, query, now, strict=strict), rounds
-            )
+            times[name][size] = _best(partial(logs_document, record, query, now, strict=strict),
+                                      rounds)
     worst = max(times[n][sizes[-1]] / times[n][sizes[0]] for n in queries)
     summary = "100-line page, 10^3 -> 10^12 lines: " + ", ".join(
         f"{n} {fmt_s(t[sizes[0]])} -> {fmt_s(t[sizes[-1]])}" for n, t in times.items()
     )
-    metrics = {
-        "best_s": {n: {str(k): v for k, v in t.items()} for n, t in times.items()},
-        "worst_ratio": worst,
-    }
-    goal = Goal(
-        f"page of 10^12 lines <= {GOAL_RATIO:g}x page of 10^3", worst <= GOAL_RATIO, f"{worst:.2f}x"
-    )
+    metrics = {"best_s": {n: {str(k): v for k, v in t.items()} for n, t in times.items()},
+               "worst_ratio": worst}
+    goal = Goal(f"page of 10^12 lines <= {GOAL_RATIO:g}x page of 10^3", worst <= GOAL_RATIO,
+                f"{worst:.2f}x")
     return Result("log_page", summary + f"; worst ratio {worst:.2f}x", metrics, [goal])
 
 

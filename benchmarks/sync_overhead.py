@@ -51,7 +51,9 @@ async def _async_block(creds: dict[str, str], flow_id: str, calls: int) -> float
         return (time.perf_counter() - started) / calls
 
 
-def _handoff_block(loop: asyncio.AbstractEventLoop, client: Any, flow_id: str, calls: int) -> float:
+def _handoff_block(
+    loop: asyncio.AbstractEventLoop, client: Any, flow_id: str, calls: int
+) -> float:
     started = time.perf_counter()
     for _ in range(calls):
         asyncio.run_coroutine_threadsafe(client.flows.get(flow_id), loop).result()
@@ -100,9 +102,8 @@ def run(quick: bool = False) -> Result:
     """Run the measure and return its result."""
     goal_text = f"vi_sync within {GOAL_RATIO}x of vi_async"
     if not have("vi_sync"):
-        return Result(
-            "sync_overhead", "vi_sync not available", goals=[Goal(goal_text, None, "no vi_sync")]
-        )
+        return Result("sync_overhead", "vi_sync not available",
+                      goals=[Goal(goal_text, None, "no vi_sync")])
     import vi_sync
 
     fast_calls, fast_rounds = (50, 2) if quick else (200, 10)

@@ -84,12 +84,8 @@ def _expected_polls(duration: float, interval: float) -> int:
 
 
 async def _scene(
-    server: ServerProcess,
-    client: Any,
-    runs: int,
-    waiters_per_run: int,
-    interval: float | None,
-    life: float,
+    server: ServerProcess, client: Any, runs: int, waiters_per_run: int,
+    interval: float | None, life: float,
 ) -> dict[str, Any]:
     ids = await _create_runs(client, runs, life)
     server.reset_stats()
@@ -161,16 +157,14 @@ def run(quick: bool = False) -> Result:
         f"{one['streams_per_run']:.2f} streams ({one['server_gets']} GETs, "
         f"{one['expected_gets_one_stream']} expected), max lag {fmt_s(one['max_lag_s'])}"
     )
-    streams = max(max(s["streams_per_run"] for s in metrics["many_rounds"]), one["streams_per_run"])
+    streams = max(max(s["streams_per_run"] for s in metrics["many_rounds"]),
+                  one["streams_per_run"])
     lag = max(many["max_lag_s"], one["max_lag_s"])
     goals = [
         Goal("1 poll stream per run", streams <= GOAL_STREAMS, f"{streams:.2f}"),
         Goal(f"loop lag < {GOAL_LAG * 1000:.0f} ms (fixed interval)", lag < GOAL_LAG, fmt_s(lag)),
-        Goal(
-            f"loop lag < {GOAL_LAG * 1000:.0f} ms (adaptive interval)",
-            adaptive["max_lag_s"] < GOAL_LAG,
-            fmt_s(adaptive["max_lag_s"]),
-        ),
+        Goal(f"loop lag < {GOAL_LAG * 1000:.0f} ms (adaptive interval)",
+             adaptive["max_lag_s"] < GOAL_LAG, fmt_s(adaptive["max_lag_s"])),
     ]
     return Result("wait_fanout", summary, metrics, goals)
 

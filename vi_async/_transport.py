@@ -151,7 +151,9 @@ class Transport:
         self.quota.release(call.retry_tokens or 1)
         return response
 
-    async def create(self, path: str, body: Any, headers: dict[str, str] | None = None) -> Response:
+    async def create(
+        self, path: str, body: Any, headers: dict[str, str] | None = None
+    ) -> Response:
         """PUT a new resource under a client-made id, with an exact outcome, retries included.
 
         A server whose PUT is idempotent (the local server) answers a retry of a
