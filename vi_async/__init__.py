@@ -23,8 +23,10 @@ from .errors import (
     ViRateLimitError,
     ViRedirectError,
     ViResponseTooLargeError,
+    ViRunFailedError,
     ViServerError,
     ViTimeoutError,
+    ViUnreachablePhaseError,
     ViValidationError,
 )
 from .models import (
@@ -46,6 +48,7 @@ from .models import (
     ResourceMetadata,
     Run,
     RunCondition,
+    RunEvent,
     RunPhase,
     RunSpec,
     RunStatus,
@@ -79,6 +82,7 @@ __all__ = [
     "ResourceMetadata",
     "Run",
     "RunCondition",
+    "RunEvent",
     "RunPhase",
     "RunSpec",
     "RunStatus",
@@ -94,8 +98,10 @@ __all__ = [
     "ViRateLimitError",
     "ViRedirectError",
     "ViResponseTooLargeError",
+    "ViRunFailedError",
     "ViServerError",
     "ViTimeoutError",
+    "ViUnreachablePhaseError",
     "ViValidationError",
     "__version__",
 ]

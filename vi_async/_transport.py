@@ -129,16 +129,19 @@ class Transport:
         headers: dict[str, str] | None = None,
         retry: bool = True,
         deadline: float | None = None,
+        raw_body: bool = False,
     ) -> Response:
         """Send ``method path`` (relative to the organization) and return the answer.
 
         Transient failures are retried when ``retry`` is true (the caller
         guarantees the request is safe to repeat). ``deadline`` is an absolute
-        ``time.monotonic()`` bound on the whole call, retries included.
+        ``time.monotonic()`` bound on the whole call, retries included. With
+        ``raw_body`` the answer's ``data`` is the body's bytes, not decoded.
         """
         budget = self.config.retry_deadline
         limit = time.monotonic() + budget if budget is not None else float("inf")
         call = Call(method, path, min(limit, deadline) if deadline else limit, retry)
+        call.raw_body = raw_body
         token = current_call.set(call)
         try:
             payload = None if body is None else _json.dumps(body)
@@ -278,8 +281,10 @@ class Transport:
                 # 404 is exact, whatever happened to earlier answers.
                 err.after_lost_answer = False
             raise err
-        data = None
-        if call.method != "DELETE" and raw.strip():  # a DELETE's body carries nothing
+        data: Any = None
+        if call.raw_body:
+            data = raw
+        elif call.method != "DELETE" and raw.strip():  # a DELETE's body carries nothing
             data = _parse(raw)
             if data is _NOT_JSON:  # no decoder error as the cause: it holds the whole body
                 raise self._error(

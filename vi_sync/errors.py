@@ -28,8 +28,10 @@ from vi_async.errors import (
     ViRateLimitError,
     ViRedirectError,
     ViResponseTooLargeError,
+    ViRunFailedError,
     ViServerError,
     ViTimeoutError,
+    ViUnreachablePhaseError,
     ViValidationError,
     error_for_status,
 )
@@ -48,8 +50,10 @@ __all__ = [
     "ViRateLimitError",
     "ViRedirectError",
     "ViResponseTooLargeError",
+    "ViRunFailedError",
     "ViServerError",
     "ViTimeoutError",
+    "ViUnreachablePhaseError",
     "ViValidationError",
     "error_for_status",
 ]

@@ -102,8 +102,8 @@ def decode(response: Response, cls: type[T]) -> T:
         raise
 
 
-def decode_page(response: Response, page_type: Any) -> Any:  # returns page_type
-    """Structure a list page, checking the envelope first."""
+def page_items(response: Response) -> tuple[list[Any], str | None]:
+    """A list page's raw items and next-page token, checking the envelope."""
     data = response.data
     if not isinstance(data, dict) or not isinstance(data.get("items"), list):
         raise ViDecodeError(
@@ -111,6 +111,14 @@ def decode_page(response: Response, page_type: Any) -> Any:  # returns page_type
             status=response.status,
             request_id=response.request_id,
         )
+    token = data.get("nextPage")
+    return data["items"], token if isinstance(token, str) and token else None
+
+
+def decode_page(response: Response, page_type: Any) -> Any:  # returns page_type
+    """Structure a list page, checking the envelope first."""
+    page_items(response)
+    data = response.data
     expected = kind_of(page_type.__args__[0])
     if expected is not None:
         for item in data["items"]:
