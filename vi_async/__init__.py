@@ -7,6 +7,9 @@ async with Client() as client:
 """
 
 from ._client import Client
+from ._hooks import RequestInfo, ResponseInfo
+from ._otel import instrument, uninstrument
+from ._rate_limit import RateLimitInfo
 from ._version import __version__
 from .bulk import BulkError, BulkItemResult, BulkOutcome, BulkReport, OnActiveRun
 from .errors import (
@@ -61,7 +64,10 @@ __all__ = [
     "OnActiveRun",
     "Page",
     "PaginationParams",
+    "RateLimitInfo",
+    "RequestInfo",
     "ResourceMetadata",
+    "ResponseInfo",
     "Run",
     "RunCondition",
     "RunPhase",
@@ -80,4 +86,6 @@ __all__ = [
     "ViTimeoutError",
     "ViValidationError",
     "__version__",
+    "instrument",
+    "uninstrument",
 ]

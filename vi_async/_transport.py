@@ -8,6 +8,7 @@ import asyncio
 import logging
 import platform
 import time
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -15,7 +16,12 @@ import backoff
 
 from . import _json
 from ._config import ClientConfig
+from ._hooks import Hook, normalize_hooks, path_template
 from ._ids import new_id, segment
+from ._logging import sdk_logger
+from ._observe import Responses, Watch, full_url
+from ._otel import tracer_for
+from ._rate_limit import parse_rate_limit
 from ._retry import Call, RetryQuota, current_call, is_transient, parse_retry_after, retry_waits
 from ._version import __version__
 from .errors import (
@@ -23,11 +29,12 @@ from .errors import (
     ViDecodeError,
     ViError,
     ViNotFoundError,
+    ViRateLimitError,
     ViTimeoutError,
     error_for_status,
 )
 
-logger = logging.getLogger("vi_async")
+logger = sdk_logger()
 
 if TYPE_CHECKING:
     import aiohttp
@@ -53,9 +60,19 @@ class Transport:
     """Sends requests for one client; owns its aiohttp session."""
 
     def __init__(
-        self, config: ClientConfig, *, extra_headers: dict[str, str] | None = None
+        self,
+        config: ClientConfig,
+        *,
+        extra_headers: dict[str, str] | None = None,
+        event_hooks: Mapping[str, Sequence[Hook]] | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
+        tracing: bool | None = None,
     ) -> None:
         self.config = config
+        self.hooks = normalize_hooks(event_hooks)
+        self._hooked = bool(self.hooks[0] or self.hooks[1])
+        self.tracing = tracing
+        self._trace_configs = list(trace_configs) if trace_configs else None
         self._base = f"{config.endpoint}workspaces/{segment(config.organization_id)}/"
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
@@ -66,6 +83,7 @@ class Transport:
             "Accept": "application/json",
             **(extra_headers or {}),
         }
+        self.responses = Responses(config.secret_key, self._headers)
         self.quota = RetryQuota(config.retry_budget)
         self._send_with_retries = backoff.on_exception(
             retry_waits,
@@ -97,7 +115,10 @@ class Transport:
                 limit=self.config.max_connections, limit_per_host=self.config.max_connections
             )
             self._session = aiohttp.ClientSession(
-                connector=connector, headers=self._headers, auto_decompress=True
+                connector=connector,
+                headers=self._headers,
+                auto_decompress=True,
+                trace_configs=self._trace_configs,
             )
             # aiohttp silently resends an idempotent request once when a kept-alive
             # connection drops. That hides a lost answer from us (a DELETE that was
@@ -184,7 +205,20 @@ class Transport:
         if headers:
             send_headers.update(headers)
         url = URL(self._base + call.path, encoded=True)
+        tracer = tracer_for(self.tracing)
+        watch = None
+        if self._hooked or tracer is not None:
+            watch = await Watch.start(
+                call,
+                full_url(url, params),
+                {**self._headers, **send_headers},
+                self.config.secret_key,
+                self.hooks,
+                tracer,
+            )
         status = 0
+        resp_headers: Any = None
+        request_id: str | None = None
         unchained: str | None = None
         try:
             async with self.session().request(
@@ -216,6 +250,9 @@ class Transport:
             call.answer_lost = True
             unchained = f"HTTP client error: {type(exc).__name__}"
         finally:
+            elapsed = time.monotonic() - started
+            if resp_headers is not None:
+                request_id = _first_header(resp_headers, _REQUEST_ID_HEADERS)
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug(
                     "%s %s -> %s attempt=%d elapsed=%.3fs",
@@ -223,11 +260,25 @@ class Transport:
                     call.path,
                     status or "no answer",
                     call.attempts,
-                    time.monotonic() - started,
+                    elapsed,
+                    extra={
+                        "method": call.method,
+                        "path_template": path_template(call.path),
+                        "status": status or None,
+                        "attempt": call.attempts,
+                        "request_id": request_id,
+                        "elapsed": elapsed,
+                    },
                 )
+            if watch is not None:
+                watch.finish(status, request_id)
         if unchained is not None:
             raise self._error(ViConnectionError, call, unchained)
-        request_id = _first_header(resp_headers, _REQUEST_ID_HEADERS)
+        self.responses.record(
+            call, url, params, send_headers, status, elapsed, request_id, resp_headers
+        )
+        if watch is not None:
+            await watch.responded(status, elapsed, request_id, resp_headers)
         if status >= 400:
             err = self._status_error(call, status, raw, resp_headers, request_id)
             key = headers.get(IDEMPOTENCY_HEADER) if headers else None
@@ -262,6 +313,8 @@ class Transport:
         err.code = code
         if status in (429, 503):
             err.retry_after = parse_retry_after(headers.get("Retry-After"))
+        if isinstance(err, ViRateLimitError):
+            err.rate_limit = parse_rate_limit(headers)
         return err
 
     def _mask(self, text: str) -> str:

@@ -8,7 +8,10 @@ leak through an exception.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._rate_limit import RateLimitInfo
 
 __all__ = [
     "InvalidIdError",
@@ -117,7 +120,13 @@ class ViConflictError(ViError):
 
 
 class ViRateLimitError(ViError):
-    """The server asked us to slow down (429); ``retry_after`` is in seconds."""
+    """The server asked us to slow down (429); ``retry_after`` is in seconds.
+
+    ``rate_limit`` holds the answer's rate-limit headers (limit, remaining,
+    reset), when it sent any.
+    """
+
+    rate_limit: RateLimitInfo | None = None
 
 
 class ViServerError(ViError):

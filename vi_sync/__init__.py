@@ -41,7 +41,10 @@ from vi_async import (
     OnActiveRun,
     Page,
     PaginationParams,
+    RateLimitInfo,
+    RequestInfo,
     ResourceMetadata,
+    ResponseInfo,
     Run,
     RunCondition,
     RunPhase,
@@ -60,6 +63,8 @@ from vi_async import (
     ViTimeoutError,
     ViValidationError,
     __version__,
+    instrument,
+    uninstrument,
 )
 from vi_sync._client import Client
 from vi_sync.pagination import SyncPager
@@ -81,7 +86,10 @@ __all__ = [
     "OnActiveRun",
     "Page",
     "PaginationParams",
+    "RateLimitInfo",
+    "RequestInfo",
     "ResourceMetadata",
+    "ResponseInfo",
     "Run",
     "RunCondition",
     "RunPhase",
@@ -101,4 +109,6 @@ __all__ = [
     "ViTimeoutError",
     "ViValidationError",
     "__version__",
+    "instrument",
+    "uninstrument",
 ]

@@ -6,6 +6,7 @@ from typing import Any, TypeVar
 
 from .._convert import converter, kind_of, structure
 from .._ids import check_id, segment
+from .._otel import traced_call, tracer_for
 from .._transport import Response, Transport
 from ..errors import ViDecodeError
 from ..models import DeletedResource, Page, PaginationParams
@@ -72,8 +73,13 @@ class Resource:
 
         async def fetch(token: str | None) -> Page[T]:
             query = {"s": size} if token is None else {"s": size, "p": token}
-            response = await self._transport.request("GET", self.collection, params=query)
-            page: Page[T] = decode_page(response, page_type)
+            work = self._transport.request("GET", self.collection, params=query)
+            tracer = tracer_for(self._transport.tracing)
+            if tracer is not None:  # one span per page: a pager is no coroutine to decorate
+                organization = self._transport.config.organization_id
+                name = f"vi.{self.collection}.list"
+                work = traced_call(tracer, organization, name, None, None, work)
+            page: Page[T] = decode_page(await work, page_type)
             return page
 
         return AsyncPager(

@@ -13,6 +13,7 @@ import anyio
 from .._convert import spec_to_wire
 from .._ids import check_id, new_id, segment
 from .._logs import read_logs
+from .._otel import traced
 from .._transport import Transport
 from .._waiter import RunWatcher
 from ..errors import ViTimeoutError
@@ -34,6 +35,10 @@ def _phase_filter(
     return lambda run: run.phase in wanted
 
 
+def _run_attributes(run: Run) -> dict[str, Any]:
+    return {"vi.run.phase": run.phase.value}
+
+
 class RunsResource(Resource):
     """Create, inspect, wait for, kill and delete runs."""
 
@@ -42,9 +47,7 @@ class RunsResource(Resource):
 
     def __init__(self, transport: Transport) -> None:
         super().__init__(transport)
-        self._watcher = RunWatcher(
-            self.get, max_concurrent_polls=transport.config.max_connections
-        )
+        self._watcher = RunWatcher(self.get, max_concurrent_polls=transport.config.max_connections)
 
     def list(
         self,
@@ -61,10 +64,12 @@ class RunsResource(Resource):
         """
         return self._pager(Run, pagination, where=_phase_filter(status), limit=limit)
 
+    @traced("vi.runs.get", id_param="run_id")
     async def get(self, run_id: str) -> Run:
         """Get one run by id. Raises ViNotFoundError if it does not exist."""
         return decode(await self._transport.request("GET", self._path(run_id)), Run)
 
+    @traced("vi.runs.create", summary=_run_attributes)
     async def create(
         self,
         flow: str | FlowSpec | dict[str, Any],
@@ -117,6 +122,7 @@ class RunsResource(Resource):
         """Alias of ``create()``: start a run of a flow."""
         return await self.create(flow, training_project, metadata, wait=wait, timeout=timeout)
 
+    @traced("vi.runs.update", id_param="run_id")
     async def update(
         self,
         run_id: str,
@@ -128,6 +134,7 @@ class RunsResource(Resource):
         body = request_body(None if spec is None else spec_to_wire(spec), metadata)
         return decode(await self._transport.request("PATCH", path, body=body), Run)
 
+    @traced("vi.runs.kill", id_param="run_id", summary=_run_attributes)
     async def kill(self, run_id: str) -> Run:
         """Stop a run. Idempotent: a run that has already ended is returned unchanged."""
         run = await self.get(run_id)
@@ -136,10 +143,12 @@ class RunsResource(Resource):
         body = {"spec": {"killedAt": int(time.time() * 1000)}}
         return decode(await self._transport.request("PATCH", self._path(run_id), body=body), Run)
 
+    @traced("vi.runs.delete", id_param="run_id")
     async def delete(self, run_id: str) -> DeletedResource:
         """Delete a run. Raises ViNotFoundError if it does not exist."""
         return await self._deleted(run_id)
 
+    @traced("vi.runs.wait_for", id_param="run_id", summary=_run_attributes)
     async def wait_for(
         self,
         run_id: str,
