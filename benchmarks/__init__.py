@@ -12,4 +12,5 @@ MEASURES = (
     "import_time",
     "sync_overhead",
     "memory",
+    "observability",
 )
