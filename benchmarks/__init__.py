@@ -12,5 +12,7 @@ MEASURES = (
     "import_time",
     "sync_overhead",
     "memory",
+    "log_page",
+    "model_download",
     "observability",
 )

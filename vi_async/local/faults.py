@@ -7,7 +7,16 @@ changes), ``503`` / ``429`` (error answer with ``Retry-After``, nothing changes)
 client hung up meanwhile it is not processed) and ``reset_after`` (processed and
 committed, then the connection is dropped so the answer is lost). ``latency`` is
 added to every matching request. ``paths`` is an optional regex searched in the
-request path. Change faults at runtime with
+request path.
+
+Storage faults apply to the checkpoint blob route (the pre-signed download URLs),
+drawn the same way per method, path and ``Range``: ``blob_reset_rate`` (the
+connection drops after half of the body), ``blob_corrupt_rate`` (one byte of
+the archive, a third of the way in, is flipped in an answer that covers it),
+``blob_expired_rate`` (a 403 as if the URL had expired); ``blob_max_faults``
+caps how many storage faults are injected in all (0: no cap), and
+``blob_bandwidth`` limits the storage bytes served per second, all answers
+together (0: no limit). Change faults at runtime with
 ``server.faults = FaultConfig(...)`` or ``PUT /_local/faults``.
 
 Reproducibility: each draw comes from ``random.Random`` seeded with the config's
@@ -59,14 +68,24 @@ class FaultConfig:
     slow_rate: float = 0.0
     slow_seconds: float = 30.0
     paths: str | None = None
+    blob_reset_rate: float = 0.0
+    blob_corrupt_rate: float = 0.0
+    blob_expired_rate: float = 0.0
+    blob_max_faults: int = 0
+    blob_bandwidth: float = 0.0
 
     def __post_init__(self) -> None:
         """Validate rates, durations and the path regex."""
         rates = self._rates()
         if any(not 0.0 <= r <= 1.0 for r in rates.values()) or sum(rates.values()) > 1.0:
             raise ValueError("fault rates must be within 0..1 and add up to at most 1")
-        if min(self.latency, self.retry_after, self.slow_seconds) < 0:
-            raise ValueError("latency, retry_after and slow_seconds must be >= 0")
+        blob = self._blob_rates()
+        if any(not 0.0 <= r <= 1.0 for r in blob.values()) or sum(blob.values()) > 1.0:
+            raise ValueError("blob fault rates must be within 0..1 and add up to at most 1")
+        if min(self.latency, self.retry_after, self.slow_seconds, self.blob_bandwidth) < 0:
+            raise ValueError("latency, retry_after, slow_seconds and blob_bandwidth must be >= 0")
+        if self.blob_max_faults < 0:
+            raise ValueError("blob_max_faults must be >= 0")
         if self.paths is not None:
             try:
                 re.compile(self.paths)
@@ -80,6 +99,13 @@ class FaultConfig:
             "429": self.error_429_rate,
             "slow": self.slow_rate,
             "reset_after": self.reset_after_rate,
+        }
+
+    def _blob_rates(self) -> dict[str, float]:
+        return {
+            "reset": self.blob_reset_rate,
+            "corrupt": self.blob_corrupt_rate,
+            "expired": self.blob_expired_rate,
         }
 
     @property
@@ -102,7 +128,7 @@ class FaultConfig:
                 raise ValueError(f"unknown fault setting {raw_key!r}")
             if key == "paths":
                 kwargs[key] = None if value in (None, "") else str(value)
-            elif key == "seed":
+            elif key in ("seed", "blob_max_faults"):
                 kwargs[key] = int(value)
             else:
                 kwargs[key] = float(value)
@@ -138,6 +164,23 @@ class FaultInjector:
         self._config = value
         self._seen: dict[str, int] = {}
         self._paths = re.compile(value.paths) if value.paths else None
+        self.blob_faults = 0
+
+    def blob_fault(self, method: str, path: str, range_header: str | None) -> str | None:
+        """The storage fault drawn for one blob request: reset, corrupt, expired or None."""
+        config = self._config
+        rates = config._blob_rates()
+        if not any(rates.values()):
+            return None
+        if config.blob_max_faults and self.blob_faults >= config.blob_max_faults:
+            return None
+        draw = self._draw(config, method, f"{path}|{range_header or ''}")
+        for name, rate in rates.items():
+            if draw < rate:
+                self.blob_faults += 1
+                return name
+            draw -= rate
+        return None
 
     def _draw(self, config: FaultConfig, method: str, path: str) -> float:
         key = f"{method} /{path.split('/', 3)[-1]}"
