@@ -6,8 +6,8 @@ is sent, response hooks a ``ResponseInfo`` once its status and headers have
 arrived (error statuses included; an attempt that got no answer has no
 response). A hook that raises aborts that request with the hook's exception
 (not retried), as in httpx. Both objects are frozen and hold no secret: the
-``Authorization`` header reads ``Bearer ***``, and any header value holding
-the key is masked. When no hook is configured nothing here runs.
+``Authorization`` header reads ``Bearer ***``, and any Vi key in another
+header value is masked. When no hook is configured nothing here runs.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 
 import attrs
 
+from ._mask import mask
 from ._rate_limit import RateLimitInfo, parse_rate_limit
 
 Hook = Callable[[Any], Any]
@@ -68,17 +69,13 @@ def path_template(path: str) -> str:
     return "/".join(parts)
 
 
-def masked_headers(headers: Mapping[str, str], secret: str) -> Mapping[str, str]:
-    """A read-only copy of ``headers`` with the secret key hidden."""
+def masked_headers(headers: Mapping[str, str]) -> Mapping[str, str]:
+    """A read-only copy of ``headers`` with any Vi key hidden (``_mask``)."""
     from multidict import CIMultiDict, CIMultiDictProxy
 
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in headers.items():
-        if name.lower() == "authorization":
-            value = f"Bearer {MASK}"
-        elif secret in value:
-            value = value.replace(secret, MASK)
-        out.add(name, value)
+        out.add(name, f"Bearer {MASK}" if name.lower() == "authorization" else mask(value))
     return CIMultiDictProxy(out)
 
 

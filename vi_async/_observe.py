@@ -26,6 +26,7 @@ from ._hooks import (
     masked_headers,
     path_template,
 )
+from ._mask import mask
 from ._otel import end_attempt, start_attempt
 from ._rate_limit import RateLimitInfo, parse_rate_limit
 
@@ -39,29 +40,31 @@ if TYPE_CHECKING:
 _Seen = tuple[Any, ...]
 
 
+def masked(text: str | None) -> str | None:
+    """Server text (a request id) with any Vi key hidden."""
+    return None if text is None else mask(text)
+
+
 def full_url(url: Any, params: Mapping[str, str] | None) -> str:
     """The URL an attempt is sent to, query included (a yarl URL and the params)."""
     return str(url.update_query(params) if params else url)
 
 
 def request_info(
-    method: str, url: str, path: str, attempt: int, headers: Mapping[str, str], secret: str
+    method: str, url: str, path: str, attempt: int, headers: Mapping[str, str]
 ) -> RequestInfo:
     """The masked, read-only view of one attempt."""
-    return RequestInfo(
-        method, url, path, path_template(path), attempt, masked_headers(headers, secret)
-    )
+    return RequestInfo(method, url, path, path_template(path), attempt, masked_headers(headers))
 
 
 class Watch:
     """Hooks and span of one observed attempt."""
 
-    __slots__ = ("_response_hooks", "_secret", "_span", "request")
+    __slots__ = ("_response_hooks", "_span", "request")
 
-    def __init__(self, request: RequestInfo, response_hooks: tuple[Hook, ...], secret: str):
+    def __init__(self, request: RequestInfo, response_hooks: tuple[Hook, ...]) -> None:
         self.request = request
         self._response_hooks = response_hooks
-        self._secret = secret
         self._span: Span | None = None
 
     @classmethod
@@ -70,13 +73,12 @@ class Watch:
         call: Call,
         url: str,
         headers: Mapping[str, str],
-        secret: str,
         hooks: tuple[tuple[Hook, ...], tuple[Hook, ...]],
         tracer: Tracer | None,
     ) -> Watch:
         """Run the request hooks (their exception aborts the attempt), then open the span."""
-        info = request_info(call.method, url, call.path, call.attempts, headers, secret)
-        watch = cls(info, hooks[1], secret)
+        info = request_info(call.method, url, call.path, call.attempts, headers)
+        watch = cls(info, hooks[1])
         await call_hooks(hooks[0], watch.request)
         if tracer is not None:
             watch._span = start_attempt(tracer, call.method, url, info.path_template, call.attempts)
@@ -85,7 +87,7 @@ class Watch:
     def finish(self, status: int, request_id: str | None) -> None:
         """End the attempt span; call from the attempt's ``finally`` (reads the exception)."""
         if self._span is not None:
-            end_attempt(self._span, status, request_id, sys.exc_info()[1])
+            end_attempt(self._span, status, masked(request_id), sys.exc_info()[1])
 
     async def responded(
         self, status: int, elapsed: float, request_id: str | None, headers: Mapping[str, str]
@@ -93,7 +95,7 @@ class Watch:
         """Run the response hooks on an answer that arrived (any status)."""
         if self._response_hooks:
             info = ResponseInfo(
-                self.request, status, elapsed, request_id, masked_headers(headers, self._secret)
+                self.request, status, elapsed, masked(request_id), masked_headers(headers)
             )
             await call_hooks(self._response_hooks, info)
 
@@ -101,8 +103,7 @@ class Watch:
 class Responses:
     """The last answer a client received (per context and overall) and its rate limit."""
 
-    def __init__(self, secret: str, default_headers: Mapping[str, str]) -> None:
-        self._secret = secret
+    def __init__(self, default_headers: Mapping[str, str]) -> None:
         self._default_headers = default_headers
         self._var: contextvars.ContextVar[_Seen | None] = contextvars.ContextVar(
             "vi_async_last_response", default=None
@@ -140,7 +141,5 @@ class Responses:
             return None
         method, url, params, path, attempt, sent, status, elapsed, request_id, answer = seen
         headers = {**self._default_headers, **sent}
-        request = request_info(method, full_url(url, params), path, attempt, headers, self._secret)
-        return ResponseInfo(
-            request, status, elapsed, request_id, masked_headers(answer, self._secret)
-        )
+        request = request_info(method, full_url(url, params), path, attempt, headers)
+        return ResponseInfo(request, status, elapsed, masked(request_id), masked_headers(answer))

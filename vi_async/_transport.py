@@ -9,17 +9,18 @@ import logging
 import platform
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import backoff
 
-from . import _json
+from . import _json, _mask
+from ._body import read_body
 from ._config import ClientConfig
 from ._hooks import Hook, normalize_hooks, path_template
 from ._ids import new_id, segment
 from ._logging import sdk_logger
-from ._observe import Responses, Watch, full_url
+from ._observe import Responses, Watch, full_url, masked
 from ._otel import tracer_for
 from ._rate_limit import parse_rate_limit
 from ._retry import Call, RetryQuota, current_call, is_transient, parse_retry_after, retry_waits
@@ -31,11 +32,14 @@ from .errors import (
     ViError,
     ViNotFoundError,
     ViRateLimitError,
+    ViRedirectError,
+    ViResponseTooLargeError,
     ViTimeoutError,
     error_for_status,
 )
 
 logger = sdk_logger()
+E = TypeVar("E", bound=ViError)
 
 if TYPE_CHECKING:
     import aiohttp
@@ -84,8 +88,9 @@ class Transport:
             "Accept": "application/json",
             **(extra_headers or {}),
         }
-        self.responses = Responses(config.secret_key, self._headers)
+        self.responses = Responses(self._headers)
         self.quota = RetryQuota(config.retry_budget)
+        _mask.remember(config.secret_key)
         self._send_with_retries = backoff.on_exception(
             retry_waits,
             ViError,
@@ -167,9 +172,7 @@ class Transport:
         self.quota.release(call.retry_tokens or 1)
         return response
 
-    async def create(
-        self, path: str, body: Any, headers: dict[str, str] | None = None
-    ) -> Response:
+    async def create(self, path: str, body: Any, headers: dict[str, str] | None = None) -> Response:
         """PUT a new resource under a client-made id, with an exact outcome, retries included.
 
         A server whose PUT is idempotent (the local server) answers a retry of a
@@ -231,7 +234,6 @@ class Transport:
                 call,
                 full_url(url, params),
                 {**self._headers, **send_headers},
-                self.config.secret_key,
                 self.hooks,
                 tracer,
             )
@@ -241,11 +243,17 @@ class Transport:
         unchained: str | None = None
         try:
             async with self.session().request(
-                call.method, url, params=params, data=payload, headers=send_headers, timeout=timeout
+                call.method,
+                url,
+                params=params,
+                data=payload,
+                headers=send_headers,
+                timeout=timeout,
+                allow_redirects=False,  # the API never redirects; another host is not trusted
             ) as resp:
                 status = resp.status
-                raw = await resp.read()
                 resp_headers = resp.headers
+                raw = await read_body(resp, call.method, self.config.max_response_bytes)
         except aiohttp.ConnectionTimeoutError as exc:
             raise self._error(ViTimeoutError, call, "Could not connect in time") from exc
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
@@ -285,7 +293,7 @@ class Transport:
                         "path_template": path_template(call.path),
                         "status": status or None,
                         "attempt": call.attempts,
-                        "request_id": request_id,
+                        "request_id": masked(request_id),
                         "elapsed": elapsed,
                     },
                 )
@@ -298,6 +306,17 @@ class Transport:
         )
         if watch is not None:
             await watch.responded(status, elapsed, request_id, resp_headers)
+        if raw is None:
+            raise self._error(
+                ViResponseTooLargeError,
+                call,
+                f"The response is larger than max_response_bytes "
+                f"({self.config.max_response_bytes} bytes); stopped reading it",
+                status=status,
+                request_id=request_id,
+            )
+        if 300 <= status < 400:
+            raise self._redirect_error(call, status, resp_headers, request_id)
         if status >= 400:
             err = self._status_error(call, status, raw, resp_headers, request_id)
             key = headers.get(IDEMPOTENCY_HEADER) if headers else None
@@ -309,23 +328,21 @@ class Transport:
             raise err
         data = None
         if call.method != "DELETE" and raw.strip():  # a DELETE's body carries nothing
-            try:
-                data = _json.loads(raw)
-            except ValueError as exc:
+            data = _parse(raw)
+            if data is _NOT_JSON:  # no decoder error as the cause: it holds the whole body
                 raise self._error(
                     ViDecodeError,
                     call,
-                    f"The response is not JSON: {self._mask(_snippet(raw))!r}",
+                    f"The response is not JSON: {_snippet(raw)!r}",
                     status=status,
                     request_id=request_id,
-                ) from exc
+                )
         return Response(status, data, request_id)
 
     def _status_error(
         self, call: Call, status: int, raw: bytes, headers: Any, request_id: str | None
     ) -> ViError:
         message, code = _error_message(raw, status)
-        message = self._mask(message)
         err = self._error(
             error_for_status(status), call, message, status=status, request_id=request_id
         )
@@ -336,19 +353,31 @@ class Transport:
             err.rate_limit = parse_rate_limit(headers)
         return err
 
-    def _mask(self, text: str) -> str:
-        """Hide the secret key in text that came from the server."""
-        return text.replace(self.config.secret_key, "***")
+    def _redirect_error(
+        self, call: Call, status: int, headers: Any, request_id: str | None
+    ) -> ViRedirectError:
+        location = headers.get("Location")
+        shown = _mask.excerpt(_mask.mask_url(location), _SNIPPET) if location else None
+        err = self._error(
+            ViRedirectError,
+            call,
+            f"The server redirected to {shown or '(no Location)'}; the Vi API never redirects, "
+            "so the request was not sent there",
+            status=status,
+            request_id=request_id,
+        )
+        err.location = shown
+        return err
 
     @staticmethod
     def _error(
-        cls: type[ViError],
+        cls: type[E],
         call: Call,
         message: str,
         *,
         status: int | None = None,
         request_id: str | None = None,
-    ) -> ViError:
+    ) -> E:
         err = cls(message, status=status, request_id=request_id, method=call.method, path=call.path)
         err.after_lost_answer = call.answer_lost
         return err
@@ -406,16 +435,23 @@ def _first_header(headers: Any, names: tuple[str, ...]) -> str | None:
 
 
 def _snippet(raw: bytes) -> str:
-    text = raw.decode("utf-8", "replace").strip()
-    return text if len(text) <= _SNIPPET else text[:_SNIPPET] + "..."
+    return _mask.excerpt(raw.decode("utf-8", "replace").strip(), _SNIPPET)
+
+
+_NOT_JSON = object()
+
+
+def _parse(raw: bytes) -> Any:
+    """The JSON value of ``raw``, or ``_NOT_JSON``."""
+    try:
+        return _json.loads(raw)
+    except ValueError:
+        return _NOT_JSON
 
 
 def _error_message(raw: bytes, status: int) -> tuple[str, str | None]:
     """The server's message: JSON ``message``, then ``error``, else the raw text."""
-    try:
-        data = _json.loads(raw) if raw.strip() else None
-    except ValueError:
-        data = None
+    data = _parse(raw) if raw.strip() else None
     if isinstance(data, dict):
         code = data.get("error") if isinstance(data.get("error"), str) else None
         message = data.get("message") or code

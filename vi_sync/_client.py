@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any
 
 from vi_async._client import Client as _AsyncClient
+from vi_async._config import DEFAULT_MAX_RESPONSE_BYTES
 from vi_async._download import Progress
 from vi_async._hooks import ResponseInfo
 from vi_async._rate_limit import RateLimitInfo
@@ -34,6 +35,9 @@ class Client:
     are safe to repeat, after jittered exponential waits starting near
     ``retry_base_delay`` seconds (or the server's Retry-After, up to
     ``max_retry_after``); ``max_connections`` caps concurrent connections.
+    ``max_response_bytes`` caps the body of any API answer (a larger one raises
+    ViResponseTooLargeError without being read further). Redirects are never
+    followed (ViRedirectError).
 
     Observability (README "Observability"): ``event_hooks={"request": [...],
     "response": [...]}`` are sync or async callables called once per attempt,
@@ -56,6 +60,7 @@ class Client:
         max_retry_after: float = 60.0,
         max_connections: int = 100,
         retry_base_delay: float = 0.25,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         event_hooks: Mapping[str, Sequence[Callable[[Any], Any]]] | None = None,
         trace_configs: Sequence[Any] | None = None,
         tracing: bool | None = None,
@@ -71,6 +76,7 @@ class Client:
                 max_retry_after=max_retry_after,
                 max_connections=max_connections,
                 retry_base_delay=retry_base_delay,
+                max_response_bytes=max_response_bytes,
                 event_hooks=event_hooks,
                 trace_configs=trace_configs,
                 tracing=tracing,

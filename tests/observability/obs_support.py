@@ -87,5 +87,5 @@ def texts(value: Any) -> Iterable[str]:
 def assert_no_secret(secret: str, *values: Any) -> None:
     """No string reachable from ``values`` holds the secret (or its tail)."""
     for text in (t for v in values for t in texts(v)):
-        assert secret not in text
+        assert secret not in text, text
         assert secret[-20:] not in text

@@ -8,7 +8,7 @@ import time
 import anyio
 import anyio.lowlevel
 import pytest
-from reliability.conftest import hostile_client
+from reliability.conftest import FAKE_SECRET, hostile_client
 from reliability.hostile import HostileServer, as_json, flow_doc, sequence
 
 from vi_async import Client, FlowSpec, RateLimitInfo, ViRateLimitError
@@ -16,7 +16,7 @@ from vi_async._logging import FIELDS
 from vi_async._rate_limit import parse_rate_limit
 from vi_async.local import LocalServer
 
-from .obs_support import FailFirstAttempts, assert_no_secret
+from .obs_support import FailFirstAttempts, Spans, assert_no_secret
 
 pytestmark = pytest.mark.anyio
 
@@ -132,3 +132,21 @@ async def test_a_record_outside_any_request_has_the_fields_as_none(
     logger.info("plain")
     (record,) = [r for r in caplog.records if r.getMessage() == "plain"]
     assert all(getattr(record, field) is None for field in FIELDS)
+
+
+async def test_a_key_echoed_in_headers_is_masked_everywhere(
+    hostile: HostileServer, spans: Spans, caplog: pytest.LogCaptureFixture
+) -> None:
+    echo = {"X-Request-Id": FAKE_SECRET, "X-Echo": f"key={FAKE_SECRET}"}
+    hostile.handler = as_json(flow_doc("f1"), headers=echo)
+    seen: list[object] = []
+    caplog.set_level(logging.DEBUG, logger="vi_async")
+    hooks = {"request": [seen.append], "response": [seen.append]}
+    async with hostile_client(hostile, event_hooks=hooks) as client:
+        await client.flows.get("f1")
+        last = client.last_response
+    assert last is not None and last.request_id == "dtvi_***"
+    assert last.headers["X-Echo"] == "key=dtvi_***"
+    attributes = [dict(s.attributes or {}) for s in spans.all()]
+    assert {"vi.request_id": "dtvi_***"}.items() <= attributes[0].items()
+    assert_no_secret(FAKE_SECRET, seen, last, attributes, [vars(r) for r in caplog.records])
