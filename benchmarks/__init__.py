@@ -14,4 +14,5 @@ MEASURES = (
     "memory",
     "log_page",
     "model_download",
+    "observability",
 )

@@ -7,6 +7,9 @@ async with Client() as client:
 """
 
 from ._client import Client
+from ._hooks import RequestInfo, ResponseInfo
+from ._otel import instrument, uninstrument
+from ._rate_limit import RateLimitInfo
 from ._version import __version__
 from .bulk import BulkError, BulkItemResult, BulkOutcome, BulkReport, OnActiveRun
 from .errors import (
@@ -88,8 +91,11 @@ __all__ = [
     "Page",
     "PaginatedResponse",
     "PaginationParams",
+    "RateLimitInfo",
+    "RequestInfo",
     "ResourceCondition",
     "ResourceMetadata",
+    "ResponseInfo",
     "Run",
     "RunCondition",
     "RunEvent",
@@ -114,4 +120,6 @@ __all__ = [
     "ViUnreachablePhaseError",
     "ViValidationError",
     "__version__",
+    "instrument",
+    "uninstrument",
 ]

@@ -48,8 +48,11 @@ from vi_async import (
     OnActiveRun,
     Page,
     PaginationParams,
+    RateLimitInfo,
+    RequestInfo,
     ResourceCondition,
     ResourceMetadata,
+    ResponseInfo,
     Run,
     RunCondition,
     RunEvent,
@@ -74,6 +77,8 @@ from vi_async import (
     ViUnreachablePhaseError,
     ViValidationError,
     __version__,
+    instrument,
+    uninstrument,
 )
 from vi_sync._client import Client
 from vi_sync.pagination import SyncPager
@@ -104,8 +109,11 @@ __all__ = [
     "Page",
     "PaginatedResponse",
     "PaginationParams",
+    "RateLimitInfo",
+    "RequestInfo",
     "ResourceCondition",
     "ResourceMetadata",
+    "ResponseInfo",
     "Run",
     "RunCondition",
     "RunEvent",
@@ -131,4 +139,6 @@ __all__ = [
     "ViUnreachablePhaseError",
     "ViValidationError",
     "__version__",
+    "instrument",
+    "uninstrument",
 ]
