@@ -162,6 +162,11 @@ def _mismatches(where: str, func: Any, expected: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _shape(func: Any) -> list[tuple[str, Any, Any]]:
+    """A signature's parameters as (name, kind, default)."""
+    return [(p.name, p.kind, p.default) for p in inspect.signature(func).parameters.values()]
+
+
 def _method(pkg: str, attr: str, method: str) -> Any:
     cls = _resource_class(pkg, attr)
     func = getattr(cls, method, None)
@@ -278,10 +283,7 @@ def test_sync_facade_mirrors_async_signatures(pkg: str) -> None:
             if sync_func is None:
                 problems.append(f"vi_sync: client.{attr}.{name} missing")
                 continue
-            want = [(p.name, p.kind, p.default) for p in inspect.signature(func).parameters.values()]
-            have = [
-                (p.name, p.kind, p.default) for p in inspect.signature(sync_func).parameters.values()
-            ]
+            want, have = _shape(func), _shape(sync_func)
             if want != have:
                 problems.append(f"vi_sync: client.{attr}.{name} parameters {have} != {want}")
     assert not problems, "\n".join(problems)
