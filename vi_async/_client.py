@@ -22,6 +22,9 @@ class Client:
     are safe to repeat, after jittered exponential waits starting near
     ``retry_base_delay`` seconds (or the server's Retry-After, up to
     ``max_retry_after``); ``max_connections`` caps concurrent connections.
+    ``cancel_grace``: once a bulk job is cancelled, the seconds its in-flight
+    deletes (with their retries and checks) may still take; what is not known
+    by then is reported as ``unknown``.
     """
 
     def __init__(
@@ -36,6 +39,7 @@ class Client:
         max_retry_after: float = 60.0,
         max_connections: int = 100,
         retry_base_delay: float = 0.25,
+        cancel_grace: float = 10.0,
     ) -> None:
         self._config = ClientConfig.resolve(
             secret_key,
@@ -47,6 +51,7 @@ class Client:
             max_retry_after=max_retry_after,
             max_connections=max_connections,
             retry_base_delay=retry_base_delay,
+            cancel_grace=cancel_grace,
         )
         self._transport = Transport(self._config)
         self.runs = RunsResource(self._transport)

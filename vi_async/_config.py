@@ -46,6 +46,7 @@ class ClientConfig:
     max_connections: int = attrs.field(default=100, validator=_positive)
     retry_budget: int = attrs.field(default=500, validator=_non_negative)
     retry_base_delay: float = attrs.field(default=0.25, validator=_positive)
+    cancel_grace: float = attrs.field(default=10.0, validator=_non_negative)
 
     def __repr__(self) -> str:
         return (

@@ -16,7 +16,15 @@ import backoff
 from . import _json
 from ._config import ClientConfig
 from ._ids import new_id, segment
-from ._retry import Call, RetryQuota, current_call, is_transient, parse_retry_after, retry_waits
+from ._retry import (
+    Call,
+    RetryQuota,
+    current_call,
+    current_pacer,
+    is_transient,
+    parse_retry_after,
+    retry_waits,
+)
 from ._version import __version__
 from .errors import (
     ViConnectionError,
@@ -47,6 +55,8 @@ class Response:
     status: int
     data: Any
     request_id: str | None
+    headers: Any = None
+    """The response headers (a case-insensitive mapping)."""
 
 
 class Transport:
@@ -145,7 +155,7 @@ class Transport:
         self.quota.release(call.retry_tokens or 1)
         return response
 
-    async def delete(self, path: str) -> Response | None:
+    async def delete(self, path: str, headers: dict[str, str] | None = None) -> Response | None:
         """DELETE with an exact outcome, retries included.
 
         Every attempt carries the same ``Idempotency-Key``: a server that honours
@@ -155,7 +165,8 @@ class Transport:
         it, so it counts as deleted (None).
         """
         try:
-            return await self.request("DELETE", path, headers={IDEMPOTENCY_HEADER: new_id()})
+            sent = {IDEMPOTENCY_HEADER: new_id(), **(headers or {})}
+            return await self.request("DELETE", path, headers=sent)
         except ViNotFoundError as exc:
             if exc.after_lost_answer:
                 logger.info("DELETE %s: answer lost, then 404: counted as deleted", path)
@@ -179,12 +190,20 @@ class Transport:
             if call.last_error is not None:
                 raise call.last_error  # the real reason the call did not succeed in time
             raise self._error(ViTimeoutError, call, "Deadline exceeded before the request was sent")
+        pacer = current_pacer.get()
+        if pacer is not None:
+            # A bulk job's gate: a Retry-After seen by any of its requests holds back
+            # every new attempt of the job (this one's retries too), not just its own.
+            await pacer.before_send(call.deadline)
+            started = time.monotonic()
+            remaining = call.deadline - started
         timeout = aiohttp.ClientTimeout(total=min(self.config.timeout, remaining))
         send_headers = {"Content-Type": "application/json"} if payload is not None else {}
         if headers:
             send_headers.update(headers)
         url = URL(self._base + call.path, encoded=True)
         status = 0
+        resp_headers: Any = None
         unchained: str | None = None
         try:
             async with self.session().request(
@@ -216,6 +235,8 @@ class Transport:
             call.answer_lost = True
             unchained = f"HTTP client error: {type(exc).__name__}"
         finally:
+            if pacer is not None:
+                pacer.after_answer(started, status or None, resp_headers if status else None)
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug(
                     "%s %s -> %s attempt=%d elapsed=%.3fs",
@@ -249,7 +270,7 @@ class Transport:
                     status=status,
                     request_id=request_id,
                 ) from exc
-        return Response(status, data, request_id)
+        return Response(status, data, request_id, resp_headers)
 
     def _status_error(
         self, call: Call, status: int, raw: bytes, headers: Any, request_id: str | None

@@ -94,7 +94,7 @@ def test_ctrl_c_waits_for_in_flight_deletes_however_long_they_take(
     (timer,) = _interrupt_main(0.4)
     try:
         with pytest.raises(KeyboardInterrupt):
-            client.flows.delete_many(flows, concurrency=4, report=report)
+            client.flows.delete_many(flows, concurrency=4, report=report, adaptive=False)
         interrupted_after = time.monotonic() - started
         snapshot = (report.cancelled, report.total, dict(report.counts))
     finally:

@@ -37,13 +37,15 @@ async def health(request: web.Request) -> web.StreamResponse:
 async def get_stats(request: web.Request) -> web.StreamResponse:
     """Request counts by ``METHOD route-template``."""
     _check_local(request)
-    return json_response({"requests": dict(request.app[STATE].counts)})
+    state = request.app[STATE]
+    return json_response({"requests": dict(state.counts), "rateLimited": state.faults.rate_limited})
 
 
 async def reset_stats(request: web.Request) -> web.StreamResponse:
     """Reset the request counters."""
     _check_local(request)
     request.app[STATE].counts.clear()
+    request.app[STATE].faults.rate_limited = 0
     return web.Response(status=204)
 
 

@@ -7,7 +7,12 @@ changes), ``503`` / ``429`` (error answer with ``Retry-After``, nothing changes)
 client hung up meanwhile it is not processed) and ``reset_after`` (processed and
 committed, then the connection is dropped so the answer is lost). ``latency`` is
 added to every matching request. ``paths`` is an optional regex searched in the
-request path. Change faults at runtime with
+request path. ``rate_limit`` (requests per second, 0: off) puts a token bucket
+of ``rate_limit_burst`` tokens in front of the matching requests: a request that
+finds it empty is answered ``429`` with a ``Retry-After`` of the (fractional)
+seconds until a token is free, and changes nothing; it is counted as
+``FaultInjector.rate_limited`` (``LocalServer.rate_limited``, ``rateLimited`` in
+``GET /_local/stats``). Change faults at runtime with
 ``server.faults = FaultConfig(...)`` or ``PUT /_local/faults``.
 
 Reproducibility: each draw comes from ``random.Random`` seeded with the config's
@@ -23,6 +28,7 @@ import asyncio
 import dataclasses
 import random
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -59,14 +65,18 @@ class FaultConfig:
     slow_rate: float = 0.0
     slow_seconds: float = 30.0
     paths: str | None = None
+    rate_limit: float = 0.0
+    rate_limit_burst: float = 10.0
 
     def __post_init__(self) -> None:
         """Validate rates, durations and the path regex."""
         rates = self._rates()
         if any(not 0.0 <= r <= 1.0 for r in rates.values()) or sum(rates.values()) > 1.0:
             raise ValueError("fault rates must be within 0..1 and add up to at most 1")
-        if min(self.latency, self.retry_after, self.slow_seconds) < 0:
-            raise ValueError("latency, retry_after and slow_seconds must be >= 0")
+        if min(self.latency, self.retry_after, self.slow_seconds, self.rate_limit) < 0:
+            raise ValueError("latency, retry_after, slow_seconds and rate_limit must be >= 0")
+        if self.rate_limit_burst < 1:
+            raise ValueError("rate_limit_burst must be >= 1")
         if self.paths is not None:
             try:
                 re.compile(self.paths)
@@ -85,7 +95,7 @@ class FaultConfig:
     @property
     def enabled(self) -> bool:
         """Whether any fault or latency is configured."""
-        return self.latency > 0 or any(self._rates().values())
+        return self.latency > 0 or self.rate_limit > 0 or any(self._rates().values())
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as JSON-ready field names and values."""
@@ -127,6 +137,8 @@ class FaultInjector:
         """Start with ``config`` (default: no faults)."""
         self.config = config or FaultConfig()
         self.stopping = asyncio.Event()
+        self.rate_limited = 0
+        """Requests answered 429 by the rate limit since the server started."""
 
     @property
     def config(self) -> FaultConfig:
@@ -138,6 +150,20 @@ class FaultInjector:
         self._config = value
         self._seen: dict[str, int] = {}
         self._paths = re.compile(value.paths) if value.paths else None
+        self._tokens = value.rate_limit_burst
+        self._filled_at = time.monotonic()
+
+    def _rate_limited(self, config: FaultConfig) -> float | None:
+        """Take a token; without one, the seconds until one is free."""
+        now = time.monotonic()
+        self._tokens = min(
+            config.rate_limit_burst, self._tokens + (now - self._filled_at) * config.rate_limit
+        )
+        self._filled_at = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return None
+        return (1 - self._tokens) / config.rate_limit
 
     def _draw(self, config: FaultConfig, method: str, path: str) -> float:
         key = f"{method} /{path.split('/', 3)[-1]}"
@@ -183,6 +209,11 @@ class FaultInjector:
         config, fault = decision
         if not await self._wait(config.latency, request):
             return _reset(request)
+        if config.rate_limit > 0:
+            wait = self._rate_limited(config)
+            if wait is not None:
+                self.rate_limited += 1
+                raise ApiError(429, "rate limit exceeded", headers={"Retry-After": f"{wait:.3f}"})
         if fault == "reset_before":
             return _reset(request)
         if fault in ("503", "429"):

@@ -148,9 +148,16 @@ class LocalServer:
         runner = self._runner
         return 0 if runner is None or runner.server is None else len(runner.server.connections)
 
+    @property
+    def rate_limited(self) -> int:
+        """Requests answered 429 by the ``rate_limit`` fault since the server started."""
+        return self._state.faults.rate_limited if self._state is not None else 0
+
     def reset_counts(self) -> None:
-        """Reset :attr:`request_counts`."""
+        """Reset :attr:`request_counts` and :attr:`rate_limited`."""
         self.request_counts.clear()
+        if self._state is not None:
+            self._state.faults.rate_limited = 0
 
     def env(self) -> dict[str, str]:
         """The environment variables pointing a Vi client at this server."""
