@@ -6,6 +6,8 @@ async with Client() as client:
     run = await client.runs.wait_for(run.run_id)
 """
 
+from ._bulk_flows import PlannedDelete
+from ._cleanup_plan import CleanupPlan
 from ._client import Client
 from ._version import __version__
 from .bulk import BulkError, BulkItemResult, BulkOutcome, BulkReport, OnActiveRun
@@ -19,6 +21,8 @@ from .errors import (
     ViError,
     ViNotFoundError,
     ViPermissionError,
+    ViPlanError,
+    ViPreconditionFailedError,
     ViRateLimitError,
     ViServerError,
     ViTimeoutError,
@@ -49,6 +53,7 @@ __all__ = [
     "BulkItemResult",
     "BulkOutcome",
     "BulkReport",
+    "CleanupPlan",
     "Client",
     "ConditionName",
     "ConditionStatus",
@@ -61,6 +66,7 @@ __all__ = [
     "OnActiveRun",
     "Page",
     "PaginationParams",
+    "PlannedDelete",
     "ResourceMetadata",
     "Run",
     "RunCondition",
@@ -75,6 +81,8 @@ __all__ = [
     "ViError",
     "ViNotFoundError",
     "ViPermissionError",
+    "ViPlanError",
+    "ViPreconditionFailedError",
     "ViRateLimitError",
     "ViServerError",
     "ViTimeoutError",

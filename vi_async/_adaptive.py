@@ -16,9 +16,12 @@ that each wait out their own 429.
   of the job until then, so the job waits once, not once per task.
 - **Pacing after a 429.** Concurrency alone cannot slow a job down enough when
   answers are fast (one request in flight at 5 ms is 200 requests/s). Once the
-  server answered 429, sends are also spaced at a rate: 90% of the successful
-  answers per second seen at that moment, lowered by 10% at each further 429
-  wave and raised by ``RATE_STEP`` requests/s every second while healthy.
+  server answered 429, sends are also spaced at a rate: half the successful
+  answers per second seen until then (they include the server's burst), then
+  at each further 429 wave 90% of the lower of that rate and the pace of the
+  successes in the last second; raised by ``RATE_STEP`` requests/s every
+  second while healthy. While paced, the concurrency limit is not cut below
+  what the rate needs at the observed latency (the rate is then the brake).
 
 Nothing here yields to the event loop on the fast path (a free slot, an open
 gate): a job at full speed pays no scheduling cost for being adaptive.
@@ -48,6 +51,8 @@ LATENCY_SLACK = 0.05
 """Answers are "markedly slower" when their smoothed latency is above
 ``LATENCY_FACTOR`` times the fastest seen and at least this many seconds more."""
 OVERLOAD_STATUSES = frozenset({429, 503})
+MIN_SPAN = 0.1
+"""Seconds of answers needed before their pace is trusted as the server's."""
 
 
 class AdaptiveLimit:
@@ -73,6 +78,9 @@ class AdaptiveLimit:
         self._started = time.monotonic()
         self._fastest = math.inf
         self._smoothed: float | None = None
+        self._limited_since: float | None = None
+        self._latency: float | None = None
+        """Smoothed latency of healthy answers (never reset; sizes the paced limit)."""
         self.closed = False
 
     def close(self) -> None:
@@ -149,6 +157,7 @@ class AdaptiveLimit:
 
     def _healthy(self, now: float, sent_at: float) -> None:
         latency = now - sent_at
+        self._latency = latency if self._latency is None else 0.9 * self._latency + 0.1 * latency
         self._fastest = min(self._fastest, latency)
         self._smoothed = latency if self._smoothed is None else 0.8 * self._smoothed + 0.2 * latency
         times = self._ok_times
@@ -185,8 +194,29 @@ class AdaptiveLimit:
         self._decreased_at = now
         self.limit = max(1.0, self.limit * DECREASE)
         self._smoothed = None  # judge latency afresh at the new limit
-        if rate_limited:
+        if not rate_limited:
+            return
+        if self._limited_since is None:
+            # The first 429: what succeeded so far includes the server's burst, so
+            # start at half of it; the next waves measure the server's real pace.
+            self._limited_since = now
             span = min(1.0, max(now - self._started, 1e-3))
-            observed = len(self._ok_times) / span
-            target = RATE_DECREASE * (observed if self.rate is None else min(self.rate, observed))
-            self.rate = max(1.0, target)
+            self.rate = max(1.0, 0.5 * len(self._ok_times) / span)
+            self._keep_pace()
+            return
+        assert self.rate is not None
+        since = max(now - 1.0, self._limited_since)
+        span = now - since
+        target = self.rate
+        if span >= MIN_SPAN:
+            observed = sum(1 for t in self._ok_times if t >= since) / span
+            target = min(target, observed)
+        self.rate = max(1.0, RATE_DECREASE * target)
+        self._keep_pace()
+
+    def _keep_pace(self) -> None:
+        """Once paced, the rate does the throttling: keep enough slots to sustain it."""
+        if self.rate is None or self._latency is None:
+            return
+        needed = min(float(self.ceiling), math.ceil(self.rate * self._latency * 1.5) + 1.0)
+        self.limit = max(self.limit, needed)

@@ -54,9 +54,7 @@ class LeakCheck:
         return [
             t
             for t in asyncio.all_tasks()
-            if t not in self.tasks
-            and not t.done()
-            and not (client_side and _is_server_task(t))
+            if t not in self.tasks and not t.done() and not (client_side and _is_server_task(t))
         ]
 
     async def after_cancel(self, client: Client, connector: aiohttp.BaseConnector) -> None:
@@ -74,5 +72,3 @@ class LeakCheck:
         assert await settle(lambda: server_connections(self.server) == 0)
         assert await settle(lambda: not self.new_tasks()), self.new_tasks()
         assert own_threads() <= self.threads
-
-

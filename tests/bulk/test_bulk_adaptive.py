@@ -1,0 +1,81 @@
+"""Adaptive concurrency: a job finds the server's rate limit by itself, and one
+Retry-After holds back the whole job."""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+import pytest
+from bulk_support import assert_exact
+
+from vi_async import Client
+from vi_async._adaptive import AdaptiveLimit
+from vi_async._rate_limit import RateLimitInfo
+from vi_async.local import FaultConfig, LocalServer
+
+pytestmark = pytest.mark.anyio
+
+RATE = 100.0
+
+
+async def test_delete_many_adapts_to_a_rate_limit(
+    vi_server: LocalServer, vi_client: Client
+) -> None:
+    seeded = await vi_server.seed_flows(200)
+    vi_server.faults = FaultConfig(rate_limit=RATE, rate_limit_burst=10, paths=r"/flows/")
+    started = time.monotonic()
+    with anyio.fail_after(30):
+        report = await vi_client.flows.delete_many(seeded, concurrency=32)
+    elapsed = time.monotonic() - started
+    vi_server.faults = FaultConfig()
+    assert report.ok and len(report.deleted) == 200
+    await assert_exact(vi_server, report, seeded)
+    requests = vi_server.request_counts["DELETE /workspaces/{org}/flows/{flowId}"]
+    # The job finished near the server's pace, and 429s stayed a small share.
+    assert elapsed < 2.0 * (200 - 10) / RATE
+    assert vi_server.rate_limited <= 0.15 * requests, (vi_server.rate_limited, requests)
+
+
+async def test_retry_after_pauses_every_new_request_of_the_job() -> None:
+    limit = AdaptiveLimit(32)
+    now = time.monotonic()
+    limit.after_answer(now, 429, {"Retry-After": "0.2"})
+    assert limit.limit < 8 and limit.rate is not None  # halved, and paced from now on
+    started = time.monotonic()
+    async with anyio.create_task_group() as tg:
+        for _ in range(3):
+            tg.start_soon(limit.before_send, started + 10)
+    assert time.monotonic() - started >= 0.19  # every sender waited for the one Retry-After
+    # Answers to requests sent before the decrease do not decrease it again.
+    before = limit.limit
+    limit.after_answer(now, 429, None)
+    assert limit.limit == before
+    limit.close()
+    t0 = time.monotonic()
+    limit.after_answer(time.monotonic(), 429, {"Retry-After": "5"})
+    await limit.before_send(t0 + 10)
+    assert time.monotonic() - t0 < 0.1  # a finished job no longer holds anyone back
+
+
+async def test_rate_limit_headers_pause_the_job() -> None:
+    limit = AdaptiveLimit(8)
+    limit.after_answer(
+        time.monotonic(), 200, {"RateLimit-Remaining": "0", "RateLimit-Reset": "0.2"}
+    )
+    started = time.monotonic()
+    await limit.before_send(started + 10)
+    assert time.monotonic() - started >= 0.19
+
+
+def test_rate_limit_headers_are_parsed() -> None:
+    info = RateLimitInfo.from_headers({"X-RateLimit-Limit": "100", "X-RateLimit-Remaining": "7"})
+    assert info is not None and (info.limit, info.remaining, info.reset) == (100, 7, None)
+    assert not info.exhausted
+    combined = RateLimitInfo.from_headers({"RateLimit": "limit=10, remaining=0, reset=3"})
+    assert combined is not None and combined.exhausted and combined.reset == 3
+    epoch = RateLimitInfo.from_headers({"X-RateLimit-Reset": str(int(time.time()) + 30)})
+    assert epoch is not None and epoch.reset is not None and 25 < epoch.reset <= 30
+    assert RateLimitInfo.from_headers({"Content-Type": "x"}) is None
+    garbage = RateLimitInfo.from_headers({"RateLimit-Remaining": "lots", "RateLimit-Limit": "nan"})
+    assert garbage is None
