@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import anyio
@@ -91,8 +92,6 @@ async def test_plan_refusals(vi_server: LocalServer, vi_client: Client) -> None:
         CleanupPlan.from_json(plan.to_json(), organization_id="another-org")
     data = plan.to_dict()
     data["version"] = PLAN_VERSION + 1
-    import json
-
     with pytest.raises(ViPlanError, match="newer"):
         CleanupPlan.from_json(json.dumps(data))
     with pytest.raises(ViPlanError, match="Not a cleanup plan"):
@@ -104,7 +103,7 @@ async def test_plan_refusals(vi_server: LocalServer, vi_client: Client) -> None:
     with pytest.raises(ViPlanError, match="malformed"):
         CleanupPlan.from_json(json.dumps(data))
     # A plan of another organization is refused before any request.
-    other_org, other_key = await vi_server.add_organization()
+    other_org, _key = await vi_server.add_organization()
     foreign = CleanupPlan(other_org, (PlannedDelete("f", "e", "n", "r"),))
     vi_server.reset_counts()
     with pytest.raises(ViPlanError, match="organization"):

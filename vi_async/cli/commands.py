@@ -223,8 +223,7 @@ async def flows_cleanup(client: Client, args: argparse.Namespace, ctx: Context) 
         plan = await client.flows.plan_cleanup(on_active_run=args.on_active_run, **filters)
         if args.plan is None:
             return await _apply(client, plan, args, ctx)
-        with open(args.plan, "w", encoding="utf-8") as file:
-            file.write(plan.to_json())
+        await anyio.Path(args.plan).write_text(plan.to_json(), encoding="utf-8")
         if ctx.json:
             term.dump({"plan": args.plan, "flows": len(plan.items)})
         else:
@@ -247,8 +246,7 @@ async def flows_cleanup(client: Client, args: argparse.Namespace, ctx: Context) 
 async def flows_apply(client: Client, args: argparse.Namespace, ctx: Context) -> int:
     """``flows apply PLAN [--yes]``: show the plan, ask, delete what is unchanged."""
     try:
-        with open(args.plan_file, encoding="utf-8") as file:
-            text = file.read()
+        text = await anyio.Path(args.plan_file).read_text(encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot read the plan: {exc}") from None
     plan = CleanupPlan.from_json(text, organization_id=client.organization_id)
