@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 # time (it loads the CA bundle), and `import vi_async` should stay cheap.
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+PACED_RETRY_FACTOR = 3
 _REQUEST_ID_HEADERS = ("X-Request-Id", "Request-Id", "X-Amzn-RequestId")
 _SNIPPET = 200
 
@@ -308,7 +309,12 @@ class Transport:
             call.last_error = error
         if not call.retryable or not isinstance(error, ViError) or not is_transient(error):
             return True
-        if call.attempts > self.config.max_retries:
+        max_retries = self.config.max_retries
+        if error.status == 429 and current_pacer.get() is not None:
+            # In a paced bulk job a 429 is the job's pacing signal (its gate slows every
+            # request down), not this request's failure: allow it more attempts.
+            max_retries *= PACED_RETRY_FACTOR
+        if call.attempts > max_retries:
             return True
         retry_after = getattr(error, "retry_after", None)
         left = call.deadline - time.monotonic()
