@@ -14,4 +14,5 @@ MEASURES = (
     "import_time",
     "sync_overhead",
     "memory",
+    "model_download",
 )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import TracebackType
 
 from ._config import ClientConfig
+from ._download import Progress
 from ._transport import Transport
-from .resources import FlowsResource, RunsResource
+from .models import ModelDownload
+from .resources import FlowsResource, ModelsResource, RunsResource
 
 
 class Client:
@@ -58,6 +61,8 @@ class Client:
         """Runs: executions of flows."""
         self.flows = FlowsResource(self._transport, self.runs)
         """Flows: training workflow configurations."""
+        self.models = ModelsResource(self._transport)
+        """Models: checkpoints of Succeeded runs, and their download."""
 
     @property
     def organization_id(self) -> str:
@@ -71,6 +76,18 @@ class Client:
 
     def __repr__(self) -> str:
         return f"Client(organization_id={self.organization_id!r}, endpoint={self.endpoint!r})"
+
+    async def get_model(
+        self,
+        run_id: str,
+        ckpt: str | None = None,
+        save_dir: str | Path | None = None,
+        overwrite: bool = False,
+        progress: Progress | None = None,
+    ) -> ModelDownload:
+        """Download a run's checkpoint (the latest by default); the official
+        SDK's shortcut for ``client.models.download`` (see there)."""
+        return await self.models.download(run_id, ckpt, save_dir, overwrite, progress)
 
     async def close(self) -> None:
         """Close the HTTP session. Idempotent."""

@@ -27,13 +27,13 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from . import _json
 from .errors import ViDecodeError
-from .models import ConditionName, ConditionStatus, Flow, Run
+from .models import ConditionName, ConditionStatus, Flow, Model, Run
 
 T = TypeVar("T")
 
 # Wire names that are not the plain camelCase of the Python name.
-_SPECIAL_NAMES = {"organization_id": "workspaceId"}
-_KINDS: dict[type[Any], str] = {Flow: "Flow", Run: "Run"}
+_SPECIAL_NAMES = {"organization_id": "workspaceId", "model_id": "runOutputId"}
+_KINDS: dict[type[Any], str] = {Flow: "Flow", Run: "Run", Model: "RunOutput"}
 
 
 def camel(name: str) -> str:

@@ -17,6 +17,7 @@ __all__ = [
     "ViConflictError",
     "ViConnectionError",
     "ViDecodeError",
+    "ViDownloadError",
     "ViError",
     "ViNotFoundError",
     "ViPermissionError",
@@ -152,6 +153,12 @@ class ViConnectionError(ViError, ConnectionError):
 class ViDecodeError(ViError):
     """The response was not the JSON the SDK expected (an HTML error page, a
     truncated body, a wrong shape)."""
+
+
+class ViDownloadError(ViError):
+    """A model download failed: storage refused or broke the transfer, the file
+    did not verify against the server's hash, or the archive was unsafe or
+    incomplete. Nothing half-done is ever published in the target directory."""
 
 
 _BY_STATUS: dict[int, type[ViError]] = {

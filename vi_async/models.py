@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -22,6 +23,12 @@ __all__ = [
     "FlowBlock",
     "FlowSpec",
     "LogLine",
+    "Model",
+    "ModelContents",
+    "ModelDownload",
+    "ModelDownloadUrl",
+    "ModelSpec",
+    "ModelStatus",
     "Page",
     "PaginationParams",
     "ResourceMetadata",
@@ -339,3 +346,114 @@ class Page(Generic[T]):
     items: list[T]
     next_page: str | None = None
     prev_page: str | None = None
+
+
+@attrs.frozen
+class ModelSpec:
+    """What a checkpoint is: its kind, epoch and evaluation metrics (when given)."""
+
+    kind: str = ""
+    epoch: int | None = None
+    evaluation_metrics: dict[str, Any] | None = None
+
+
+@attrs.frozen
+class ModelDownloadUrl:
+    """A pre-signed storage URL and when it expires (epoch milliseconds)."""
+
+    url: str
+    expires_at: int = 0
+
+    def __repr__(self) -> str:
+        # The signature in the query is a credential for the object: keep it out of logs.
+        return f"ModelDownloadUrl(url={self.url.split('?', 1)[0]!r}, expires_at={self.expires_at})"
+
+
+@attrs.frozen
+class ModelContents:
+    """What ``contents=True`` adds: where to download the checkpoint from."""
+
+    download_url: ModelDownloadUrl | None = None
+
+
+@attrs.frozen
+class ModelStatus:
+    """What the server observed of a checkpoint; ``contents`` only with ``contents=True``."""
+
+    observed_generation: int = 0
+    conditions: list[dict[str, Any]] = attrs.field(factory=list)
+    storage_object: str = ""
+    contents: ModelContents | None = None
+
+
+@attrs.frozen
+class Model(_Summarized):
+    """A checkpoint ("run output") of a Succeeded run."""
+
+    model_id: str
+    run_id: str
+    spec: ModelSpec = attrs.field(factory=ModelSpec)
+    organization_id: str = ""
+    status: ModelStatus = attrs.field(factory=ModelStatus)
+    metadata: ResourceMetadata = attrs.field(factory=ResourceMetadata)
+    self_link: str = ""
+    etag: str = ""
+
+    @property
+    def download_url(self) -> ModelDownloadUrl | None:
+        """The pre-signed download URL, when fetched with ``contents=True``."""
+        contents = self.status.contents
+        return None if contents is None else contents.download_url
+
+    def summary(self) -> str:
+        """Return the readable multi-line summary that ``info()`` prints."""
+        metrics = self.spec.evaluation_metrics or {}
+        lines = [
+            f"Model {self.model_id}",
+            f"  Run:              {self.run_id}",
+            f"  Organization:     {self.organization_id}",
+            f"  Kind:             {self.spec.kind or '-'}",
+            f"  Epoch:            {'-' if self.spec.epoch is None else self.spec.epoch}",
+            f"  Created:          {_fmt_ms(self.metadata.time_created)}",
+            f"  Download URL:     {'yes' if self.download_url else 'not fetched'}",
+            f"  Metrics:          {len(metrics) or 'none'}",
+        ]
+        lines += [f"    {key}: {value}" for key, value in metrics.items()]
+        return "\n".join(lines)
+
+
+@attrs.frozen
+class ModelDownload(_Summarized):
+    """A checkpoint on disk, verified and extracted.
+
+    ``model_dir`` is ``save_dir/<run_id>``; ``model_path`` its ``model_full``
+    directory (the weights), ``run_config_path`` its ``run.json``,
+    ``adapter_path`` the ``model_adapter`` directory or None. ``sha256`` is
+    that of the downloaded archive; ``files`` are paths relative to
+    ``model_dir``; ``reused`` is true when the model was already on disk and
+    nothing was downloaded.
+    """
+
+    model_dir: Path
+    model_path: Path
+    run_config_path: Path
+    adapter_path: Path | None
+    checkpoint: Model
+    size_bytes: int
+    sha256: str
+    files: list[str] = attrs.field(factory=list)
+    reused: bool = False
+
+    def summary(self) -> str:
+        """Return the readable multi-line summary that ``info()`` prints."""
+        lines = [
+            f"Model {self.checkpoint.model_id} of run {self.checkpoint.run_id}"
+            + (" (already on disk)" if self.reused else ""),
+            f"  Directory:        {self.model_dir}",
+            f"  Weights:          {self.model_path}",
+            f"  Adapter:          {self.adapter_path or 'none'}",
+            f"  Run config:       {self.run_config_path}",
+            f"  Archive:          {self.size_bytes / 1e6:.1f} MB, sha256 {self.sha256[:16]}...",
+            f"  Files:            {len(self.files)}",
+        ]
+        return "\n".join(lines)

@@ -5,11 +5,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import TracebackType
 
 from vi_async._client import Client as _AsyncClient
+from vi_async._download import Progress
 from vi_async._sync_runtime import SyncRuntime
+from vi_async.models import ModelDownload
 from vi_sync.resources.flows import FlowsResource
+from vi_sync.resources.models import ModelsResource
 from vi_sync.resources.runs import RunsResource
 
 
@@ -66,6 +70,8 @@ class Client:
         """Runs: executions of flows."""
         self.flows = FlowsResource(self._runtime, lambda: self._target().flows)
         """Flows: training workflow configurations."""
+        self.models = ModelsResource(self._runtime, lambda: self._target().models)
+        """Models: checkpoints of Succeeded runs, and their download."""
 
     @property
     def organization_id(self) -> str:
@@ -79,6 +85,21 @@ class Client:
 
     def __repr__(self) -> str:
         return repr(self._target())
+
+    def get_model(
+        self,
+        run_id: str,
+        ckpt: str | None = None,
+        save_dir: str | Path | None = None,
+        overwrite: bool = False,
+        progress: Progress | None = None,
+    ) -> ModelDownload:
+        """Download a run's checkpoint (the latest by default); the official
+        SDK's shortcut for ``client.models.download`` (see there).
+        """
+        return self._runtime.call(
+            self._target().get_model, run_id, ckpt, save_dir, overwrite, progress
+        )
 
     def close(self) -> None:
         """Close the HTTP session. Idempotent."""

@@ -163,3 +163,33 @@ def test_bad_key_is_an_authentication_error(vi: Any, server: LocalServer) -> Non
         pytest.raises(ViAuthenticationError),
     ):
         c.flows.list()
+
+
+def _succeeded_run(client: Any, checkpoints: int = 2) -> str:
+    """A Succeeded run with small checkpoints, made and awaited through the official client."""
+    run = client.runs.create(
+        flow=SPEC,
+        metadata={"vi-local/checkpoints": str(checkpoints), "vi-local/model-bytes": "300000"},
+    )
+    return str(_wait_terminal(client, run.run_id).run_id)
+
+
+def test_models_list_and_get(client: Any) -> None:
+    run_id = _succeeded_run(client, checkpoints=12)
+    page = client.models.list(run_id)  # its page query follows a second '?'
+    assert len(page.items) == 10 and page.next_page
+    assert [m.model_id for m in page.all_items()] == [f"checkpoint_{i}" for i in range(1, 13)]
+    latest = client.models.get(run_id, contents=True)
+    assert latest.model_id == "checkpoint_12"
+    assert latest.status.contents.download_url.url.startswith("http://127.0.0.1")
+    assert client.models.get(run_id, ckpt="checkpoint_3").spec.epoch == 30
+
+
+def test_models_download_and_get_model(client: Any, server: LocalServer, tmp_path: Path) -> None:
+    run_id = _succeeded_run(client)
+    result = client.models.download(run_id, save_dir=tmp_path, show_progress=False)
+    assert Path(result.model_path) == tmp_path / run_id / "model_full"
+    assert result.has_adapter and Path(result.run_config_path).is_file()
+    again = client.get_model(run_id, save_path=tmp_path / "other", show_progress=False)
+    assert (Path(again.model_path) / "model.safetensors").is_file()
+    assert server.storage_stats.with_authorization == 0

@@ -4,6 +4,7 @@
 
     vi-async flows list|get|delete|cleanup|apply ...
     vi-async runs list|get|create|wait|logs|kill|delete ...
+    vi-async models list RUN_ID | download RUN_ID [--ckpt ID] [--dir DIR]
     vi-async local [--port 8700 --db vi-local.sqlite ...]   # the local Vi server
     vi-async demo                                           # the SDK tour, no account needed
 
@@ -27,6 +28,7 @@ from .._version import __version__
 from ..bulk import BulkError, BulkReport
 from ..errors import InvalidIdError, ViConfigError, ViError, ViPlanError
 from ..models import RunPhase
+from . import models as model_commands
 from .commands import COMMANDS, Context, UsageError, print_report
 from .output import parse_duration
 
@@ -167,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vi-async",
         parents=[_common()],
-        description="Command line for the Datature Vi training API (flows and runs).",
+        description="Command line for the Datature Vi training API (flows, runs, models).",
         epilog="Exit codes: 0 success, 1 failures or API errors, 2 usage errors.",
     )
     parser.set_defaults(endpoint=None, organization_id=None, secret_key=None, json=False)
@@ -177,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = [_common()]
     _flows(sub, common)
     _runs(sub, common)
+    model_commands.add_parser(sub, common)
     sub.add_parser("local", add_help=False, help="run the local Vi server (see: local --help)")
     demo = sub.add_parser("demo", help="a tour of the SDK on an embedded local server")
     demo.add_argument("--flows", type=_positive_int, default=150, help="stale flows to clean up")
@@ -184,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _run(args: argparse.Namespace, ctx: Context) -> int:
-    command = COMMANDS[(args.group, args.action)]
+    command = {**COMMANDS, **model_commands.MODEL_COMMANDS}[(args.group, args.action)]
     async with Client(args.secret_key, args.organization_id, args.endpoint) as client:
         return await command(client, args, ctx)
 

@@ -44,7 +44,7 @@ Command = Callable[[Client, argparse.Namespace, Context], Awaitable[int]]
 # -- listing and showing --------------------------------------------------------------
 
 
-async def _print_items(
+async def print_items(
     items: AsyncIterator[T], ctx: Context, limit: int | None, view: term.View[T]
 ) -> None:
     """Print items as they arrive. With ``--json`` the array is closed however the
@@ -71,7 +71,7 @@ async def _print_items(
 async def flows_list(client: Client, args: argparse.Namespace, ctx: Context) -> int:
     """``flows list``."""
     pager = client.flows.list(pagination=PaginationParams(page_size=args.page_size))
-    await _print_items(pager.all_items(), ctx, args.limit, term.FLOW_VIEW)
+    await print_items(pager.all_items(), ctx, args.limit, term.FLOW_VIEW)
     return 0
 
 
@@ -79,7 +79,7 @@ async def runs_list(client: Client, args: argparse.Namespace, ctx: Context) -> i
     """``runs list``."""
     pagination = PaginationParams(page_size=args.page_size)
     pager = client.runs.list(pagination=pagination, status=args.status or None)
-    await _print_items(pager.all_items(), ctx, args.limit, term.RUN_VIEW)
+    await print_items(pager.all_items(), ctx, args.limit, term.RUN_VIEW)
     return 0
 
 

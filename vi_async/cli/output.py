@@ -14,7 +14,7 @@ import attrs
 
 from .._convert import converter
 from ..bulk import BulkItemResult
-from ..models import Flow, Run
+from ..models import Flow, Model, Run
 
 T = TypeVar("T")
 
@@ -126,6 +126,31 @@ def run_row(table: Table, run: Run) -> None:
     )
 
 
+MODEL_COLUMNS = (("CHECKPOINT", 24), ("EPOCH", 6), ("CREATED", 16), ("METRICS", 0))
+
+
+def model_json(model: Model) -> dict[str, Any]:
+    """A checkpoint as the API's JSON."""
+    data: dict[str, Any] = converter.unstructure(model)
+    return data
+
+
+def model_row(table: Table, model: Model) -> None:
+    """One checkpoint as a table row."""
+    metrics = model.spec.evaluation_metrics or {}
+    table.row(
+        model.model_id,
+        "-" if model.spec.epoch is None else str(model.spec.epoch),
+        when(model.metadata.time_created),
+        " ".join(f"{k}={v}" for k, v in metrics.items()),
+    )
+
+
+def megabytes(n: float) -> str:
+    """A byte count in MB, one decimal."""
+    return f"{n / 1e6:.1f} MB"
+
+
 @attrs.frozen
 class View(Generic[T]):
     """How one kind of object is printed: as JSON, and as a table row."""
@@ -137,6 +162,7 @@ class View(Generic[T]):
 
 FLOW_VIEW = View(flow_json, FLOW_COLUMNS, flow_row)
 RUN_VIEW = View(run_json, RUN_COLUMNS, run_row)
+MODEL_VIEW = View(model_json, MODEL_COLUMNS, model_row)
 
 
 def result_row(table: Table, result: BulkItemResult) -> None:
@@ -158,9 +184,11 @@ class ProgressBar:
         rate: bool = True,
         stream: IO[str] | None = None,
         enabled: bool | None = None,
+        fmt: Callable[[float], str] = lambda n: f"{n:.0f}",
     ) -> None:
         self.label = label
         self.rate = rate
+        self.fmt = fmt
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty() if enabled is None else enabled
         self.started = time.monotonic()
@@ -176,12 +204,13 @@ class ProgressBar:
             return
         self._drawn = now
         elapsed = now - self.started
-        tail = f"{done / max(elapsed, 1e-6):.0f}/s" if self.rate else f"{elapsed:.0f}s"
+        tail = f"{self.fmt(done / max(elapsed, 1e-6))}/s" if self.rate else f"{elapsed:.0f}s"
         if total:
             filled = min(self.WIDTH, self.WIDTH * done // total)
-            bar = "[" + "#" * filled + "." * (self.WIDTH - filled) + f"] {done}/{total}"
+            counts = f"{self.fmt(done)}/{self.fmt(total)}"
+            bar = "[" + "#" * filled + "." * (self.WIDTH - filled) + f"] {counts}"
         else:
-            bar = f"{done}"
+            bar = self.fmt(done)
         line = f"\r{self.label} {bar}  {detail}  {tail}"
         self.stream.write(line + "\x1b[K")
         self.stream.flush()

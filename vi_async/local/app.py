@@ -7,6 +7,8 @@ Routes (served at the root, as the official client joins paths with urljoin)::
     GET                 /workspaces/{org}/runs             list
     GET|PUT|PATCH|DELETE /workspaces/{org}/runs/{runId}
     GET                 /workspaces/{org}/runs/{runId}/logs
+    GET                 /workspaces/{org}/runs/{runId}/outputs[/{ckpt}]   (local.models)
+    GET|HEAD            /_storage/{org}/{runId}/{ckpt}   pre-signed blobs (local.storage)
 
 Every response carries an ``X-Request-Id`` header; errors are JSON
 ``{"error": "<CodeName>", "message": "...", "requestId": "..."}``.
@@ -31,6 +33,7 @@ from vi_async.local.admin import add_admin_routes
 from vi_async.local.errors import ApiError
 from vi_async.local.faults import API_PREFIX
 from vi_async.local.logs import LogQuery, logs_document
+from vi_async.local.models import add_model_routes
 from vi_async.local.pagination import decode_token, parse_page_size
 from vi_async.local.responses import error_response, json_response
 from vi_async.local.state import STATE, LocalState
@@ -208,5 +211,6 @@ def build_app(state: LocalState) -> web.Application:
     app.router.add_patch(f"{base}/runs/{{runId}}", patch_run)
     app.router.add_delete(f"{base}/runs/{{runId}}", delete_run)
     app.router.add_get(f"{base}/runs/{{runId}}/logs", get_logs)
+    add_model_routes(app)
     add_admin_routes(app)
     return app

@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = RunSchedule()
     parser = argparse.ArgumentParser(
         prog="python -m vi_async.local",
-        description="Serve a Vi-compatible API (flows and runs) backed by SQLite.",
+        description="Serve a Vi-compatible API (flows, runs, models) backed by SQLite.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8700, help="port; 0 picks a free one")
@@ -31,6 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pending-seconds", type=float, default=defaults.pending_seconds)
     parser.add_argument("--running-seconds", type=float, default=defaults.running_seconds)
     parser.add_argument("--log-interval-seconds", type=float, default=defaults.log_interval_seconds)
+    parser.add_argument(
+        "--download-url-ttl",
+        type=float,
+        default=900.0,
+        help="seconds a checkpoint's pre-signed download URL stays valid (default 900)",
+    )
     parser.add_argument(
         "--faults",
         type=FaultConfig.parse,
@@ -85,6 +91,7 @@ async def serve(args: argparse.Namespace) -> None:
         faults=args.faults,
         organization_id=args.org,
         secret_key=args.secret_key,
+        download_url_ttl=args.download_url_ttl,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -12,7 +12,16 @@ of ``rate_limit_burst`` tokens in front of the matching requests: a request that
 finds it empty is answered ``429`` with a ``Retry-After`` of the (fractional)
 seconds until a token is free, and changes nothing; it is counted as
 ``FaultInjector.rate_limited`` (``LocalServer.rate_limited``, ``rateLimited`` in
-``GET /_local/stats``). Change faults at runtime with
+``GET /_local/stats``).
+
+Storage faults apply to the checkpoint blob route (the pre-signed download URLs),
+drawn the same way per method, path and ``Range``: ``blob_reset_rate`` (the
+connection drops after half of the body), ``blob_corrupt_rate`` (one byte of
+the archive, a third of the way in, is flipped in an answer that covers it),
+``blob_expired_rate`` (a 403 as if the URL had expired); ``blob_max_faults``
+caps how many storage faults are injected in all (0: no cap), and
+``blob_bandwidth`` limits the storage bytes served per second, all answers
+together (0: no limit). Change faults at runtime with
 ``server.faults = FaultConfig(...)`` or ``PUT /_local/faults``.
 
 Reproducibility: each draw comes from ``random.Random`` seeded with the config's
@@ -67,16 +76,29 @@ class FaultConfig:
     paths: str | None = None
     rate_limit: float = 0.0
     rate_limit_burst: float = 10.0
+    blob_reset_rate: float = 0.0
+    blob_corrupt_rate: float = 0.0
+    blob_expired_rate: float = 0.0
+    blob_max_faults: int = 0
+    blob_bandwidth: float = 0.0
 
     def __post_init__(self) -> None:
         """Validate rates, durations and the path regex."""
         rates = self._rates()
         if any(not 0.0 <= r <= 1.0 for r in rates.values()) or sum(rates.values()) > 1.0:
             raise ValueError("fault rates must be within 0..1 and add up to at most 1")
-        if min(self.latency, self.retry_after, self.slow_seconds, self.rate_limit) < 0:
-            raise ValueError("latency, retry_after, slow_seconds and rate_limit must be >= 0")
+        blob = self._blob_rates()
+        if any(not 0.0 <= r <= 1.0 for r in blob.values()) or sum(blob.values()) > 1.0:
+            raise ValueError("blob fault rates must be within 0..1 and add up to at most 1")
+        durations = (self.latency, self.retry_after, self.slow_seconds, self.blob_bandwidth)
+        if min(*durations, self.rate_limit) < 0:
+            raise ValueError(
+                "latency, retry_after, slow_seconds, blob_bandwidth and rate_limit must be >= 0"
+            )
         if self.rate_limit_burst < 1:
             raise ValueError("rate_limit_burst must be >= 1")
+        if self.blob_max_faults < 0:
+            raise ValueError("blob_max_faults must be >= 0")
         if self.paths is not None:
             try:
                 re.compile(self.paths)
@@ -90,6 +112,13 @@ class FaultConfig:
             "429": self.error_429_rate,
             "slow": self.slow_rate,
             "reset_after": self.reset_after_rate,
+        }
+
+    def _blob_rates(self) -> dict[str, float]:
+        return {
+            "reset": self.blob_reset_rate,
+            "corrupt": self.blob_corrupt_rate,
+            "expired": self.blob_expired_rate,
         }
 
     @property
@@ -112,7 +141,7 @@ class FaultConfig:
                 raise ValueError(f"unknown fault setting {raw_key!r}")
             if key == "paths":
                 kwargs[key] = None if value in (None, "") else str(value)
-            elif key == "seed":
+            elif key in ("seed", "blob_max_faults"):
                 kwargs[key] = int(value)
             else:
                 kwargs[key] = float(value)
@@ -152,6 +181,23 @@ class FaultInjector:
         self._paths = re.compile(value.paths) if value.paths else None
         self._tokens = value.rate_limit_burst
         self._filled_at = time.monotonic()
+        self.blob_faults = 0
+
+    def blob_fault(self, method: str, path: str, range_header: str | None) -> str | None:
+        """The storage fault drawn for one blob request: reset, corrupt, expired or None."""
+        config = self._config
+        rates = config._blob_rates()
+        if not any(rates.values()):
+            return None
+        if config.blob_max_faults and self.blob_faults >= config.blob_max_faults:
+            return None
+        draw = self._draw(config, method, f"{path}|{range_header or ''}")
+        for name, rate in rates.items():
+            if draw < rate:
+                self.blob_faults += 1
+                return name
+            draw -= rate
+        return None
 
     def _rate_limited(self, config: FaultConfig) -> float | None:
         """Take a token; without one, the seconds until one is free."""

@@ -16,6 +16,7 @@ from vi_async.local.auth import KeyRing, check_secret_key, new_organization_id, 
 from vi_async.local.engine import RunSchedule
 from vi_async.local.faults import FaultConfig, FaultInjector
 from vi_async.local.state import LocalState
+from vi_async.local.storage import STORAGE, StorageStats
 from vi_async.local.store import Database, Store
 from vi_async.local.validation import check_id
 
@@ -60,8 +61,12 @@ class LocalServer:
         faults: FaultConfig | None = None,
         organization_id: str | None = None,
         secret_key: str | None = None,
+        download_url_ttl: float = 900.0,
     ) -> None:
-        """Configure the server; nothing starts until :meth:`start` or a ``with`` block."""
+        """Configure the server; nothing starts until :meth:`start` or a ``with`` block.
+
+        ``download_url_ttl``: seconds a checkpoint's pre-signed download URL is valid.
+        """
         if secret_key is not None:
             check_secret_key(secret_key)
         if organization_id is not None:
@@ -71,6 +76,7 @@ class LocalServer:
         self.port = port
         self._schedule = schedule or RunSchedule()
         self._faults = faults or FaultConfig()
+        self.download_url_ttl = download_url_ttl
         self._requested = (organization_id, secret_key)
         self._organization_id: str | None = None
         self._secret_key: str | None = None
@@ -153,6 +159,13 @@ class LocalServer:
         """Requests answered 429 by the ``rate_limit`` fault since the server started."""
         return self._state.faults.rate_limited if self._state is not None else 0
 
+    @property
+    def storage_stats(self) -> StorageStats:
+        """What the storage route (checkpoint downloads) served since start."""
+        if self._runner is None:
+            raise RuntimeError("the server is not running")
+        return self._runner.app[STORAGE].stats
+
     def reset_counts(self) -> None:
         """Reset :attr:`request_counts` and :attr:`rate_limited`."""
         self.request_counts.clear()
@@ -196,6 +209,7 @@ class LocalServer:
                 schedule=self._schedule,
                 default_org=org_id,
                 counts=self._counts,
+                download_url_ttl=self.download_url_ttl,
             )
             runner = web.AppRunner(
                 build_app(state),

@@ -16,7 +16,7 @@ from vi_async.local.store import Store, now_ms
 
 @dataclass
 class LocalState:
-    """Store, keys, faults, schedule and request counters of a server."""
+    """Store, keys, faults, schedule, request counters and download URL lifetime (s)."""
 
     store: Store
     keys: KeyRing
@@ -25,6 +25,7 @@ class LocalState:
     default_org: str
     counts: Counter[str] = field(default_factory=Counter)
     clock: Callable[[], int] = now_ms
+    download_url_ttl: float = 900.0
 
 
 STATE = web.AppKey("vi_local_state", LocalState)

@@ -64,21 +64,29 @@ class Resource:
         return f"{self.collection}/{segment(resource_id)}"
 
     def _pager(
-        self, cls: type[T], pagination: PaginationParams | dict[str, Any] | None, **options: Any
+        self,
+        cls: type[T],
+        pagination: PaginationParams | dict[str, Any] | None,
+        *,
+        path: str | None = None,
+        params: dict[str, str] | None = None,
+        **options: Any,
     ) -> AsyncPager[T]:
-        params = coerce_pagination(pagination)
+        """Pages of ``cls`` from ``path`` (default: the collection), with extra ``params``."""
+        pages = coerce_pagination(pagination)
         page_type = Page[cls]  # type: ignore[valid-type]
-        size = str(params.page_size)
+        size = str(pages.page_size)
+        where = self.collection if path is None else path
 
         async def fetch(token: str | None) -> Page[T]:
-            query = {"s": size} if token is None else {"s": size, "p": token}
-            response = await self._transport.request("GET", self.collection, params=query)
+            query = {**(params or {}), "s": size}
+            if token is not None:
+                query["p"] = token
+            response = await self._transport.request("GET", where, params=query)
             page: Page[T] = decode_page(response, page_type)
             return page
 
-        return AsyncPager(
-            fetch, first_token=params.page_token, page_size=params.page_size, **options
-        )
+        return AsyncPager(fetch, first_token=pages.page_token, page_size=pages.page_size, **options)
 
     async def _deleted(self, resource_id: str) -> DeletedResource:
         await self._transport.delete(self._path(resource_id))

@@ -1,0 +1,267 @@
+"""Model download: one 256 MB checkpoint from the local server (its own process).
+
+Three contenders, each in a fresh child process, on the same run and URL:
+
+- ours: ``client.models.download`` (8 ranged streams, md5 + sha256 verification,
+  safe extraction, atomic publish); also the time at which the last byte was
+  written (``transfer``), from the progress callback;
+- the official client's ``models.download`` (httpx, ranged chunks, extraction);
+- a raw aiohttp floor: one GET streamed to a file, nothing verified or extracted.
+
+Then the interruptions: a child starts our download, cancels it at 50 % and
+exits; another child resumes it; reported is how many bytes were fetched in
+all beyond the archive's size. Likewise with a crash: the child ``os._exit``s
+at 50 % (no cleanup, the manifest as last saved); reported is what had been
+written but had to be fetched again. Peak RSS growth of our child is measured from
+a baseline taken after client set-up and a warm-up API call (VmHWM reset).
+The server computes the archive's hashes on first use, so a HEAD warms it up
+before anything is timed. Children run one at a time, each twice (the best
+time counts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import urllib.request
+from typing import Any
+
+from benchmarks._common import Goal, Result, ServerProcess, have, run_child, temp_home
+from benchmarks.memory import _peak_mb, _reset_peak, _rss_mb
+
+SIZE = 256 * 1024 * 1024
+QUICK_SIZE = 16 * 1024 * 1024
+RSS_GOAL_MB = 64.0
+ROUNDS = 2
+
+
+async def _make_run(size: int) -> str:
+    from vi_async import Client
+
+    async with Client() as client:
+        run = await client.runs.create(
+            flow={"name": "bench-model"},
+            metadata={"vi-local/model-bytes": str(size), "vi-local/checkpoints": "1"},
+            wait=True,
+            timeout=60,
+        )
+        model = await client.models.get(run.run_id, contents=True)
+        assert model.download_url is not None
+        request = urllib.request.Request(model.download_url.url, method="HEAD")
+        await asyncio.to_thread(lambda: urllib.request.urlopen(request, timeout=120).close())
+        return run.run_id
+
+
+# -- children --------------------------------------------------------------------------
+
+
+async def _ours(
+    run_id: str, save_dir: str, cancel_at: float | None, kill_at: float | None
+) -> dict[str, Any]:
+    from vi_async import Client
+    from vi_async._download import ModelDownloader
+
+    async with Client() as client:
+        await client.models.get(run_id)  # warm-up: session, connection, decoding
+        baseline = _rss_mb()
+        _reset_peak()
+        half = asyncio.Event()
+        transfer = [0.0]
+        started = time.perf_counter()
+
+        def progress(done: int, total: int) -> None:
+            if cancel_at is not None and done >= total * cancel_at:
+                half.set()
+            if kill_at is not None and done >= total * kill_at:
+                print(json.dumps({"written": done}), flush=True)
+                os._exit(0)  # a crash: no cleanup, no final manifest save
+            if done == total and not transfer[0]:
+                transfer[0] = time.perf_counter() - started
+
+        downloader = ModelDownloader(
+            lambda: client.models.get(run_id, contents=True),
+            run_id=run_id,
+            save_dir=__import__("pathlib").Path(save_dir),
+            progress=progress,
+        )
+        task = asyncio.ensure_future(downloader.run())
+        size = None
+        if cancel_at is not None:
+            waiter = asyncio.ensure_future(half.wait())
+            await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            task.cancel()
+            waiter.cancel()
+            await asyncio.gather(task, waiter, return_exceptions=True)
+        else:
+            size = (await task).size_bytes
+        elapsed = time.perf_counter() - started
+        return {
+            "elapsed": elapsed,
+            "transfer": transfer[0] or elapsed,
+            "fetched": downloader.stats.fetched,
+            "resumed": downloader.stats.resumed,
+            "size": size,
+            "rss_growth_mb": _peak_mb() - baseline,
+        }
+
+
+def _official(run_id: str, save_dir: str) -> dict[str, Any]:
+    import vi
+
+    client = vi.Client(
+        secret_key=os.environ["DATATURE_VI_SECRET_KEY"],
+        organization_id=os.environ["DATATURE_VI_ORGANIZATION_ID"],
+        endpoint=os.environ["DATATURE_VI_API_ENDPOINT"],
+    )
+    try:
+        client.models.get(run_id)  # warm-up
+        started = time.perf_counter()
+        client.models.download(run_id, save_dir=save_dir, show_progress=False)
+        return {"elapsed": time.perf_counter() - started}
+    finally:
+        client.close()
+
+
+async def _raw(run_id: str, save_dir: str) -> dict[str, Any]:
+    import aiohttp
+
+    from vi_async import Client
+
+    async with Client() as client:
+        await client.models.get(run_id)
+        started = time.perf_counter()
+        model = await client.models.get(run_id, contents=True)
+        assert model.download_url is not None
+        async with aiohttp.ClientSession() as session:
+            async with session.get(model.download_url.url) as response:
+                with open(os.path.join(save_dir, "raw.tar"), "wb") as out:  # noqa: ASYNC230
+                    async for chunk in response.content.iter_chunked(1024 * 1024):
+                        out.write(chunk)
+        return {"elapsed": time.perf_counter() - started}
+
+
+def child_main(argv: list[str]) -> None:
+    """``python -m benchmarks.model_download --child WHO RUN_ID DIR [CANCEL_AT]``."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--child", choices=["ours", "official", "raw"], required=True)
+    parser.add_argument("run_id")
+    parser.add_argument("save_dir")
+    parser.add_argument("--cancel-at", type=float, default=None)
+    parser.add_argument("--kill-at", type=float, default=None)
+    args = parser.parse_args(argv)
+    if args.child == "ours":
+        result = asyncio.run(_ours(args.run_id, args.save_dir, args.cancel_at, args.kill_at))
+    elif args.child == "official":
+        result = _official(args.run_id, args.save_dir)
+    else:
+        result = asyncio.run(_raw(args.run_id, args.save_dir))
+    print(json.dumps(result), flush=True)
+
+
+# -- the measure ---------------------------------------------------------------------------
+
+
+def _child(who: str, run_id: str, env: dict[str, str], *extra: str) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="vi-bench-model-") as save_dir:
+        result: dict[str, Any] = run_child(
+            ["-m", "benchmarks.model_download", "--child", who, run_id, save_dir, *extra], env=env
+        )
+    return result
+
+
+def run(quick: bool = False) -> Result:
+    """Measure the three downloads, the interrupted one, and our peak RSS growth."""
+    size = QUICK_SIZE if quick else SIZE
+    rounds = 1 if quick else ROUNDS
+    with ServerProcess(pending_seconds=0.0, running_seconds=0.05) as server, temp_home() as home:
+        env = {
+            **os.environ,
+            "DATATURE_VI_API_ENDPOINT": server.endpoint,
+            "DATATURE_VI_ORGANIZATION_ID": server.organization_id,
+            "DATATURE_VI_SECRET_KEY": server.secret_key,
+            "HOME": home,
+            "VI_ENABLE_FILE": "false",
+            "VI_ENABLE_CONSOLE": "false",
+        }
+        os.environ.update({k: env[k] for k in env if k.startswith("DATATURE_VI_")})
+        run_id = asyncio.run(_make_run(size))
+        ours = [_child("ours", run_id, env) for _ in range(rounds)]
+        raw = [_child("raw", run_id, env) for _ in range(rounds)]
+        official = (
+            [_child("official", run_id, env) for _ in range(rounds)] if have("vi") else []
+        )
+        with tempfile.TemporaryDirectory(prefix="vi-bench-resume-") as save_dir:
+            base = ["-m", "benchmarks.model_download", run_id, save_dir]
+            first = run_child([*base, "--child", "ours", "--cancel-at", "0.5"], env=env)
+            second = run_child([*base, "--child", "ours"], env=env)
+            shutil.rmtree(save_dir, ignore_errors=True)
+        with tempfile.TemporaryDirectory(prefix="vi-bench-crash-") as save_dir:
+            base = ["-m", "benchmarks.model_download", run_id, save_dir]
+            killed = run_child([*base, "--child", "ours", "--kill-at", "0.5"], env=env)
+            after_kill = run_child([*base, "--child", "ours"], env=env)
+    best_ours = min(r["elapsed"] for r in ours)
+    best_transfer = min(r["transfer"] for r in ours)
+    best_raw = min(r["elapsed"] for r in raw)
+    best_official = min((r["elapsed"] for r in official), default=None)
+    rss = max(r["rss_growth_mb"] for r in ours)
+    refetched = first["fetched"] + second["fetched"] - second["size"]
+    # after a kill: bytes written before it that the manifest had not yet recorded
+    lost_to_kill = killed["written"] - after_kill["resumed"]
+    total_after_kill = killed["written"] + after_kill["fetched"]
+    mb = size / 1e6
+    metrics: dict[str, Any] = {
+        "size_bytes": size,
+        "ours_s": best_ours,
+        "ours_transfer_s": best_transfer,
+        "raw_single_stream_s": best_raw,
+        "official_s": best_official,
+        "ours_MBps": mb / best_ours,
+        "raw_MBps": mb / best_raw,
+        "official_MBps": None if best_official is None else mb / best_official,
+        "ours_vs_official": None if best_official is None else best_ours / best_official,
+        "ours_transfer_vs_raw": best_transfer / best_raw,
+        "ours_total_vs_raw": best_ours / best_raw,
+        "interrupted_at_50pct_fetched_then_resumed": [first["fetched"], second["fetched"]],
+        "refetched_bytes": refetched,
+        "killed_at_50pct_written_resumed": [killed["written"], after_kill["resumed"]],
+        "refetched_after_kill_bytes": lost_to_kill,
+        "rss_growth_mb": rss,
+        "rounds": rounds,
+    }
+    official_text = "n/a" if best_official is None else f"{best_official:.2f}s"
+    summary = (
+        f"{mb:.0f} MB: ours {best_ours:.2f}s (transfer {best_transfer:.2f}s), official "
+        f"{official_text}, raw single stream {best_raw:.2f}s; refetched after a 50% "
+        f"interruption {refetched / 1e6:.1f} MB (cancel), {lost_to_kill / 1e6:.1f} MB (kill); "
+        f"peak RSS growth {rss:.1f} MB"
+    )
+    goals = [
+        Goal(
+            "at least as fast as the official client",
+            None if best_official is None else best_ours <= best_official,
+            f"{metrics['ours_vs_official']:.2f}x" if best_official else "vi-sdk missing",
+        ),
+        Goal(
+            "within 1.2x of the best other: transfer vs the raw floor, total vs official",
+            best_transfer <= 1.2 * best_raw
+            and (best_official is None or best_ours <= 1.2 * best_official),
+            f"transfer/raw {best_transfer / best_raw:.2f}x",
+        ),
+        Goal(f"peak RSS growth < {RSS_GOAL_MB:.0f} MB", rss < RSS_GOAL_MB, f"{rss:.1f} MB"),
+        Goal(
+            "after a 50% cancel or kill, total fetched <= 1.35x the size",
+            max(refetched, total_after_kill - second["size"]) <= 0.35 * size,
+            f"refetched {refetched / size:.1%} (cancel), {lost_to_kill / size:.1%} (kill)",
+        ),
+    ]
+    return Result("model_download", summary, metrics, goals)
+
+
+if __name__ == "__main__":
+    child_main(sys.argv[1:])

@@ -1,0 +1,184 @@
+"""client.models.download against the local server: verified, atomic, resumable."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from models_support import SIZE, leftovers, sha256_of, succeeded_run
+
+from vi_async import Client, ModelDownload, ViDownloadError
+from vi_async.local import FaultConfig, LocalServer, RunSchedule
+
+pytestmark = pytest.mark.anyio
+
+OUTPUTS = "GET /workspaces/{org}/runs/{runId}/outputs"
+
+
+def _check(result: ModelDownload, save_dir: Path, run_id: str) -> None:
+    assert result.model_dir == save_dir / run_id
+    assert result.model_path == result.model_dir / "model_full"
+    assert (result.model_path / "model.safetensors").is_file()
+    assert result.run_config_path == result.model_path / "run.json"
+    config = json.loads(result.run_config_path.read_text())
+    assert config["runId"] == run_id and config["flow"]["spec"]["model"]["name"]
+    assert result.size_bytes > SIZE * 0.99
+    assert "model_full/model.safetensors" in result.files
+    assert leftovers(save_dir) == []  # no partial file, manifest or temp dir left
+
+
+async def test_download_then_on_disk(
+    vi_server: LocalServer, vi_client: Client, tmp_path: Path
+) -> None:
+    run_id = await succeeded_run(vi_client)
+    seen: list[tuple[int, int]] = []
+    result = await vi_client.models.download(
+        run_id, save_dir=tmp_path, progress=lambda done, total: seen.append((done, total))
+    )
+    _check(result, tmp_path, run_id)
+    assert result.checkpoint.model_id == "checkpoint_2" and result.adapter_path is not None
+    assert not result.reused
+    assert seen[-1][0] == seen[-1][1] == result.size_bytes
+    assert vi_server.storage_stats.bytes_sent == result.size_bytes
+    assert "checkpoint_2" in result.summary()
+
+    vi_server.storage_stats.reset()
+    vi_server.reset_counts()
+    again = await vi_client.get_model(run_id, save_dir=tmp_path)
+    assert again.reused and again.sha256 == result.sha256
+    assert sum(vi_server.storage_stats.requests.values()) == 0  # no storage request at all
+    assert sum(vi_server.request_counts.values()) == 1  # one API call
+
+    fresh = await vi_client.models.download(run_id, save_dir=tmp_path, overwrite=True)
+    assert not fresh.reused and fresh.sha256 == result.sha256
+    assert vi_server.storage_stats.bytes_sent == result.size_bytes
+
+
+async def test_other_checkpoint_replaces(vi_client: Client, tmp_path: Path) -> None:
+    run_id = await succeeded_run(vi_client)
+    latest = await vi_client.models.download(run_id, save_dir=tmp_path)
+    first = await vi_client.models.download(run_id, ckpt="checkpoint_1", save_dir=tmp_path)
+    assert first.checkpoint.model_id == "checkpoint_1" and first.sha256 != latest.sha256
+    assert first.adapter_path is None and not (tmp_path / run_id / "model_adapter").exists()
+    _check(first, tmp_path, run_id)
+
+
+async def test_resume_after_cancel(
+    vi_server: LocalServer, vi_client: Client, tmp_path: Path
+) -> None:
+    size = 4 * 1024 * 1024
+    run_id = await succeeded_run(vi_client, size=size)
+    vi_server.faults = FaultConfig(blob_bandwidth=8 * 1024 * 1024)
+    half = asyncio.Event()
+
+    def progress(done: int, total: int) -> None:
+        if done >= total // 2:
+            half.set()
+
+    task = asyncio.ensure_future(
+        vi_client.models.download(run_id, save_dir=tmp_path, progress=progress)
+    )
+    await asyncio.wait_for(half.wait(), 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not (tmp_path / run_id).exists()  # nothing published
+    assert leftovers(tmp_path) == [f".{run_id}.vi-download.tar", f".{run_id}.vi-download.tar.json"]
+    first = vi_server.storage_stats.bytes_sent
+    assert size // 2 <= first < size
+
+    vi_server.faults = FaultConfig()
+    result = await vi_client.models.download(run_id, save_dir=tmp_path)
+    _check(result, tmp_path, run_id)
+    total = vi_server.storage_stats.bytes_sent
+    assert total <= 1.35 * result.size_bytes, (first, total)
+
+
+async def test_resets_mid_body_recover(
+    vi_server: LocalServer, vi_client: Client, tmp_path: Path
+) -> None:
+    run_id = await succeeded_run(vi_client)
+    vi_server.faults = FaultConfig(seed=3, blob_reset_rate=0.5, blob_max_faults=4)
+    result = await vi_client.models.download(run_id, save_dir=tmp_path)
+    _check(result, tmp_path, run_id)
+
+
+async def test_every_answer_reset(
+    vi_server: LocalServer, vi_client: Client, tmp_path: Path
+) -> None:
+    """Each answer is cut halfway: every retry resumes from the last byte written."""
+    run_id = await succeeded_run(vi_client, size=1024 * 1024)
+    vi_server.faults = FaultConfig(blob_reset_rate=1.0)
+    result = await vi_client.models.download(run_id, save_dir=tmp_path)
+    assert vi_server.storage_stats.bytes_sent <= result.size_bytes
+
+
+async def test_refused_forever_fails_typed(
+    vi_server: LocalServer, vi_client: Client, tmp_path: Path
+) -> None:
+    run_id = await succeeded_run(vi_client, size=1024 * 1024)
+    vi_server.faults = FaultConfig(blob_expired_rate=1.0)
+    with pytest.raises(ViDownloadError, match="refus"):
+        await vi_client.models.download(run_id, save_dir=tmp_path)
+    assert not (tmp_path / run_id).exists()
+
+
+async def test_corrupt_byte_refetched(
+    vi_server: LocalServer, vi_client: Client, tmp_path: Path
+) -> None:
+    run_id = await succeeded_run(vi_client)
+    vi_server.faults = FaultConfig(blob_corrupt_rate=1.0, blob_max_faults=1)
+    result = await vi_client.models.download(run_id, save_dir=tmp_path)
+    _check(result, tmp_path, run_id)
+    clean = await vi_client.models.download(run_id, save_dir=tmp_path / "clean")
+    assert result.sha256 == clean.sha256
+    assert vi_server.storage_stats.bytes_sent == 3 * result.size_bytes  # twice + the clean one
+
+
+async def test_corrupt_always_never_published(
+    vi_server: LocalServer, vi_client: Client, tmp_path: Path
+) -> None:
+    run_id = await succeeded_run(vi_client)
+    previous = await vi_client.models.download(run_id, ckpt="checkpoint_1", save_dir=tmp_path)
+    vi_server.faults = FaultConfig(blob_corrupt_rate=1.0)
+    with pytest.raises(ViDownloadError, match="verification"):
+        await vi_client.models.download(run_id, save_dir=tmp_path)
+    # the model that was there is untouched, and no partial data is kept
+    assert sha256_of(previous.model_path / "model.safetensors")
+    assert (await vi_client.models.download(run_id, "checkpoint_1", tmp_path)).reused
+    assert leftovers(tmp_path) == []
+
+
+async def test_expired_urls_refreshed(
+    vi_server: LocalServer, vi_client: Client, tmp_path: Path
+) -> None:
+    run_id = await succeeded_run(vi_client)
+    vi_server.faults = FaultConfig(blob_expired_rate=1.0, blob_max_faults=3)
+    vi_server.reset_counts()
+    result = await vi_client.models.download(run_id, save_dir=tmp_path)
+    _check(result, tmp_path, run_id)
+    # the first answers are refusals: the URL was renewed (once for concurrent refusals)
+    assert vi_server.request_counts[OUTPUTS] >= 2
+
+
+async def test_short_lived_urls(tmp_path: Path, vi_run_schedule: RunSchedule) -> None:
+    """URLs that expire while the download goes on are renewed before a request."""
+    async with LocalServer(schedule=vi_run_schedule, download_url_ttl=0.4) as server:
+        async with server.client() as client:
+            run_id = await succeeded_run(client)
+            server.faults = FaultConfig(blob_bandwidth=2 * 1024 * 1024)
+            server.reset_counts()
+            result = await client.models.download(run_id, save_dir=tmp_path, workers=1)
+            _check(result, tmp_path, run_id)
+            assert server.request_counts[OUTPUTS] >= 3
+
+
+async def test_no_api_key_reaches_storage(
+    vi_server: LocalServer, vi_client: Client, tmp_path: Path
+) -> None:
+    run_id = await succeeded_run(vi_client)
+    await vi_client.models.download(run_id, save_dir=tmp_path)
+    stats = vi_server.storage_stats
+    assert sum(stats.requests.values()) > 1 and stats.with_authorization == 0

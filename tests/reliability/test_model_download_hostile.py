@@ -1,0 +1,170 @@
+"""Model downloads from hostile storage: each ends in a verified model or a typed
+error, never a corrupt or unsafe published file, and never sends the API key."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from vi_async import ViDownloadError
+from vi_async.local.blob import Artifact, ArtifactKey
+
+from .conftest import FAKE_SECRET, hostile_client
+from .hostile import HostileServer
+
+pytestmark = pytest.mark.anyio
+
+RUN = "run-1"
+BLOB = "/blob/ckpt.tar"
+
+
+def _output(server: HostileServer) -> dict[str, object]:
+    return {
+        "kind": "RunOutput",
+        "runId": RUN,
+        "runOutputId": "ckpt-1",
+        "etag": "e1",
+        "spec": {"kind": "Checkpoint"},
+        "status": {
+            "contents": {"downloadUrl": {"url": server.endpoint.rstrip("/") + BLOB, "expiresAt": 0}}
+        },
+    }
+
+
+def storage(
+    body: bytes,
+    *,
+    ranges: bool = True,
+    honour_range: bool = True,
+    content_range: Callable[[int, int, int], str] | None = None,
+) -> Callable[[web.Request, HostileServer], object]:
+    """A handler: the outputs API, and a blob route serving ``body``."""
+    md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+    headers = {"ETag": '"b1"', "x-goog-hash": f"md5={md5}"}
+    if ranges:
+        headers["Accept-Ranges"] = "bytes"
+
+    async def handle(request: web.Request, server: HostileServer) -> web.StreamResponse:
+        if request.path.startswith("/workspaces/"):
+            return web.json_response({"items": [_output(server)], "nextPage": None})
+        if request.method == "HEAD":
+            return web.Response(headers={**headers, "Content-Length": str(len(body))})
+        spec = request.headers.get("Range")
+        if spec and honour_range:
+            first, last = (int(x) for x in spec.removeprefix("bytes=").split("-"))
+            cr = content_range or (lambda a, b, n: f"bytes {a}-{b}/{n}")
+            return web.Response(
+                status=206,
+                body=body[first : last + 1],
+                headers={**headers, "Content-Range": cr(first, last, len(body))},
+            )
+        return web.Response(body=body, headers=headers)
+
+    return handle
+
+
+def model_tar(size: int = 2 * 1024 * 1024) -> bytes:
+    """A valid checkpoint archive (the local server's generator)."""
+    return Artifact(ArtifactKey(RUN, "ckpt-1", 1, size, "f")).to_bytes()
+
+
+def evil_tar(member: tarfile.TarInfo) -> bytes:
+    """A valid archive plus one hostile member."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(model_tar(100_000))) as good:
+        with tarfile.open(fileobj=buffer, mode="w") as out:
+            for m in good.getmembers():
+                out.addfile(m, good.extractfile(m))
+            data = b"evil"
+            member.size = 0 if member.issym() or member.islnk() else len(data)
+            out.addfile(member, io.BytesIO(data) if member.isfile() else None)
+    return buffer.getvalue()
+
+
+async def test_server_ignoring_range(hostile: HostileServer, tmp_path: Path) -> None:
+    body = model_tar()
+    hostile.handler = storage(body, honour_range=False)  # type: ignore[assignment]
+    async with hostile_client(hostile) as client:
+        result = await client.models.download(RUN, save_dir=tmp_path)
+    assert result.sha256 == hashlib.sha256(body).hexdigest()
+    assert (result.model_path / "model.safetensors").is_file()
+    blob_gets = [r for r in hostile.requests if r.path == BLOB and r.method == "GET"]
+    assert any("Range" not in r.headers for r in blob_gets)  # fell back to one stream
+
+
+async def test_server_without_ranges(hostile: HostileServer, tmp_path: Path) -> None:
+    body = model_tar()
+    hostile.handler = storage(body, ranges=False, honour_range=False)  # type: ignore[assignment]
+    async with hostile_client(hostile) as client:
+        result = await client.models.download(RUN, save_dir=tmp_path)
+    assert result.sha256 == hashlib.sha256(body).hexdigest()
+    gets = [r for r in hostile.requests if r.path == BLOB and r.method == "GET"]
+    assert len(gets) == 1 and "Range" not in gets[0].headers
+
+
+async def test_wrong_content_range_is_not_written(hostile: HostileServer, tmp_path: Path) -> None:
+    hostile.handler = storage(  # type: ignore[assignment]
+        model_tar(), content_range=lambda a, b, n: f"bytes {a + 1}-{b}/{n}"
+    )
+    async with hostile_client(hostile) as client:
+        with pytest.raises(ViDownloadError, match="not"):
+            await client.models.download(RUN, save_dir=tmp_path)
+    assert not (tmp_path / RUN).exists()
+
+
+async def test_no_authorization_to_storage(hostile: HostileServer, tmp_path: Path) -> None:
+    hostile.handler = storage(model_tar())  # type: ignore[assignment]
+    async with hostile_client(hostile) as client:
+        await client.models.download(RUN, save_dir=tmp_path)
+    blob = [r for r in hostile.requests if r.path == BLOB]
+    api = hostile.api_requests()
+    assert blob and api and all("Authorization" in r.headers for r in api)
+    for r in blob:
+        assert "Authorization" not in r.headers and "Organization-Id" not in r.headers
+        assert FAKE_SECRET not in str(r.headers) + str(r.query)
+
+
+async def test_redirect_off_loopback_refused(hostile: HostileServer, tmp_path: Path) -> None:
+    inner = storage(model_tar())
+
+    async def handle(request: web.Request, server: HostileServer) -> web.StreamResponse:
+        if request.path == BLOB:
+            raise web.HTTPFound("http://example.invalid/stolen")
+        return await inner(request, server)  # type: ignore[no-any-return,misc]
+
+    hostile.handler = handle
+    async with hostile_client(hostile) as client:
+        with pytest.raises(ViDownloadError, match="Refusing the storage URL"):
+            await client.models.download(RUN, save_dir=tmp_path)
+    assert not (tmp_path / RUN).exists()
+
+
+def _members() -> list[tarfile.TarInfo]:
+    up = tarfile.TarInfo("../escaped.txt")
+    absolute = tarfile.TarInfo("/tmp/vi-absolute.txt")
+    link = tarfile.TarInfo("model_full/link")
+    link.type, link.linkname = tarfile.SYMTYPE, "../../../etc/passwd"
+    hard = tarfile.TarInfo("model_full/hard")
+    hard.type, hard.linkname = tarfile.LNKTYPE, "../outside"
+    return [up, absolute, link, hard]
+
+
+@pytest.mark.parametrize("member", _members(), ids=lambda m: m.name)
+async def test_escaping_members_refused(
+    hostile: HostileServer, tmp_path: Path, member: tarfile.TarInfo
+) -> None:
+    save_dir = tmp_path / "models"
+    hostile.handler = storage(evil_tar(member))  # type: ignore[assignment]
+    async with hostile_client(hostile) as client:
+        with pytest.raises(ViDownloadError, match="Refusing archive member"):
+            await client.models.download(RUN, save_dir=save_dir)
+    assert not (save_dir / RUN).exists()
+    assert not (tmp_path / "escaped.txt").exists() and not (save_dir / "escaped.txt").exists()
+    assert [p.name for p in save_dir.iterdir() if "extract" in p.name] == []

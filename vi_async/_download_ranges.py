@@ -1,0 +1,224 @@
+"""Fetching an object into a file: concurrent ``Range`` requests, or one stream.
+
+Guarantees: at most ``workers`` requests are in flight and each streams
+straight to its offset in the file (``os.pwrite``), so memory stays bounded
+whatever the size. Every ranged answer is checked: a ``206`` whose
+``Content-Range`` is exactly the range asked for, else it is not written.
+Requests carry ``If-Range`` with the ETag, so a changed object can never be
+mixed with the old one: a ``200`` with another ETag or a ``416`` raises
+:class:`ObjectChanged` (the caller restarts from zero); a ``200`` with the
+same ETag means the server ignores ``Range`` (:class:`RangesIgnored`: the
+caller falls back to one stream). A refused URL (401/403) is refreshed and
+the request repeated; resets, timeouts, short bodies, 408/429/5xx are retried
+with backoff, from the last byte written. The first error that is not
+retried cancels the other workers, which are awaited before it is raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ._download_manifest import Manifest
+from ._storage import BlobInfo, StorageSession, UrlSource, redact
+from .errors import ViDownloadError
+
+if TYPE_CHECKING:
+    import aiohttp
+
+logger = logging.getLogger("vi_async")
+
+READ_SIZE = 256 * 1024
+MAX_ATTEMPTS = 6
+MAX_REFRESHES = 8
+_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+_RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+class ObjectChanged(Exception):
+    """The object is not the one the manifest describes (new ETag, or 416)."""
+
+
+class RangesIgnored(Exception):
+    """The server answered a ranged request with the whole object."""
+
+
+class _Retry(Exception):
+    """A transient failure of one request."""
+
+
+def now_ms() -> float:
+    """Wall-clock time in epoch milliseconds (URL expiry is wall-clock)."""
+    return time.time() * 1000
+
+
+@attrs.define
+class Transfer:
+    """One object's transfer: where it goes and what has happened so far."""
+
+    session: StorageSession
+    urls: UrlSource
+    info: BlobInfo
+    fd: int
+    on_bytes: Callable[[], None]  # called after each write
+    fetched: int = 0  # body bytes received, refetches included
+    refreshes: int = 0
+
+    async def _refresh(self, url: str) -> None:
+        self.refreshes += 1
+        if self.refreshes > MAX_REFRESHES:
+            raise ViDownloadError("Storage kept refusing fresh download URLs (403)")
+        await self.urls.refresh(url)
+
+    async def _write(
+        self, response: aiohttp.ClientResponse, start: int, end: int, advance: Callable[[int], None]
+    ) -> None:
+        """Stream the body to ``[start, end)`` of the file."""
+        position = start
+        async for data in response.content.iter_chunked(READ_SIZE):
+            if len(data) > end - position:
+                raise _Retry("storage sent more bytes than asked for")
+            os.pwrite(self.fd, data, position)
+            position += len(data)
+            self.fetched += len(data)
+            advance(len(data))
+            self.on_bytes()
+        if position != end:
+            raise _Retry(f"short body: {end - position} bytes missing")
+
+    async def _attempt(
+        self, start: int, end: int, ranged: bool, advance: Callable[[int], None]
+    ) -> None:
+        import aiohttp
+
+        url = await self.urls.current(now_ms)
+        headers = (
+            {"Range": f"bytes={start}-{end - 1}", "If-Range": self.info.etag} if ranged else {}
+        )
+        try:
+            async with self.session.request("GET", url, headers) as response:
+                status = response.status
+                if status in (401, 403):
+                    await self._refresh(url)
+                    raise _Retry(f"storage refused the URL ({status}); refreshed it")
+                if status == 416:
+                    raise ObjectChanged("storage answered 416 for a range inside the object")
+                if status in _RETRY_STATUS:
+                    raise _Retry(f"storage answered {status}")
+                if ranged and status == 200:
+                    if response.headers.get("ETag", "") != self.info.etag:
+                        raise ObjectChanged("the object's ETag changed")
+                    raise RangesIgnored()
+                if status != (206 if ranged else 200):
+                    raise ViDownloadError(f"Storage answered {status} for {redact(url)!r}")
+                if ranged:
+                    _check_content_range(
+                        response.headers.get("Content-Range"), start, end, self.info
+                    )
+                elif response.headers.get("ETag", self.info.etag) != self.info.etag:
+                    raise ObjectChanged("the object's ETag changed")
+                await self._write(response, start, end, advance)
+        except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
+            raise _Retry(f"{type(exc).__name__}") from None
+
+    async def fetch(
+        self, start: int, end: int, advance: Callable[[int], None], *, ranged: bool
+    ) -> None:
+        """Fetch ``[start, end)``, retrying transient failures from the last byte written.
+
+        ``advance(n)`` is called with the bytes written by each attempt. Without
+        ``ranged`` the whole object is requested and a retry starts over.
+        """
+        failures = 0
+        position = start
+
+        def moved(n: int) -> None:
+            nonlocal position
+            position += n
+            advance(n)
+
+        while position < end:
+            before = position
+            try:
+                await self._attempt(position if ranged else start, end, ranged, moved)
+            except _Retry as exc:
+                if not ranged:
+                    moved(start - position)  # the stream starts over
+                failures = 0 if position > before and ranged else failures + 1
+                if failures >= MAX_ATTEMPTS:
+                    raise ViDownloadError(
+                        f"Storage transfer failed {failures} times in a row: {exc}"
+                    ) from None
+                logger.info("storage: %s; retrying bytes %d-%d", exc, position, end - 1)
+                await asyncio.sleep(min(2.0, 0.05 * 2**failures))
+
+
+def _check_content_range(header: str | None, start: int, end: int, info: BlobInfo) -> None:
+    match = _CONTENT_RANGE.match((header or "").strip())
+    if match is None:
+        raise _Retry("a 206 without a valid Content-Range")
+    first, last, total = match.groups()
+    if total != "*" and int(total) != info.size:
+        raise ObjectChanged("the object's size changed")
+    if (int(first), int(last) + 1) != (start, end):
+        raise _Retry(f"storage sent bytes {first}-{last}, not {start}-{end - 1}")
+
+
+async def fetch_chunks(transfer: Transfer, manifest: Manifest, workers: int) -> None:
+    """Fetch every chunk the manifest lacks, ``workers`` at a time."""
+    queue = [
+        i for i, n in enumerate(manifest.done) if manifest.chunk(i)[0] + n < manifest.chunk(i)[1]
+    ]
+    queue.reverse()
+
+    async def worker() -> None:
+        while queue:
+            index = queue.pop()
+            start, end = manifest.chunk(index)
+
+            def advance(n: int, index: int = index) -> None:
+                manifest.done[index] += n
+
+            await transfer.fetch(start + manifest.done[index], end, advance, ranged=True)
+
+    await run_all([worker() for _ in range(min(workers, len(queue)))])
+
+
+async def fetch_whole(transfer: Transfer, manifest: Manifest) -> None:
+    """Fetch the object in one stream (a server that ignores ``Range``)."""
+    for index in range(len(manifest.done)):
+        manifest.done[index] = 0
+    counted = [0]
+
+    def advance(n: int) -> None:
+        # Credit the stream's bytes to the chunks in order (n < 0: it started over).
+        counted[0] += n
+        left = counted[0]
+        for index in range(len(manifest.done)):
+            start, end = manifest.chunk(index)
+            manifest.done[index] = max(0, min(end - start, left))
+            left -= end - start
+
+    await transfer.fetch(0, manifest.size, advance, ranged=False)
+
+
+async def run_all(coros: list[Any]) -> None:
+    """Run coroutines concurrently; the first error cancels the rest, which are
+    awaited, then it is raised (cancellation of the caller cancels them all)."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc,unused-ignore]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,183 @@
+"""Requests to the storage host behind a pre-signed download URL.
+
+Guarantees: storage requests go through their own aiohttp session that
+carries no API header at all (the secret key can never reach the storage
+host); a URL, and every redirect, must be ``https`` or plain ``http`` to a
+loopback address; redirects are followed here, not by aiohttp, so each hop is
+checked before it is requested. Error messages never contain the URL's query
+(the signature is a credential for the object).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import ipaddress
+import platform
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ._version import __version__
+from .errors import ViDownloadError
+from .models import ModelDownloadUrl
+
+if TYPE_CHECKING:
+    import aiohttp
+
+MAX_REDIRECTS = 5
+REFRESH_MARGIN_MS = 30_000
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+def redact(url: str) -> str:
+    """A URL without its query (safe to log or put in an error)."""
+    return url.split("?", 1)[0]
+
+
+def check_storage_url(url: str) -> None:
+    """Refuse a storage URL that is neither https nor http to loopback."""
+    from yarl import URL
+
+    parsed = URL(url)
+    if parsed.scheme == "https" and parsed.host:
+        return
+    if parsed.scheme == "http" and parsed.host and _is_loopback(parsed.host):
+        return
+    raise ViDownloadError(
+        f"Refusing the storage URL {redact(url)!r}: only https, or http to a loopback address"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@attrs.frozen
+class BlobInfo:
+    """What storage says about the object: size, validator, hashes, ranges."""
+
+    size: int
+    etag: str
+    md5: bytes | None = None
+    crc32c: bytes | None = None
+    accepts_ranges: bool = True
+
+    @classmethod
+    def from_headers(cls, headers: Any) -> BlobInfo:
+        """Read Content-Length, ETag, Accept-Ranges, x-goog-hash and Content-MD5."""
+        get = headers.get
+        try:
+            size = int(get("Content-Length") or "")
+        except ValueError:
+            raise ViDownloadError("Storage did not give the object's size") from None
+        md5 = crc32c = None
+        for header in headers.getall("x-goog-hash", []):
+            for part in str(header).split(","):
+                name, _, value = part.strip().partition("=")
+                if name == "md5":
+                    md5 = _b64(value)
+                elif name == "crc32c":
+                    crc32c = _b64(value)
+        if md5 is None and get("Content-MD5"):
+            md5 = _b64(str(get("Content-MD5")))
+        return cls(
+            size=size,
+            etag=str(get("ETag") or ""),
+            md5=md5,
+            crc32c=crc32c,
+            accepts_ranges=str(get("Accept-Ranges") or "").lower() == "bytes",
+        )
+
+
+def _b64(value: str) -> bytes | None:
+    try:
+        return base64.b64decode(value.strip(), validate=True) or None
+    except (binascii.Error, ValueError):
+        return None
+
+
+class UrlSource:
+    """The current download URL; refreshed (once for all concurrent callers)
+    when storage refuses it or it is about to expire."""
+
+    def __init__(
+        self, first: ModelDownloadUrl, refresh: Callable[[], Awaitable[ModelDownloadUrl]]
+    ) -> None:
+        self._refresh = refresh
+        self._lock = asyncio.Lock()
+        self.refreshes = 0
+        self._set(first)
+
+    def _set(self, url: ModelDownloadUrl) -> None:
+        self._url = url
+        # Renew this long before expiry: 30 s, or a quarter of a short lifetime.
+        lifetime = url.expires_at - time.time() * 1000
+        self._margin = max(0.0, min(REFRESH_MARGIN_MS, lifetime / 4))
+
+    async def current(self, now_ms: Callable[[], float]) -> str:
+        """The URL to use now; a new one if this one expires within the margin."""
+        url = self._url
+        if url.expires_at and url.expires_at - self._margin <= now_ms():
+            return await self.refresh(url.url)
+        return url.url
+
+    async def refresh(self, stale: str) -> str:
+        """A new URL, unless another caller already replaced ``stale``."""
+        async with self._lock:
+            if self._url.url == stale:
+                fresh = await self._refresh()
+                check_storage_url(fresh.url)
+                self._set(fresh)
+                self.refreshes += 1
+            return self._url.url
+
+
+class StorageSession:
+    """An aiohttp session for storage only: no API headers, checked redirects."""
+
+    def __init__(self, *, connections: int, read_timeout: float) -> None:
+        import aiohttp
+
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=connections, limit_per_host=connections),
+            headers={"User-Agent": f"vi-async/{__version__} (Python/{platform.python_version()})"},
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=30.0, sock_read=read_timeout),
+            auto_decompress=False,
+        )
+
+    async def close(self) -> None:
+        """Close the session and its connections."""
+        await self._session.close()
+
+    @asynccontextmanager
+    async def request(
+        self, method: str, url: str, headers: dict[str, str] | None = None
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """Send ``method url``, following up to MAX_REDIRECTS checked redirects."""
+        from yarl import URL
+
+        for _ in range(MAX_REDIRECTS + 1):
+            check_storage_url(url)
+            response = await self._session.request(
+                method, URL(url, encoded=True), headers=headers, allow_redirects=False
+            )
+            location = response.headers.get("Location")
+            if response.status not in _REDIRECTS or not location:
+                try:
+                    yield response
+                finally:
+                    response.release()
+                return
+            response.release()
+            url = str(URL(url, encoded=True).join(URL(location, encoded=True)))
+        raise ViDownloadError(f"More than {MAX_REDIRECTS} redirects from storage")

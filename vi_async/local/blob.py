@@ -1,0 +1,226 @@
+"""Deterministic checkpoint archives, generated on the fly in constant memory.
+
+A checkpoint's blob is an uncompressed tar with the official layout::
+
+    model_full/model.safetensors      a valid safetensors file (one U8 tensor)
+    model_full/run.json               the run's config (flow name, task type, model name)
+    model_adapter/adapter_model.safetensors, adapter_config.json   (checkpoints after the first)
+
+Its bytes depend only on the :class:`ArtifactKey`, so any byte range can be
+produced without the rest: the archive is a list of segments (tar headers and
+small files held as bytes, the tensor's payload a repeating pseudo-random
+pattern whose period is a prime, so that data written at a wrong multiple of
+a power-of-two offset does not hash the same). Nothing is ever held whole in
+memory; hashes are computed once per artifact by streaming it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import tarfile
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+READ_CHUNK = 256 * 1024
+PATTERN_PERIOD = 65_521  # prime
+TAR_BLOCK = 512
+MTIME = 1_700_000_000
+MIN_TENSOR_BYTES = 64
+
+
+@dataclass(frozen=True)
+class ArtifactKey:
+    """Everything a checkpoint's archive is made from."""
+
+    run_id: str
+    checkpoint_id: str
+    index: int
+    size: int
+    flow_name: str
+
+    @property
+    def etag(self) -> str:
+        """A strong validator of the archive's bytes (quoted, as HTTP sends it)."""
+        digest = hashlib.sha1(json.dumps(self.__dict__, sort_keys=True).encode()).hexdigest()
+        return f'"{digest[:32]}"'
+
+
+def run_config(key: ArtifactKey) -> dict[str, Any]:
+    """The ``run.json`` of a checkpoint: what inference reads from it."""
+    return {
+        "runId": key.run_id,
+        "checkpoint": key.checkpoint_id,
+        "flow": {
+            "spec": {
+                "name": key.flow_name,
+                "task_type": "phrase-grounding",
+                "model": {"name": "vi-local-tiny"},
+            }
+        },
+    }
+
+
+def _safetensors_header(length: int) -> bytes:
+    header = json.dumps(
+        {
+            "__metadata__": {"format": "pt"},
+            "weight": {"dtype": "U8", "shape": [length], "data_offsets": [0, length]},
+        },
+        separators=(",", ":"),
+    ).encode()
+    header += b" " * (-len(header) % 8)
+    return len(header).to_bytes(8, "little") + header
+
+
+def _tar_header(name: str, size: int) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = size, MTIME, 0o644
+    info.uname = info.gname = "vi"
+    return info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "strict")
+
+
+class _Pattern:
+    """The tensor payload: ``PATTERN_PERIOD`` seeded bytes, repeated."""
+
+    def __init__(self, seed: str) -> None:
+        out = bytearray()
+        counter = 0
+        while len(out) < PATTERN_PERIOD:
+            out += hashlib.sha256(f"{seed}|{counter}".encode()).digest()
+            counter += 1
+        period = bytes(out[:PATTERN_PERIOD])
+        repeats = READ_CHUNK // PATTERN_PERIOD + 2
+        self._buffer = period * repeats
+
+    def read(self, position: int, length: int) -> bytes:
+        """``length`` (at most READ_CHUNK) payload bytes from ``position``."""
+        start = position % PATTERN_PERIOD
+        return self._buffer[start : start + length]
+
+
+@dataclass(frozen=True)
+class _Segment:
+    offset: int
+    length: int
+    data: bytes | None  # None: the tensor payload pattern
+
+
+class Artifact:
+    """One checkpoint archive: its size, validator, hashes and byte ranges."""
+
+    def __init__(self, key: ArtifactKey) -> None:
+        self.key = key
+        self.etag = key.etag
+        self._pattern = _Pattern(key.etag)
+        files: list[tuple[str, list[bytes | int]]] = []
+        config = json.dumps(run_config(key), indent=2).encode()
+        adapter: list[tuple[str, list[bytes | int]]] = []
+        if key.index > 1:
+            adapter = [
+                ("model_adapter/adapter_config.json", [b'{"r": 8, "lora_alpha": 16}\n']),
+                ("model_adapter/adapter_model.safetensors", [_safetensors_header(64), 64]),
+            ]
+        fixed = sum(TAR_BLOCK + _padded(sum(_len(p) for p in parts)) for _, parts in adapter)
+        fixed += 2 * TAR_BLOCK + _padded(len(config)) + 2 * TAR_BLOCK  # headers + end blocks
+        header_guess = len(_safetensors_header(key.size))
+        tensor = max(MIN_TENSOR_BYTES, key.size - fixed - header_guess - TAR_BLOCK)
+        files.append(("model_full/model.safetensors", [_safetensors_header(tensor), tensor]))
+        files.append(("model_full/run.json", [config]))
+        files.extend(adapter)
+        segments: list[_Segment] = []
+        offset = 0
+
+        def add(data: bytes | None, length: int) -> None:
+            nonlocal offset
+            if length:
+                segments.append(_Segment(offset, length, data))
+                offset += length
+
+        for name, parts in files:
+            size = sum(_len(p) for p in parts)
+            add(_tar_header(name, size), TAR_BLOCK)
+            for part in parts:
+                if isinstance(part, bytes):
+                    add(part, len(part))
+                else:
+                    add(None, part)
+            add(b"\0" * (-size % TAR_BLOCK), -size % TAR_BLOCK)
+        add(b"\0" * (2 * TAR_BLOCK), 2 * TAR_BLOCK)
+        self._segments = segments
+        self.size = offset
+
+    def read(self, start: int, end: int) -> Iterator[bytes]:
+        """The bytes of ``[start, end)`` in chunks of at most READ_CHUNK."""
+        for segment in self._segments:
+            seg_end = segment.offset + segment.length
+            if seg_end <= start or segment.offset >= end:
+                continue
+            position = max(start, segment.offset)
+            stop = min(end, seg_end)
+            while position < stop:
+                n = min(READ_CHUNK, stop - position)
+                inner = position - segment.offset
+                if segment.data is None:
+                    yield self._pattern.read(inner, n)
+                else:
+                    yield segment.data[inner : inner + n]
+                position += n
+
+    @cached_property
+    def hashes(self) -> dict[str, str]:
+        """Base64 md5 (and crc32c when google-crc32c is installed) of the whole archive."""
+        md5 = hashlib.md5()
+        crc = _crc32c()
+        for chunk in self.read(0, self.size):
+            md5.update(chunk)
+            if crc is not None:
+                crc.update(chunk)
+        result = {"md5": base64.b64encode(md5.digest()).decode()}
+        if crc is not None:
+            result["crc32c"] = base64.b64encode(crc.digest()).decode()
+        return result
+
+    def to_bytes(self) -> bytes:
+        """The whole archive (tests and hostile servers; small artifacts only)."""
+        buffer = io.BytesIO()
+        for chunk in self.read(0, self.size):
+            buffer.write(chunk)
+        return buffer.getvalue()
+
+
+def _len(part: bytes | int) -> int:
+    return len(part) if isinstance(part, bytes) else part
+
+
+def _padded(size: int) -> int:
+    return size + (-size % TAR_BLOCK)
+
+
+def _crc32c() -> Any:
+    try:
+        import google_crc32c
+    except ImportError:  # optional: md5 alone is sent then
+        return None
+    return google_crc32c.Checksum()  # type: ignore[no-untyped-call,unused-ignore]
+
+
+class ArtifactCache:
+    """The most recently used artifacts (their hashes are the costly part)."""
+
+    def __init__(self, capacity: int = 16) -> None:
+        self._items: OrderedDict[ArtifactKey, Artifact] = OrderedDict()
+        self._capacity = capacity
+
+    def get(self, key: ArtifactKey) -> Artifact:
+        """The artifact of ``key``, built on first use."""
+        artifact = self._items.pop(key, None) or Artifact(key)
+        self._items[key] = artifact
+        while len(self._items) > self._capacity:
+            self._items.popitem(last=False)
+        return artifact
