@@ -58,6 +58,7 @@ from ._ids import check_id
 from ._retry import RetryQuota
 from .bulk import (
     CANCELLED_REASON,
+    CHANGED_REASON,
     GRACE_REASON,
     UNKNOWN_REASON,
     BulkItemResult,
@@ -109,8 +110,6 @@ class PlannedDelete:
     reason: str
     """Why the flow matched the plan's filters, in words."""
 
-
-CHANGED_REASON = "changed since the plan"
 
 ON_ACTIVE_RUN: tuple[str, ...] = ("skip", "kill", "fail")
 ACTIVE_RUN_REASON = "active run"

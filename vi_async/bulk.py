@@ -18,6 +18,7 @@ from .errors import ViError
 
 __all__ = [
     "CANCELLED_REASON",
+    "CHANGED_REASON",
     "GRACE_REASON",
     "UNKNOWN_REASON",
     "BulkError",
@@ -29,6 +30,8 @@ __all__ = [
 ]
 
 
+CHANGED_REASON = "changed since the plan"
+"""The reason of a planned flow skipped by ``flows.apply``: its etag is not the plan's."""
 CANCELLED_REASON = "cancelled"
 """The reason of a flow skipped because the job was cancelled before its DELETE was sent."""
 UNKNOWN_REASON = "outcome unknown: the answer was lost and could not be confirmed"

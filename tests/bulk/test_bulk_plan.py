@@ -16,9 +16,8 @@ from vi_async import (
     PlannedDelete,
     ViPlanError,
 )
-from vi_async._bulk_flows import CHANGED_REASON
 from vi_async._cleanup_plan import PLAN_VERSION
-from vi_async.bulk import BulkOutcome, BulkReport
+from vi_async.bulk import CHANGED_REASON, BulkOutcome, BulkReport
 from vi_async.local import FaultConfig, LocalServer
 
 pytestmark = pytest.mark.anyio

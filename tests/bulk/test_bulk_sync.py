@@ -80,11 +80,12 @@ def _interrupt_main(*delays: float) -> list[threading.Timer]:
     return timers
 
 
-def test_ctrl_c_waits_for_in_flight_deletes_however_long_they_take(
+def test_ctrl_c_waits_for_in_flight_deletes_within_the_grace(
     vi_server_thread: LocalServer, client: vi_sync.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The in-flight DELETEs take longer than any cleanup grace the runtime might allow
-    # itself (shrunk here so the old bounded wait would give up long before they land).
+    # itself (shrunk here so the old bounded wait would give up long before they land),
+    # but less than the client's cancel_grace (10 s): the runtime waits for them.
     monkeypatch.setattr("vi_async._sync_runtime.CLEANUP_GRACE", 0.2, raising=False)
     latency = 1.5
     flows = _seed(vi_server_thread, 20)

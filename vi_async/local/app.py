@@ -16,7 +16,8 @@ Every response carries an ``X-Request-Id`` header; errors are JSON
 A DELETE may carry an ``Idempotency-Key`` header: the server remembers which
 resource each key deleted, so a retry of a delete whose answer was lost gets
 the same 204 again (marked ``Idempotent-Replayed: true``) instead of a 404.
-Responses echo the key, so a client knows it was honoured.
+Responses echo the key, so a client knows it was honoured. Flow PATCH and
+DELETE honour ``If-Match`` (412 on a stale etag; see :mod:`vi_async.local.preconditions`).
 """
 
 from __future__ import annotations
