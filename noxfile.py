@@ -13,9 +13,12 @@ OFFICIAL_CLIENT = "vi-sdk==0.1.0b7"
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Run the test suite (warnings are errors) against the local server."""
+    """Run the test suite (warnings are errors) against the local server, on 2 workers.
+
+    Extra arguments go to pytest: ``nox -s tests -- -k extended`` runs one dialect.
+    """
     session.install("-e", ".[test]", OFFICIAL_CLIENT)
-    session.run("pytest", *session.posargs)
+    session.run("pytest", "-n", "2", *session.posargs)
 
 
 @nox.session(python=PYTHON)

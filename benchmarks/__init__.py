@@ -14,5 +14,6 @@ MEASURES = (
     "import_time",
     "sync_overhead",
     "memory",
+    "log_page",
     "model_download",
 )

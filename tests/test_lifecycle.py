@@ -10,7 +10,7 @@ import anyio.lowlevel
 import pytest
 
 from vi_async import Client, FlowSpec, Run, RunPhase, ViNotFoundError, ViTimeoutError
-from vi_async.local import FaultConfig, LocalServer
+from vi_async.local import FaultConfig, LocalServer, RunSchedule
 
 pytestmark = pytest.mark.anyio
 
@@ -180,9 +180,14 @@ async def test_logs_follow_yields_every_line_once(
 ) -> None:
     run = await vi_client.runs.create(flow=SPEC, metadata=_meta(running=0.6))
     lines = [line async for line in vi_client.runs.logs(run.run_id, tail=None, follow=True)]
-    seqs = [line.seq for line in lines]
-    assert len(seqs) == len(set(seqs))
-    assert seqs == sorted(seqs)
+    assert len(set(lines)) == len(lines)  # every line once (each line's text is unique)
+    assert [line.timestamp for line in lines] == sorted(line.timestamp for line in lines)
+    assert lines[0].message == "Run queued (Pending)"
+    assert lines[-1].message.startswith("Run finished")
+    if vi_server.strict:
+        assert {line.seq for line in lines} == {None}
+    else:
+        assert [line.seq for line in lines] == list(range(1, len(lines) + 1))
     assert (await vi_client.runs.get(run.run_id)).is_terminal
     # Everything the server has, exactly once.
     everything = [line async for line in vi_client.runs.logs(run.run_id, tail=None)]
@@ -206,9 +211,9 @@ async def test_logs_tail_then_follow(vi_client: Client) -> None:
     await anyio.sleep(0.3)
     lines = [line async for line in vi_client.runs.logs(run.run_id, tail=2, follow=True)]
     everything = [line async for line in vi_client.runs.logs(run.run_id, tail=None)]
-    seqs = [line.seq for line in lines]
-    assert len(seqs) == len(set(seqs))
+    assert len(set(lines)) == len(lines)
     assert lines == everything[-len(lines) :]
+    assert lines[-1].message.startswith("Run finished")
 
 
 async def test_list_by_status_with_limit(vi_client: Client, vi_server: LocalServer) -> None:
@@ -305,9 +310,10 @@ async def test_each_waiter_gets_its_own_error_object(vi_client: Client) -> None:
     assert all(e.status == 404 for e in errors)
 
 
-async def test_a_tail_longer_than_one_page(vi_client: Client) -> None:
-    meta = _meta(pending=0.0, running=2.6) | {"vi-local/log-interval-seconds": "0.001"}
-    run = await vi_client.runs.create(flow=SPEC, metadata=meta)
+async def test_a_tail_longer_than_one_page(vi_client: Client, vi_server: LocalServer) -> None:
+    # A 1 ms log interval is below what a client may ask for, but the operator may set it.
+    vi_server.schedule = RunSchedule(0, running_seconds=2.6, log_interval_seconds=0.001)
+    run = await vi_client.runs.create(flow=SPEC)
     await vi_client.runs.wait_for(run.run_id, timeout=20)
     everything = [line async for line in vi_client.runs.logs(run.run_id, tail=None)]
     assert len(everything) > 2000  # more than two pages of 1,000

@@ -1,19 +1,149 @@
-"""Reading a run's log: the last lines, or every line as it is written."""
+"""Reading a run's log: the last lines, or every line as it is written.
+
+Guarantee: every line is yielded once, in the server's order; ``follow=True``
+ends once the run is terminal and its log drained; a read with
+``follow=False`` makes a bounded number of requests, and a server whose
+answers do not advance never makes the reader loop.
+
+The Vi wire promises only lines ``{"timestamp", "block", "level", "message"}``
+and ``since`` / ``until`` in epoch milliseconds. So the reader resumes by time:
+it asks ``since = T - 1``, T being the last timestamp yielded, which returns
+every line from T on whether the server's ``since`` is inclusive or
+exclusive, and drops the lines at T it already yielded (it remembers them, as
+a multiset: equal lines in one millisecond are counted). Lines below T are
+dropped too. Once an answer shows that ``since`` is inclusive (a line at
+exactly ``since``), it asks ``since = T``.
+
+Many lines may share one millisecond. If a full page holds nothing new (more
+lines at T than a page), the reader asks once for the largest page; if that
+is still not enough, it warns, skips the rest of that millisecond and reads
+on. That is the one case where lines can be lost, and it says so.
+
+Extensions, used only when the answer carries them: ``nextSince`` (a cursor:
+passed back as ``since``), ``seq`` (lines with a ``seq`` at or below the last
+one yielded are repeats), ``complete`` (the run is over and drained, so no
+extra GET of the run is needed) and ``tail`` (the server kept only the last
+N lines; without it the reader reads to the end and keeps the last N itself,
+in a bounded deque).
+
+A page that does not advance (the same cursor with old lines, a full page of
+old lines, or the very same page again) is a stall: once the remedies above
+are spent, ``follow=False`` stops with a warning and ``follow=True`` waits one
+poll interval (and ends, with a warning, once the run is terminal).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections import Counter, deque
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
+
+import attrs
 
 from ._convert import converter
 from ._polling import PollSchedule
 from ._transport import Transport
-from .errors import ViDecodeError
+from .errors import ViDecodeError, ViValidationError
 from .models import LogLine
 
+logger = logging.getLogger("vi_async")
+
 PAGE_LIMIT = 1000
+MAX_PAGE_LIMIT = 10000
+"""The largest page asked for, when more lines than a page share one millisecond."""
+MAX_REQUESTS = 10_000
+"""Requests a ``follow=False`` read makes at most (ten million lines at a page a request)."""
+MAX_STALLS = 4
+"""Answers in a row that do not advance, each met with a remedy, before the reader gives up."""
 FetchTerminal = Callable[[], Awaitable[bool]]
+
+
+@attrs.frozen
+class _Answer:
+    lines: list[LogLine]
+    cursor: str | None
+    complete: bool | None
+    tail: int | None
+
+
+class _Position:
+    """Where the read resumes, and which lines it already yielded."""
+
+    def __init__(self) -> None:
+        self.limit = PAGE_LIMIT
+        self.cursor: str | None = None  # the server's nextSince (extension)
+        self.last_seq: int | None = None
+        self.low: int | None = None  # the last timestamp yielded: lines below it are old
+        self.at_low: Counter[LogLine] = Counter()  # lines yielded at timestamp == low
+        self.inclusive = False  # the server's ``since`` is known to include ``since`` itself
+        self.ceiling = MAX_PAGE_LIMIT
+
+    def params(self) -> dict[str, str]:
+        """The query of the next request."""
+        params = {"limit": str(self.limit)}
+        if self.cursor is not None:
+            params["since"] = self.cursor
+        elif self.low is not None:
+            params["since"] = str(self.low if self.inclusive else max(0, self.low - 1))
+        return params
+
+    def take(self, answer: _Answer, since: str | None) -> list[LogLine]:
+        """The lines of ``answer`` not yielded before, and move past them."""
+        by_time = answer.cursor is None
+        if by_time and since is not None and not self.inclusive:
+            self.inclusive = any(str(line.timestamp) == since for line in answer.lines)
+        repeats = Counter(self.at_low)
+        fresh: list[LogLine] = []
+        for line in answer.lines:
+            if self.last_seq is not None and line.seq is not None and line.seq <= self.last_seq:
+                continue
+            if by_time and self.low is not None:
+                if line.timestamp < self.low:
+                    continue
+                if line.timestamp == self.low and repeats[line] > 0:
+                    repeats[line] -= 1
+                    continue
+            fresh.append(line)
+            self._passed(line)
+        if answer.cursor is not None:
+            self.cursor = answer.cursor
+        return fresh
+
+    def _passed(self, line: LogLine) -> None:
+        if line.seq is not None:
+            self.last_seq = max(line.seq, self.last_seq or 0)
+        if self.low is None or line.timestamp > self.low:
+            self.low = line.timestamp
+            self.at_low.clear()
+        if line.timestamp == self.low:
+            self.at_low[line] += 1
+
+    def unstick(self, lines: list[LogLine]) -> bool:
+        """One remedy for a full page of old ``lines``; False when none is left."""
+        if self.cursor is not None or self.low is None:
+            return False  # a cursor that does not advance: nothing to change on our side
+        if any(line.timestamp < self.low - 1 for line in lines):
+            return False  # not a crowded millisecond: the server ignores since
+        if self.limit < self.ceiling:
+            self.limit = self.ceiling
+            return True
+        logger.warning(
+            "More than %d log lines share the millisecond %d; skipping the rest of it",
+            self.limit,
+            self.low,
+        )
+        self.low += 1
+        self.at_low.clear()
+        return True
+
+    def refused_limit(self) -> bool:
+        """The server refused a page larger than the default: never ask for one again."""
+        if self.limit <= PAGE_LIMIT:
+            return False
+        self.limit = self.ceiling = PAGE_LIMIT
+        return True
 
 
 async def read_logs(
@@ -25,45 +155,87 @@ async def read_logs(
     is_terminal: FetchTerminal,
     poll_interval: float | None = None,
 ) -> AsyncGenerator[LogLine, None]:
-    """Yield log lines of the run at ``path``.
+    """Yield log lines of the run at ``path`` (see the module docstring).
 
-    ``tail=N`` starts with the last N lines (None: from the first line). With
-    ``follow`` it keeps fetching after the ``nextSince`` cursor until the run
-    is terminal and its log is drained, so no line is lost or repeated.
+    ``tail=N`` starts with the last N lines (None: from the first line); with
+    ``follow`` it goes on until the run is terminal and its log is drained.
     """
     if tail is not None and tail < 0:
         raise ValueError(f"tail must be >= 0, got {tail}")
     schedule = PollSchedule(poll_interval, initial=0.1, ceiling=2.0)
-    cursor: str | None = None
+    position = _Position()
+    kept: deque[LogLine] | None = None  # the last N lines, when the server ignores tail
+    previous: list[LogLine] = []
     first = True
+    ended = False  # the run was seen terminal before the current request
+    requests = stalls = 0
     while True:
-        params = {"limit": str(PAGE_LIMIT)}
-        if cursor is not None:
-            params["since"] = cursor
-        elif first and tail is not None:
+        if not follow and requests >= MAX_REQUESTS:
+            logger.warning("The log did not end after %d requests; stopping", requests)
+            return
+        sent = position.params()
+        params = dict(sent)
+        if first and tail is not None:
             params["tail"] = str(tail)
-        response = await transport.request("GET", path, params=params)
-        lines, next_cursor, complete = _decode(response.data)
-        if first and tail is not None and len(lines) > tail:  # a server that ignores tail
-            lines = lines[-tail:] if tail else []
-        first = False
-        for line in lines:
-            yield line
-        if next_cursor is None and lines:  # a server without cursors: resume after the last seq
-            next_cursor = str(lines[-1].seq)
-        cursor = next_cursor or cursor
-        if len(lines) >= PAGE_LIMIT:
-            continue  # a full page: more lines are waiting now (also a tail longer than a page)
+        requests += 1
+        try:
+            response = await transport.request("GET", path, params=params)
+        except ViValidationError:
+            if position.refused_limit():
+                continue
+            raise
+        answer = _decode(response.data)
+        by_cursor = answer.cursor is not None
+        if by_cursor and answer.lines and answer.lines == previous:
+            fresh = []  # the very same page again, whatever its cursor says
+        else:
+            fresh = position.take(answer, params.get("since"))
+        previous = answer.lines if by_cursor else []
+        full = len(answer.lines) >= int(params["limit"])
+        # By time, any new line means "ask again": a server may cut pages shorter than asked.
+        more = bool(fresh) and (full or not by_cursor)
+        unmoved = by_cursor and bool(answer.lines) and answer.cursor == params.get("since")
+        stalled = not fresh and (full or unmoved)
+        stalls = stalls + 1 if stalled else 0
+        if first:
+            first = False
+            if tail is not None and answer.tail == tail:
+                fresh = fresh[-tail:] if tail else []
+            elif tail is not None:
+                kept = deque(maxlen=tail)
+        if kept is not None:
+            kept.extend(fresh)  # reading towards the end, to keep its last lines
+        else:
+            for line in fresh:
+                yield line
+        if more:
+            continue  # new lines: more may be waiting now
+        if stalled and stalls <= MAX_STALLS:
+            # What this answer taught (e.g. how the server reads since) may be the remedy.
+            if position.params() != sent or position.unstick(answer.lines):
+                continue
+        if kept is not None:
+            fresh, kept = list(kept), None
+            for line in fresh:
+                yield line
+        if stalled:
+            logger.warning("The log of %s did not advance (the same lines again)", path)
         if not follow:
             return
-        if complete is True or (complete is None and not lines and await is_terminal()):
+        if answer.complete is True and not stalled:
             return
-        if lines:
+        if answer.complete is None or stalled:
+            if ended:
+                return  # drained after the run had ended
+            ended = await is_terminal()
+            if ended:
+                continue  # read once more: every line written before the end is there now
+        if fresh:
             schedule.reset()
         await asyncio.sleep(schedule.next_delay())
 
 
-def _decode(data: Any) -> tuple[list[LogLine], str | None, bool | None]:
+def _decode(data: Any) -> _Answer:
     if not isinstance(data, dict) or not isinstance(data.get("items"), list):
         raise ViDecodeError("Expected a logs object with an 'items' list")
     try:
@@ -72,8 +244,10 @@ def _decode(data: Any) -> tuple[list[LogLine], str | None, bool | None]:
         raise ViDecodeError(f"Could not decode a log line: {exc}") from exc
     cursor = data.get("nextSince")
     complete = data.get("complete")
-    return (
+    tail = data.get("tail")
+    return _Answer(
         lines,
         cursor if isinstance(cursor, str) and cursor else None,
         complete if isinstance(complete, bool) else None,
+        tail if isinstance(tail, int) and not isinstance(tail, bool) else None,
     )

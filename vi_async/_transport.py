@@ -27,6 +27,7 @@ from ._retry import (
 )
 from ._version import __version__
 from .errors import (
+    ViConflictError,
     ViConnectionError,
     ViDecodeError,
     ViError,
@@ -155,6 +156,24 @@ class Transport:
             current_call.reset(token)
         self.quota.release(call.retry_tokens or 1)
         return response
+
+    async def create(
+        self, path: str, body: Any, headers: dict[str, str] | None = None
+    ) -> Response:
+        """PUT a new resource under a client-made id, with an exact outcome, retries included.
+
+        A server whose PUT is idempotent (the local server) answers a retry of a
+        create it already did with the resource. Where a server answers it with
+        409 instead, a 409 met after an attempt whose answer was lost means that
+        attempt created it (nobody else has the id): it is read back with a GET.
+        """
+        try:
+            return await self.request("PUT", path, body=body, headers=headers)
+        except ViConflictError as exc:
+            if not exc.after_lost_answer:
+                raise
+            logger.info("PUT %s: answer lost, then 409: reading back what it created", path)
+            return await self.request("GET", path)
 
     async def delete(self, path: str, headers: dict[str, str] | None = None) -> Response | None:
         """DELETE with an exact outcome, retries included.

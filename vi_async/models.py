@@ -322,13 +322,17 @@ class DeletedResource:
 
 @attrs.frozen
 class LogLine:
-    """One line of a run's log."""
+    """One line of a run's log.
 
-    seq: int
+    ``seq`` (the line's number, from 1) is a local-server extension: None
+    from a server that speaks only the Vi wire.
+    """
+
     timestamp: int
     message: str
     level: str = "INFO"
     block: str | None = None
+    seq: int | None = None
 
     @property
     def time(self) -> datetime:

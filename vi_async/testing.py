@@ -5,6 +5,11 @@ Installed with vi-async and loaded by pytest automatically. Fixtures:
 - ``vi_server``: an in-process LocalServer (async tests; fast run schedule).
 - ``vi_client``: a ``vi_async.Client`` bound to ``vi_server``, closed afterwards.
 - ``vi_server_thread``: a LocalServer on a background thread, for sync tests.
+- ``vi_dialect``: ``"extended"`` or ``"strict"``; the three server fixtures are
+  parametrized over both, so every test using them runs once per dialect (the
+  dialect shows in the test id, e.g. ``test_x[strict]``, and as a marker:
+  ``-m "not strict"`` runs one half). ``@pytest.mark.parametrize("vi_dialect",
+  ["extended"])`` pins a test about an extension to the default dialect.
 
 Async fixtures run on the anyio pytest plugin (mark tests ``@pytest.mark.anyio``).
 Override ``vi_run_schedule`` to change how fast runs progress.
@@ -30,12 +35,42 @@ def vi_run_schedule() -> RunSchedule:
     return RunSchedule(pending_seconds=0.05, running_seconds=0.3, log_interval_seconds=0.05)
 
 
+DIALECTS = ("extended", "strict")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the dialect markers."""
+    for name in DIALECTS:
+        config.addinivalue_line("markers", f"{name}: runs against the {name} local server")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test that runs against a server fixture with its dialect."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        dialect = callspec.params.get("vi_dialect") if callspec is not None else None
+        if dialect in DIALECTS:
+            item.add_marker(dialect)
+
+
+@pytest.fixture(params=DIALECTS)
+def vi_dialect(request: pytest.FixtureRequest) -> str:
+    """The wire dialect of the test servers: ``"extended"`` (local extensions) or ``"strict"``."""
+    return str(request.param)
+
+
+def _strict(dialect: str) -> bool:
+    if dialect not in DIALECTS:
+        raise ValueError(f"vi_dialect must be one of {DIALECTS}, got {dialect!r}")
+    return dialect == "strict"
+
+
 @pytest.fixture
-async def vi_server(vi_run_schedule: RunSchedule) -> AsyncIterator[LocalServer]:
+async def vi_server(vi_run_schedule: RunSchedule, vi_dialect: str) -> AsyncIterator[LocalServer]:
     """A local Vi server on a free loopback port, with an in-memory database."""
     from vi_async.local import LocalServer
 
-    async with LocalServer(schedule=vi_run_schedule) as server:
+    async with LocalServer(schedule=vi_run_schedule, strict=_strict(vi_dialect)) as server:
         yield server
 
 
@@ -47,9 +82,9 @@ async def vi_client(vi_server: LocalServer) -> AsyncIterator[Client]:
 
 
 @pytest.fixture
-def vi_server_thread(vi_run_schedule: RunSchedule) -> Iterator[LocalServer]:
+def vi_server_thread(vi_run_schedule: RunSchedule, vi_dialect: str) -> Iterator[LocalServer]:
     """A local Vi server running on a background thread, for synchronous tests."""
     from vi_async.local import LocalServer
 
-    with LocalServer(schedule=vi_run_schedule) as server:
+    with LocalServer(schedule=vi_run_schedule, strict=_strict(vi_dialect)) as server:
         yield server

@@ -26,20 +26,10 @@ GET_FLOW = "GET /workspaces/{org}/flows/{flowId}"
 DELETE_FLOW = "DELETE /workspaces/{org}/flows/{flowId}"
 
 
-@pytest.fixture(params=["if-match honoured", "if-match ignored"])
-def server(request: pytest.FixtureRequest, vi_server: LocalServer) -> LocalServer:
-    """The test server, honouring If-Match or ignoring it (as the strict dialect does)."""
-    strict = bool(getattr(vi_server, "strict", False))
-    if request.param == "if-match honoured" and strict:
-        pytest.skip("the strict dialect ignores If-Match")
-    if request.param == "if-match ignored" and not strict:
-        vi_server._state.strict = True  # type: ignore[union-attr]  # until the dialect lands
-    return vi_server
-
-
 async def test_apply_after_an_edit_and_a_delete_out_of_band(
-    server: LocalServer, vi_client: Client
+    vi_server: LocalServer, vi_client: Client
 ) -> None:
+    server = vi_server  # both dialects: the strict one ignores If-Match
     doomed = await server.seed_flows(10, name_prefix="tmp-")
     kept = await server.seed_flows(3, name_prefix="keep-")
     plan = await vi_client.flows.plan_cleanup(name="tmp-*")
@@ -60,7 +50,7 @@ async def test_apply_after_an_edit_and_a_delete_out_of_band(
     assert {r.flow_id for r in report.deleted} == set(doomed[:-2])
     await assert_exact(server, report, doomed, untouched=[*kept, late.flow_id])
     counts = server.request_counts
-    if getattr(server._state, "strict", False):  # type: ignore[union-attr]
+    if server.strict:
         # No precondition on the server: each flow was read right before its DELETE.
         assert counts[GET_FLOW] == 10 and counts[DELETE_FLOW] == 8
     else:
@@ -121,8 +111,9 @@ async def test_apply_keeps_the_active_run_policy(vi_server: LocalServer, vi_clie
 
 
 async def test_cancel_during_apply_is_bounded_and_exact(
-    server: LocalServer, vi_client: Client
+    vi_server: LocalServer, vi_client: Client
 ) -> None:
+    server = vi_server
     seeded = await server.seed_flows(200, name_prefix="tmp-")
     plan = await vi_client.flows.plan_cleanup(name="tmp-*")
     server.faults = FaultConfig(latency=0.02, paths=r"/flows/")

@@ -20,7 +20,9 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="uses SIGINT")
 
 
-def _start(db: Path, *extra: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
+def _start(
+    db: Path, *extra: str, banner: list[str] | None = None
+) -> tuple[subprocess.Popen[str], dict[str, str]]:
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "vi_async.local", "--port", "0", "--db", str(db), *extra],
@@ -31,7 +33,8 @@ def _start(db: Path, *extra: str) -> tuple[subprocess.Popen[str], dict[str, str]
         text=True,
     )
     assert proc.stdout is not None
-    exports = read_banner(proc.stdout)
+    lines = (banner.append(line) or line for line in proc.stdout) if banner is not None else None
+    exports = read_banner(lines or proc.stdout)
     if exports is None:
         proc.kill()
         raise AssertionError(proc.communicate()[1])
@@ -83,6 +86,35 @@ def test_cli_serves_and_stops_on_sigint(tmp_path: Path) -> None:
     assert _stop(proc, signal.SIGTERM) == 0
     assert again["DATATURE_VI_ORGANIZATION_ID"] == org
     assert again["DATATURE_VI_SECRET_KEY"] == key
+
+
+def test_cli_strict_serves_only_the_vi_wire(tmp_path: Path) -> None:
+    banner: list[str] = []
+    proc, env = _start(tmp_path / "s.sqlite", "--strict", "--pending-seconds", "0", banner=banner)
+    try:
+        assert "(strict dialect)" in banner[0]
+        base = f"{env['DATATURE_VI_API_ENDPOINT']}workspaces/{env['DATATURE_VI_ORGANIZATION_ID']}"
+        auth = {
+            "Authorization": f"Bearer {env['DATATURE_VI_SECRET_KEY']}",
+            "Organization-Id": env["DATATURE_VI_ORGANIZATION_ID"],
+            "Content-Type": "application/json",
+        }
+        body = json.dumps({"spec": {"flow": {"name": "cli"}}}).encode()
+        create = urllib.request.Request(f"{base}/runs/r1", method="PUT", data=body, headers=auth)
+        with urllib.request.urlopen(create, timeout=10) as resp:
+            assert "flowId" not in json.load(resp)["status"]
+        logs = urllib.request.Request(f"{base}/runs/r1/logs?tail=0", headers=auth)
+        with urllib.request.urlopen(logs, timeout=10) as resp:
+            page = json.load(resp)
+        assert set(page) == {"kind", "runId", "items"} and page["items"]  # tail is ignored
+        assert set(page["items"][0]) == {"timestamp", "block", "level", "message"}
+        gone = urllib.request.Request(
+            f"{base}/runs/r1", method="DELETE", headers={**auth, "Idempotency-Key": "k1"}
+        )
+        with urllib.request.urlopen(gone, timeout=10) as resp:
+            assert resp.status == 204 and "Idempotency-Key" not in resp.headers
+    finally:
+        assert _stop(proc) == 0
 
 
 def test_cli_rejects_bad_faults() -> None:

@@ -63,3 +63,14 @@ async def test_rate_limit_fault_is_a_token_bucket(server: LocalServer, api: Api)
         FaultConfig(rate_limit=-1)
     with pytest.raises(ValueError):
         FaultConfig(rate_limit=1, rate_limit_burst=0.5)
+
+
+async def test_the_strict_dialect_ignores_if_match() -> None:
+    async with LocalServer(strict=True) as strict, strict.client() as client:
+        flow = await client.flows.create({"name": "x"})
+        changed = await client.flows.update(flow.flow_id, metadata={"a": "b"}, if_match="stale")
+        assert changed.etag != flow.etag
+        _, honoured = await client.flows._get_for_delete(flow.flow_id)
+        assert not honoured  # no Vi-Preconditions header: the SDK reads before deleting
+        await client.flows.delete(flow.flow_id, if_match="stale")  # deleted all the same
+        assert await strict.flow_ids() == []

@@ -27,7 +27,9 @@ BOUND = 120.0
 
 def make_client(server: LocalServer, **settings: Any) -> vi_sync.Client:
     """A sync client for ``server``."""
-    return vi_sync.Client(server.secret_key, server.organization_id, server.endpoint, **settings)
+    return vi_sync.Client(
+        server.secret_key, server.organization_id, server.endpoint, **settings
+    )
 
 
 def loop_threads() -> list[threading.Thread]:
@@ -88,8 +90,9 @@ def test_many_threads_mixed_work(
                 run = client.runs.create(flow=flow.flow_id, metadata={"t": str(t)})
                 done = client.runs.wait_for(run.run_id, timeout=60)
                 assert done.run_id == run.run_id and done.spec.flow.name == name
-                seqs = [line.seq for line in client.runs.logs(run.run_id, tail=None, follow=True)]
-                assert seqs == list(range(1, len(seqs) + 1))
+                lines = list(client.runs.logs(run.run_id, tail=None, follow=True))
+                assert len(set(lines)) == len(lines)
+                assert lines[-1].message.startswith("Run finished")
             if k % 3 == 0:
                 for i, _ in enumerate(client.flows.list({"page_size": 7}).all_items()):
                     if i == 10:

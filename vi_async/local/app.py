@@ -13,11 +13,18 @@ Routes (served at the root, as the official client joins paths with urljoin)::
 Every response carries an ``X-Request-Id`` header; errors are JSON
 ``{"error": "<CodeName>", "message": "...", "requestId": "..."}``.
 
-A DELETE may carry an ``Idempotency-Key`` header: the server remembers which
-resource each key deleted, so a retry of a delete whose answer was lost gets
-the same 204 again (marked ``Idempotent-Replayed: true``) instead of a 404.
-Responses echo the key, so a client knows it was honoured. Flow PATCH and
-DELETE honour ``If-Match`` (412 on a stale etag; see :mod:`vi_async.local.preconditions`).
+Extensions (the extended dialect only; ``state.strict`` turns them off):
+
+- A DELETE may carry an ``Idempotency-Key`` header: the server remembers which
+  resource each key deleted, so a retry of a delete whose answer was lost gets
+  the same 204 again (marked ``Idempotent-Replayed: true``) instead of a 404.
+  Responses echo the key, so a client knows it was honoured.
+- A run create may carry ``Vi-Flow-Id`` (see :mod:`vi_async.local.service`),
+  and runs report the link as ``status.flowId``.
+- Logs have ``seq`` cursors, ``nextSince``, ``complete`` and ``tail`` (see
+  :mod:`vi_async.local.logs`).
+- Flow PATCH and DELETE honour ``If-Match`` (412 on a stale etag; see
+  :mod:`vi_async.local.preconditions`).
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from vi_async.local.faults import API_PREFIX
 from vi_async.local.logs import LogQuery, logs_document
 from vi_async.local.models import add_model_routes
 from vi_async.local.pagination import decode_token, parse_page_size
+from vi_async.local.records import RunRecord
 from vi_async.local.responses import error_response, json_response
 from vi_async.local.state import STATE, LocalState
 from vi_async.local.store import Database
@@ -80,13 +88,20 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
         logger.exception("unhandled error for %s %s", request.method, request.path)
         response = error_response(ApiError(500, "internal server error"), request_id)
     response.headers[REQUEST_ID_HEADER] = request_id
-    idempotency_key = request.headers.get(IDEMPOTENCY_HEADER)
+    idempotency_key = _idempotency_key(request)
     if idempotency_key is not None:
         # Echoed so that a client can tell its key was honoured (a 404 is then exact).
         response.headers[IDEMPOTENCY_HEADER] = idempotency_key
     if key is not None and preconditions.honoured(state):
         response.headers[preconditions.ADVERTISE_HEADER] = preconditions.IF_MATCH_HEADER
     return response
+
+
+def _idempotency_key(request: web.Request) -> str | None:
+    """The request's Idempotency-Key, when the dialect honours one."""
+    if request.app[STATE].strict:
+        return None
+    return request.headers.get(IDEMPOTENCY_HEADER)
 
 
 def _target(request: web.Request, name: str) -> tuple[LocalState, str, str]:
@@ -100,6 +115,10 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return parse_json_object(await request.read())
 
 
+def _run_document(state: LocalState, record: RunRecord) -> dict[str, Any]:
+    return documents.run_document(record, state.clock(), strict=state.strict)
+
+
 def _list_handler(kind: str) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         state = request.app[STATE]
@@ -107,7 +126,8 @@ def _list_handler(kind: str) -> Handler:
         size = parse_page_size(request.query.get("s"))
         cursor = decode_token(request.query.get("p"), kind)
         rows = await state.store.run(Database.page, kind, org_id, cursor.after, cursor.before, size)
-        return json_response(documents.page_document(kind, rows, state.clock()))
+        page = documents.page_document(kind, rows, state.clock(), strict=state.strict)
+        return json_response(page)
 
     return handle
 
@@ -145,7 +165,7 @@ def _deleted(replayed: bool) -> web.StreamResponse:
 async def delete_flow(request: web.Request) -> web.StreamResponse:
     """DELETE a flow (409 while a linked run is active); the body is empty."""
     state, org_id, flow_id = _target(request, "flowId")
-    key = request.headers.get(IDEMPOTENCY_HEADER)
+    key = _idempotency_key(request)
     accepted = preconditions.if_match(request, state)
     return _deleted(await state.store.run(Database.delete_flow, org_id, flow_id, key, accepted))
 
@@ -154,7 +174,7 @@ async def get_run(request: web.Request) -> web.StreamResponse:
     """GET a run."""
     state, org_id, run_id = _target(request, "runId")
     record = await state.store.run(Database.get_run, org_id, run_id)
-    return json_response(documents.run_document(record, state.clock()))
+    return json_response(_run_document(state, record))
 
 
 async def put_run(request: web.Request) -> web.StreamResponse:
@@ -166,31 +186,31 @@ async def put_run(request: web.Request) -> web.StreamResponse:
         org_id,
         run_id,
         await _body(request),
-        request.headers.get(service.FLOW_HEADER) or None,
+        None if state.strict else request.headers.get(service.FLOW_HEADER) or None,
     )
-    return json_response(documents.run_document(record, state.clock()), 201 if created else 200)
+    return json_response(_run_document(state, record), 201 if created else 200)
 
 
 async def patch_run(request: web.Request) -> web.StreamResponse:
     """PATCH a run (``spec.killedAt`` kills it)."""
     state, org_id, run_id = _target(request, "runId")
     record = await service.update_run(state.store, org_id, run_id, await _body(request))
-    return json_response(documents.run_document(record, state.clock()))
+    return json_response(_run_document(state, record))
 
 
 async def delete_run(request: web.Request) -> web.StreamResponse:
     """DELETE a run; the body is empty."""
     state, org_id, run_id = _target(request, "runId")
-    key = request.headers.get(IDEMPOTENCY_HEADER)
+    key = _idempotency_key(request)
     return _deleted(await state.store.run(Database.delete_run, org_id, run_id, key))
 
 
 async def get_logs(request: web.Request) -> web.StreamResponse:
     """GET the logs of a run (see :mod:`vi_async.local.logs`)."""
     state, org_id, run_id = _target(request, "runId")
-    query = LogQuery.parse(request.query)
+    query = LogQuery.parse(request.query, strict=state.strict)
     record = await state.store.run(Database.get_run, org_id, run_id)
-    return json_response(logs_document(record, query, state.clock()))
+    return json_response(logs_document(record, query, state.clock(), strict=state.strict))
 
 
 def build_app(state: LocalState) -> web.Application:

@@ -32,6 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--running-seconds", type=float, default=defaults.running_seconds)
     parser.add_argument("--log-interval-seconds", type=float, default=defaults.log_interval_seconds)
     parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="serve only the Vi wire, without the local extensions (log cursors, "
+        "Vi-Flow-Id, Idempotency-Key replay)",
+    )
+    parser.add_argument(
         "--download-url-ttl",
         type=float,
         default=900.0,
@@ -50,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 def banner(server: LocalServer) -> str:
     """What the command prints once the server is up."""
     lines = [
-        f"Vi local server listening on {server.endpoint}",
+        f"Vi local server listening on {server.endpoint} ({server.dialect} dialect)",
         f"Organization ID: {server.organization_id}",
         f"Secret key: {server.secret_key}",
         "",
@@ -91,6 +97,7 @@ async def serve(args: argparse.Namespace) -> None:
         faults=args.faults,
         organization_id=args.org,
         secret_key=args.secret_key,
+        strict=args.strict,
         download_url_ttl=args.download_url_ttl,
     )
     stop = asyncio.Event()

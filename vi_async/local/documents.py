@@ -42,15 +42,15 @@ def flow_document(record: FlowRecord) -> dict[str, Any]:
     }
 
 
-def run_document(record: RunRecord, now: int) -> dict[str, Any]:
+def run_document(record: RunRecord, now: int, *, strict: bool = False) -> dict[str, Any]:
     """A run as the API returns it, its status computed at ``now``.
 
     ``status.flowId`` (the flow the server linked the run to, or null) is a
-    local-server extension; official clients ignore it.
+    local-server extension that official clients ignore; ``strict`` leaves it out.
     """
     org_id = record.meta.org_id
     link = run_link(org_id, record.run_id)
-    return {
+    document: dict[str, Any] = {
         "kind": "Run",
         "workspaceId": org_id,
         "runId": record.run_id,
@@ -65,14 +65,17 @@ def run_document(record: RunRecord, now: int) -> dict[str, Any]:
         },
         "metadata": _metadata(record.meta),
     }
+    if strict:
+        del document["status"]["flowId"]
+    return document
 
 
-def page_document(kind: str, rows: PageRows, now: int) -> dict[str, Any]:
+def page_document(kind: str, rows: PageRows, now: int, *, strict: bool = False) -> dict[str, Any]:
     """A list page with opaque next/prev tokens."""
     if kind == "flows":
         items = [flow_document(r) for r in rows.records]
     else:
-        items = [run_document(r, now) for r in rows.records]
+        items = [run_document(r, now, strict=strict) for r in rows.records]
     seqs = [r.meta.seq for r in rows.records]
     return {
         "items": items,

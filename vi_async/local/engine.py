@@ -17,6 +17,7 @@ client can use them):
 - ``vi-local/outcome``: ``Succeeded`` (default), ``Failed`` or ``Error``
 - ``vi-local/pending-seconds``, ``vi-local/running-seconds``,
   ``vi-local/log-interval-seconds``: floats overriding the server's RunSchedule
+  (a log interval below ``MIN_LOG_INTERVAL_SECONDS`` is refused: 400)
 
 Logs: line 1 is the Pending line at creation; while Running one line is made
 every ``log_interval_seconds`` (the first one at the start); a final line marks
@@ -43,6 +44,8 @@ ATTR_OUTCOME = "vi-local/outcome"
 ATTR_PENDING = "vi-local/pending-seconds"
 ATTR_RUNNING = "vi-local/running-seconds"
 ATTR_LOG_INTERVAL = "vi-local/log-interval-seconds"
+MIN_LOG_INTERVAL_SECONDS = 0.01
+"""The smallest log interval a client may ask for (100 lines a second)."""
 
 _OUTCOME_TEXT = {
     SUCCEEDED: ("INFO", None, "Run finished: Succeeded"),
@@ -113,6 +116,10 @@ def plan_run(created_at: int, schedule: RunSchedule, attrs: Mapping[str, str]) -
     pending = _seconds(attrs, ATTR_PENDING, schedule.pending_seconds)
     running = _seconds(attrs, ATTR_RUNNING, schedule.running_seconds)
     interval = _seconds(attrs, ATTR_LOG_INTERVAL, schedule.log_interval_seconds)
+    if ATTR_LOG_INTERVAL in attrs and interval < MIN_LOG_INTERVAL_SECONDS:
+        raise bad_request(
+            f"attribute {ATTR_LOG_INTERVAL} must be >= {MIN_LOG_INTERVAL_SECONDS} seconds"
+        )
     running_at = created_at + round(pending * 1000)
     return RunPlan(
         created_at=created_at,
@@ -147,7 +154,8 @@ def conditions(plan: RunPlan, now: int) -> list[dict[str, Any]]:
     return result
 
 
-def _running_line_count(plan: RunPlan, now: int) -> int:
+def running_line_count(plan: RunPlan, now: int) -> int:
+    """How many "Running" lines (one per log interval) the run has produced by ``now``."""
     limit = plan.finished_at - 1 if plan.cancelled_at is None else plan.cancelled_at
     bound = min(now, limit)
     if bound < plan.running_at:
@@ -157,7 +165,7 @@ def _running_line_count(plan: RunPlan, now: int) -> int:
 
 def line_count(plan: RunPlan, now: int) -> int:
     """How many log lines the run has produced by ``now``."""
-    return 1 + _running_line_count(plan, now) + (1 if plan.is_terminal(now) else 0)
+    return 1 + running_line_count(plan, now) + (1 if plan.is_terminal(now) else 0)
 
 
 def log_line(plan: RunPlan, seq: int, blocks: tuple[str, ...]) -> dict[str, Any]:
@@ -169,7 +177,7 @@ def log_line(plan: RunPlan, seq: int, blocks: tuple[str, ...]) -> dict[str, Any]
     if seq == 1:
         return _line(seq, plan.created_at, None, "INFO", "Run queued (Pending)")
     k = seq - 2
-    total_running = _running_line_count(plan, plan.ends_at)
+    total_running = running_line_count(plan, plan.ends_at)
     if k < total_running:
         at = plan.running_at + k * plan.log_interval_ms
         block = blocks[k % len(blocks)] if blocks else None

@@ -1,18 +1,30 @@
-"""The run logs endpoint: query parsing and the ``RunLogs`` document.
+"""The run logs endpoint: query parsing and the ``RunLogs`` document, in two dialects.
 
-Query: ``since`` (cursor, exclusive: the ``seq`` of the last line seen; absent
-or ``"0"`` = from the start), ``until`` (cursor, exclusive upper bound),
-``limit`` (default 1000, 1..10000), ``tail`` (only the last N lines available,
-a local extension) and ``block`` (only lines of that flow block).
+Both answer ``{"kind": "RunLogs", "runId", "items": [...]}`` with the lines in
+order, at most ``limit`` of them (default 1000, 1..10000), and ``block`` keeps
+only the lines of that flow block.
 
-Answer: ``{"kind": "RunLogs", "runId", "items": [{"seq", "timestamp", "block",
-"level", "message"}], "nextSince", "complete"}``. Passing ``nextSince`` back as
-``since`` returns every later line exactly once; ``complete`` is true once the
-run is terminal and no line after ``nextSince`` is left.
+Strict (the Vi wire, WIRE.md): a line is ``{"timestamp", "block", "level",
+"message"}``; ``since`` and ``until`` are epoch milliseconds, ``since``
+inclusive (``timestamp >= since``) and ``until`` exclusive (``timestamp <
+until``). Many lines may share a millisecond; nothing else is promised.
+
+Extended (the default; local extensions): every line also has ``seq``
+(numbered from 1), and ``since`` / ``until`` are ``seq`` cursors, both
+exclusive. The answer adds ``nextSince`` (pass it back as ``since`` to get
+every later line exactly once) and ``complete`` (true once the run is
+terminal and no line after ``nextSince`` is left). ``tail=N`` keeps only the
+last N lines of the window (the lines it skips count as read for
+``nextSince``), and the answer then carries ``"tail": N`` to say so.
+
+The lines are computed from the run's plan, never listed: a page costs time
+and memory proportional to the page (plus a binary search over time in the
+strict dialect), however many lines the run has produced.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +44,7 @@ def _int(query: Mapping[str, str], name: str, low: int, high: int | None) -> int
     try:
         value = int(raw)
     except ValueError:
-        raise bad_request(f"{name!r} must be an integer, got {raw!r}") from None
+        raise bad_request(f"{name!r} must be an integer, got {raw[:40]!r}") from None
     if value < low or (high is not None and value > high):
         bound = f"between {low} and {high}" if high is not None else f">= {low}"
         raise bad_request(f"{name!r} must be {bound}")
@@ -41,7 +53,7 @@ def _int(query: Mapping[str, str], name: str, low: int, high: int | None) -> int
 
 @dataclass(frozen=True)
 class LogQuery:
-    """A parsed logs query."""
+    """A parsed logs query (``since`` / ``until`` are seqs or epoch ms, by dialect)."""
 
     since: int = 0
     until: int | None = None
@@ -50,39 +62,111 @@ class LogQuery:
     block: str | None = None
 
     @classmethod
-    def parse(cls, query: Mapping[str, str]) -> LogQuery:
-        """Read the query string; bad values are a 400 error."""
+    def parse(cls, query: Mapping[str, str], *, strict: bool = False) -> LogQuery:
+        """Read the query string; bad values are a 400 error. Strict ignores ``tail``."""
         limit = _int(query, "limit", 1, MAX_LIMIT)
         return cls(
             since=_int(query, "since", 0, None) or 0,
             until=_int(query, "until", 0, None),
             limit=DEFAULT_LIMIT if limit is None else limit,
-            tail=_int(query, "tail", 0, None),
+            tail=None if strict else _int(query, "tail", 0, None),
             block=query.get("block") or None,
         )
 
 
-def logs_document(record: RunRecord, query: LogQuery, now: int) -> dict[str, Any]:
-    """The lines of ``record`` matching ``query`` at ``now``."""
-    lines = [
-        line
-        for line in engine.iter_lines(record.plan, now, record.blocks, after=query.since)
-        if query.block is None or line["block"] == query.block
-    ]
-    window = [line for line in lines if query.until is None or line["seq"] < query.until]
+class LogView:
+    """The lines of one run available at ``now`` (optionally of one block), by index.
+
+    Line ``j`` (from 0) is computed on demand in O(1); nothing is listed.
+    """
+
+    def __init__(
+        self, plan: engine.RunPlan, blocks: tuple[str, ...], now: int, block: str | None
+    ) -> None:
+        """Describe the lines of ``plan`` at ``now``; ``block`` keeps only that block's."""
+        self._plan = plan
+        self._blocks = blocks
+        self._residues: list[int] | None = None
+        if block is None:
+            self._len = engine.line_count(plan, now)
+        else:
+            # Only "Running" lines have a block: line k of them belongs to blocks[k % n].
+            self._residues = [i for i, name in enumerate(blocks) if name == block]
+            self._len = self._running_before(engine.running_line_count(plan, now))
+
+    def __len__(self) -> int:
+        """How many lines there are."""
+        return self._len
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        """Line ``index`` (0 <= index < len), as the extended dialect serves it."""
+        return engine.log_line(self._plan, self.seq(index), self._blocks)
+
+    def _running_before(self, k: int) -> int:
+        """How many lines of the block are among the first ``k`` Running lines."""
+        assert self._residues is not None
+        if not self._residues or k <= 0:
+            return 0
+        n = len(self._blocks)
+        return (k // n) * len(self._residues) + bisect_left(self._residues, k % n)
+
+    def seq(self, index: int) -> int:
+        """The ``seq`` of line ``index``."""
+        if self._residues is None:
+            return index + 1
+        n, r = len(self._blocks), len(self._residues)
+        return (index // r) * n + self._residues[index % r] + 2  # Running line k is seq k + 2
+
+    def after_seq(self, seq: int) -> int:
+        """The index of the first line with a ``seq`` greater than ``seq``."""
+        if self._residues is None:
+            first = seq
+        else:
+            first = self._running_before(seq - 1)  # Running lines with k + 2 <= seq
+        return min(max(first, 0), self._len)
+
+    def at_time(self, ms: int) -> int:
+        """The index of the first line with ``timestamp >= ms`` (timestamps never decrease)."""
+        low, high = 0, self._len
+        while low < high:
+            mid = (low + high) // 2
+            if self[mid]["timestamp"] < ms:
+                low = mid + 1
+            else:
+                high = mid
+        return low
+
+
+def _wire_line(line: dict[str, Any]) -> dict[str, Any]:
+    """A line as the Vi wire has it: without ``seq``."""
+    return {key: line[key] for key in ("timestamp", "block", "level", "message")}
+
+
+def logs_document(
+    record: RunRecord, query: LogQuery, now: int, *, strict: bool = False
+) -> dict[str, Any]:
+    """The lines of ``record`` matching ``query`` at ``now``, in the chosen dialect."""
+    view = LogView(record.plan, record.blocks, now, query.block)
+    document: dict[str, Any] = {"kind": "RunLogs", "runId": record.run_id}
+    if strict:
+        start = view.at_time(query.since)
+        end = len(view) if query.until is None else view.at_time(query.until)
+        stop = max(start, min(end, start + query.limit))
+        document["items"] = [_wire_line(view[j]) for j in range(start, stop)]
+        return document
+    start = view.after_seq(query.since)
+    end = len(view) if query.until is None else view.after_seq(query.until - 1)
+    end = max(start, end)
     baseline = query.since
     if query.tail is not None:
-        keep = len(window) - min(query.tail, len(window))
-        if keep:
-            baseline = window[keep - 1]["seq"]  # lines skipped by tail count as seen
-        window = window[keep:]
-    items = window[: query.limit]
+        keep_from = max(start, end - query.tail)
+        if keep_from > start:
+            baseline = view.seq(keep_from - 1)  # lines skipped by tail count as seen
+        start = keep_from
+        document["tail"] = query.tail
+    items = [view[j] for j in range(start, min(end, start + query.limit))]
     next_since = items[-1]["seq"] if items else baseline
-    remaining = any(line["seq"] > next_since for line in lines)
-    return {
-        "kind": "RunLogs",
-        "runId": record.run_id,
-        "items": items,
-        "nextSince": str(next_since),
-        "complete": record.plan.is_terminal(now) and not remaining,
-    }
+    document["items"] = items
+    document["nextSince"] = str(next_since)
+    document["complete"] = record.plan.is_terminal(now) and view.after_seq(next_since) >= len(view)
+    return document

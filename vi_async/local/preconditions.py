@@ -23,8 +23,9 @@ ADVERTISE_HEADER = "Vi-Preconditions"
 
 
 def honoured(state: Any) -> bool:
-    """Whether the server of ``state`` honours If-Match (not in the strict dialect)."""
-    return not getattr(state, "strict", False)
+    """Whether the server of ``state`` (a LocalState) honours If-Match: not in the
+    strict dialect."""
+    return not state.strict
 
 
 def if_match(request: web.Request, state: Any) -> tuple[str, ...] | None:

@@ -15,7 +15,7 @@ from vi_async.local.app import build_app
 from vi_async.local.auth import KeyRing, check_secret_key, new_organization_id, new_secret_key
 from vi_async.local.engine import RunSchedule
 from vi_async.local.faults import FaultConfig, FaultInjector
-from vi_async.local.state import LocalState
+from vi_async.local.state import LocalState, dialect_name
 from vi_async.local.storage import STORAGE, StorageStats
 from vi_async.local.store import Database, Store
 from vi_async.local.validation import check_id
@@ -49,6 +49,11 @@ class LocalServer:
     ``with LocalServer() as server:`` serves on a background thread with its own
     loop. Either way ``endpoint``, ``organization_id``, ``secret_key`` and
     ``env()`` describe how to reach it.
+
+    ``strict=True`` serves only the Vi wire of WIRE.md, none of the local
+    extensions (log ``seq``/``nextSince``/``complete``/``tail``, the
+    ``Vi-Flow-Id`` link header and ``status.flowId``, ``Idempotency-Key``
+    replay and echo); the ``/_local/*`` admin routes stay.
     """
 
     def __init__(
@@ -61,6 +66,7 @@ class LocalServer:
         faults: FaultConfig | None = None,
         organization_id: str | None = None,
         secret_key: str | None = None,
+        strict: bool = False,
         download_url_ttl: float = 900.0,
     ) -> None:
         """Configure the server; nothing starts until :meth:`start` or a ``with`` block.
@@ -74,6 +80,7 @@ class LocalServer:
         self.db_path = str(db_path)
         self.host = host
         self.port = port
+        self._strict = bool(strict)
         self._schedule = schedule or RunSchedule()
         self._faults = faults or FaultConfig()
         self.download_url_ttl = download_url_ttl
@@ -92,7 +99,7 @@ class LocalServer:
         where = self.endpoint if self._runner is not None else "not started"
         return (
             f"LocalServer(endpoint={where!r}, organization_id={self._organization_id!r}, "
-            f"db_path={self.db_path!r})"
+            f"db_path={self.db_path!r}, dialect={self.dialect!r})"
         )
 
     # -- properties ---------------------------------------------------------------
@@ -120,6 +127,16 @@ class LocalServer:
         if self._secret_key is None:
             raise RuntimeError("the server is not running")
         return self._secret_key
+
+    @property
+    def strict(self) -> bool:
+        """True when the server speaks only the Vi wire (no local extensions)."""
+        return self._strict
+
+    @property
+    def dialect(self) -> str:
+        """``"strict"`` or ``"extended"`` (the default, with the local extensions)."""
+        return dialect_name(self._strict)
 
     @property
     def schedule(self) -> RunSchedule:
@@ -209,6 +226,7 @@ class LocalServer:
                 schedule=self._schedule,
                 default_org=org_id,
                 counts=self._counts,
+                strict=self._strict,
                 download_url_ttl=self.download_url_ttl,
             )
             runner = web.AppRunner(

@@ -1,4 +1,9 @@
-"""The shared state of one running local server, reachable from the aiohttp app."""
+"""The shared state of one running local server, reachable from the aiohttp app.
+
+``strict`` is the one switch every extension of the wire consults (see
+WIRE.md): when true the server speaks only the Vi wire, so that tests prove
+the SDK needs none of our additions.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +30,19 @@ class LocalState:
     default_org: str
     counts: Counter[str] = field(default_factory=Counter)
     clock: Callable[[], int] = now_ms
+    strict: bool = False
+    """Serve only the Vi wire: no log cursors, flow-link header, idempotency replay."""
     download_url_ttl: float = 900.0
+
+    @property
+    def dialect(self) -> str:
+        """``"strict"`` or ``"extended"``."""
+        return dialect_name(self.strict)
+
+
+def dialect_name(strict: bool) -> str:
+    """The name of a dialect, as the banner and the test ids show it."""
+    return "strict" if strict else "extended"
 
 
 STATE = web.AppKey("vi_local_state", LocalState)

@@ -61,7 +61,7 @@ class FlowsResource(Resource):
         """
         body = request_body(spec_to_wire(spec), metadata)
         path = self._path(new_id())
-        return decode(await self._transport.request("PUT", path, body=body), Flow)
+        return decode(await self._transport.create(path, body), Flow)
 
     async def update(
         self,

@@ -93,7 +93,7 @@ class RunsResource(Resource):
             run_spec["trainingProject"] = training_project
         body = request_body(run_spec, metadata)
         path = self._path(new_id())
-        run = decode(await self._transport.request("PUT", path, body=body, headers=headers), Run)
+        run = decode(await self._transport.create(path, body, headers), Run)
         if not wait:
             return run
         try:
