@@ -27,11 +27,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("bench") / "results.json"
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--json", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
+        cwd=ROOT, capture_output=True, text=True, timeout=180, check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     data = json.loads(out.read_text())
@@ -92,11 +88,7 @@ def test_sync_facade_is_measured(quick_run: dict[str, Any]) -> None:
 def test_unknown_measure_is_refused() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", "no_such_measure"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
     )
     assert proc.returncode == 2
     assert "unknown measure" in proc.stderr

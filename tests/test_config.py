@@ -50,3 +50,41 @@ def test_repr_hides_the_secret() -> None:
 def test_invalid_settings_are_refused(setting: dict[str, float]) -> None:
     with pytest.raises(ViConfigError):
         Client(secret_key=KEY, organization_id="org", **setting)
+
+
+CONTROLS = ["\r\n", "\n", "\r", "\t", "\x00", "\x7f", "\x85", "\u2028"]
+SETTINGS = {
+    "secret_key": ("DATATURE_VI_SECRET_KEY", lambda c: KEY[:50] + c + KEY[50 + len(c) :]),
+    "organization_id": ("DATATURE_VI_ORGANIZATION_ID", lambda c: f"org{c}X-Evil: 1"),
+    "endpoint": ("DATATURE_VI_API_ENDPOINT", lambda c: f"http://127.0.0.1:9/{c}X-Evil: 1"),
+}
+GOOD = {"secret_key": KEY, "organization_id": "org", "endpoint": "http://127.0.0.1:9/"}
+
+
+@pytest.mark.parametrize("control", CONTROLS, ids=[repr(c) for c in CONTROLS])
+@pytest.mark.parametrize("name", list(SETTINGS))
+def test_control_characters_are_refused_at_construction(name: str, control: str) -> None:
+    """CR/LF (or any control character) in a credential: ViConfigError naming the
+    argument, before any request, and never showing the value."""
+    _, bad = SETTINGS[name]
+    value = bad(control)
+    with pytest.raises(ViConfigError) as info:
+        Client(**{**GOOD, name: value})
+    text = f"{info.value!s} {info.value!r}"
+    assert name in text and "control character" in text
+    assert value not in text and control not in str(info.value)
+    if name == "secret_key":
+        assert KEY[:40] not in text
+
+
+@pytest.mark.parametrize("name", list(SETTINGS))
+def test_control_characters_from_the_environment_name_the_variable(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env, bad = SETTINGS[name]
+    for other, (other_env, _) in SETTINGS.items():
+        monkeypatch.setenv(other_env, GOOD[other])
+    monkeypatch.setenv(env, bad("\r\n"))
+    with pytest.raises(ViConfigError, match=env) as info:
+        Client()
+    assert bad("\r\n") not in str(info.value)

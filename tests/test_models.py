@@ -109,31 +109,15 @@ def test_round_trip() -> None:
         {k: v for k, v in RUN.items() if k != "spec"},
         {**RUN, "metadata": {"timeCreated": "yesterday"}},
         [RUN],
-        {
-            **RUN,
-            "spec": {
-                **RUN["spec"],
-                "flow": {**RUN["spec"]["flow"], "tolerations": {"gpu": "a100"}},
-            },
-        },
+        {**RUN, "spec": {**RUN["spec"], "flow": {**RUN["spec"]["flow"],
+                                                 "tolerations": {"gpu": "a100"}}}},
         {**RUN, "spec": {**RUN["spec"], "flow": {**RUN["spec"]["flow"], "blocks": {}}}},
         {**RUN, "spec": {**RUN["spec"], "flow": {**RUN["spec"]["flow"], "settings": [1]}}},
         {**RUN, "status": {**RUN["status"], "conditions": {}}},
         {**RUN, "metadata": {**RUN["metadata"], "attributes": ["a"]}},
     ],
-    ids=[
-        "kind",
-        "spec-str",
-        "id-int",
-        "no-spec",
-        "time-str",
-        "array",
-        "toleration-str",
-        "blocks-object",
-        "settings-array",
-        "conditions-object",
-        "attributes-array",
-    ],
+    ids=["kind", "spec-str", "id-int", "no-spec", "time-str", "array", "toleration-str",
+         "blocks-object", "settings-array", "conditions-object", "attributes-array"],
 )
 def test_wrong_shapes_raise_decode_errors(bad: Any) -> None:
     with pytest.raises(ViDecodeError):

@@ -157,10 +157,8 @@ async def test_without_server_idempotency_a_404_after_a_lost_answer_counts_as_de
     caplog.set_level(logging.INFO, logger="vi_async")
     try:
         async with Client(
-            secret_key="dtvi_" + "k" * 98,
-            organization_id="o",
-            endpoint=f"http://127.0.0.1:{port}/",
-            retry_base_delay=0.01,
+            secret_key="dtvi_" + "k" * 98, organization_id="o",
+            endpoint=f"http://127.0.0.1:{port}/", retry_base_delay=0.01,
         ) as client:
             assert (await client.flows.delete("f1")).deleted
     finally:
@@ -255,11 +253,8 @@ async def test_malformed_http_answer_is_a_typed_error_without_the_key() -> None:
     key = "dtvi_" + "k" * 98
     try:
         async with Client(
-            secret_key=key,
-            organization_id="o",
-            endpoint=f"http://127.0.0.1:{port}/",
-            max_retries=1,
-            retry_base_delay=0.01,
+            secret_key=key, organization_id="o", endpoint=f"http://127.0.0.1:{port}/",
+            max_retries=1, retry_base_delay=0.01,
         ) as client:
             with pytest.raises(ViConnectionError) as info:
                 await client.flows.get("abc")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import TracebackType
 
-from ._config import ClientConfig
+from ._config import DEFAULT_MAX_RESPONSE_BYTES, ClientConfig
 from ._download import Progress
 from ._transport import Transport
 from .models import ModelDownload
@@ -25,6 +25,9 @@ class Client:
     are safe to repeat, after jittered exponential waits starting near
     ``retry_base_delay`` seconds (or the server's Retry-After, up to
     ``max_retry_after``); ``max_connections`` caps concurrent connections.
+    ``max_response_bytes`` caps the body of any API answer (a larger one raises
+    ViResponseTooLargeError without being read further). Redirects are never
+    followed (ViRedirectError).
     ``cancel_grace``: once a bulk job is cancelled, the seconds its in-flight
     deletes (with their retries and checks) may still take; what is not known
     by then is reported as ``unknown``.
@@ -42,6 +45,7 @@ class Client:
         max_retry_after: float = 60.0,
         max_connections: int = 100,
         retry_base_delay: float = 0.25,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         cancel_grace: float = 10.0,
     ) -> None:
         self._config = ClientConfig.resolve(
@@ -54,6 +58,7 @@ class Client:
             max_retry_after=max_retry_after,
             max_connections=max_connections,
             retry_base_delay=retry_base_delay,
+            max_response_bytes=max_response_bytes,
             cancel_grace=cancel_grace,
         )
         self._transport = Transport(self._config)

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import attrs
 
+from ._mask import SECRET_KEY_PREFIX
 from .errors import ViConfigError
 
 ENV_SECRET_KEY = "DATATURE_VI_SECRET_KEY"
 ENV_ORGANIZATION_ID = "DATATURE_VI_ORGANIZATION_ID"
 ENV_ENDPOINT = "DATATURE_VI_API_ENDPOINT"
 DEFAULT_ENDPOINT = "https://api.vi.datature.com/"
-SECRET_KEY_PREFIX = "dtvi_"
 SECRET_KEY_LENGTH = 103
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # a 1,000-run page is a few MiB
+# C0 and C1 controls (CR, LF, tab, NUL, DEL...) and Unicode line separators: in a header
+# or a URL they would split or smuggle HTTP lines.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _positive(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -25,6 +30,11 @@ def _positive(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> Non
 def _positive_or_none(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is not None:
         _positive(instance, attribute, value)
+
+
+def _positive_int(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value.__class__ is not int or value <= 0:
+        raise ViConfigError(f"{attribute.name} must be a positive integer, got {value!r}")
 
 
 def _non_negative(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -46,6 +56,9 @@ class ClientConfig:
     max_connections: int = attrs.field(default=100, validator=_positive)
     retry_budget: int = attrs.field(default=500, validator=_non_negative)
     retry_base_delay: float = attrs.field(default=0.25, validator=_positive)
+    max_response_bytes: int = attrs.field(
+        default=DEFAULT_MAX_RESPONSE_BYTES, validator=_positive_int
+    )
     cancel_grace: float = attrs.field(default=10.0, validator=_non_negative)
 
     def __repr__(self) -> str:
@@ -63,6 +76,9 @@ class ClientConfig:
         **settings: Any,
     ) -> ClientConfig:
         """Fill missing credentials from the environment and validate everything."""
+        _check_no_control(secret_key, "secret_key", ENV_SECRET_KEY)
+        _check_no_control(organization_id, "organization_id", ENV_ORGANIZATION_ID)
+        _check_no_control(endpoint, "endpoint", ENV_ENDPOINT)
         secret_key = secret_key if secret_key is not None else os.environ.get(ENV_SECRET_KEY)
         organization_id = (
             organization_id if organization_id is not None else os.environ.get(ENV_ORGANIZATION_ID)
@@ -84,6 +100,19 @@ class ClientConfig:
         if not endpoint.endswith("/"):
             endpoint += "/"
         return cls(secret_key, organization_id, endpoint, **settings)
+
+
+def _check_no_control(value: str | None, name: str, env: str) -> None:
+    """Refuse control characters (CR/LF above all) in a setting given as ``name=`` or,
+    when ``value`` is None, read from ``env``: naming where it came from, never showing it."""
+    source = name
+    if value is None:
+        value, source = os.environ.get(env), f"the {env} environment variable"
+    if value and _CONTROL.search(value):
+        raise ViConfigError(
+            f"{source} contains a control character such as CR or LF; "
+            "check for a stray newline (the value is not shown)"
+        )
 
 
 def check_secret_key(secret_key: str) -> None:

@@ -319,10 +319,17 @@ def structure(data: Any, cls: type[T]) -> T:
     except ViDecodeError:
         raise
     except (TypeError, ValueError, KeyError, AttributeError, cattrs.BaseValidationError) as exc:
-        raise ViDecodeError(f"Could not decode {cls.__name__}: {_describe(exc)}") from exc
+        problem = describe(exc)
+    raise ViDecodeError(f"Could not decode {cls.__name__}: {problem}")
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
+    """What a decoding failure says, for a ViDecodeError's (masked) message.
+
+    The decoding error itself is never chained to the ViDecodeError (it is raised
+    outside the ``except``): its message and attributes may quote the server's text
+    unmasked (a JSON error holds the whole document).
+    """
     if isinstance(exc, KeyError):
         return f"missing field {exc.args[0]!r}"
     return f"{type(exc).__name__}: {exc}"
@@ -373,4 +380,5 @@ def decode(body: bytes) -> Any:
     try:
         return _json.loads(body)
     except ValueError as exc:
-        raise ViDecodeError(f"The response is not valid JSON: {exc}") from exc
+        problem = describe(exc)
+    raise ViDecodeError(f"The response is not valid JSON: {problem}")

@@ -42,7 +42,7 @@ from typing import Any
 
 import attrs
 
-from ._convert import converter
+from ._convert import converter, describe
 from ._polling import PollSchedule
 from ._transport import Transport
 from .errors import ViDecodeError, ViValidationError
@@ -238,10 +238,7 @@ async def read_logs(
 def _decode(data: Any) -> _Answer:
     if not isinstance(data, dict) or not isinstance(data.get("items"), list):
         raise ViDecodeError("Expected a logs object with an 'items' list")
-    try:
-        lines = [converter.structure(item, LogLine) for item in data["items"]]
-    except Exception as exc:
-        raise ViDecodeError(f"Could not decode a log line: {exc}") from exc
+    lines = _lines(data["items"])
     cursor = data.get("nextSince")
     complete = data.get("complete")
     tail = data.get("tail")
@@ -251,3 +248,11 @@ def _decode(data: Any) -> _Answer:
         complete if isinstance(complete, bool) else None,
         tail if isinstance(tail, int) and not isinstance(tail, bool) else None,
     )
+
+
+def _lines(items: list[Any]) -> list[LogLine]:
+    try:
+        return [converter.structure(item, LogLine) for item in items]
+    except Exception as exc:
+        problem = describe(exc)
+    raise ViDecodeError(f"Could not decode a log line: {problem}")  # unchained: see describe()

@@ -8,12 +8,13 @@ import asyncio
 import logging
 import platform
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import backoff
 
-from . import _json
+from . import _json, _mask
+from ._body import read_body
 from ._config import ClientConfig
 from ._ids import new_id, segment
 from ._retry import (
@@ -32,11 +33,14 @@ from .errors import (
     ViDecodeError,
     ViError,
     ViNotFoundError,
+    ViRedirectError,
+    ViResponseTooLargeError,
     ViTimeoutError,
     error_for_status,
 )
 
 logger = logging.getLogger("vi_async")
+E = TypeVar("E", bound=ViError)
 
 if TYPE_CHECKING:
     import aiohttp
@@ -79,6 +83,7 @@ class Transport:
             **(extra_headers or {}),
         }
         self.quota = RetryQuota(config.retry_budget)
+        _mask.remember(config.secret_key)
         self._send_with_retries = backoff.on_exception(
             retry_waits,
             ViError,
@@ -227,11 +232,17 @@ class Transport:
         unchained: str | None = None
         try:
             async with self.session().request(
-                call.method, url, params=params, data=payload, headers=send_headers, timeout=timeout
+                call.method,
+                url,
+                params=params,
+                data=payload,
+                headers=send_headers,
+                timeout=timeout,
+                allow_redirects=False,  # the API never redirects; another host is not trusted
             ) as resp:
                 status = resp.status
-                raw = await resp.read()
                 resp_headers = resp.headers
+                raw = await read_body(resp, call.method, self.config.max_response_bytes)
         except aiohttp.ConnectionTimeoutError as exc:
             raise self._error(ViTimeoutError, call, "Could not connect in time") from exc
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
@@ -269,6 +280,17 @@ class Transport:
         if unchained is not None:
             raise self._error(ViConnectionError, call, unchained)
         request_id = _first_header(resp_headers, _REQUEST_ID_HEADERS)
+        if raw is None:
+            raise self._error(
+                ViResponseTooLargeError,
+                call,
+                f"The response is larger than max_response_bytes "
+                f"({self.config.max_response_bytes} bytes); stopped reading it",
+                status=status,
+                request_id=request_id,
+            )
+        if 300 <= status < 400:
+            raise self._redirect_error(call, status, resp_headers, request_id)
         if status >= 400:
             err = self._status_error(call, status, raw, resp_headers, request_id)
             key = headers.get(IDEMPOTENCY_HEADER) if headers else None
@@ -280,23 +302,21 @@ class Transport:
             raise err
         data = None
         if call.method != "DELETE" and raw.strip():  # a DELETE's body carries nothing
-            try:
-                data = _json.loads(raw)
-            except ValueError as exc:
+            data = _parse(raw)
+            if data is _NOT_JSON:  # no decoder error as the cause: it holds the whole body
                 raise self._error(
                     ViDecodeError,
                     call,
-                    f"The response is not JSON: {self._mask(_snippet(raw))!r}",
+                    f"The response is not JSON: {_snippet(raw)!r}",
                     status=status,
                     request_id=request_id,
-                ) from exc
+                )
         return Response(status, data, request_id, resp_headers)
 
     def _status_error(
         self, call: Call, status: int, raw: bytes, headers: Any, request_id: str | None
     ) -> ViError:
         message, code = _error_message(raw, status)
-        message = self._mask(message)
         err = self._error(
             error_for_status(status), call, message, status=status, request_id=request_id
         )
@@ -305,19 +325,31 @@ class Transport:
             err.retry_after = parse_retry_after(headers.get("Retry-After"))
         return err
 
-    def _mask(self, text: str) -> str:
-        """Hide the secret key in text that came from the server."""
-        return text.replace(self.config.secret_key, "***")
+    def _redirect_error(
+        self, call: Call, status: int, headers: Any, request_id: str | None
+    ) -> ViRedirectError:
+        location = headers.get("Location")
+        shown = _mask.excerpt(_mask.mask_url(location), _SNIPPET) if location else None
+        err = self._error(
+            ViRedirectError,
+            call,
+            f"The server redirected to {shown or '(no Location)'}; the Vi API never redirects, "
+            "so the request was not sent there",
+            status=status,
+            request_id=request_id,
+        )
+        err.location = shown
+        return err
 
     @staticmethod
     def _error(
-        cls: type[ViError],
+        cls: type[E],
         call: Call,
         message: str,
         *,
         status: int | None = None,
         request_id: str | None = None,
-    ) -> ViError:
+    ) -> E:
         err = cls(message, status=status, request_id=request_id, method=call.method, path=call.path)
         err.after_lost_answer = call.answer_lost
         return err
@@ -380,16 +412,23 @@ def _first_header(headers: Any, names: tuple[str, ...]) -> str | None:
 
 
 def _snippet(raw: bytes) -> str:
-    text = raw.decode("utf-8", "replace").strip()
-    return text if len(text) <= _SNIPPET else text[:_SNIPPET] + "..."
+    return _mask.excerpt(raw.decode("utf-8", "replace").strip(), _SNIPPET)
+
+
+_NOT_JSON = object()
+
+
+def _parse(raw: bytes) -> Any:
+    """The JSON value of ``raw``, or ``_NOT_JSON``."""
+    try:
+        return _json.loads(raw)
+    except ValueError:
+        return _NOT_JSON
 
 
 def _error_message(raw: bytes, status: int) -> tuple[str, str | None]:
     """The server's message: JSON ``message``, then ``error``, else the raw text."""
-    try:
-        data = _json.loads(raw) if raw.strip() else None
-    except ValueError:
-        data = None
+    data = _parse(raw) if raw.strip() else None
     if isinstance(data, dict):
         code = data.get("error") if isinstance(data.get("error"), str) else None
         message = data.get("message") or code

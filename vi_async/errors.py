@@ -2,13 +2,16 @@
 
 Every error that comes from the API carries the HTTP ``status``, the server's
 ``message``, the ``request_id`` it was given, and the ``method`` and ``path`` of
-the request. No error ever carries request headers, so the secret key cannot
-leak through an exception.
+the request. No error ever carries request headers, and every text a server can
+provide (``message``, ``code``, ``request_id``, a redirect's ``location``) has any
+secret key in it masked when it is set, so the key cannot leak through an exception.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from ._mask import mask
 
 __all__ = [
     "InvalidIdError",
@@ -24,11 +27,16 @@ __all__ = [
     "ViPlanError",
     "ViPreconditionFailedError",
     "ViRateLimitError",
+    "ViRedirectError",
+    "ViResponseTooLargeError",
     "ViServerError",
     "ViTimeoutError",
     "ViValidationError",
     "error_for_status",
 ]
+
+# Attributes that can hold text from the server: secrets in them are masked when set.
+_SERVER_TEXT = frozenset({"message", "code", "request_id", "location"})
 
 
 class ViError(Exception):
@@ -53,13 +61,20 @@ class ViError(Exception):
         path: str | None = None,
         code: str | None = None,
     ) -> None:
-        super().__init__(message)
-        self.message = message
+        self.message = message  # masked on the way in (see __setattr__), args too
+        super().__init__(self.message)
         self.status = status
         self.request_id = request_id
         self.method = method
         self.path = path
         self.code = code
+
+    if not TYPE_CHECKING:  # hidden from mypy, which would then allow any attribute name
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            if name in _SERVER_TEXT and isinstance(value, str):
+                value = mask(value)
+            super().__setattr__(name, value)
 
     def __str__(self) -> str:
         parts = [self.message]
@@ -153,6 +168,19 @@ class ViConnectionError(ViError, ConnectionError):
 class ViDecodeError(ViError):
     """The response was not the JSON the SDK expected (an HTML error page, a
     truncated body, a wrong shape)."""
+
+
+class ViRedirectError(ViError):
+    """The server answered with a redirect (3xx). The Vi API never redirects, so it
+    is not followed: nothing is re-sent elsewhere. ``location`` is where it pointed
+    (credentials and query values masked)."""
+
+    location: str | None = None
+
+
+class ViResponseTooLargeError(ViDecodeError):
+    """The response body was larger than the client's ``max_response_bytes``; reading
+    stopped there."""
 
 
 class ViDownloadError(ViError):

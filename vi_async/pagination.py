@@ -7,21 +7,57 @@ demand) and ``pager.all_items()`` walks every item in constant memory.
 
 from __future__ import annotations
 
-import logging
+import hashlib
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator
 from contextlib import aclosing
 from typing import Any, Generic, TypeVar
 
+from ._mask import excerpt
 from .errors import ViDecodeError
 from .models import Page
 
 T = TypeVar("T")
 
-logger = logging.getLogger("vi_async")
-
 FetchPage = Callable[[str | None], Awaitable[Page[T]]]
 
 MAX_PAGES = 100_000
+TOKEN_WINDOW = 1024  # recent page tokens remembered exactly (as digests)
+
+
+class SeenTokens:
+    """Remembers page tokens in bounded memory, to tell when a listing loops.
+
+    The last ``TOKEN_WINDOW`` tokens are kept as 16-byte digests, so a loop
+    through fewer pages is caught before any page is fetched twice. A longer
+    loop is caught by Brent's method: one checkpoint token, moved to the current
+    token after 1, 2, 4, 8... tokens, recurs within one more lap of the loop.
+    """
+
+    def __init__(self, window: int | None = None) -> None:
+        self._recent: deque[bytes] = deque()
+        self._digests: set[bytes] = set()
+        self._window = TOKEN_WINDOW if window is None else window
+        self._checkpoint: bytes | None = None
+        self._lap = 1
+        self._since_checkpoint = 0
+
+    def __len__(self) -> int:
+        return len(self._recent)
+
+    def repeated(self, token: str) -> bool:
+        """Record ``token``; True when it was seen before."""
+        digest = hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        if digest in self._digests or digest == self._checkpoint:
+            return True
+        self._recent.append(digest)
+        self._digests.add(digest)
+        if len(self._recent) > self._window:
+            self._digests.discard(self._recent.popleft())
+        self._since_checkpoint += 1
+        if self._since_checkpoint == self._lap:
+            self._checkpoint, self._lap, self._since_checkpoint = digest, self._lap * 2, 0
+        return False
 
 
 class AsyncPager(Generic[T]):
@@ -31,9 +67,9 @@ class AsyncPager(Generic[T]):
     yielded, and no page is fetched once it is reached. Awaiting a filtered or
     limited pager reads server pages until it holds ``page_size`` matches (or
     ``limit`` items, or the list ends); its ``next_page`` continues after the
-    last server page read. Iteration stops when a
-    page has no ``next_page`` or a token repeats (a server bug would otherwise
-    loop forever).
+    last server page read. Iteration stops when a page has no ``next_page``.
+    A listing never ends short without saying so: a repeated page token (a server
+    looping A -> B -> A) or more than ``MAX_PAGES`` pages raise ViDecodeError.
     """
 
     def __init__(
@@ -90,7 +126,9 @@ class AsyncPager(Generic[T]):
 
     async def _pages(self) -> AsyncGenerator[Page[T], None]:
         token = self._first_token
-        seen: set[str] = set()
+        seen = SeenTokens()
+        if token:
+            seen.repeated(token)
         left = self._limit
         for _ in range(MAX_PAGES):
             if left == 0:
@@ -102,10 +140,11 @@ class AsyncPager(Generic[T]):
             token = page.next_page
             if not token:
                 return
-            if token in seen:
-                logger.warning("The server repeated page token %r; stopping", token[:40])
-                return
-            seen.add(token)
+            if seen.repeated(token):
+                raise ViDecodeError(
+                    f"The server repeated page token {excerpt(token, 40)!r}: the listing loops; "
+                    "stopping rather than returning part of it as if it were complete"
+                )
         raise ViDecodeError(
             f"The listing did not end after {MAX_PAGES} pages; stopping rather than "
             "returning part of it as if it were complete"

@@ -5,8 +5,9 @@
 
 Every error that comes from the API carries the HTTP ``status``, the server's
 ``message``, the ``request_id`` it was given, and the ``method`` and ``path`` of
-the request. No error ever carries request headers, so the secret key cannot
-leak through an exception.
+the request. No error ever carries request headers, and every text a server can
+provide (``message``, ``code``, ``request_id``, a redirect's ``location``) has any
+secret key in it masked when it is set, so the key cannot leak through an exception.
 
 The same objects as ``vi_async.errors``: both packages share them.
 """
@@ -27,6 +28,8 @@ from vi_async.errors import (
     ViPlanError,
     ViPreconditionFailedError,
     ViRateLimitError,
+    ViRedirectError,
+    ViResponseTooLargeError,
     ViServerError,
     ViTimeoutError,
     ViValidationError,
@@ -47,6 +50,8 @@ __all__ = [
     "ViPlanError",
     "ViPreconditionFailedError",
     "ViRateLimitError",
+    "ViRedirectError",
+    "ViResponseTooLargeError",
     "ViServerError",
     "ViTimeoutError",
     "ViValidationError",

@@ -25,9 +25,9 @@ class SyncPager(Generic[T]):
     yielded, and no page is fetched once it is reached. Awaiting a filtered or
     limited pager reads server pages until it holds ``page_size`` matches (or
     ``limit`` items, or the list ends); its ``next_page`` continues after the
-    last server page read. Iteration stops when a
-    page has no ``next_page`` or a token repeats (a server bug would otherwise
-    loop forever).
+    last server page read. Iteration stops when a page has no ``next_page``.
+    A listing never ends short without saying so: a repeated page token (a server
+    looping A -> B -> A) or more than ``MAX_PAGES`` pages raise ViDecodeError.
     """
 
     def __init__(self, runtime: SyncRuntime[Any], target: Callable[[], AsyncPager[T]]) -> None:

@@ -114,7 +114,9 @@ def raw(
     return handle
 
 
-def as_json(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Handler:
+def as_json(
+    value: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Handler:
     """Always answer ``status`` with ``value`` as JSON."""
     return raw(json.dumps(value), status, headers=headers)
 

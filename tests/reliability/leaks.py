@@ -1,17 +1,20 @@
-"""Leak checks shared by the shutdown and concurrency tests: tasks, connections, threads."""
+"""Leak checks shared by the reliability tests: tasks, connections, threads, and secrets
+in what errors show."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import pickle
 import threading
+import traceback
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 import anyio
 
-from vi_async import Client
+from vi_async import Client, ViError
 from vi_async.local import LocalServer
 
 
@@ -54,7 +57,9 @@ class LeakCheck:
         return [
             t
             for t in asyncio.all_tasks()
-            if t not in self.tasks and not t.done() and not (client_side and _is_server_task(t))
+            if t not in self.tasks
+            and not t.done()
+            and not (client_side and _is_server_task(t))
         ]
 
     async def after_cancel(self, client: Client, connector: aiohttp.BaseConnector) -> None:
@@ -72,3 +77,29 @@ class LeakCheck:
         assert await settle(lambda: server_connections(self.server) == 0)
         assert await settle(lambda: not self.new_tasks()), self.new_tasks()
         assert own_threads() <= self.threads
+
+
+def fragments(secret: str) -> list[str]:
+    """The key, and the parts of it that would still give it away."""
+    body = secret[len("dtvi_") :]
+    return [secret, body, body[:32], body[-32:]]
+
+
+def assert_clean(text: str, *secrets: str) -> None:
+    """No key (or a long fragment of one) occurs in ``text``."""
+    for secret in secrets:
+        for fragment in fragments(secret):
+            assert fragment not in text, f"secret fragment leaked: ...{text[:200]!r}"
+
+
+def error_texts(error: BaseException) -> str:
+    """Everything an error shows: str, repr, traceback with causes, attributes, pickle."""
+    parts = [str(error), repr(error), "".join(traceback.format_exception(error))]
+    seen: BaseException | None = error
+    while seen is not None:
+        parts += [repr(v) for v in vars(seen).values()] if hasattr(seen, "__dict__") else []
+        parts += [str(a) for a in seen.args]
+        seen = seen.__cause__ or seen.__context__
+    if isinstance(error, ViError):
+        parts.append(repr(pickle.loads(pickle.dumps(error)).__dict__))
+    return "\n".join(parts)

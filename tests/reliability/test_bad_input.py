@@ -11,7 +11,8 @@ Documented tolerant results:
 
 - unknown fields are ignored; an unknown condition name gives ``RunPhase.UNKNOWN``;
 - ``kind: null`` counts as absent;
-- an empty ``nextPage`` ends the listing; a repeated token stops it with a warning;
+- an empty ``nextPage`` ends the listing; a repeated token (a loop) is a ViDecodeError,
+  raised before any page is fetched twice;
 - a page larger than the size asked for is returned whole;
 - a negative or past Retry-After means "retry now"; a garbage, NaN or infinite
   one is ignored (exponential backoff instead); one above ``max_retry_after``
@@ -207,161 +208,123 @@ NO_RETRY = {"max_retries": 0}
 
 CASES: dict[str, Case] = {
     # -- non-JSON answers and error pages
-    "html-200-page": Case(
-        raw(HTML_PAGE, content_type="text/html"), get_flow, ViDecodeError, 1, short_message
-    ),
-    "html-502-page": Case(
-        raw(HTML_PAGE, 502, "text/html"), get_flow, ViServerError, 3, short_message
-    ),
-    "html-404-page": Case(
-        raw(HTML_PAGE, 404, "text/html"), get_flow, ViNotFoundError, 1, short_message
-    ),
-    "html-401-page": Case(
-        raw("<h1>nope</h1>", 401, "text/html"), get_flow, ViAuthenticationError, 1
-    ),
+    "html-200-page": Case(raw(HTML_PAGE, content_type="text/html"), get_flow, ViDecodeError, 1,
+                          short_message),
+    "html-502-page": Case(raw(HTML_PAGE, 502, "text/html"), get_flow, ViServerError, 3,
+                          short_message),
+    "html-404-page": Case(raw(HTML_PAGE, 404, "text/html"), get_flow, ViNotFoundError, 1,
+                          short_message),
+    "html-401-page": Case(raw("<h1>nope</h1>", 401, "text/html"), get_flow,
+                          ViAuthenticationError, 1),
     "plain-text-200": Case(raw("OK", content_type="text/plain"), get_flow, ViDecodeError, 1),
     "empty-200-on-get": Case(raw(b""), get_flow, ViDecodeError, 1),
     "invalid-utf8": Case(raw(b'{"kind": "\xff\xfe"}'), get_flow, ViDecodeError, 1),
     "nested-100k-deep": Case(raw("[" * 100_000), get_flow, ViDecodeError, 1),
-    "huge-html-500": Case(
-        raw("<p>x</p>" * 500_000, 500, "text/html"), get_flow, ViServerError, 1, short_message
-    ),
+    "huge-html-500": Case(raw("<p>x</p>" * 500_000, 500, "text/html"), get_flow, ViServerError,
+                          1, short_message),
     "status-418": Case(as_json({"message": "teapot"}, 418), get_flow, ViValidationError, 1),
     "status-599": Case(as_json({"message": "odd"}, 599), get_flow, ViServerError, 1),
     # -- truncated answers and broken connections
-    "truncated-json-body": Case(
-        raw('{"kind": "Flow", "flowId": "f1", "spec": {'), get_flow, ViDecodeError, 1
-    ),
+    "truncated-json-body": Case(raw('{"kind": "Flow", "flowId": "f1", "spec": {'), get_flow,
+                                ViDecodeError, 1),
     "truncated-transfer": Case(truncated_transfer, get_flow, ViConnectionError, 3),
     "hang-up-without-answer": Case(hang_up, get_flow, ViConnectionError, 3),
-    "bogus-gzip-encoding": Case(
-        raw(b"not gzip", headers={"Content-Encoding": "gzip"}), get_flow, ViConnectionError, 3
-    ),
+    "bogus-gzip-encoding": Case(raw(b"not gzip", headers={"Content-Encoding": "gzip"}),
+                                get_flow, ViConnectionError, 3),
     "never-answers": Case(stall_headers, get_flow, ViTimeoutError, 1, settings=NO_RETRY),
     "body-stalls-midway": Case(stall_body, first_page, ViTimeoutError, 1, settings=NO_RETRY),
     # -- wrong field types
     "flow-id-is-int": Case(flow_with(flowId=17), get_flow, ViDecodeError, 1),
     "blocks-is-string": Case(flow_spec_with(blocks="b1,b2"), get_flow, ViDecodeError, 1),
-    "time-created-is-string": Case(
-        flow_meta_with(timeCreated="yesterday"), get_flow, ViDecodeError, 1
-    ),
+    "time-created-is-string": Case(flow_meta_with(timeCreated="yesterday"), get_flow,
+                                   ViDecodeError, 1),
     "generation-is-bool": Case(flow_meta_with(generation=True), get_flow, ViDecodeError, 1),
-    "attribute-value-is-int": Case(flow_meta_with(attributes={"a": 1}), get_flow, ViDecodeError, 1),
-    "conditions-not-a-list": Case(
-        as_json(run_doc(status={"conditions": "Running"})), get_run, ViDecodeError, 1
-    ),
+    "attribute-value-is-int": Case(flow_meta_with(attributes={"a": 1}), get_flow,
+                                   ViDecodeError, 1),
+    "conditions-not-a-list": Case(as_json(run_doc(status={"conditions": "Running"})), get_run,
+                                  ViDecodeError, 1),
     # -- missing required fields
     "missing-flow-id": Case(as_json(without(flow_doc(), "flowId")), get_flow, ViDecodeError, 1),
     "missing-spec": Case(as_json(without(flow_doc(), "spec")), get_flow, ViDecodeError, 1),
-    "run-missing-spec-flow": Case(
-        as_json(run_doc(spec={"killedAt": None})), get_run, ViDecodeError, 1
-    ),
+    "run-missing-spec-flow": Case(as_json(run_doc(spec={"killedAt": None})), get_run,
+                                  ViDecodeError, 1),
     # -- kind
     "unknown-kind": Case(flow_with(kind="Mystery"), get_flow, ViDecodeError, 1),
     "kind-run-for-flow": Case(flow_with(kind="Run"), get_flow, ViDecodeError, 1),
     "kind-null-tolerated": Case(flow_with(kind=None), get_flow, is_flow, 1),
     "unknown-kind-in-page": Case(
-        as_json(page_doc([flow_doc(kind="Mystery")])), first_page, ViDecodeError, 1
-    ),
+        as_json(page_doc([flow_doc(kind="Mystery")])), first_page, ViDecodeError, 1),
     # -- unknown values are tolerated
-    "unknown-fields-ignored": Case(
-        flow_with(future={"x": [1, 2]}, hint="new"), get_flow, is_flow, 1
-    ),
+    "unknown-fields-ignored": Case(flow_with(future={"x": [1, 2]}, hint="new"), get_flow,
+                                   is_flow, 1),
     "unknown-condition-name": Case(
         as_json(run_doc(conditions=[{"condition": "Quantum", "status": "Reached"}])),
-        get_run,
-        phase_is(RunPhase.UNKNOWN),
-        1,
-    ),
+        get_run, phase_is(RunPhase.UNKNOWN), 1),
     "unknown-condition-status": Case(
         as_json(run_doc(conditions=[{"condition": "Running", "status": "Maybe"}])),
-        get_run,
-        phase_is(RunPhase.RUNNING),
-        1,
-    ),
+        get_run, phase_is(RunPhase.RUNNING), 1),
     "wait-on-unknown-phase-times-out": Case(
         as_json(run_doc(conditions=[{"condition": "Quantum", "status": "Reached"}])),
-        wait_run,
-        ViTimeoutError,
-    ),
-    "wait-on-html-answer-fails-fast": Case(
-        raw(HTML_PAGE, content_type="text/html"), wait_run, ViDecodeError, 1
-    ),
+        wait_run, ViTimeoutError),
+    "wait-on-html-answer-fails-fast": Case(raw(HTML_PAGE, content_type="text/html"), wait_run,
+                                           ViDecodeError, 1),
     # -- bodies that are not objects
     "body-is-array": Case(as_json([flow_doc()]), get_flow, ViDecodeError, 1),
     "body-is-string": Case(as_json("flow"), get_flow, ViDecodeError, 1),
     "body-is-number": Case(as_json(42), get_flow, ViDecodeError, 1),
     "body-is-null": Case(raw("null"), get_flow, ViDecodeError, 1),
     "page-is-array": Case(as_json([flow_doc()]), first_page, ViDecodeError, 1),
-    "page-items-is-object": Case(
-        as_json({"items": {"f1": flow_doc()}}), first_page, ViDecodeError, 1
-    ),
-    "page-item-is-number": Case(as_json(page_doc([flow_doc(), 5])), first_page, ViDecodeError, 1),
+    "page-items-is-object": Case(as_json({"items": {"f1": flow_doc()}}), first_page,
+                                 ViDecodeError, 1),
+    "page-item-is-number": Case(as_json(page_doc([flow_doc(), 5])), first_page,
+                                ViDecodeError, 1),
     "error-body-is-array": Case(as_json([1, 2], 400), get_flow, ViValidationError, 1),
-    "error-message-is-number": Case(as_json({"message": 42}, 400), get_flow, ViValidationError, 1),
+    "error-message-is-number": Case(as_json({"message": 42}, 400), get_flow,
+                                    ViValidationError, 1),
     "logs-body-is-array": Case(as_json([LINE]), read_logs, ViDecodeError, 1),
     "logs-items-not-a-list": Case(as_json(logs_doc("hello")), read_logs, ViDecodeError, 1),
-    "logs-seq-is-string": Case(
-        as_json(logs_doc([{**LINE, "seq": "1"}])), read_logs, ViDecodeError, 1
-    ),
+    "logs-seq-is-string": Case(as_json(logs_doc([{**LINE, "seq": "1"}])), read_logs,
+                               ViDecodeError, 1),
     # -- pagination
-    "next-page-is-int": Case(
-        as_json(page_doc([flow_doc()], next_page=7)), first_page, ViDecodeError, 1
-    ),
-    "next-page-empty-ends": Case(
-        as_json(page_doc([flow_doc()], next_page="")), all_flows, flows_count(1), 1
-    ),
-    "next-page-repeats": Case(
-        as_json(page_doc([flow_doc()], next_page="same")), all_flows, flows_count(2), 2
-    ),
+    "next-page-is-int": Case(as_json(page_doc([flow_doc()], next_page=7)), first_page,
+                             ViDecodeError, 1),
+    "next-page-empty-ends": Case(as_json(page_doc([flow_doc()], next_page="")), all_flows,
+                                 flows_count(1), 1),
+    "next-page-repeats": Case(as_json(page_doc([flow_doc()], next_page="same")), all_flows,
+                              ViDecodeError, 2),
     "next-page-cycle": Case(
-        by_token(
-            {
-                None: page_doc([flow_doc("a")], "A"),
-                "A": page_doc([flow_doc("b")], "B"),
-                "B": page_doc([flow_doc("c")], "A"),
-            }
-        ),
-        all_flows,
-        flows_count(3),
-        3,
-    ),
-    "huge-page": Case(
-        as_json(page_doc([flow_doc(f"f{i}") for i in range(20_000)])),
-        first_page,
-        flows_count(20_000),
-        1,
-    ),
+        by_token({
+            None: page_doc([flow_doc("a")], "A"),
+            "A": page_doc([flow_doc("b")], "B"),
+            "B": page_doc([flow_doc("c")], "A"),
+        }),
+        all_flows, ViDecodeError, 3),
+    "huge-page": Case(as_json(page_doc([flow_doc(f"f{i}") for i in range(20_000)])),
+                      first_page, flows_count(20_000), 1),
     "huge-string-field": Case(flow_spec_with(name="n" * 5_000_000), get_flow, is_flow, 1),
     # -- Retry-After
-    "retry-after-negative": Case(sequence(limited(429, "-5"), flow_with()), get_flow, is_flow, 2),
-    "retry-after-garbage-then-ok": Case(
-        sequence(limited(429, "soon"), flow_with()), get_flow, is_flow, 2
-    ),
+    "retry-after-negative": Case(sequence(limited(429, "-5"), flow_with()), get_flow, is_flow,
+                                 2),
+    "retry-after-garbage-then-ok": Case(sequence(limited(429, "soon"), flow_with()), get_flow,
+                                        is_flow, 2),
     "retry-after-past-date": Case(
-        sequence(limited(429, "Wed, 21 Oct 2015 07:28:00 GMT"), flow_with()), get_flow, is_flow, 2
-    ),
-    "retry-after-huge-not-waited": Case(
-        limited(429, "999999999"), get_flow, ViRateLimitError, 1, retry_after_is(999999999)
-    ),
-    "retry-after-huge-on-503": Case(
-        limited(503, "86400"), get_flow, ViServerError, 1, retry_after_is(86400)
-    ),
-    "retry-after-garbage": Case(
-        limited(429, "<script>"), get_flow, ViRateLimitError, 3, retry_after_is(None)
-    ),
-    "retry-after-nan": Case(
-        limited(429, "nan"), get_flow, ViRateLimitError, 3, retry_after_is(None)
-    ),
-    "retry-after-inf": Case(
-        limited(429, "1e400"), get_flow, ViRateLimitError, 3, retry_after_is(None)
-    ),
+        sequence(limited(429, "Wed, 21 Oct 2015 07:28:00 GMT"), flow_with()), get_flow,
+        is_flow, 2),
+    "retry-after-huge-not-waited": Case(limited(429, "999999999"), get_flow, ViRateLimitError,
+                                        1, retry_after_is(999999999)),
+    "retry-after-huge-on-503": Case(limited(503, "86400"), get_flow, ViServerError, 1,
+                                    retry_after_is(86400)),
+    "retry-after-garbage": Case(limited(429, "<script>"), get_flow, ViRateLimitError, 3,
+                                retry_after_is(None)),
+    "retry-after-nan": Case(limited(429, "nan"), get_flow, ViRateLimitError, 3,
+                            retry_after_is(None)),
+    "retry-after-inf": Case(limited(429, "1e400"), get_flow, ViRateLimitError, 3,
+                            retry_after_is(None)),
     # -- delete answers
     "delete-204-empty": Case(raw(b"", 204), delete_flow, deleted, 1),
     "delete-200-json-object": Case(as_json({}), delete_flow, deleted, 1),
     "delete-200-text-body": Case(
-        raw("Deleted", content_type="text/plain"), delete_flow, deleted, 1
-    ),
+        raw("Deleted", content_type="text/plain"), delete_flow, deleted, 1),
 }
 
 

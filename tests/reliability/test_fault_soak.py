@@ -83,10 +83,8 @@ async def stored_flows(server: LocalServer) -> dict[str, str]:
     saved, server.faults = server.faults, FaultConfig()
     try:
         async with server.client() as reader:
-            return {
-                f.flow_id: f.spec.name
-                async for f in reader.flows.list(pagination={"page_size": 1000}).all_items()
-            }
+            return {f.flow_id: f.spec.name async for f in reader.flows.list(
+                pagination={"page_size": 1000}).all_items()}
     finally:
         server.faults = saved
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from .._convert import converter, kind_of, structure
+from .._convert import converter, describe, kind_of, structure
 from .._ids import check_id, segment
 from .._transport import Response, Transport
 from ..errors import ViDecodeError
@@ -124,8 +124,9 @@ def decode_page(response: Response, page_type: Any) -> Any:  # returns page_type
     try:
         return converter.structure(data, page_type)
     except Exception as exc:
-        raise ViDecodeError(
-            f"Could not decode a page: {type(exc).__name__}: {exc}",
-            status=response.status,
-            request_id=response.request_id,
-        ) from exc
+        problem = describe(exc)
+    raise ViDecodeError(  # outside the except: see describe()
+        f"Could not decode a page: {problem}",
+        status=response.status,
+        request_id=response.request_id,
+    )

@@ -42,7 +42,9 @@ class RunsResource(Resource):
 
     def __init__(self, transport: Transport) -> None:
         super().__init__(transport)
-        self._watcher = RunWatcher(self.get, max_concurrent_polls=transport.config.max_connections)
+        self._watcher = RunWatcher(
+            self.get, max_concurrent_polls=transport.config.max_connections
+        )
 
     def list(
         self,
