@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from vi_async.local.cli import read_banner
+from vi_async.local.admin import ADMIN_HEADER
+from vi_async.local.cli import ADMIN_TOKEN_ENV, read_banner
 
 
 @dataclass
@@ -91,6 +92,7 @@ class ServerProcess:
         self.endpoint = ""
         self.organization_id = ""
         self.secret_key = ""
+        self.admin_token = ""
 
     def __enter__(self) -> ServerProcess:
         """Start the server and read its endpoint and credentials from the banner."""
@@ -107,6 +109,7 @@ class ServerProcess:
         self.endpoint = env["DATATURE_VI_API_ENDPOINT"]
         self.organization_id = env["DATATURE_VI_ORGANIZATION_ID"]
         self.secret_key = env["DATATURE_VI_SECRET_KEY"]
+        self.admin_token = env[ADMIN_TOKEN_ENV]
         return self
 
     def __exit__(
@@ -136,7 +139,7 @@ class ServerProcess:
             self.endpoint + "_local/" + route,
             data=data,
             method=method,
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", ADMIN_HEADER: self.admin_token},
         )
         with urllib.request.urlopen(request, timeout=120) as response:
             raw = response.read()

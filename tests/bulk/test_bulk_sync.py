@@ -21,7 +21,7 @@ def _seed(server: LocalServer, n: int) -> list[str]:
         f"{server.endpoint}_local/seed",
         data=json.dumps({"flows": n}).encode(),
         method="POST",
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **server.admin_headers()},
     )
     with urllib.request.urlopen(request, timeout=10) as answer:
         ids: list[str] = json.load(answer)["flowIds"]

@@ -8,12 +8,14 @@ import re
 import signal
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from vi_async.local.cli import read_banner
+from vi_async.local.admin import ADMIN_HEADER
+from vi_async.local.cli import ADMIN_TOKEN_ENV, read_banner
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -77,6 +79,7 @@ def test_cli_serves_and_stops_on_sigint(tmp_path: Path) -> None:
             run = json.load(resp)
         assert resp.status == 201
         assert run["status"]["conditions"][-1]["condition"] == "Succeeded"
+        _check_admin_token(endpoint, env[ADMIN_TOKEN_ENV])
     finally:
         code = _stop(proc)
     assert code == 0
@@ -113,6 +116,29 @@ def test_cli_strict_serves_only_the_vi_wire(tmp_path: Path) -> None:
         )
         with urllib.request.urlopen(gone, timeout=10) as resp:
             assert resp.status == 204 and "Idempotency-Key" not in resp.headers
+    finally:
+        assert _stop(proc) == 0
+
+
+def _check_admin_token(endpoint: str, token: str) -> None:
+    """The banner's admin token unlocks the /_local/ routes; nothing else does."""
+    for headers, expected in (({}, 401), ({ADMIN_HEADER: token}, 200)):
+        request = urllib.request.Request(f"{endpoint}_local/stats", headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as resp:
+                status = resp.status
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+            exc.close()
+        assert status == expected
+
+
+def test_cli_takes_an_admin_token(tmp_path: Path) -> None:
+    token = "my-admin-token-0123456789"
+    proc, env = _start(tmp_path / "token.sqlite", "--admin-token", token)
+    try:
+        assert env[ADMIN_TOKEN_ENV] == token
+        _check_admin_token(env["DATATURE_VI_API_ENDPOINT"], token)
     finally:
         assert _stop(proc) == 0
 

@@ -111,7 +111,8 @@ async def test_paths_filter(server: LocalServer, api: Api) -> None:
     server.faults = FaultConfig(error_503_rate=1.0, paths=r"/runs(/|$)")
     assert (await api.get("flows")).status == 200
     assert (await api.get("runs")).status == 503
-    assert (await api.raw("GET", f"{server.endpoint}_local/stats")).status == 200
+    stats = await api.raw("GET", f"{server.endpoint}_local/stats", headers=server.admin_headers())
+    assert stats.status == 200
 
 
 async def _statuses(api: Api, n: int) -> list[int]:
@@ -131,14 +132,15 @@ async def test_faults_are_reproducible_with_a_seed(server: LocalServer, api: Api
 
 async def test_admin_faults_route(server: LocalServer, api: Api) -> None:
     url = f"{server.endpoint}_local/faults"
-    r = await api.raw("PUT", url, json={"error_503_rate": 1.0, "retry_after": 3})
+    admin = server.admin_headers()
+    r = await api.raw("PUT", url, json={"error_503_rate": 1.0, "retry_after": 3}, headers=admin)
     assert r.status == 200 and r.body["error_503_rate"] == 1.0
     assert server.faults.error_503_rate == 1.0
     assert (await api.get("flows")).status == 503
-    assert (await api.raw("GET", url)).body["retry_after"] == 3.0
-    assert (await api.raw("PUT", url, json={"error_503_rate": 2})).status == 400
-    assert (await api.raw("PUT", url, json={"bogus": 1})).status == 400
-    assert (await api.raw("PUT", url, json={})).status == 200
+    assert (await api.raw("GET", url, headers=admin)).body["retry_after"] == 3.0
+    assert (await api.raw("PUT", url, json={"error_503_rate": 2}, headers=admin)).status == 400
+    assert (await api.raw("PUT", url, json={"bogus": 1}, headers=admin)).status == 400
+    assert (await api.raw("PUT", url, json={}, headers=admin)).status == 200
     assert (await api.get("flows")).status == 200
 
 

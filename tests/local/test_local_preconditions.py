@@ -57,7 +57,8 @@ async def test_rate_limit_fault_is_a_token_bucket(server: LocalServer, api: Api)
     r = await api.get("flows")
     assert r.status == 429 and 0 < float(r.headers["Retry-After"]) <= 0.2 + 1e-9
     assert server.rate_limited == statuses.count(429) + 1
-    stats = (await api.raw("GET", f"{server.endpoint}_local/stats")).body
+    stats_url = f"{server.endpoint}_local/stats"
+    stats = (await api.raw("GET", stats_url, headers=server.admin_headers())).body
     assert stats["rateLimited"] == server.rate_limited
     with pytest.raises(ValueError):
         FaultConfig(rate_limit=-1)

@@ -135,21 +135,23 @@ async def test_stats_and_counts(server: LocalServer, api: Api) -> None:
     assert counts["GET /workspaces/{org}/flows/{flowId}"] == 3
     assert counts["PUT /workspaces/{org}/flows/{flowId}"] == 1
     assert counts["GET /workspaces/{org}/flows"] == 1
-    stats = (await api.raw("GET", f"{server.endpoint}_local/stats")).body
+    admin = server.admin_headers()
+    stats = (await api.raw("GET", f"{server.endpoint}_local/stats", headers=admin)).body
     assert stats["requests"] == dict(counts)
     assert not any(key.startswith("GET /_local") for key in counts)
     server.reset_counts()
     assert server.request_counts == {}
     await api.get("flows")
-    assert (await api.raw("DELETE", f"{server.endpoint}_local/stats")).status == 204
-    stats = (await api.raw("GET", f"{server.endpoint}_local/stats")).body
-    assert stats == {"requests": {}, "rateLimited": 0}
+    url = f"{server.endpoint}_local/stats"
+    assert (await api.raw("DELETE", url, headers=admin)).status == 204
+    assert (await api.raw("GET", url, headers=admin)).body == {"requests": {}, "rateLimited": 0}
 
 
 @pytest.mark.anyio
 async def test_seed_route_and_helper(server: LocalServer, api: Api) -> None:
     url = f"{server.endpoint}_local/seed"
-    r = await api.raw("POST", url, json={"flows": 30, "namePrefix": "bench-"})
+    admin = server.admin_headers()
+    r = await api.raw("POST", url, json={"flows": 30, "namePrefix": "bench-"}, headers=admin)
     assert r.status == 200
     assert r.body["organizationId"] == server.organization_id
     ids = r.body["flowIds"]
@@ -158,10 +160,12 @@ async def test_seed_route_and_helper(server: LocalServer, api: Api) -> None:
     assert first["spec"]["name"] == "bench-0"
     assert first["metadata"]["generation"] == 1
     other_org, _ = await server.add_organization()
-    r = await api.raw("POST", url, json={"organizationId": other_org, "flows": 3})
+    r = await api.raw(
+        "POST", url, json={"organizationId": other_org, "flows": 3}, headers=admin
+    )
     assert await server.flow_ids(other_org) == r.body["flowIds"]
-    assert (await api.raw("POST", url, json={"flows": -1})).status == 400
-    assert (await api.raw("POST", url, json={"flows": "many"})).status == 400
+    assert (await api.raw("POST", url, json={"flows": -1}, headers=admin)).status == 400
+    assert (await api.raw("POST", url, json={"flows": "many"}, headers=admin)).status == 400
     more = await server.seed_flows(5, name_prefix="h-")
     assert (await server.flow_ids())[-5:] == more
 

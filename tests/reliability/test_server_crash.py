@@ -25,7 +25,8 @@ import pytest
 
 from vi_async import Client, ViError
 from vi_async.bulk import BulkError, BulkItemResult, BulkReport
-from vi_async.local.cli import read_banner
+from vi_async.local.admin import ADMIN_HEADER
+from vi_async.local.cli import ADMIN_TOKEN_ENV, read_banner
 
 pytestmark = [
     pytest.mark.anyio,
@@ -103,11 +104,18 @@ class ServerProcess:
         )
 
 
+def _client_env(env: dict[str, str]) -> dict[str, str]:
+    """The client's credentials of a banner (the admin token is new on every start)."""
+    return {name: value for name, value in env.items() if name != ADMIN_TOKEN_ENV}
+
+
 async def seed(server: ServerProcess, count: int, prefix: str) -> list[str]:
     """Seed flows through the admin route."""
     async with aiohttp.ClientSession() as session:
         url = f"{server.env['DATATURE_VI_API_ENDPOINT']}_local/seed"
-        async with session.post(url, json={"flows": count, "namePrefix": prefix}) as resp:
+        body = {"flows": count, "namePrefix": prefix}
+        headers = {ADMIN_HEADER: server.env[ADMIN_TOKEN_ENV]}
+        async with session.post(url, json=body, headers=headers) as resp:
             assert resp.status == 200, await resp.text()
             return list((await resp.json())["flowIds"])
 
@@ -170,7 +178,7 @@ async def run_crash(server: ServerProcess, *, restart_while_running: bool) -> No
     async def restart_soon() -> None:
         await killed.wait()
         await anyio.to_thread.run_sync(server.reap)
-        assert await anyio.to_thread.run_sync(server.start) == env  # same credentials
+        assert _client_env(await anyio.to_thread.run_sync(server.start)) == _client_env(env)
 
     async with server.client(max_retries=3, retry_base_delay=0.05, timeout=2) as client:
         with anyio.fail_after(120):
@@ -193,7 +201,7 @@ async def run_crash(server: ServerProcess, *, restart_while_running: bool) -> No
         unknown = first.unknown
         assert len(unknown) <= CONCURRENCY, first.summary()
         await anyio.to_thread.run_sync(server.reap)
-        assert await anyio.to_thread.run_sync(server.start) == env
+        assert _client_env(await anyio.to_thread.run_sync(server.start)) == _client_env(env)
 
     stored = await all_flows(server)
     at_restart = set(stored)

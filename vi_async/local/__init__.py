@@ -6,7 +6,8 @@ at ``server.endpoint`` with ``server.organization_id`` and ``server.secret_key``
 (or ``server.env()``). See :mod:`vi_async.local.engine` for the simulated run
 lifecycle and its ``vi-local/*`` attributes, :mod:`vi_async.local.faults` for
 fault injection, :mod:`vi_async.local.service` for the run -> flow link rule and
-:mod:`vi_async.local.admin` for the ``/_local/`` test routes.
+:mod:`vi_async.local.admin` for the ``/_local/`` test routes (they need
+``server.admin_headers()``).
 """
 
 from vi_async.local.engine import RunSchedule

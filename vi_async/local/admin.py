@@ -1,25 +1,41 @@
-"""Test and benchmark routes under ``/_local/`` (no auth, loopback clients only).
+"""Test and benchmark routes under ``/_local/`` (loopback clients only).
 
-- ``GET /_local/health``: ``{"status": "ok"}``
+- ``GET /_local/health``: ``{"status": "ok"}`` (open to any loopback client)
 - ``GET /_local/stats``: ``{"requests": {"GET /workspaces/{org}/runs/{runId}": 12, ...}}``
 - ``DELETE /_local/stats``: reset the counters
 - ``POST /_local/seed`` with ``{"organizationId"?, "flows": N, "namePrefix"?}``:
-  bulk-insert N flows in one transaction; answers ``{"organizationId", "flowIds"}``
+  bulk-insert N (at most :data:`MAX_SEED_FLOWS`) flows in one transaction, off
+  the event loop; answers ``{"organizationId", "flowIds"}``
 - ``GET /_local/faults`` / ``PUT /_local/faults`` with FaultConfig fields as JSON
+
+Every route but health needs the server's admin token (``LocalServer.admin_token``,
+printed in the start-up banner) in the :data:`ADMIN_HEADER` header (401 without
+it), refuses a request whose ``Origin`` is not the server itself (403: a web
+page the developer visits cannot drive it) and reads only ``application/json``
+bodies (415).
 """
 
 from __future__ import annotations
 
+import functools
+import hmac
+
 from aiohttp import web
+from aiohttp.typedefs import Handler
+from yarl import URL
 
 from vi_async.local import service
+from vi_async.local.body import read_json_object
 from vi_async.local.errors import ApiError, bad_request
 from vi_async.local.faults import FaultConfig
 from vi_async.local.responses import json_response
 from vi_async.local.state import STATE
-from vi_async.local.validation import check_id, parse_json_object
+from vi_async.local.validation import check_id
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+ADMIN_HEADER = "X-Vi-Local-Admin"
+MAX_SEED_FLOWS = 100_000
+MAX_NAME_PREFIX = 200
 
 
 def _check_local(request: web.Request) -> None:
@@ -28,53 +44,99 @@ def _check_local(request: web.Request) -> None:
         raise ApiError(403, "/_local routes are only served to loopback clients")
 
 
+def _check_origin(request: web.Request) -> None:
+    """Refuse a browser request sent from any page but the server's own origin."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    port = sockname[1] if isinstance(sockname, tuple) else None
+    try:
+        url = URL(origin)
+        same = url.scheme == "http" and url.host in LOOPBACK and url.port == port
+    except ValueError:
+        same = False
+    if not same:
+        raise ApiError(403, "/_local routes refuse requests from a foreign Origin")
+
+
+def _check_token(request: web.Request) -> None:
+    given = request.headers.get(ADMIN_HEADER, "").strip().encode("utf-8", "surrogateescape")
+    expected = request.app[STATE].admin_token.encode()
+    if not (expected and hmac.compare_digest(given, expected)):
+        raise ApiError(
+            401, f"missing or wrong {ADMIN_HEADER} header (the admin token of the banner)"
+        )
+
+
+def _check_content_type(request: web.Request) -> None:
+    if (request.body_exists or request.method in ("POST", "PUT", "PATCH")) and (
+        request.content_type != "application/json"
+    ):
+        raise ApiError(415, "/_local routes accept only 'Content-Type: application/json'")
+
+
+def _admin(handler: Handler) -> Handler:
+    """Guard an admin route: loopback, same Origin, admin token, JSON bodies only."""
+
+    @functools.wraps(handler)
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        _check_local(request)
+        _check_origin(request)
+        _check_token(request)
+        _check_content_type(request)
+        return await handler(request)
+
+    return guarded
+
+
 async def health(request: web.Request) -> web.StreamResponse:
     """Liveness probe."""
     _check_local(request)
     return json_response({"status": "ok"})
 
 
+@_admin
 async def get_stats(request: web.Request) -> web.StreamResponse:
     """Request counts by ``METHOD route-template``."""
-    _check_local(request)
     state = request.app[STATE]
     return json_response({"requests": dict(state.counts), "rateLimited": state.faults.rate_limited})
 
 
+@_admin
 async def reset_stats(request: web.Request) -> web.StreamResponse:
     """Reset the request counters."""
-    _check_local(request)
     request.app[STATE].counts.clear()
     request.app[STATE].faults.rate_limited = 0
     return web.Response(status=204)
 
 
+@_admin
 async def seed(request: web.Request) -> web.StreamResponse:
     """Bulk-insert flows for benchmarks."""
-    _check_local(request)
     state = request.app[STATE]
-    body = parse_json_object(await request.read())
+    body = await read_json_object(request)
     org_id = check_id(str(body.get("organizationId") or state.default_org), "organizationId")
     count = body.get("flows")
-    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-        raise bad_request("'flows' must be a non-negative integer")
+    if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= MAX_SEED_FLOWS:
+        raise bad_request(f"'flows' must be an integer from 0 to {MAX_SEED_FLOWS}")
     prefix = body.get("namePrefix", "seed-")
-    if not isinstance(prefix, str):
-        raise bad_request("'namePrefix' must be a string")
+    if not isinstance(prefix, str) or len(prefix) > MAX_NAME_PREFIX:
+        raise bad_request(f"'namePrefix' must be a string of at most {MAX_NAME_PREFIX} characters")
     ids = await service.seed_flows(state.store, org_id, count, prefix)
     return json_response({"organizationId": org_id, "flowIds": ids})
 
 
+@_admin
 async def get_faults(request: web.Request) -> web.StreamResponse:
     """The active fault configuration."""
-    _check_local(request)
     return json_response(request.app[STATE].faults.config.to_dict())
 
 
+@_admin
 async def put_faults(request: web.Request) -> web.StreamResponse:
     """Replace the fault configuration (missing fields take their defaults)."""
-    _check_local(request)
-    body = parse_json_object(await request.read())
+    body = await read_json_object(request)
     try:
         config = FaultConfig.from_mapping(body)
     except (TypeError, ValueError) as exc:

@@ -38,6 +38,8 @@ from aiohttp.typedefs import Handler
 
 from vi_async.local import documents, preconditions, service
 from vi_async.local.admin import add_admin_routes
+from vi_async.local.body import REQUEST_TIMEOUT_STATUS, read_json_object
+from vi_async.local.errorlog import ErrorLog
 from vi_async.local.errors import ApiError
 from vi_async.local.faults import API_PREFIX
 from vi_async.local.logs import LogQuery, logs_document
@@ -47,9 +49,10 @@ from vi_async.local.records import RunRecord
 from vi_async.local.responses import error_response, json_response
 from vi_async.local.state import STATE, LocalState
 from vi_async.local.store import Database
-from vi_async.local.validation import check_id, parse_json_object
+from vi_async.local.validation import JsonObject, check_id
 
 logger = logging.getLogger("vi_async.local")
+ERROR_LOG = web.AppKey("vi_local_error_log", ErrorLog)
 
 REQUEST_ID_HEADER = "X-Request-Id"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -85,8 +88,10 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
             error = ApiError(405, f"method {request.method} not allowed for {request.path}")
         response = error_response(error, request_id)
     except Exception:
-        logger.exception("unhandled error for %s %s", request.method, request.path)
+        request.app[ERROR_LOG].report(f"{request.method} {request.path[:200]!r}")
         response = error_response(ApiError(500, "internal server error"), request_id)
+    if response.status == REQUEST_TIMEOUT_STATUS:
+        response.force_close()  # the rest of a late body must not be read as a request
     response.headers[REQUEST_ID_HEADER] = request_id
     idempotency_key = _idempotency_key(request)
     if idempotency_key is not None:
@@ -111,8 +116,8 @@ def _target(request: web.Request, name: str) -> tuple[LocalState, str, str]:
     return state, org_id, check_id(request.match_info[name], name)
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    return parse_json_object(await request.read())
+async def _body(request: web.Request) -> JsonObject:
+    return await read_json_object(request)
 
 
 def _run_document(state: LocalState, record: RunRecord) -> dict[str, Any]:
@@ -220,6 +225,16 @@ def build_app(state: LocalState) -> web.Application:
         client_max_size=MAX_BODY_BYTES,
     )
     app[STATE] = state
+    app[ERROR_LOG] = errors = ErrorLog(logger)
+
+    async def start_error_log(_: web.Application) -> None:
+        errors.start()
+
+    async def stop_error_log(_: web.Application) -> None:
+        errors.stop()
+
+    app.on_startup.append(start_error_log)
+    app.on_cleanup.append(stop_error_log)
     base = "/workspaces/{org}"
     app.router.add_get(f"{base}/flows", _list_handler("flows"))
     app.router.add_get(f"{base}/flows/{{flowId}}", get_flow)

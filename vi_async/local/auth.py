@@ -25,6 +25,11 @@ def new_secret_key() -> str:
     return KEY_PREFIX + secrets.token_hex((KEY_LENGTH - len(KEY_PREFIX)) // 2)
 
 
+def new_admin_token() -> str:
+    """A fresh random token for the ``/_local/`` admin routes."""
+    return secrets.token_urlsafe(32)
+
+
 def new_organization_id() -> str:
     """Generate an organization id."""
     return str(uuid.uuid4())

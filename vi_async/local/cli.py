@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Iterable, Sequence
 
+from vi_async.local.admin import ADMIN_HEADER
 from vi_async.local.engine import RunSchedule
 from vi_async.local.faults import FaultConfig
 from vi_async.local.server import LocalServer
@@ -28,6 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--org", default=None, help="default organization id")
     parser.add_argument("--secret-key", default=None, help="default organization's key")
+    parser.add_argument(
+        "--admin-token",
+        default=None,
+        help="token for the /_local/ admin routes (default: a random one, printed)",
+    )
     parser.add_argument("--pending-seconds", type=float, default=defaults.pending_seconds)
     parser.add_argument("--running-seconds", type=float, default=defaults.running_seconds)
     parser.add_argument("--log-interval-seconds", type=float, default=defaults.log_interval_seconds)
@@ -59,23 +65,33 @@ def banner(server: LocalServer) -> str:
         f"Vi local server listening on {server.endpoint} ({server.dialect} dialect)",
         f"Organization ID: {server.organization_id}",
         f"Secret key: {server.secret_key}",
+        f"Admin token (header {ADMIN_HEADER}, for /_local/ routes): {server.admin_token}",
         "",
     ]
-    lines += [f"export {name}={value}" for name, value in server.env().items()]
+    exports = {**server.env(), ADMIN_TOKEN_ENV: server.admin_token}
+    lines += [f"export {name}={value}" for name, value in exports.items()]
     return "\n".join(lines)
 
 
-_EXPORT = re.compile(r"export (DATATURE_VI_\w+)=(\S+)")
+#: The banner's variable holding the admin token (only the banner uses it).
+ADMIN_TOKEN_ENV = "VI_LOCAL_ADMIN_TOKEN"
+_EXPORT = re.compile(r"export (DATATURE_VI_\w+|VI_LOCAL_\w+)=(\S+)")
 ENV_NAMES = frozenset(
-    {"DATATURE_VI_API_ENDPOINT", "DATATURE_VI_ORGANIZATION_ID", "DATATURE_VI_SECRET_KEY"}
+    {
+        "DATATURE_VI_API_ENDPOINT",
+        "DATATURE_VI_ORGANIZATION_ID",
+        "DATATURE_VI_SECRET_KEY",
+        ADMIN_TOKEN_ENV,
+    }
 )
 
 
 def read_banner(lines: Iterable[str]) -> dict[str, str] | None:
     """Read the ``export`` lines of :func:`banner` from a server's output.
 
-    Consumes ``lines`` (e.g. a subprocess's stdout) only until all three
-    variables are seen and returns them; None if the output ends first.
+    Consumes ``lines`` (e.g. a subprocess's stdout) only until all the
+    variables of :data:`ENV_NAMES` (the client's three and
+    :data:`ADMIN_TOKEN_ENV`) are seen and returns them; None if the output ends first.
     """
     env: dict[str, str] = {}
     for line in lines:
@@ -97,6 +113,7 @@ async def serve(args: argparse.Namespace) -> None:
         faults=args.faults,
         organization_id=args.org,
         secret_key=args.secret_key,
+        admin_token=args.admin_token,
         strict=args.strict,
         download_url_ttl=args.download_url_ttl,
     )

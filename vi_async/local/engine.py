@@ -39,6 +39,8 @@ FAILED = "Failed"
 ERROR = "Error"
 CANCELLED = "Cancelled"
 OUTCOMES = (SUCCEEDED, FAILED, ERROR)
+#: The longest duration a schedule or an attribute may ask for (30 days).
+MAX_SECONDS = 30 * 24 * 3600.0
 
 ATTR_OUTCOME = "vi-local/outcome"
 ATTR_PENDING = "vi-local/pending-seconds"
@@ -68,6 +70,9 @@ class RunSchedule:
             raise ValueError("pending_seconds and running_seconds must be >= 0")
         if self.log_interval_seconds <= 0:
             raise ValueError("log_interval_seconds must be > 0")
+        durations = (self.pending_seconds, self.running_seconds, self.log_interval_seconds)
+        if not all(value <= MAX_SECONDS for value in durations):
+            raise ValueError(f"durations must be finite and at most {MAX_SECONDS:g} seconds")
 
 
 @dataclass(frozen=True)
@@ -103,8 +108,8 @@ def _seconds(attrs: Mapping[str, str], key: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise bad_request(f"attribute {key} must be a number of seconds") from None
-    if not value >= 0 or value == float("inf"):
-        raise bad_request(f"attribute {key} must be a finite number >= 0")
+    if not 0 <= value <= MAX_SECONDS:
+        raise bad_request(f"attribute {key} must be a number of seconds from 0 to {MAX_SECONDS:g}")
     return value
 
 

@@ -21,7 +21,12 @@ the archive, a third of the way in, is flipped in an answer that covers it),
 ``blob_expired_rate`` (a 403 as if the URL had expired); ``blob_max_faults``
 caps how many storage faults are injected in all (0: no cap), and
 ``blob_bandwidth`` limits the storage bytes served per second, all answers
-together (0: no limit). Change faults at runtime with
+together (0: no limit).
+
+To keep every match cheap, ``paths`` is at most 100 characters and has no
+repetition except a leading or trailing ``.*`` (``/flows/``, ``/runs(/|$)``,
+``.*/flows/.*``), and paths longer than 1,024 characters never match. Durations
+are at most a day and the seed fits in 64 bits. Change faults at runtime with
 ``server.faults = FaultConfig(...)`` or ``PUT /_local/faults``.
 
 Reproducibility: each draw comes from ``random.Random`` seeded with the config's
@@ -35,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import random
 import re
 import time
@@ -50,6 +56,11 @@ from vi_async.local.errors import ApiError
 API_PREFIX = "/workspaces/"
 MAX_TRACKED_REQUESTS = 1_000_000
 POLL_SECONDS = 0.05
+MAX_FAULT_SECONDS = 86_400.0
+MAX_PATTERN_LENGTH = 100
+MAX_MATCHED_PATH = 1024
+MAX_BRANCHES = 4
+INTEGER_FIELDS = ("seed", "blob_max_faults")
 
 _ALIASES = {
     "503": "error_503_rate",
@@ -87,23 +98,26 @@ class FaultConfig:
         rates = self._rates()
         if any(not 0.0 <= r <= 1.0 for r in rates.values()) or sum(rates.values()) > 1.0:
             raise ValueError("fault rates must be within 0..1 and add up to at most 1")
+        durations = (self.latency, self.retry_after, self.slow_seconds)
+        if not all(0 <= value <= MAX_FAULT_SECONDS for value in durations):
+            raise ValueError(
+                f"latency, retry_after and slow_seconds must be within 0..{MAX_FAULT_SECONDS:g}"
+            )
+        if not -(2**63) <= self.seed < 2**63:
+            raise ValueError("seed must be a 64-bit integer")
         blob = self._blob_rates()
         if any(not 0.0 <= r <= 1.0 for r in blob.values()) or sum(blob.values()) > 1.0:
             raise ValueError("blob fault rates must be within 0..1 and add up to at most 1")
-        durations = (self.latency, self.retry_after, self.slow_seconds, self.blob_bandwidth)
-        if min(*durations, self.rate_limit) < 0:
-            raise ValueError(
-                "latency, retry_after, slow_seconds, blob_bandwidth and rate_limit must be >= 0"
-            )
-        if self.rate_limit_burst < 1:
-            raise ValueError("rate_limit_burst must be >= 1")
+        if not 0 <= self.blob_bandwidth < math.inf:
+            raise ValueError("blob_bandwidth must be a finite number >= 0")
+        if not 0 <= self.rate_limit < math.inf:
+            raise ValueError("rate_limit must be a finite number >= 0")
+        if not 1 <= self.rate_limit_burst < math.inf:
+            raise ValueError("rate_limit_burst must be a finite number >= 1")
         if self.blob_max_faults < 0:
             raise ValueError("blob_max_faults must be >= 0")
         if self.paths is not None:
-            try:
-                re.compile(self.paths)
-            except re.error as exc:
-                raise ValueError(f"invalid paths regex: {exc}") from None
+            check_paths_pattern(self.paths)
 
     def _rates(self) -> dict[str, float]:
         return {
@@ -141,10 +155,8 @@ class FaultConfig:
                 raise ValueError(f"unknown fault setting {raw_key!r}")
             if key == "paths":
                 kwargs[key] = None if value in (None, "") else str(value)
-            elif key in ("seed", "blob_max_faults"):
-                kwargs[key] = int(value)
             else:
-                kwargs[key] = float(value)
+                kwargs[key] = _number(key, value)
         return cls(**kwargs)
 
     @classmethod
@@ -157,6 +169,75 @@ class FaultConfig:
                 raise ValueError(f"expected key=value, got {part!r}")
             values[key.strip()] = value.strip()
         return cls.from_mapping(values)
+
+
+def _number(key: str, value: Any) -> float | int:
+    if isinstance(value, bool):
+        raise ValueError(f"{key} must be a number")
+    try:
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError(f"{key} must be a finite number")
+        if key not in INTEGER_FIELDS:
+            return number
+        if number != int(number):
+            raise ValueError(f"{key} must be an integer")
+        return int(value) if isinstance(value, int) else int(number)
+    except (TypeError, OverflowError):
+        raise ValueError(f"{key} must be a finite number") from None
+
+
+def check_paths_pattern(pattern: str) -> re.Pattern[str]:
+    """Compile a ``paths`` regex, refusing any whose search could be slow.
+
+    Repetition (``*``, ``+``, ``?``, ``{m,n}``) is refused except a leading or
+    trailing ``.*`` (which changes nothing in a search), and at most
+    ``MAX_BRANCHES`` ``|`` are allowed: a search then costs at most a small
+    constant times the pattern's length per character of the path.
+    """
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise ValueError(f"paths regex must be at most {MAX_PATTERN_LENGTH} characters")
+    core = pattern.removeprefix(".*")
+    if core.endswith(".*") and not core.endswith("\\.*"):
+        core = core[:-2]
+    repeats, branches = _shape(core)
+    if repeats:
+        raise ValueError(
+            "paths regex must not repeat (no *, +, ?, {m,n} except a leading or trailing .*)"
+        )
+    if branches > MAX_BRANCHES:
+        raise ValueError(f"paths regex may hold at most {MAX_BRANCHES} '|'")
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"invalid paths regex: {exc}") from None
+
+
+def _opens_group(pattern: str, index: int) -> bool:
+    """Whether ``pattern[index]`` is an unescaped ``(`` (then a ``?`` after it is no quantifier)."""
+    return index >= 0 and pattern[index] == "(" and pattern[index - 1 : index] != "\\"
+
+
+def _shape(pattern: str) -> tuple[bool, int]:
+    """Whether ``pattern`` holds a quantifier, and how many ``|`` it holds (outside classes)."""
+    branches, index, in_class = 0, 0, False
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            if pattern[index + 1 : index + 2] == "]":  # a leading ] is a literal
+                index += 1
+        elif char in "*+{" or (char == "?" and not _opens_group(pattern, index - 1)):
+            return True, branches
+        elif char == "|":
+            branches += 1
+        index += 1
+    return False, branches
 
 
 class FaultInjector:
@@ -178,7 +259,7 @@ class FaultInjector:
     def config(self, value: FaultConfig) -> None:
         self._config = value
         self._seen: dict[str, int] = {}
-        self._paths = re.compile(value.paths) if value.paths else None
+        self._paths = check_paths_pattern(value.paths) if value.paths else None
         self._tokens = value.rate_limit_burst
         self._filled_at = time.monotonic()
         self.blob_faults = 0
@@ -223,7 +304,9 @@ class FaultInjector:
         config = self._config
         if not config.enabled or not path.startswith(API_PREFIX):
             return None
-        if self._paths is not None and not self._paths.search(path):
+        if self._paths is not None and not (
+            len(path) <= MAX_MATCHED_PATH and self._paths.search(path)
+        ):
             return None
         draw = self._draw(config, method, path)
         for name, rate in config._rates().items():

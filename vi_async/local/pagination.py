@@ -14,9 +14,12 @@ import json
 from dataclasses import dataclass
 
 from vi_async.local.errors import bad_request
+from vi_async.local.validation import loads_json
 
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 1000
+#: Cursors are SQLite row sequence numbers: non-negative signed 64-bit integers.
+MAX_CURSOR = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -57,13 +60,17 @@ def decode_token(token: str | None, kind: str) -> Cursor:
         return Cursor()
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        payload = json.loads(raw)
+        payload = loads_json(raw)
     except (binascii.Error, ValueError):
         raise bad_request("invalid page token") from None
     if not isinstance(payload, dict) or payload.get("k") != kind:
         raise bad_request("invalid page token")
     after, before = payload.get("a"), payload.get("b")
-    valid = [v for v in (after, before) if isinstance(v, int) and not isinstance(v, bool)]
+    valid = [v for v in (after, before) if _is_cursor(v)]
     if len(valid) != 1 or len(payload) != 2:
         raise bad_request("invalid page token")
     return Cursor(after=after, before=before)
+
+
+def _is_cursor(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_CURSOR

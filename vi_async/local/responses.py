@@ -16,7 +16,7 @@ def json_response(
     """Serialize ``data`` compactly as an ``application/json`` response."""
     return web.Response(
         status=status,
-        text=json.dumps(data, separators=(",", ":"), ensure_ascii=False),
+        text=json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False),
         content_type="application/json",
         headers=headers,
     )

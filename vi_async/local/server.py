@@ -12,7 +12,13 @@ from aiohttp import web
 
 from vi_async.local import service
 from vi_async.local.app import build_app
-from vi_async.local.auth import KeyRing, check_secret_key, new_organization_id, new_secret_key
+from vi_async.local.auth import (
+    KeyRing,
+    check_secret_key,
+    new_admin_token,
+    new_organization_id,
+    new_secret_key,
+)
 from vi_async.local.engine import RunSchedule
 from vi_async.local.faults import FaultConfig, FaultInjector
 from vi_async.local.state import LocalState, dialect_name
@@ -21,6 +27,10 @@ from vi_async.local.store import Database, Store
 from vi_async.local.validation import check_id
 
 SHUTDOWN_TIMEOUT = 2.0
+#: Seconds a client has to send a request's headers, or its body, or to reuse an idle
+#: connection, before the server closes the connection.
+READ_TIMEOUT = 30.0
+LINGERING_SECONDS = 10.0
 
 
 def _resolve_default(db: Database, org_id: str | None, secret_key: str | None) -> tuple[str, str]:
@@ -48,7 +58,10 @@ class LocalServer:
     ``async with LocalServer() as server:`` serves on the current event loop;
     ``with LocalServer() as server:`` serves on a background thread with its own
     loop. Either way ``endpoint``, ``organization_id``, ``secret_key`` and
-    ``env()`` describe how to reach it.
+    ``env()`` describe how to reach it; ``admin_token`` (random unless given)
+    unlocks the ``/_local/`` routes. A connection whose request headers or body
+    do not arrive within ``read_timeout`` seconds is closed (idle keep-alive
+    connections too).
 
     ``strict=True`` serves only the Vi wire of WIRE.md, none of the local
     extensions (log ``seq``/``nextSince``/``complete``/``tail``, the
@@ -68,11 +81,19 @@ class LocalServer:
         secret_key: str | None = None,
         strict: bool = False,
         download_url_ttl: float = 900.0,
+        admin_token: str | None = None,
+        read_timeout: float = READ_TIMEOUT,
     ) -> None:
         """Configure the server; nothing starts until :meth:`start` or a ``with`` block.
 
         ``download_url_ttl``: seconds a checkpoint's pre-signed download URL is valid.
         """
+        if not 0 < read_timeout <= 3600:
+            raise ValueError("read_timeout must be within 0..3600 seconds")
+        if admin_token is not None and not (admin_token.isascii() and admin_token.isprintable()):
+            raise ValueError("admin_token must be printable ASCII")
+        self.admin_token = admin_token or new_admin_token()
+        self.read_timeout = read_timeout
         if secret_key is not None:
             check_secret_key(secret_key)
         if organization_id is not None:
@@ -171,6 +192,12 @@ class LocalServer:
         runner = self._runner
         return 0 if runner is None or runner.server is None else len(runner.server.connections)
 
+    def admin_headers(self) -> dict[str, str]:
+        """The header unlocking the ``/_local/`` admin routes (see :mod:`vi_async.local.admin`)."""
+        from vi_async.local.admin import ADMIN_HEADER
+
+        return {ADMIN_HEADER: self.admin_token}
+
     @property
     def rate_limited(self) -> int:
         """Requests answered 429 by the ``rate_limit`` fault since the server started."""
@@ -226,6 +253,8 @@ class LocalServer:
                 schedule=self._schedule,
                 default_org=org_id,
                 counts=self._counts,
+                admin_token=self.admin_token,
+                read_timeout=self.read_timeout,
                 strict=self._strict,
                 download_url_ttl=self.download_url_ttl,
             )
@@ -234,6 +263,11 @@ class LocalServer:
                 access_log=None,
                 handle_signals=False,
                 shutdown_timeout=SHUTDOWN_TIMEOUT,
+                # aiohttp closes a connection still waiting for a complete request (its
+                # headers) this long after it opened or after its last answer.
+                keepalive_timeout=self.read_timeout,
+                # ...and drains the unread rest of a body at most this long after answering.
+                lingering_time=min(self.read_timeout, LINGERING_SECONDS),
             )
             await runner.setup()
             try:

@@ -149,18 +149,22 @@ async def update_run(store: Store, org_id: str, run_id: str, body: JsonObject) -
     return await store.run(Database.update_run, org_id, run_id, change)
 
 
-def _seed(db: Database, org_id: str, ids: list[str], name_prefix: str) -> int:
-    rows = []
-    for index, flow_id in enumerate(ids):
+def _seed(db: Database, org_id: str, count: int, name_prefix: str) -> list[str]:
+    ids, rows = [], []
+    for index in range(count):
+        flow_id = str(uuid.uuid4())
         spec = normalize_flow_spec({"name": f"{name_prefix}{index}"})
+        ids.append(flow_id)
         rows.append((flow_id, spec, spec_key(spec), canonical_json({"spec": spec})))
-    return db.seed_flows(org_id, rows)
+    db.seed_flows(org_id, rows)
+    return ids
 
 
 async def seed_flows(store: Store, org_id: str, count: int, name_prefix: str) -> list[str]:
-    """Bulk-insert ``count`` minimal flows in one transaction; returns their ids."""
+    """Bulk-insert ``count`` minimal flows in one transaction; returns their ids.
+
+    The rows are built on the store's thread, not on the event loop.
+    """
     if count < 0:
         raise bad_request("the number of flows must be >= 0")
-    ids = [str(uuid.uuid4()) for _ in range(count)]
-    await store.run(_seed, org_id, ids, name_prefix)
-    return ids
+    return await store.run(_seed, org_id, count, name_prefix)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from vi_async.local.auth import KeyRing
+from vi_async.local.auth import KeyRing, new_admin_token
 from vi_async.local.engine import RunSchedule
 from vi_async.local.faults import FaultInjector
 from vi_async.local.store import Store, now_ms
@@ -21,7 +21,11 @@ from vi_async.local.store import Store, now_ms
 
 @dataclass
 class LocalState:
-    """Store, keys, faults, schedule, request counters and download URL lifetime (s)."""
+    """Store, keys, faults, schedule, request counters and download URL lifetime (s).
+
+    ``admin_token`` guards the ``/_local/`` routes; ``read_timeout`` bounds how
+    long a request body may take to arrive.
+    """
 
     store: Store
     keys: KeyRing
@@ -32,6 +36,8 @@ class LocalState:
     clock: Callable[[], int] = now_ms
     strict: bool = False
     """Serve only the Vi wire: no log cursors, flow-link header, idempotency replay."""
+    admin_token: str = field(default_factory=new_admin_token)
+    read_timeout: float = 30.0
     download_url_ttl: float = 900.0
 
     @property

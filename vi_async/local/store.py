@@ -5,6 +5,12 @@ runs every call on a single dedicated worker thread, so the event loop never
 blocks on SQLite and writes are serialized. Each write is committed before the
 call returns. Rows carry a monotonically increasing ``seq`` (AUTOINCREMENT, never
 reused) that orders listings and backs the page cursors.
+
+The database holds secret keys, so a new file is created ``0600`` (SQLite gives
+its ``-wal`` and ``-shm`` files the same mode). ``path`` may be a ``file:`` URI
+(e.g. ``file:vi.sqlite?mode=ro``). A write the database refuses because it is
+read-only, full or failing is answered ``503`` with a ``Retry-After`` and a
+message naming the cause, never a bare 500.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
 import sqlite3
 import time
 import uuid
@@ -22,7 +29,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from vi_async.local import preconditions
 from vi_async.local.engine import RunPlan
-from vi_async.local.errors import conflict, not_found
+from vi_async.local.errors import ApiError, conflict, not_found
 from vi_async.local.records import FlowRecord, Meta, PageRows, RunRecord
 
 P = ParamSpec("P")
@@ -86,6 +93,39 @@ CREATE TABLE IF NOT EXISTS deletions (
 """
 
 TABLES = {"flows": "flow_id", "runs": "run_id"}
+#: Seconds a client is asked to wait when the database cannot take writes.
+UNAVAILABLE_RETRY_AFTER = 5
+_UNAVAILABLE = {
+    "SQLITE_READONLY": "the database is read-only",
+    "SQLITE_FULL": "the database or disk is full",
+    "SQLITE_IOERR": "the database could not write to disk (disk I/O error: full or failing?)",
+    "SQLITE_BUSY": "the database is locked by another process",
+    "SQLITE_LOCKED": "the database is locked",
+    "SQLITE_CANTOPEN": "the database file cannot be opened",
+}
+
+
+def unavailable(exc: sqlite3.Error) -> ApiError | None:
+    """The 503 answer for a storage failure (read-only, full, I/O), or None for other errors."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    for prefix, cause in _UNAVAILABLE.items():
+        if name == prefix or name.startswith(prefix + "_"):
+            return ApiError(
+                503,
+                f"{cause}; try again later",
+                headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)},
+            )
+    return None
+
+
+def _create_private(path: str) -> None:
+    """Create the database file readable by its owner only (it holds secret keys)."""
+    if path == ":memory:" or path.startswith("file:") or os.path.exists(path):
+        return
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
 
 
 def now_ms() -> int:
@@ -134,7 +174,7 @@ def _run(row: sqlite3.Row) -> RunRecord:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 class Database:
@@ -143,7 +183,10 @@ class Database:
     def __init__(self, path: str, clock: Callable[[], int] = now_ms) -> None:
         """Open (or create) the database at ``path`` (``":memory:"`` for a temporary one)."""
         self.clock = clock
-        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        _create_private(path)
+        self._conn = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, uri=path.startswith("file:")
+        )
         self._conn.row_factory = sqlite3.Row
         if path != ":memory:":
             self._conn.execute("PRAGMA journal_mode=WAL")
@@ -168,7 +211,8 @@ class Database:
         try:
             yield self._conn
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            if self._conn.in_transaction:  # SQLite may already have rolled back (disk full)
+                self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
 
@@ -549,7 +593,13 @@ class Store:
             raise RuntimeError("the store is not open")
         loop = asyncio.get_running_loop()
         call = functools.partial(fn, self._db, *args, **kwargs)
-        return await loop.run_in_executor(self._executor, call)
+        try:
+            return await loop.run_in_executor(self._executor, call)
+        except sqlite3.Error as exc:
+            error = unavailable(exc)
+            if error is None:
+                raise
+            raise error from exc
 
     async def close(self) -> None:
         """Close the database and stop the worker thread."""

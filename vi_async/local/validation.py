@@ -4,26 +4,96 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from typing import Any
 
 from vi_async.local.errors import bad_request
 
-ID_RE = re.compile(r"^[a-zA-Z0-9_-]{1,255}$")
+ID_RE = re.compile(r"[a-zA-Z0-9_-]{1,255}")
+#: How deeply objects and arrays may nest in a request body.
+MAX_JSON_DEPTH = 64
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 
 JsonObject = dict[str, Any]
 
 
 def check_id(value: str, what: str) -> str:
-    """Return ``value`` if it is a valid Vi id, else raise a 400 error."""
-    if not ID_RE.match(value):
+    """Return ``value`` if it is a valid Vi id (the whole string), else raise a 400 error."""
+    if not ID_RE.fullmatch(value):
         raise bad_request(f"invalid {what} {value!r}: must match {ID_RE.pattern}")
+    return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def _depth(text: str) -> int:
+    """How deeply arrays and objects nest in (already valid) JSON ``text`` (or a bound <= 64)."""
+    opening = text.count("[") + text.count("{")
+    if opening <= MAX_JSON_DEPTH:
+        return opening  # an upper bound, enough to accept
+    depth = deepest = 0
+    for bracket in _NOT_BRACKET.sub("", _STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _check_strings(value: Any) -> None:
+    """Reject lone surrogates in any key or string of a decoded JSON value."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("a string holds a lone surrogate (not valid Unicode)") from None
+
+
+def loads_json(raw: bytes | str) -> Any:
+    """Decode untrusted JSON strictly: UTF-8, finite numbers, valid Unicode, bounded nesting.
+
+    Raises ValueError for anything else (``NaN``, ``Infinity``, ``1e309``,
+    ``"\\ud800"``, deeper than :data:`MAX_JSON_DEPTH`).
+    """
+    text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    try:
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+    if _depth(text) > MAX_JSON_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    # Strictly decoded UTF-8 holds no surrogate: one can only come from a \\u escape.
+    if not isinstance(raw, bytes) or "\\ud" in text or "\\uD" in text:
+        _check_strings(value)
     return value
 
 
 def canonical_json(value: Any) -> str:
     """Serialize ``value`` deterministically (sorted keys, no spaces)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
 
 
 def spec_key(spec: JsonObject) -> str:
@@ -34,8 +104,8 @@ def spec_key(spec: JsonObject) -> str:
 def parse_json_object(raw: bytes) -> JsonObject:
     """Decode a request body that must be a JSON object."""
     try:
-        value = json.loads(raw) if raw.strip() else None
-    except (ValueError, UnicodeDecodeError) as exc:
+        value = loads_json(raw) if raw.strip() else None
+    except ValueError as exc:
         raise bad_request(f"request body is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise bad_request("request body must be a JSON object")
