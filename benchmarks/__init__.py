@@ -16,4 +16,5 @@ MEASURES = (
     "memory",
     "log_page",
     "model_download",
+    "observability",
 )

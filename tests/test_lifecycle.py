@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from contextlib import aclosing
 
 import anyio
 import anyio.lowlevel
 import pytest
+from run_support import GET_RUN, run_meta, sdk_tasks
 
 from vi_async import Client, FlowSpec, Run, RunPhase, ViNotFoundError, ViTimeoutError
 from vi_async.local import FaultConfig, LocalServer, RunSchedule
@@ -15,22 +15,9 @@ from vi_async.local import FaultConfig, LocalServer, RunSchedule
 pytestmark = pytest.mark.anyio
 
 SPEC = FlowSpec(name="lifecycle")
-GET_RUN = "GET /workspaces/{org}/runs/{runId}"
 GET_LOGS = "GET /workspaces/{org}/runs/{runId}/logs"
 
 
-def _meta(
-    outcome: str = "Succeeded", pending: float = 0.05, running: float = 0.3
-) -> dict[str, str]:
-    return {
-        "vi-local/outcome": outcome,
-        "vi-local/pending-seconds": str(pending),
-        "vi-local/running-seconds": str(running),
-    }
-
-
-def _poll_tasks() -> list[asyncio.Task[object]]:
-    return [t for t in asyncio.all_tasks() if t.get_name().startswith("vi-async")]
 
 
 @pytest.mark.parametrize(
@@ -40,7 +27,7 @@ def _poll_tasks() -> list[asyncio.Task[object]]:
 async def test_wait_for_reaches_each_outcome(
     vi_client: Client, outcome: str, phase: RunPhase
 ) -> None:
-    run = await vi_client.runs.create(flow=SPEC, metadata=_meta(outcome))
+    run = await vi_client.runs.create(flow=SPEC, metadata=run_meta(outcome))
     done = await vi_client.runs.wait_for(run.run_id, timeout=10)
     assert done.phase is phase
     assert done.is_terminal
@@ -48,7 +35,7 @@ async def test_wait_for_reaches_each_outcome(
 
 
 async def test_wait_for_a_killed_run_is_cancelled(vi_client: Client) -> None:
-    run = await vi_client.runs.create(flow=SPEC, metadata=_meta(running=30))
+    run = await vi_client.runs.create(flow=SPEC, metadata=run_meta(running=30))
     async with anyio.create_task_group() as tg:
         tg.start_soon(vi_client.runs.kill, run.run_id)
         done = await vi_client.runs.wait_for(run.run_id, timeout=10)
@@ -56,24 +43,25 @@ async def test_wait_for_a_killed_run_is_cancelled(vi_client: Client) -> None:
 
 
 async def test_create_with_wait_returns_the_terminal_run(vi_client: Client) -> None:
-    done = await vi_client.runs.create(flow=SPEC, metadata=_meta("Failed"), wait=True, timeout=10)
+    meta = run_meta("Failed")
+    done = await vi_client.runs.create(flow=SPEC, metadata=meta, wait=True, timeout=10)
     assert done.phase is RunPhase.FAILED
 
 
 async def test_timeout_carries_the_last_run(vi_client: Client) -> None:
-    run = await vi_client.runs.create(flow=SPEC, metadata=_meta(running=30))
+    run = await vi_client.runs.create(flow=SPEC, metadata=run_meta(running=30))
     with pytest.raises(ViTimeoutError) as info:
         await vi_client.runs.wait_for(run.run_id, timeout=0.3, poll_interval=0.05)
     last = info.value.last_run
     assert isinstance(last, Run)
     assert last.run_id == run.run_id
     assert last.phase in (RunPhase.PENDING, RunPhase.RUNNING)
-    assert _poll_tasks() == []
+    assert sdk_tasks() == []
     await vi_client.runs.kill(run.run_id)
 
 
 async def test_on_update_is_called_once_per_phase_change(vi_client: Client) -> None:
-    run = await vi_client.runs.create(flow=SPEC, metadata=_meta(pending=0.2, running=0.4))
+    run = await vi_client.runs.create(flow=SPEC, metadata=run_meta(pending=0.2, running=0.4))
     seen: list[RunPhase] = []
     done = await vi_client.runs.wait_for(
         run.run_id, timeout=10, poll_interval=0.02, on_update=lambda r: seen.append(r.phase)
@@ -97,18 +85,18 @@ async def test_async_on_update_is_awaited(vi_client: Client) -> None:
 async def test_wait_for_a_missing_run_raises_not_found(vi_client: Client) -> None:
     with pytest.raises(ViNotFoundError):
         await vi_client.runs.wait_for("no-such-run", timeout=5)
-    assert _poll_tasks() == []
+    assert sdk_tasks() == []
 
 
 async def test_concurrent_waiters_share_one_poll_stream(
     vi_client: Client, vi_server: LocalServer
 ) -> None:
-    run = await vi_client.runs.create(flow=SPEC, metadata=_meta(pending=0.1, running=0.5))
+    run = await vi_client.runs.create(flow=SPEC, metadata=run_meta(pending=0.1, running=0.5))
     vi_server.reset_counts()
     await vi_client.runs.wait_for(run.run_id, timeout=10, poll_interval=0.05)
     single = vi_server.request_counts[GET_RUN]
 
-    run2 = await vi_client.runs.create(flow=SPEC, metadata=_meta(pending=0.1, running=0.5))
+    run2 = await vi_client.runs.create(flow=SPEC, metadata=run_meta(pending=0.1, running=0.5))
     vi_server.reset_counts()
     results: list[Run] = []
 
@@ -122,18 +110,18 @@ async def test_concurrent_waiters_share_one_poll_stream(
     assert all(r.phase is RunPhase.SUCCEEDED for r in results)
     # One poll stream: about as many polls as the single waiter made, never 100x.
     assert vi_server.request_counts[GET_RUN] <= single + 3
-    assert _poll_tasks() == []
+    assert sdk_tasks() == []
 
 
 async def test_cancelling_waiters_leaves_no_task_and_no_connection(
     vi_client: Client, vi_server: LocalServer
 ) -> None:
-    run = await vi_client.runs.create(flow=SPEC, metadata=_meta(running=30))
+    run = await vi_client.runs.create(flow=SPEC, metadata=run_meta(running=30))
     with anyio.move_on_after(0.3):
         async with anyio.create_task_group() as tg:
             for _ in range(10):
                 tg.start_soon(vi_client.runs.wait_for, run.run_id)
-    assert _poll_tasks() == []
+    assert sdk_tasks() == []
     assert vi_client.runs._watcher.active_streams() == 0
     await anyio.sleep(0.05)
     vi_server.reset_counts()
@@ -143,9 +131,9 @@ async def test_cancelling_waiters_leaves_no_task_and_no_connection(
 
 
 async def test_as_completed_yields_in_finishing_order(vi_client: Client) -> None:
-    slow = await vi_client.runs.create(flow=SPEC, metadata=_meta(running=0.9))
-    fast = await vi_client.runs.create(flow=SPEC, metadata=_meta(running=0.1))
-    middle = await vi_client.runs.create(flow=SPEC, metadata=_meta("Failed", running=0.5))
+    slow = await vi_client.runs.create(flow=SPEC, metadata=run_meta(running=0.9))
+    fast = await vi_client.runs.create(flow=SPEC, metadata=run_meta(running=0.1))
+    middle = await vi_client.runs.create(flow=SPEC, metadata=run_meta("Failed", running=0.5))
     order = [
         r.run_id
         async for r in vi_client.runs.as_completed(
@@ -156,29 +144,29 @@ async def test_as_completed_yields_in_finishing_order(vi_client: Client) -> None
 
 
 async def test_as_completed_left_early_cancels_the_rest(vi_client: Client) -> None:
-    fast = await vi_client.runs.create(flow=SPEC, metadata=_meta(running=0.1))
-    slow = await vi_client.runs.create(flow=SPEC, metadata=_meta(running=30))
+    fast = await vi_client.runs.create(flow=SPEC, metadata=run_meta(running=0.1))
+    slow = await vi_client.runs.create(flow=SPEC, metadata=run_meta(running=30))
     async with aclosing(vi_client.runs.as_completed([fast.run_id, slow.run_id])) as it:
         async for run in it:
             assert run.run_id == fast.run_id
             break
-    assert _poll_tasks() == []
+    assert sdk_tasks() == []
     await vi_client.runs.kill(slow.run_id)
 
 
 async def test_as_completed_timeout(vi_client: Client) -> None:
-    slow = await vi_client.runs.create(flow=SPEC, metadata=_meta(running=30))
+    slow = await vi_client.runs.create(flow=SPEC, metadata=run_meta(running=30))
     with pytest.raises(ViTimeoutError):
         async for _ in vi_client.runs.as_completed([slow.run_id], timeout=0.2):
             pass
-    assert _poll_tasks() == []
+    assert sdk_tasks() == []
     await vi_client.runs.kill(slow.run_id)
 
 
 async def test_logs_follow_yields_every_line_once(
     vi_client: Client, vi_server: LocalServer
 ) -> None:
-    run = await vi_client.runs.create(flow=SPEC, metadata=_meta(running=0.6))
+    run = await vi_client.runs.create(flow=SPEC, metadata=run_meta(running=0.6))
     lines = [line async for line in vi_client.runs.logs(run.run_id, tail=None, follow=True)]
     assert len(set(lines)) == len(lines)  # every line once (each line's text is unique)
     assert [line.timestamp for line in lines] == sorted(line.timestamp for line in lines)
@@ -197,7 +185,7 @@ async def test_logs_follow_yields_every_line_once(
 
 
 async def test_logs_tail(vi_client: Client) -> None:
-    run = await vi_client.runs.create(flow=SPEC, metadata=_meta(running=0.3))
+    run = await vi_client.runs.create(flow=SPEC, metadata=run_meta(running=0.3))
     await vi_client.runs.wait_for(run.run_id, timeout=10)
     everything = [line async for line in vi_client.runs.logs(run.run_id, tail=None)]
     last3 = [line async for line in vi_client.runs.logs(run.run_id, tail=3)]
@@ -207,7 +195,7 @@ async def test_logs_tail(vi_client: Client) -> None:
 
 
 async def test_logs_tail_then_follow(vi_client: Client) -> None:
-    run = await vi_client.runs.create(flow=SPEC, metadata=_meta(running=0.6))
+    run = await vi_client.runs.create(flow=SPEC, metadata=run_meta(running=0.6))
     await anyio.sleep(0.3)
     lines = [line async for line in vi_client.runs.logs(run.run_id, tail=2, follow=True)]
     everything = [line async for line in vi_client.runs.logs(run.run_id, tail=None)]
@@ -218,12 +206,12 @@ async def test_logs_tail_then_follow(vi_client: Client) -> None:
 
 async def test_list_by_status_with_limit(vi_client: Client, vi_server: LocalServer) -> None:
     finished = [
-        await vi_client.runs.create(flow=SPEC, metadata=_meta(running=0.05)) for _ in range(3)
+        await vi_client.runs.create(flow=SPEC, metadata=run_meta(running=0.05)) for _ in range(3)
     ]
     for run in finished:
         await vi_client.runs.wait_for(run.run_id, timeout=10)
     running = [
-        await vi_client.runs.create(flow=SPEC, metadata=_meta(pending=0.0, running=30))
+        await vi_client.runs.create(flow=SPEC, metadata=run_meta(pending=0.0, running=30))
         for _ in range(12)
     ]
     await anyio.sleep(0.1)
@@ -251,7 +239,7 @@ async def test_list_by_status_with_limit(vi_client: Client, vi_server: LocalServ
 async def test_wait_survives_an_outage_longer_than_the_retries(
     vi_server: LocalServer, vi_client: Client
 ) -> None:
-    run = await vi_client.runs.create(flow=SPEC, metadata=_meta(running=0.5))
+    run = await vi_client.runs.create(flow=SPEC, metadata=run_meta(running=0.5))
     vi_server.faults = FaultConfig(error_503_rate=1.0, retry_after=0.01, paths=r".*/runs/.*")
     async with vi_server.client(max_retries=1, retry_base_delay=0.01) as fragile:
         async with anyio.create_task_group() as tg:
@@ -268,7 +256,7 @@ async def test_wait_survives_an_outage_longer_than_the_retries(
 
 
 async def test_slow_async_on_update_still_sees_every_phase(vi_client: Client) -> None:
-    run = await vi_client.runs.create(flow=SPEC, metadata=_meta(pending=0.2, running=0.3))
+    run = await vi_client.runs.create(flow=SPEC, metadata=run_meta(pending=0.2, running=0.3))
     seen: list[RunPhase] = []
 
     async def slow(r: Run) -> None:
@@ -290,7 +278,7 @@ async def test_a_timeout_raised_by_on_update_is_not_taken_for_the_wait_timeout(
     with pytest.raises(TimeoutError, match="from the callback") as info:
         await vi_client.runs.wait_for(run.run_id, timeout=10, on_update=broken)
     assert not isinstance(info.value, ViTimeoutError)
-    assert _poll_tasks() == []
+    assert sdk_tasks() == []
 
 
 async def test_each_waiter_gets_its_own_error_object(vi_client: Client) -> None:
@@ -323,8 +311,8 @@ async def test_a_tail_longer_than_one_page(vi_client: Client, vi_server: LocalSe
 
 async def test_awaiting_a_filtered_list_reads_on_to_the_matches(vi_client: Client) -> None:
     for _ in range(12):
-        await vi_client.runs.create(flow=SPEC, metadata=_meta(pending=0.0, running=0.0))
-    live = await vi_client.runs.create(flow=SPEC, metadata=_meta(pending=0.0, running=30))
+        await vi_client.runs.create(flow=SPEC, metadata=run_meta(pending=0.0, running=0.0))
+    live = await vi_client.runs.create(flow=SPEC, metadata=run_meta(pending=0.0, running=30))
     await anyio.sleep(0.1)
     page = await vi_client.runs.list({"page_size": 5}, status=RunPhase.RUNNING)
     assert [r.run_id for r in page.items] == [live.run_id]
@@ -335,7 +323,7 @@ async def test_awaiting_a_filtered_list_reads_on_to_the_matches(vi_client: Clien
 
 async def test_create_and_wait_timeout_names_the_created_run(vi_client: Client) -> None:
     with pytest.raises(ViTimeoutError) as info:
-        await vi_client.runs.create(flow=SPEC, metadata=_meta(running=30), wait=True, timeout=0)
+        await vi_client.runs.create(flow=SPEC, metadata=run_meta(running=30), wait=True, timeout=0)
     created = info.value.last_run
     assert isinstance(created, Run)
     await vi_client.runs.kill(created.run_id)

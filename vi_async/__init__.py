@@ -9,6 +9,9 @@ async with Client() as client:
 from ._bulk_flows import PlannedDelete
 from ._cleanup_plan import CleanupPlan
 from ._client import Client
+from ._hooks import RequestInfo, ResponseInfo
+from ._otel import instrument, uninstrument
+from ._rate_limit import RateLimitInfo
 from ._version import __version__
 from .bulk import BulkError, BulkItemResult, BulkOutcome, BulkReport, OnActiveRun
 from .errors import (
@@ -27,8 +30,10 @@ from .errors import (
     ViRateLimitError,
     ViRedirectError,
     ViResponseTooLargeError,
+    ViRunFailedError,
     ViServerError,
     ViTimeoutError,
+    ViUnreachablePhaseError,
     ViValidationError,
 )
 from .models import (
@@ -50,6 +55,7 @@ from .models import (
     ResourceMetadata,
     Run,
     RunCondition,
+    RunEvent,
     RunPhase,
     RunSpec,
     RunStatus,
@@ -82,9 +88,13 @@ __all__ = [
     "Page",
     "PaginationParams",
     "PlannedDelete",
+    "RateLimitInfo",
+    "RequestInfo",
     "ResourceMetadata",
+    "ResponseInfo",
     "Run",
     "RunCondition",
+    "RunEvent",
     "RunPhase",
     "RunSpec",
     "RunStatus",
@@ -102,8 +112,12 @@ __all__ = [
     "ViRateLimitError",
     "ViRedirectError",
     "ViResponseTooLargeError",
+    "ViRunFailedError",
     "ViServerError",
     "ViTimeoutError",
+    "ViUnreachablePhaseError",
     "ViValidationError",
     "__version__",
+    "instrument",
+    "uninstrument",
 ]

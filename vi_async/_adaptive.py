@@ -36,7 +36,7 @@ from collections.abc import Mapping
 
 import anyio
 
-from ._rate_limit import RateLimitInfo
+from ._rate_limit import parse_rate_limit
 from ._retry import parse_retry_after
 
 __all__ = ["AdaptiveLimit"]
@@ -140,8 +140,8 @@ class AdaptiveLimit:
             return  # no answer: a connection problem, not a capacity signal
         now = time.monotonic()
         self.answers += 1
-        info = RateLimitInfo.from_headers(headers, now) if headers is not None else None
-        if info is not None and info.exhausted and info.reset is not None:
+        info = parse_rate_limit(headers) if headers is not None else None
+        if info is not None and info.remaining == 0 and info.reset is not None:
             self.paused_until = max(self.paused_until, now + info.reset)
         if status in OVERLOAD_STATUSES:
             self.overloaded += 1

@@ -12,10 +12,12 @@ resume keyed on checkpoint + ETag + size; ``_extract``: safe, atomic publish):
   ``416``) starts over from zero.
 - An expired URL, or one storage refuses, is replaced through the API and the
   download goes on.
-- The whole file is checked against the server's md5 (``x-goog-hash`` or
-  ``Content-MD5``) or crc32c when it sends one; a mismatch discards the file
-  and fetches it once more, then raises. Hashing and extraction into a
-  temporary directory run at the same time; only a verified archive's
+- The whole file is checked against the server's crc32c (``x-goog-hash``,
+  when google-crc32c is installed) or md5 (``x-goog-hash`` or ``Content-MD5``)
+  when it sends one; a mismatch discards the file
+  and fetches it once more, then raises. Hashing, extraction into a
+  temporary directory and syncing to disk run in threads that follow the
+  written prefix while the bytes arrive; only a verified archive's
   directory is renamed into place, so a file that failed verification is never
   published.
 - Every failure is a typed ViError (ViDownloadError for storage, verification
@@ -27,17 +29,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import shutil
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from ._download_lock import TargetLock
 from ._download_manifest import Manifest
 from ._download_ranges import (
     ObjectChanged,
@@ -56,6 +59,8 @@ from ._extract import (
     remove_leftovers,
     work_dir,
 )
+from ._hashes import PURE_CRC32C_LIMIT, has_fast_crc32c, hash_following
+from ._prefix import Prefix
 from ._storage import BlobInfo, StorageSession, UrlSource, check_storage_url
 from .errors import ViDownloadError
 from .models import Model, ModelDownload, ModelDownloadUrl
@@ -72,10 +77,8 @@ MAX_RESTARTS = 2
 SAVE_EVERY = 0.25
 SAVES_PER_FILE = 64
 SAVE_MIN_BYTES = 512 * 1024
-HASH_BLOCK = 1024 * 1024
-# Pure-python crc32c is ~1 MB/s: used only when google-crc32c is missing and the
-# server sends no md5, and only up to this size.
-PURE_CRC32C_LIMIT = 16 * 1024 * 1024
+# Answers to HEAD from storage that serves the object to GET only.
+_HEAD_REFUSED = frozenset({400, 401, 403, 405, 501})
 
 
 @attrs.define
@@ -97,11 +100,17 @@ class _Paths:
     target: Path
     partial: Path
     manifest: Path
+    lock: Path
 
     @classmethod
     def of(cls, save_dir: Path, run_id: str) -> _Paths:
         partial = save_dir / f".{run_id}.vi-download.tar"
-        return cls(save_dir / run_id, partial, partial.with_name(partial.name + ".json"))
+        return cls(
+            save_dir / run_id,
+            partial,
+            partial.with_name(partial.name + ".json"),
+            partial.with_name(partial.name + ".lock"),
+        )
 
     def discard_partial(self) -> None:
         for path in (self.partial, self.manifest):
@@ -147,66 +156,43 @@ def _on_disk(model: Model, target: Path) -> ModelDownload | None:
         return None
 
 
-def _digest(path: Path, name: str) -> bytes:
-    """One hash of a file: ``sha256``, ``md5`` or ``crc32c``."""
-    hasher: Any = _crc32c() if name == "crc32c" else hashlib.new(name)
-    try:
-        with path.open("rb") as file:
-            while block := file.read(HASH_BLOCK):
-                hasher.update(block)
-    except OSError as exc:
-        raise ViDownloadError(f"Could not read the downloaded archive: {exc}") from None
-    digest: bytes = hasher.digest()
-    return digest
-
-
-class _PureCrc32c:
-    """crc32c (Castagnoli), table-driven; slow, for small files only."""
-
-    _table: list[int] = []
-
-    def __init__(self) -> None:
-        if not self._table:
-            for n in range(256):
-                c = n
-                for _ in range(8):
-                    c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-                self._table.append(c)
-        self._crc = 0xFFFFFFFF
-
-    def update(self, data: bytes) -> None:
-        crc, table = self._crc, self._table
-        for byte in data:
-            crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
-        self._crc = crc
-
-    def digest(self) -> bytes:
-        return (self._crc ^ 0xFFFFFFFF).to_bytes(4, "big")
-
-
-def _crc32c() -> Any:
-    try:
-        import google_crc32c
-    except ImportError:
-        return _PureCrc32c()
-    return google_crc32c.Checksum()  # type: ignore[no-untyped-call,unused-ignore]
-
-
-def _has_fast_crc32c() -> bool:
-    try:
-        import google_crc32c  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def _verify(info: BlobInfo, digests: dict[str, bytes]) -> str | None:
     """None when the file matches the server's hashes, else what differs."""
-    if info.md5 is not None and digests.get("md5") != info.md5:
+    if info.md5 is not None and "md5" in digests and digests["md5"] != info.md5:
         return "md5"
     if info.crc32c is not None and "crc32c" in digests and digests["crc32c"] != info.crc32c:
         return "crc32c"
     return None
+
+
+def _hash_names(info: BlobInfo) -> list[str]:
+    """sha256 (reported), and the server's check: crc32c when google-crc32c
+    can compute it (about 20x faster than md5, and what gsutil checks), else md5."""
+    names = ["sha256"]
+    fast_crc = info.crc32c is not None and has_fast_crc32c()
+    if fast_crc or (info.md5 is None and info.crc32c is not None):
+        if fast_crc or info.size <= PURE_CRC32C_LIMIT:
+            names.append("crc32c")
+        else:
+            logger.warning("install google-crc32c to verify downloads that have no md5")
+    elif info.md5 is not None:
+        names.append("md5")
+    return names
+
+
+def _conflict(model: Model, target: Path) -> str | None:
+    """What is in ``target`` that a download without ``overwrite`` must not replace."""
+    if not target.exists():
+        return None
+    marker = read_marker(target)
+    if marker is None:
+        if target.is_dir() and not any(target.iterdir()):
+            return None
+        return "files that are not a model downloaded by this SDK"
+    checkpoint = marker.get("checkpoint")
+    if marker.get("runId") == model.run_id and checkpoint == model.model_id:
+        return None  # our own copy of this checkpoint, stale or damaged: refreshed
+    return f"checkpoint {checkpoint!r} of run {marker.get('runId')!r}"
 
 
 def _discard(work: Path, paths: _Paths) -> None:
@@ -214,27 +200,49 @@ def _discard(work: Path, paths: _Paths) -> None:
     paths.discard_partial()
 
 
-async def _hash_and_extract(
-    archive: Path, names: list[str], work: Path
-) -> tuple[dict[str, bytes], BaseException | None]:
-    """Hash the archive (one thread per hash) while it is extracted into ``work``.
+class _Followers:
+    """The hashes and the extraction, in their own threads, following the
+    partial file's written prefix while the transfer fills it."""
 
-    Returns the digests and the extraction's error, if any. On cancellation the
-    threads are awaited and ``work`` removed before it propagates.
-    """
-    jobs = [asyncio.ensure_future(asyncio.to_thread(_digest, archive, n)) for n in names]
-    extraction = asyncio.ensure_future(asyncio.to_thread(prepare, archive, work))
-    try:
-        digests = dict(zip(names, await asyncio.gather(*jobs), strict=True))
+    def __init__(self, archive: Path, info: BlobInfo, written: int, work: Path) -> None:
+        self.prefix = Prefix(info.size, written)
+        self.work = work
+        names = _hash_names(info)
+        loop = asyncio.get_running_loop()
+        # Threads of their own: these block for the whole transfer, and must
+        # not starve the default executor (DNS, file calls) of other tasks.
+        self._pool = ThreadPoolExecutor(len(names) + 1, thread_name_prefix="vi-download")
+        self._hashes = {
+            name: loop.run_in_executor(self._pool, hash_following, archive, self.prefix, name)
+            for name in names
+        }
+        self._extraction = loop.run_in_executor(self._pool, prepare, archive, work, self.prefix)
+
+    async def finish(self) -> tuple[dict[str, bytes], ViDownloadError | None]:
+        """The digests and the extraction's error, if any, once the file is whole."""
         try:
-            await extraction
-        except ViDownloadError as exc:
-            return digests, exc
-        return digests, None
-    except BaseException:
-        await asyncio.shield(asyncio.wait([*jobs, extraction]))
-        await asyncio.shield(asyncio.to_thread(shutil.rmtree, work, True))
-        raise
+            digests = {name: await job for name, job in self._hashes.items()}
+            try:
+                await self._extraction
+            except ViDownloadError as exc:
+                return digests, exc
+            return digests, None
+        except BaseException:
+            await self.abort()
+            raise
+        finally:
+            self._pool.shutdown(wait=False)
+
+    async def abort(self) -> None:
+        """Stop the threads, wait for them, and remove the extraction directory."""
+        self.prefix.abort()
+        jobs: list[asyncio.Future[Any]] = [*self._hashes.values(), self._extraction]
+        await asyncio.shield(asyncio.wait(jobs))
+        for job in jobs:
+            if not job.cancelled():
+                job.exception()  # retrieved: the transfer's error is the one raised
+        self._pool.shutdown(wait=False)
+        await asyncio.shield(asyncio.to_thread(shutil.rmtree, self.work, True))
 
 
 class ModelDownloader:
@@ -266,14 +274,38 @@ class ModelDownloader:
         model = await self._get()
         self._save_dir = await asyncio.to_thread(self._save_dir.expanduser)
         self._paths = _Paths.of(self._save_dir, self._run_id)
-        target = self._paths.target
-        if not self._overwrite:
-            found = await asyncio.to_thread(_on_disk, model, target)
-            if found is not None:
-                self.stats.storage_requests_avoided = True
-                return found
+        found = await self._reusable(model)
+        if found is not None:
+            return found
         await asyncio.to_thread(self._save_dir.mkdir, parents=True, exist_ok=True)
-        await asyncio.to_thread(remove_leftovers, self._save_dir, self._run_id)
+        async with TargetLock(self._paths.lock) as lock:
+            if lock.waited:  # another download just ended: it may have published this one
+                found = await self._reusable(model)
+                if found is not None:
+                    return found
+            await asyncio.to_thread(remove_leftovers, self._save_dir, self._run_id)
+            return await self._download(model)
+
+    async def _reusable(self, model: Model) -> ModelDownload | None:
+        """The model on disk when it is this checkpoint; raises when something
+        else is there and ``overwrite`` is off."""
+        if self._overwrite:
+            return None
+        target = self._paths.target
+        found = await asyncio.to_thread(_on_disk, model, target)
+        if found is not None:
+            self.stats.storage_requests_avoided = True
+            return found
+        conflict = await asyncio.to_thread(_conflict, model, target)
+        if conflict is not None:
+            raise ViDownloadError(
+                f"{target} already holds {conflict}; pass overwrite=True (--overwrite on "
+                "the command line) to replace it, or choose another save_dir"
+            )
+        return None
+
+    async def _download(self, model: Model) -> ModelDownload:
+        target = self._paths.target
 
         async def refresh() -> ModelDownloadUrl:
             return _download_url(await self._get())
@@ -293,8 +325,12 @@ class ModelDownloader:
             "size": info.size,
             "sha256": sha256,
         }
-        await asyncio.to_thread(install, work, target, marker)
-        await asyncio.to_thread(self._paths.discard_partial)
+        # The archive is extracted and verified: it is removed while the model
+        # is published (a failed publish then costs a refetch, never a torn model).
+        await asyncio.gather(
+            asyncio.to_thread(install, work, target, marker),
+            asyncio.to_thread(self._paths.discard_partial),
+        )
         return await asyncio.to_thread(_result, model, target, info.size, sha256, False)
 
     async def _fetch_verified(
@@ -303,17 +339,7 @@ class ModelDownloader:
         """Fetch until the archive verifies (twice at most); returns it, its sha256
         and the directory it was extracted into (not yet published)."""
         for attempt in range(2):
-            info = await self._fetch(session, urls, model.model_id)
-            names = ["sha256"]
-            if info.md5 is not None:
-                names.append("md5")
-            elif info.crc32c is not None:
-                if _has_fast_crc32c() or info.size <= PURE_CRC32C_LIMIT:
-                    names.append("crc32c")
-                else:
-                    logger.warning("install google-crc32c to verify downloads that have no md5")
-            work = work_dir(self._paths.target)
-            digests, extracted = await _hash_and_extract(self._paths.partial, names, work)
+            info, digests, extracted, work = await self._fetch(session, urls, model.model_id)
             mismatch = _verify(info, digests)
             if mismatch is None:
                 if extracted is not None:  # a verified archive that is unsafe or incomplete
@@ -333,38 +359,64 @@ class ModelDownloader:
         raise AssertionError("unreachable")
 
     async def _probe(self, session: StorageSession, urls: UrlSource) -> BlobInfo:
+        """Size, ETag and hashes of the object: a HEAD, or a ``bytes=0-0`` GET
+        when storage refuses HEAD (URLs signed for GET only answer 403 or 405)."""
         import aiohttp
 
-        for _ in range(4):
+        head = True
+        for _ in range(6):
             url = await urls.current(now_ms)
             try:
-                async with session.request("HEAD", url) as response:
-                    if response.status in (401, 403):
-                        await urls.refresh(url)
+                if head:
+                    async with session.request("HEAD", url) as response:
+                        if response.status == 200:
+                            return BlobInfo.from_headers(response.headers)
+                        if response.status not in _HEAD_REFUSED:
+                            raise ViDownloadError(f"Storage answered {response.status} to HEAD")
+                        logger.info("storage refused HEAD (%d); probing with GET", response.status)
+                        head = False
                         continue
-                    if response.status != 200:
-                        raise ViDownloadError(f"Storage answered {response.status} to HEAD")
-                    return BlobInfo.from_headers(response.headers)
+                async with session.request("GET", url, {"Range": "bytes=0-0"}) as response:
+                    if response.status in (200, 206):
+                        info = BlobInfo.from_probe(response.status, response.headers)
+                        response.close()  # a 200 is the whole object: not read
+                        return info
+                    if response.status not in (401, 403):
+                        raise ViDownloadError(f"Storage answered {response.status} to GET")
+                    await urls.refresh(url)
             except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
-                logger.info("storage HEAD failed: %s; retrying", type(exc).__name__)
+                logger.info("storage probe failed: %s; retrying", type(exc).__name__)
                 await asyncio.sleep(0.2)
-        raise ViDownloadError("Storage refused or dropped every HEAD of the checkpoint's URL")
+        raise ViDownloadError("Storage refused or dropped every request for the checkpoint's size")
 
-    async def _fetch(self, session: StorageSession, urls: UrlSource, checkpoint: str) -> BlobInfo:
+    async def _fetch(
+        self, session: StorageSession, urls: UrlSource, checkpoint: str
+    ) -> tuple[BlobInfo, dict[str, bytes], ViDownloadError | None, Path]:
+        """Fetch the object, hashing and extracting it as it arrives; the object's
+        info, the digests, the extraction's error and its directory."""
         for restart in range(MAX_RESTARTS + 1):
             info = await self._probe(session, urls)
             if info.size <= 0:
                 raise ViDownloadError("Storage reports an empty checkpoint archive")
             manifest = await asyncio.to_thread(self._resume_or_start, checkpoint, info)
+            followers = _Followers(
+                self._paths.partial, info, manifest.contiguous, work_dir(self._paths.target)
+            )
             try:
-                await self._transfer(session, urls, info, manifest)
-                return info
+                await self._transfer(session, urls, info, manifest, followers.prefix)
             except ObjectChanged as exc:
+                await followers.abort()
                 logger.info("checkpoint %s changed in storage (%s); starting over", checkpoint, exc)
                 self.stats.restarts += 1
                 await asyncio.to_thread(self._paths.discard_partial)
                 if restart == MAX_RESTARTS:
                     raise ViDownloadError("The checkpoint kept changing during download") from None
+                continue
+            except BaseException:
+                await followers.abort()
+                raise
+            digests, extracted = await followers.finish()
+            return info, digests, extracted, followers.work
         raise AssertionError("unreachable")
 
     def _resume_or_start(self, checkpoint: str, info: BlobInfo) -> Manifest:
@@ -387,8 +439,15 @@ class ModelDownloader:
         return manifest
 
     async def _transfer(
-        self, session: StorageSession, urls: UrlSource, info: BlobInfo, manifest: Manifest
+        self,
+        session: StorageSession,
+        urls: UrlSource,
+        info: BlobInfo,
+        manifest: Manifest,
+        prefix: Prefix,
     ) -> None:
+        """Fill the partial file; when it stops short, it and the manifest are synced
+        to disk for a later attempt (a whole file is extracted and removed at once)."""
         self.stats.resumed = max(self.stats.resumed, manifest.written)
         if manifest.complete:
             return
@@ -398,6 +457,7 @@ class ModelDownloader:
 
         def on_bytes() -> None:
             written = manifest.written
+            prefix.advance(manifest.contiguous)
             if self._progress is not None:
                 self._progress(written, manifest.size)
             now = time.monotonic()
@@ -407,17 +467,39 @@ class ModelDownloader:
 
         transfer = Transfer(session, urls, info, fd, on_bytes)
         try:
-            if self._progress is not None:
-                self._progress(manifest.written, manifest.size)
-            if info.accepts_ranges:
-                try:
-                    await fetch_chunks(transfer, manifest, self._workers)
-                except RangesIgnored:
-                    logger.info("storage ignores Range; fetching in one stream")
-                    await fetch_whole(transfer, manifest)
-            else:
-                await fetch_whole(transfer, manifest)
+            await self._fill(transfer, manifest, info)
+        except ObjectChanged:
+            raise
+        except BaseException:
+            # Kept for a later attempt: on disk first, so that even a power loss
+            # cannot leave a manifest that claims bytes the file lacks.
+            await asyncio.shield(asyncio.to_thread(self._keep, manifest.copy()))
+            raise
+        else:
+            manifest.save(self._paths.manifest)
         finally:
             self.stats.fetched += transfer.fetched
             os.close(fd)
-            manifest.save(self._paths.manifest)
+
+    def _keep(self, manifest: Manifest) -> None:
+        try:
+            fd = os.open(self._paths.partial, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            manifest.save(self._paths.manifest, durable=True)
+        except OSError as exc:
+            logger.warning("could not sync the partial download: %s", exc)
+
+    async def _fill(self, transfer: Transfer, manifest: Manifest, info: BlobInfo) -> None:
+        if self._progress is not None:
+            self._progress(manifest.written, manifest.size)
+        if info.accepts_ranges:
+            try:
+                await fetch_chunks(transfer, manifest, self._workers)
+            except RangesIgnored:
+                logger.info("storage ignores Range; fetching in one stream")
+                await fetch_whole(transfer, manifest)
+        else:
+            await fetch_whole(transfer, manifest)

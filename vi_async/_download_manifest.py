@@ -6,6 +6,12 @@ changes with every request for it), so a later process resumes it as long as
 the object is the same one. It never claims a byte that was not written: a
 chunk's count grows only after its bytes are in the file, and it is saved
 atomically (write then rename), so a kill leaves the old or the new manifest.
+
+A power loss can lose written bytes that a manifest saved on the way claims,
+so a manifest is trusted only when it was saved durably (the partial file
+synced first: done when a download stops short) or during this boot of the
+machine (the bytes are then in the page cache even if its process was
+killed); any other one is ignored and the download starts over.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from typing import Any
 
 import attrs
 
-VERSION = 1
+VERSION = 2
 
 
 def chunk_size_for(size: int) -> int:
@@ -36,12 +42,18 @@ class Manifest:
     size: int
     chunk_size: int
     done: list[int]
+    boot: str = ""  # the machine's boot id when saved
+    durable: bool = False  # saved after the partial file was synced
 
     @classmethod
     def new(cls, checkpoint: str, etag: str, size: int) -> Manifest:
         """A manifest with nothing written yet."""
         chunk = chunk_size_for(size)
         return cls(checkpoint, etag, size, chunk, [0] * max(1, -(-size // chunk)))
+
+    def copy(self) -> Manifest:
+        """A snapshot (the chunk counts copied)."""
+        return attrs.evolve(self, done=list(self.done))
 
     def chunk(self, index: int) -> tuple[int, int]:
         """``[start, end)`` of chunk ``index``."""
@@ -54,6 +66,15 @@ class Manifest:
         return sum(self.done)
 
     @property
+    def contiguous(self) -> int:
+        """Bytes written from the start of the file without a hole."""
+        for index, n in enumerate(self.done):
+            start, end = self.chunk(index)
+            if start + n < end:
+                return start + n
+        return self.size
+
+    @property
     def complete(self) -> bool:
         """True when every chunk is written."""
         return self.written == self.size
@@ -62,12 +83,21 @@ class Manifest:
         """Whether this manifest describes that object."""
         return (self.checkpoint, self.etag, self.size) == (checkpoint, etag, size) and bool(etag)
 
-    def save(self, path: Path) -> None:
-        """Write atomically (a kill leaves the previous manifest or this one)."""
+    def save(self, path: Path, *, durable: bool = False) -> None:
+        """Write atomically (a kill leaves the previous manifest or this one);
+        ``durable``: the partial file was synced, and the manifest is too (a
+        power loss keeps both)."""
+        self.boot, self.durable = boot_id(), durable
         data = {"version": VERSION, **attrs.asdict(self)}
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(data))
+        with tmp.open("w") as file:
+            file.write(json.dumps(data))
+            if durable:
+                file.flush()
+                os.fsync(file.fileno())
         os.replace(tmp, path)
+        if durable:
+            sync_dir(path.parent)
 
     @classmethod
     def load(cls, path: Path) -> Manifest | None:
@@ -88,4 +118,33 @@ class Manifest:
             for i, n in enumerate(manifest.done)
         ):
             return None
+        if not manifest.durable and manifest.boot != boot_id():
+            return None  # saved before a reboot: its bytes may not be on disk
         return manifest
+
+
+_BOOT_ID: list[str] = []
+
+
+def boot_id() -> str:
+    """This boot of the machine (Linux), or "" where unknown."""
+    if not _BOOT_ID:
+        try:
+            _BOOT_ID.append(Path("/proc/sys/kernel/random/boot_id").read_text().strip())
+        except OSError:
+            _BOOT_ID.append("")
+    return _BOOT_ID[0]
+
+
+def sync_dir(path: Path) -> None:
+    """fsync a directory (its entries: renames and new files), where the OS can."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # Windows cannot open a directory
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

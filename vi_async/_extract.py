@@ -23,6 +23,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from ._download_manifest import sync_dir
+from ._prefix import FollowingReader, Prefix
 from .errors import ViDownloadError
 
 MODEL_DIR = "model_full"
@@ -31,6 +33,7 @@ RUN_CONFIG = "run.json"
 MARKER = ".vi-model.json"
 _TEMP_TAGS = (".vi-extract-", ".vi-old-")
 COPY_BLOCK = 1024 * 1024
+SYNC_EVERY = 32 * 1024 * 1024
 
 
 def _check_member(member: tarfile.TarInfo) -> None:
@@ -47,51 +50,67 @@ def _check_member(member: tarfile.TarInfo) -> None:
         raise ViDownloadError(f"Refusing archive member {name!r}: not a file or directory")
 
 
-def _copy_range(src: int, dst: int, offset: int, size: int) -> None:
-    """Copy ``size`` bytes at ``offset`` of ``src`` to ``dst``, in the kernel when it can."""
-    while size > 0:
+def _copy_range(src: int, dst: int, offset: int, size: int, prefix: Prefix) -> None:
+    """Copy ``size`` bytes at ``offset`` of ``src`` to ``dst``, in the kernel when it
+    can, each piece once the archive's written prefix covers it."""
+    stop = offset + size
+    unsynced = 0
+    while offset < stop:
+        available = min(stop, prefix.wait_until(min(stop, offset + prefix.step)))
         try:
-            n = os.copy_file_range(src, dst, size, offset)
+            n = os.copy_file_range(src, dst, available - offset, offset)
         except OSError:  # another filesystem without support, or no such syscall
-            n = os.write(dst, os.pread(src, min(size, COPY_BLOCK), offset))
+            n = os.write(dst, os.pread(src, min(available - offset, COPY_BLOCK), offset))
         if n <= 0:
             raise ViDownloadError("The model archive is truncated")
         offset += n
-        size -= n
+        unsynced += n
+        if unsynced >= SYNC_EVERY:  # write back as we go: the final fsync is then short
+            os.fdatasync(dst) if hasattr(os, "fdatasync") else os.fsync(dst)
+            unsynced = 0
 
 
-def _extract_file(src: int, member: tarfile.TarInfo, into: Path) -> None:
+def _extract_file(src: int, member: tarfile.TarInfo, into: Path, prefix: Prefix) -> None:
     target = into / member.name
     target.parent.mkdir(parents=True, exist_ok=True)
     with target.open("xb") as out:
-        _copy_range(src, out.fileno(), member.offset_data, member.size)
+        _copy_range(src, out.fileno(), member.offset_data, member.size, prefix)
+        os.fsync(out.fileno())
     target.chmod(0o755 if member.mode & 0o100 else 0o644)
 
 
-def extract(archive: Path, into: Path) -> None:
+def extract(archive: Path, into: Path, prefix: Prefix | None = None) -> None:
     """Extract ``archive`` into the new directory ``into``, member by member.
 
+    With ``prefix``, the archive is still being written: every read waits
+    until the prefix covers it, so extraction runs alongside the download.
     Regular files of an uncompressed archive are copied by offset (in the
-    kernel where possible); everything else goes through tarfile.
+    kernel where possible) and synced to disk; everything else goes through
+    tarfile. Raises :class:`~vi_async._prefix.Aborted` when the transfer
+    gives up.
     """
+    if prefix is None:
+        prefix = Prefix(archive.stat().st_size, end=archive.stat().st_size)
     into.mkdir()
     data_filter = getattr(tarfile, "data_filter", None)
     extra: dict[str, Any] = {"filter": "data"} if data_filter is not None else {}
     try:
-        try:
-            tar = tarfile.open(archive, "r:")
-            fast = hasattr(os, "copy_file_range")
-        except tarfile.ReadError:
-            tar, fast = tarfile.open(archive, "r:*"), False
-        with tar, archive.open("rb") as raw:
-            for member in tar:
-                _check_member(member)
-                if data_filter is not None:
-                    member = data_filter(member, str(into))
-                if fast and member.isreg() and not member.sparse:
-                    _extract_file(raw.fileno(), member, into)
-                else:
-                    tar.extract(member, into, **extra)
+        with FollowingReader(archive, prefix) as raw:
+            try:
+                tar = tarfile.open(fileobj=raw, mode="r:")
+                fast = hasattr(os, "copy_file_range")
+            except tarfile.ReadError:
+                raw.seek(0)
+                tar, fast = tarfile.open(fileobj=raw, mode="r:*"), False
+            with tar:
+                for member in tar:
+                    _check_member(member)
+                    if data_filter is not None:
+                        member = data_filter(member, str(into))
+                    if fast and member.isreg() and not member.sparse:
+                        _extract_file(raw.fileno(), member, into, prefix)
+                    else:
+                        tar.extract(member, into, **extra)
     except ViDownloadError:
         raise
     except (tarfile.TarError, OSError, EOFError) as exc:
@@ -149,9 +168,9 @@ def work_dir(target: Path) -> Path:
     return target.parent / f".{target.name}.vi-extract-{uuid.uuid4().hex[:8]}"
 
 
-def prepare(archive: Path, work: Path) -> None:
+def prepare(archive: Path, work: Path, prefix: Prefix | None = None) -> None:
     """Extract ``archive`` into ``work`` and check its layout (nothing is published)."""
-    extract(archive, work)
+    extract(archive, work, prefix)
     check_layout(work)
 
 
@@ -159,10 +178,18 @@ def install(work: Path, target: Path, marker: dict[str, Any]) -> tuple[Path, Pat
     """Mark the prepared ``work`` directory and rename it into ``target``."""
     old = target.parent / f".{target.name}.vi-old-{uuid.uuid4().hex[:8]}"
     try:
-        (work / MARKER).write_text(json.dumps(marker))
+        with (work / MARKER).open("w") as file:
+            file.write(json.dumps(marker))
+            file.flush()
+            os.fsync(file.fileno())
+        # Files were synced as they were extracted; their directory entries
+        # now, then the rename: a power loss cannot publish a torn model.
+        for directory in [work, *(p for p in work.rglob("*") if p.is_dir())]:
+            sync_dir(directory)
         if target.exists():
             os.replace(target, old)
         os.replace(work, target)
+        sync_dir(target.parent)
         shutil.rmtree(old, ignore_errors=True)
     except OSError as exc:
         raise ViDownloadError(f"Could not publish the model in {target}: {exc}") from None

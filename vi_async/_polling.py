@@ -33,8 +33,9 @@ class PollSchedule:
         """The next delay; adaptive delays grow by ``factor`` up to ``ceiling``."""
         if self.interval is not None:
             # A little jitter even when fixed, so that many loops started together
-            # do not all wake in the same event-loop pass.
-            return self.interval * random.uniform(0.9, 1.1)
+            # do not all wake in the same event-loop pass; only upwards, so that a
+            # run is never polled more often than once per ``interval``.
+            return self.interval * random.uniform(1.0, 1.2)
         delay = self._current * random.uniform(0.8, 1.2)
         self._current = min(self._ceiling, self._current * self._factor)
         return delay

@@ -1,74 +1,104 @@
-"""Rate-limit headers: the server's announced quota, when it sends one.
+"""Rate-limit headers: what the server says about the caller's quota.
 
-Read from the IETF draft headers (``RateLimit-Limit`` / ``-Remaining`` /
-``-Reset``, or the combined ``RateLimit: limit=.., remaining=.., reset=..``)
-and the older ``X-RateLimit-*`` family. ``reset`` is taken as seconds from now;
-a value that looks like an epoch timestamp (GitHub's ``X-RateLimit-Reset``) is
-turned into seconds from now. Unparseable values are ignored, never raised.
+Servers spell these several ways; every spelling is read into one
+``RateLimitInfo``: the IETF draft's ``RateLimit-Limit`` / ``-Remaining`` /
+``-Reset`` fields and its combined ``RateLimit: limit=…, remaining=…, reset=…``
+field, and the widespread ``X-RateLimit-*`` headers. ``reset`` is always seconds
+from when the answer arrived: a value that looks like an epoch timestamp
+(``X-RateLimit-Reset: 1767225600``, GitHub style) is turned into a delay, and a
+duration such as ``6m0s`` or ``250ms`` is read as one. A response without any
+of these headers gives None.
 """
 
 from __future__ import annotations
 
-import math
+import re
 import time
 from collections.abc import Mapping
-from typing import Any
 
 import attrs
 
-__all__ = ["RateLimitInfo"]
+_PREFIXES = ("RateLimit-", "X-RateLimit-")
+_EPOCH_THRESHOLD = 1e9  # a "reset" this large is a Unix timestamp, not a delay
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
-_EPOCH_THRESHOLD = 1e9  # a "reset" larger than this is a Unix time, not a delay
+
+@attrs.frozen(slots=True)
+class RateLimitInfo:
+    """The server's rate-limit state from one answer; fields it did not send are None.
+
+    ``limit``: requests allowed per window; ``remaining``: requests left in it;
+    ``reset``: seconds until the window resets, counted from ``observed_at``
+    (a ``time.time()`` timestamp of the answer).
+    """
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset: float | None = None
+    observed_at: float = attrs.field(factory=time.time, eq=False)
+
+    @property
+    def resets_at(self) -> float | None:
+        """The ``time.time()`` timestamp at which the window resets, if known."""
+        return None if self.reset is None else self.observed_at + self.reset
 
 
-def _number(value: Any) -> float | None:
+def parse_rate_limit(headers: Mapping[str, str]) -> RateLimitInfo | None:
+    """Read the rate-limit headers of a response (case-insensitive mapping), or None."""
+    combined = headers.get("RateLimit")
+    if combined is not None:
+        fields = dict(_pairs(combined))
+        found = (fields.get("limit"), fields.get("remaining"), fields.get("reset"))
+    else:
+        found = (None, None, None)
+    if found == (None, None, None):
+        for prefix in _PREFIXES:
+            found = tuple(  # type: ignore[assignment]
+                headers.get(prefix + name) for name in ("Limit", "Remaining", "Reset")
+            )
+            if found != (None, None, None):
+                break
+        else:
+            return None
+    limit, remaining, reset = found
+    now = time.time()
+    return RateLimitInfo(_int(limit), _int(remaining), _seconds(reset, now), now)
+
+
+def _pairs(value: str) -> list[tuple[str, str]]:
+    """``limit=100, remaining=5;w=60, reset=3`` -> the key/value pairs (params dropped)."""
+    pairs = []
+    for part in value.split(","):
+        key, sep, rest = part.strip().partition("=")
+        if sep:
+            pairs.append((key.strip().lower(), rest.split(";", 1)[0].strip()))
+    return pairs
+
+
+def _int(value: str | None) -> int | None:
     if value is None:
         return None
     try:
-        number = float(str(value).strip().split(";", 1)[0])
+        # Some servers send one value per policy ("100, 100;w=60"): the first applies.
+        return max(0, int(float(value.split(",", 1)[0].split(";", 1)[0].strip())))
     except ValueError:
         return None
-    return number if math.isfinite(number) and number >= 0 else None
 
 
-@attrs.frozen
-class RateLimitInfo:
-    """The last rate-limit figures a server sent: requests allowed per window,
-    requests left, and seconds until the window resets (any may be unknown)."""
-
-    limit: float | None = None
-    remaining: float | None = None
-    reset: float | None = None
-    """Seconds from ``observed_at`` until the quota resets."""
-    observed_at: float = attrs.field(factory=time.monotonic, eq=False)
-    """``time.monotonic()`` when the headers were read."""
-
-    @classmethod
-    def from_headers(
-        cls, headers: Mapping[str, str], now: float | None = None
-    ) -> RateLimitInfo | None:
-        """Parse rate-limit headers; None when the answer carries none."""
-        values: dict[str, float | None] = {}
-        combined = headers.get("RateLimit")
-        if combined:
-            for part in combined.split(","):
-                name, _, raw = part.strip().partition("=")
-                if name.strip().lower() in ("limit", "remaining", "reset"):
-                    values[name.strip().lower()] = _number(raw)
-        for field in ("limit", "remaining", "reset"):
-            for prefix in ("RateLimit-", "X-RateLimit-"):
-                header = headers.get(prefix + field.capitalize())
-                if header is not None and values.get(field) is None:
-                    values[field] = _number(header)
-        if all(v is None for v in values.values()):
+def _seconds(value: str | None, now: float) -> float | None:
+    if value is None:
+        return None
+    text = value.split(",", 1)[0].strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        parts = _DURATION.findall(text)
+        if not parts or "".join(n + u for n, u in parts) != text:
             return None
-        reset = values.get("reset")
-        if reset is not None and reset > _EPOCH_THRESHOLD:
-            reset = max(0.0, reset - time.time())
-        observed = time.monotonic() if now is None else now
-        return cls(values.get("limit"), values.get("remaining"), reset, observed)
-
-    @property
-    def exhausted(self) -> bool:
-        """True when the server said no request is left in this window."""
-        return self.remaining is not None and self.remaining < 1
+        seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        return None
+    if seconds >= _EPOCH_THRESHOLD:
+        seconds -= now
+    return max(0.0, seconds)

@@ -39,6 +39,7 @@ class Call:
     answer_lost: bool = False
     retry_tokens: int = 0
     last_error: ViError | None = None
+    raw_body: bool = False  # hand the body back as bytes, undecoded
 
 
 current_call: contextvars.ContextVar[Call] = contextvars.ContextVar("vi_async_call")

@@ -15,6 +15,7 @@ import base64
 import binascii
 import ipaddress
 import platform
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 MAX_REDIRECTS = 5
 REFRESH_MARGIN_MS = 30_000
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_TOTAL = re.compile(r"^bytes \d+-\d+/(\d+)$")
 
 
 def redact(url: str) -> str:
@@ -73,13 +75,19 @@ class BlobInfo:
     accepts_ranges: bool = True
 
     @classmethod
-    def from_headers(cls, headers: Any) -> BlobInfo:
-        """Read Content-Length, ETag, Accept-Ranges, x-goog-hash and Content-MD5."""
+    def from_headers(cls, headers: Any, *, size: int | None = None) -> BlobInfo:
+        """Read Content-Length, ETag, Accept-Ranges, x-goog-hash and Content-MD5.
+
+        With ``size`` (read from a ``206``'s Content-Range), the answer is of a
+        part: its Content-MD5 is the part's and is ignored, and ranges work.
+        """
         get = headers.get
-        try:
-            size = int(get("Content-Length") or "")
-        except ValueError:
-            raise ViDownloadError("Storage did not give the object's size") from None
+        ranged = size is not None
+        if size is None:
+            try:
+                size = int(get("Content-Length") or "")
+            except ValueError:
+                raise ViDownloadError("Storage did not give the object's size") from None
         md5 = crc32c = None
         for header in headers.getall("x-goog-hash", []):
             for part in str(header).split(","):
@@ -88,15 +96,27 @@ class BlobInfo:
                     md5 = _b64(value)
                 elif name == "crc32c":
                     crc32c = _b64(value)
-        if md5 is None and get("Content-MD5"):
+        if md5 is None and get("Content-MD5") and not ranged:
             md5 = _b64(str(get("Content-MD5")))
         return cls(
             size=size,
             etag=str(get("ETag") or ""),
             md5=md5,
             crc32c=crc32c,
-            accepts_ranges=str(get("Accept-Ranges") or "").lower() == "bytes",
+            accepts_ranges=ranged or str(get("Accept-Ranges") or "").lower() == "bytes",
         )
+
+    @classmethod
+    def from_probe(cls, status: int, headers: Any) -> BlobInfo:
+        """Read the answer to ``GET`` with ``Range: bytes=0-0``: a ``206`` whose
+        ``Content-Range`` gives the size, or a ``200`` with the whole object
+        (storage that ignores ``Range``)."""
+        if status == 200:
+            return attrs.evolve(cls.from_headers(headers), accepts_ranges=False)
+        match = _TOTAL.match(str(headers.get("Content-Range") or "").strip())
+        if match is None:
+            raise ViDownloadError("Storage did not give the object's size")
+        return cls.from_headers(headers, size=int(match.group(1)))
 
 
 def _b64(value: str) -> bytes | None:

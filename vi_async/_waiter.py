@@ -1,100 +1,78 @@
-"""Coalesced waiting on runs.
+"""Waiting on runs: one deadline per wait, every phase change reported in order.
 
-Any number of concurrent ``wait_for`` calls on the same run id within one
-client share one polling loop: the server sees one poll stream per run, not
-one per waiter. The loop is an asyncio task owned by the watcher; it starts
-with the first waiter and is cancelled (and awaited) when the last one leaves,
-so cancelling waiters never leaves a task or a request behind.
+Any number of concurrent waits within one client share the client's one
+poller (``_list_poller``): waits on the same run share its observations, and
+waits on many runs share list walks. A wait ends when the run reaches one of
+the phases it waits for (by default: any terminal one), and fails fast once
+that has become impossible (the run ended, or moved past them, without
+reaching one). Leaving a wait (return, error, deadline or cancellation) hands
+its place back to the poller at once, so nothing is left polling for it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import inspect
-import logging
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import anyio
 
-from ._polling import PollSchedule
-from ._retry import is_transient
-from .errors import ViTimeoutError
-from .models import Run
+from ._list_poller import ListPoller, Target
+from .errors import ViRunFailedError, ViTimeoutError, ViUnreachablePhaseError
+from .models import Run, RunPhase, reached_phases
 
-logger = logging.getLogger("vi_async")
-
-FetchRun = Callable[[str], Awaitable[Run]]
 OnUpdate = Callable[[Run], Any]
+Until = RunPhase | str | Iterable[RunPhase | str] | None
+
+FAILED_PHASES = frozenset({RunPhase.FAILED, RunPhase.ERROR, RunPhase.CANCELLED})
+_RANK = {RunPhase.PENDING: 0, RunPhase.RUNNING: 1}  # terminal phases rank 2
 
 
-class _Stream:
-    """The shared state of one run's polling loop."""
+def phases_of(until: Until, name: str = "until") -> frozenset[RunPhase] | None:
+    """A phase or phases as a set (None stays None); ValueError when invalid."""
+    if until is None:
+        return None
+    items = [until] if isinstance(until, (RunPhase, str)) else list(until)
+    try:
+        phases = frozenset(RunPhase(p) for p in items)
+    except ValueError:
+        names = ", ".join(p.value for p in RunPhase)
+        raise ValueError(f"{name} must be run phases ({names}), got {until!r}") from None
+    if not phases:
+        raise ValueError(f"{name} must name at least one phase")
+    return phases
 
-    __slots__ = (
-        "changed",
-        "error",
-        "intervals",
-        "latest",
-        "phases",
-        "polls",
-        "run_id",
-        "task",
-        "waiters",
-    )
 
-    def __init__(self, run_id: str) -> None:
-        self.run_id = run_id
-        self.latest: Run | None = None
-        # The first Run seen in each phase, in order; kept only once a waiter has an
-        # on_update callback (thousands of plain waits need not hold the history).
-        self.phases: list[Run] | None = None
-        self.error: BaseException | None = None
-        self.changed = asyncio.Event()
-        self.waiters = 0
-        self.intervals: list[float | None] = []
-        self.polls = 0
-        self.task: asyncio.Task[None] | None = None
+def _rank(phase: RunPhase) -> int:
+    return _RANK.get(phase, 2)
 
-    def publish(self, run: Run | None = None, error: BaseException | None = None) -> None:
-        """Record a new observation and wake every waiter."""
-        if run is not None:
-            self.latest = run
-            phases = self.phases
-            if phases is not None and (not phases or phases[-1].phase is not run.phase):
-                phases.append(run)
-        if error is not None:
-            self.error = error
-        event, self.changed = self.changed, asyncio.Event()
-        event.set()
 
-    def track_phases(self) -> list[Run]:
-        """Start keeping the phase history (from the latest Run seen) and return it."""
-        if self.phases is None:
-            self.phases = [] if self.latest is None else [self.latest]
-        return self.phases
-
-    def fixed_interval(self) -> float | None:
-        """The smallest poll interval a waiter asked for, or None for adaptive."""
-        fixed = [i for i in self.intervals if i is not None]
-        return min(fixed) if fixed else None
+def reached(run: Run, until: frozenset[RunPhase] | None) -> bool:
+    """Whether the wait is over; raises ViUnreachablePhaseError once it never can be."""
+    if until is None:
+        return run.is_terminal
+    phase = run.phase
+    if phase in until:
+        return True
+    if phase is RunPhase.UNKNOWN:
+        return False
+    if run.is_terminal or all(_rank(p) < _rank(phase) for p in until):
+        if reached_phases(run.status) & until:
+            return True  # it was there between two polls
+        raise ViUnreachablePhaseError(run, until)
+    return False
 
 
 class RunWatcher:
-    """Shares one polling loop per run id among all of a client's waiters."""
+    """Waits on runs through the client's poller."""
 
-    def __init__(self, fetch: FetchRun, *, max_concurrent_polls: int = 64) -> None:
-        self._fetch = fetch
-        self._streams: dict[str, _Stream] = {}
-        # Bounds the polls in flight, so that a thousand waits started together
-        # queue up instead of building a thousand requests in one loop pass.
-        self._poll_slots = asyncio.Semaphore(max_concurrent_polls)
+    def __init__(self, poller: ListPoller) -> None:
+        self._poller = poller
 
     def active_streams(self) -> int:
         """How many runs are being polled right now."""
-        return len(self._streams)
+        return self._poller.active_runs()
 
     async def wait(
         self,
@@ -103,24 +81,31 @@ class RunWatcher:
         timeout: float | None,
         poll_interval: float | None,
         on_update: OnUpdate | None,
+        until: Until = None,
+        raise_on_failure: bool = False,
     ) -> Run:
-        """Wait until the run is terminal and return it (see RunsResource.wait_for)."""
+        """Wait until the run reaches ``until`` and return it (see RunsResource.wait_for)."""
         if poll_interval is not None and poll_interval <= 0:
             raise ValueError(f"poll_interval must be positive, got {poll_interval}")
         if timeout is not None and timeout < 0:
             raise ValueError(f"timeout must be >= 0, got {timeout}")
-        stream = self._join(run_id, poll_interval)
+        phases = phases_of(until)
+        target = self._poller.join(run_id, poll_interval)
         try:
             with anyio.move_on_after(timeout) as deadline:
-                return await self._follow(stream, on_update)
+                run = await self._follow(target, on_update, phases)
+                if raise_on_failure and run.phase in FAILED_PHASES:
+                    raise ViRunFailedError(run)
+                return run
         finally:
-            await self._leave(stream, poll_interval)
+            await self._poller.leave(target, poll_interval)
         # Only the deadline gets here: every other way out of _follow returns or raises.
         assert deadline.cancelled_caught
-        last = stream.latest
+        last = target.latest
         phase = last.phase.value if last is not None else "never seen"
+        goal = "finish" if phases is None else "become " + " or ".join(p.value for p in phases)
         err = ViTimeoutError(
-            f"Run {run_id} did not finish within {timeout}s (last phase: {phase})",
+            f"Run {run_id} did not {goal} within {timeout}s (last phase: {phase})",
             method="GET",
             path=f"runs/{run_id}",
         )
@@ -128,79 +113,25 @@ class RunWatcher:
         raise err
 
     @staticmethod
-    async def _follow(stream: _Stream, on_update: OnUpdate | None) -> Run:
-        phases = stream.track_phases() if on_update is not None else []
+    async def _follow(
+        target: Target, on_update: OnUpdate | None, until: frozenset[RunPhase] | None
+    ) -> Run:
+        phases = target.track_phases() if on_update is not None else []
         reported = 0  # how many of phases this waiter has passed to on_update
         while True:
-            changed = stream.changed
-            run = stream.latest
+            changed = target.changed
+            run = target.latest
             # Every phase change is reported, even those seen while a slow callback ran.
             while on_update is not None and reported < len(phases):
                 result = on_update(phases[reported])
                 reported += 1
                 if inspect.isawaitable(result):
                     await result
-            if run is not None and run.is_terminal:
+            if run is not None and reached(run, until):
                 return run
-            if stream.error is not None:
+            if target.error is not None:
                 # A copy per waiter: one exception object raised in many tasks would
                 # collect all their tracebacks.
-                raise copy.copy(stream.error) from stream.error
-            if changed is stream.changed:
+                raise copy.copy(target.error) from target.error
+            if changed is target.changed:
                 await changed.wait()
-
-    def _join(self, run_id: str, poll_interval: float | None) -> _Stream:
-        stream = self._streams.get(run_id)
-        if stream is None:
-            stream = self._streams[run_id] = _Stream(run_id)
-        stream.waiters += 1
-        stream.intervals.append(poll_interval)
-        if stream.task is None:
-            stream.task = asyncio.get_running_loop().create_task(
-                self._poll(stream), name=f"vi-async poll {run_id}"
-            )
-        return stream
-
-    async def _leave(self, stream: _Stream, poll_interval: float | None) -> None:
-        stream.waiters -= 1
-        stream.intervals.remove(poll_interval)
-        if stream.waiters > 0:
-            return
-        if self._streams.get(stream.run_id) is stream:
-            del self._streams[stream.run_id]
-        task = stream.task
-        if task is not None and not task.done():
-            task.cancel()
-            with anyio.CancelScope(shield=True):
-                await asyncio.wait([task])
-
-    async def _poll(self, stream: _Stream) -> None:
-        schedule = PollSchedule()
-        try:
-            while True:
-                schedule.interval = stream.fixed_interval()
-                started = time.monotonic()
-                try:
-                    async with self._poll_slots:
-                        run = await self._fetch(stream.run_id)
-                except Exception as exc:
-                    if not is_transient(exc):
-                        stream.publish(error=exc)
-                        return
-                    # The transport's retries ran out (an outage): keep waiting, more
-                    # slowly; each waiter's own deadline still bounds the wait.
-                    logger.info("polling run %s: %s; will poll again", stream.run_id, exc)
-                    await asyncio.sleep(schedule.next_delay())
-                    continue
-                stream.polls += 1
-                previous = stream.latest
-                stream.publish(run)
-                if run.is_terminal:
-                    return
-                if previous is None or previous.phase is not run.phase:
-                    schedule.reset()
-                delay = schedule.next_delay() - (time.monotonic() - started)
-                await asyncio.sleep(max(0.0, delay))
-        finally:
-            if self._streams.get(stream.run_id) is stream:
-                del self._streams[stream.run_id]

@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from ._mask import mask
 
+if TYPE_CHECKING:
+    from ._rate_limit import RateLimitInfo
+
 __all__ = [
     "InvalidIdError",
     "ViAuthenticationError",
@@ -29,8 +32,10 @@ __all__ = [
     "ViRateLimitError",
     "ViRedirectError",
     "ViResponseTooLargeError",
+    "ViRunFailedError",
     "ViServerError",
     "ViTimeoutError",
+    "ViUnreachablePhaseError",
     "ViValidationError",
     "error_for_status",
 ]
@@ -145,7 +150,13 @@ class ViPlanError(ViError, ValueError):
 
 
 class ViRateLimitError(ViError):
-    """The server asked us to slow down (429); ``retry_after`` is in seconds."""
+    """The server asked us to slow down (429); ``retry_after`` is in seconds.
+
+    ``rate_limit`` holds the answer's rate-limit headers (limit, remaining,
+    reset), when it sent any.
+    """
+
+    rate_limit: RateLimitInfo | None = None
 
 
 class ViServerError(ViError):
@@ -159,6 +170,35 @@ class ViTimeoutError(ViError, TimeoutError):
     """
 
     last_run: Any = None
+
+
+class ViRunFailedError(ViError):
+    """A waited run ended Failed, Error or Cancelled (``raise_on_failure=True``).
+
+    ``run`` is the run as last seen; ``phase``, and ``reason`` and
+    ``condition_message`` of its latest condition, say how it ended.
+    """
+
+    def __init__(self, run: Any, text: str | None = None) -> None:
+        latest = run.status.conditions[-1] if run.status.conditions else None
+        self.run = run
+        self.phase = run.phase
+        self.reason: str | None = latest.reason if latest is not None else None
+        self.condition_message: str | None = latest.message if latest is not None else None
+        why = ": ".join(p for p in (self.reason, self.condition_message) if p)
+        text = text or f"Run {run.run_id} ended {self.phase.value}"
+        super().__init__(text + (f" ({why})" if why else ""), path=f"runs/{run.run_id}")
+
+
+class ViUnreachablePhaseError(ViRunFailedError):
+    """A run can no longer reach the phase(s) a wait was for (``until``): it ended,
+    or moved past them, without reaching one. ``until`` holds those phases."""
+
+    def __init__(self, run: Any, until: Any) -> None:
+        self.until = until
+        wanted = " or ".join(sorted(p.value for p in until))
+        text = f"Run {run.run_id} is {run.phase.value} and can no longer become {wanted}"
+        super().__init__(run, text)
 
 
 class ViConnectionError(ViError, ConnectionError):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import attrs
 
@@ -34,6 +34,7 @@ __all__ = [
     "ResourceMetadata",
     "Run",
     "RunCondition",
+    "RunEvent",
     "RunPhase",
     "RunSpec",
     "RunStatus",
@@ -270,6 +271,15 @@ def phase_of(status: RunStatus, killed_at: int | None) -> RunPhase:
     return phase
 
 
+def reached_phases(status: RunStatus) -> set[RunPhase]:
+    """The phases a run's condition history shows it reached (the latest included)."""
+    return {
+        _PHASE_OF_CONDITION[c.condition.value]
+        for c in status.conditions
+        if c.status is ConditionStatus.REACHED and c.condition.value in _PHASE_OF_CONDITION
+    }
+
+
 @attrs.frozen
 class Run(_Summarized):
     """One execution of a flow."""
@@ -310,6 +320,22 @@ class Run(_Summarized):
             for c in self.status.conditions
         ]
         return "\n".join(lines)
+
+
+@attrs.frozen
+class RunEvent:
+    """One change seen by ``runs.watch()``.
+
+    ``type`` is ``"added"`` (the run came into view: it exists, or entered the
+    watched phases), ``"changed"`` (its phase or any other field changed) or
+    ``"removed"`` (it was deleted, or left the watched phases). ``run`` is the
+    run as now seen (for a deleted run: as last seen); ``previous`` is the state
+    the watch reported before (None for a first "added").
+    """
+
+    type: Literal["added", "changed", "removed"]
+    run: Run
+    previous: Run | None = None
 
 
 @attrs.frozen

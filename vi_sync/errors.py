@@ -30,8 +30,10 @@ from vi_async.errors import (
     ViRateLimitError,
     ViRedirectError,
     ViResponseTooLargeError,
+    ViRunFailedError,
     ViServerError,
     ViTimeoutError,
+    ViUnreachablePhaseError,
     ViValidationError,
     error_for_status,
 )
@@ -52,8 +54,10 @@ __all__ = [
     "ViRateLimitError",
     "ViRedirectError",
     "ViResponseTooLargeError",
+    "ViRunFailedError",
     "ViServerError",
     "ViTimeoutError",
+    "ViUnreachablePhaseError",
     "ViValidationError",
     "error_for_status",
 ]

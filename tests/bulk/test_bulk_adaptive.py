@@ -11,7 +11,6 @@ from bulk_support import assert_exact
 
 from vi_async import Client
 from vi_async._adaptive import AdaptiveLimit
-from vi_async._rate_limit import RateLimitInfo
 from vi_async.local import FaultConfig, LocalServer
 
 pytestmark = pytest.mark.anyio
@@ -67,16 +66,3 @@ async def test_rate_limit_headers_pause_the_job() -> None:
     started = time.monotonic()
     await limit.before_send(started + 10)
     assert time.monotonic() - started >= 0.19
-
-
-def test_rate_limit_headers_are_parsed() -> None:
-    info = RateLimitInfo.from_headers({"X-RateLimit-Limit": "100", "X-RateLimit-Remaining": "7"})
-    assert info is not None and (info.limit, info.remaining, info.reset) == (100, 7, None)
-    assert not info.exhausted
-    combined = RateLimitInfo.from_headers({"RateLimit": "limit=10, remaining=0, reset=3"})
-    assert combined is not None and combined.exhausted and combined.reset == 3
-    epoch = RateLimitInfo.from_headers({"X-RateLimit-Reset": str(int(time.time()) + 30)})
-    assert epoch is not None and epoch.reset is not None and 25 < epoch.reset <= 30
-    assert RateLimitInfo.from_headers({"Content-Type": "x"}) is None
-    garbage = RateLimitInfo.from_headers({"RateLimit-Remaining": "lots", "RateLimit-Limit": "nan"})
-    assert garbage is None

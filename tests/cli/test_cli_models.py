@@ -37,6 +37,14 @@ async def test_models_list_and_download(
     again = await cli(vi_server, "models", "download", run.run_id, "--ckpt", "checkpoint_1",
                       "--dir", str(tmp_path))  # fmt: skip
     assert again.code == 0 and "already on disk" in again.out
+    # stderr is not a terminal: no bar, no control characters
+    assert not any(c in done.err + again.err for c in "\r\x1b"), (done.err, again.err)
+    other = await cli(vi_server, "models", "download", run.run_id, "--dir", str(tmp_path))
+    assert other.code == 1 and "--overwrite" in other.err and "checkpoint_1" in other.err
+    replaced = await cli(vi_server, "models", "download", run.run_id, "--dir", str(tmp_path),
+                         "--overwrite", "--json")  # fmt: skip
+    assert replaced.code == 0 and replaced.json()["checkpoint"] == "checkpoint_2"
+    assert not any(c in replaced.err for c in "\r\x1b")
     missing = await cli(vi_server, "models", "download", "no-such-run", "--dir", str(tmp_path))
     assert missing.code == 1 and "error" in missing.err
 
@@ -47,3 +55,11 @@ def test_byte_progress_bar() -> None:
     bar.update(1_500_000, 3_000_000, force=True)
     bar.close()
     assert "1.5 MB/3.0 MB" in out.getvalue() and "MB/s" in out.getvalue()
+
+
+def test_progress_bar_silent_off_a_terminal() -> None:
+    out = io.StringIO()  # not a terminal
+    bar = ProgressBar("downloading", stream=out, fmt=megabytes)
+    bar.update(1_500_000, 3_000_000, force=True)
+    bar.close()
+    assert out.getvalue() == ""

@@ -124,3 +124,28 @@ async def test_demo_runs_and_exits_zero() -> None:
     assert result.code == 0, result.err
     assert "deleted       40" in result.out and "Done in" in result.out
     assert "Cancelled" in result.out and "Succeeded" in result.out
+
+
+async def test_runs_watch_prints_a_line_per_event(
+    vi_server: LocalServer, vi_client: Client
+) -> None:
+    done = await vi_client.runs.create(flow=FlowSpec(name="cli-watch"), wait=True, timeout=10)
+    live = await vi_client.runs.create(
+        flow=FlowSpec(name="cli-watch"), metadata={"vi-local/running-seconds": "60"}
+    )
+    watched = await cli(
+        vi_server, "runs", "watch", "--json", "--status", "Succeeded", "--interval", "0.05",
+        "--timeout", "2",
+    )
+    assert watched.code == 0, watched.err
+    events = [json.loads(line) for line in watched.out.splitlines()]
+    assert [(e["type"], e["runId"], e["phase"]) for e in events] == [
+        ("added", done.run_id, "Succeeded")
+    ]
+    assert events[0]["run"]["runId"] == done.run_id and events[0]["previousPhase"] is None
+
+    human = await cli(vi_server, "runs", "watch", live.run_id, "--timeout", "2")
+    assert human.code == 0, human.err
+    (line,) = human.out.splitlines()
+    assert "added" in line and live.run_id in line and "Running" in line
+    await vi_client.runs.kill(live.run_id)

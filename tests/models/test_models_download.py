@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
+import threading
 from pathlib import Path
 
 import pytest
 from models_support import SIZE, leftovers, sha256_of, succeeded_run
 
 from vi_async import Client, ModelDownload, ViDownloadError
+from vi_async._extract import read_marker
 from vi_async.local import FaultConfig, LocalServer, RunSchedule
 
 pytestmark = pytest.mark.anyio
@@ -56,13 +59,54 @@ async def test_download_then_on_disk(
     assert vi_server.storage_stats.bytes_sent == result.size_bytes
 
 
-async def test_other_checkpoint_replaces(vi_client: Client, tmp_path: Path) -> None:
+async def test_other_checkpoint_needs_overwrite(
+    vi_server: LocalServer, vi_client: Client, tmp_path: Path
+) -> None:
     run_id = await succeeded_run(vi_client)
     latest = await vi_client.models.download(run_id, save_dir=tmp_path)
-    first = await vi_client.models.download(run_id, ckpt="checkpoint_1", save_dir=tmp_path)
+    vi_server.storage_stats.reset()
+    with pytest.raises(ViDownloadError, match=r"checkpoint_2.*overwrite=True"):
+        await vi_client.models.download(run_id, ckpt="checkpoint_1", save_dir=tmp_path)
+    assert sum(vi_server.storage_stats.requests.values()) == 0  # refused before storage
+    assert read_marker(tmp_path / run_id)["checkpoint"] == "checkpoint_2"  # type: ignore[index]
+    first = await vi_client.models.download(
+        run_id, ckpt="checkpoint_1", save_dir=tmp_path, overwrite=True
+    )
     assert first.checkpoint.model_id == "checkpoint_1" and first.sha256 != latest.sha256
     assert first.adapter_path is None and not (tmp_path / run_id / "model_adapter").exists()
     _check(first, tmp_path, run_id)
+
+
+async def _no_download_threads() -> None:
+    """The hashing/extraction threads end with the download (their pool shuts down)."""
+    for _ in range(100):
+        if not any(t.name.startswith("vi-download") for t in threading.enumerate()):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError([t.name for t in threading.enumerate()])
+
+
+async def test_extracts_and_hashes_while_downloading(
+    vi_server: LocalServer, vi_client: Client, tmp_path: Path
+) -> None:
+    """By the time most bytes are in, most of the weights are already extracted
+    (two streams: chunks complete in pairs, so the written prefix keeps up)."""
+    size = 6 * 1024 * 1024
+    run_id = await succeeded_run(vi_client, size=size)
+    vi_server.faults = FaultConfig(blob_bandwidth=8 * 1024 * 1024)
+    extracted: list[int] = []
+
+    def progress(done: int, total: int) -> None:
+        if done >= total * 0.8 and not extracted:
+            weights = list(tmp_path.glob(f".{run_id}.vi-extract-*/model_full/model.safetensors"))
+            extracted.append(weights[0].stat().st_size if weights else 0)
+
+    result = await vi_client.models.download(
+        run_id, save_dir=tmp_path, progress=progress, workers=2
+    )
+    _check(result, tmp_path, run_id)
+    assert extracted and extracted[0] >= size // 2, extracted
+    await _no_download_threads()
 
 
 async def test_resume_after_cancel(
@@ -86,6 +130,9 @@ async def test_resume_after_cancel(
         await task
     assert not (tmp_path / run_id).exists()  # nothing published
     assert leftovers(tmp_path) == [f".{run_id}.vi-download.tar", f".{run_id}.vi-download.tar.json"]
+    manifest = json.loads((tmp_path / f".{run_id}.vi-download.tar.json").read_text())
+    assert manifest["durable"]  # the partial file was synced before it was saved
+    await _no_download_threads()
     first = vi_server.storage_stats.bytes_sent
     assert size // 2 <= first < size
 
@@ -144,7 +191,7 @@ async def test_corrupt_always_never_published(
     previous = await vi_client.models.download(run_id, ckpt="checkpoint_1", save_dir=tmp_path)
     vi_server.faults = FaultConfig(blob_corrupt_rate=1.0)
     with pytest.raises(ViDownloadError, match="verification"):
-        await vi_client.models.download(run_id, save_dir=tmp_path)
+        await vi_client.models.download(run_id, save_dir=tmp_path, overwrite=True)
     # the model that was there is untouched, and no partial data is kept
     assert sha256_of(previous.model_path / "model.safetensors")
     assert (await vi_client.models.download(run_id, "checkpoint_1", tmp_path)).reused
@@ -182,3 +229,75 @@ async def test_no_api_key_reaches_storage(
     await vi_client.models.download(run_id, save_dir=tmp_path)
     stats = vi_server.storage_stats
     assert sum(stats.requests.values()) > 1 and stats.with_authorization == 0
+
+
+async def test_foreign_directory_not_replaced(vi_client: Client, tmp_path: Path) -> None:
+    run_id = await succeeded_run(vi_client)
+    (tmp_path / run_id).mkdir()
+    (tmp_path / run_id / "notes.txt").write_text("mine")
+    with pytest.raises(ViDownloadError, match=r"not a model downloaded.*overwrite=True"):
+        await vi_client.models.download(run_id, save_dir=tmp_path)
+    assert (tmp_path / run_id / "notes.txt").read_text() == "mine"
+    result = await vi_client.models.download(run_id, save_dir=tmp_path, overwrite=True)
+    assert not (tmp_path / run_id / "notes.txt").exists()
+    _check(result, tmp_path, run_id)
+
+
+async def test_damaged_copy_of_same_checkpoint_repaired(vi_client: Client, tmp_path: Path) -> None:
+    run_id = await succeeded_run(vi_client)
+    first = await vi_client.models.download(run_id, save_dir=tmp_path)
+    (first.model_path / "model.safetensors").unlink()  # our own copy, damaged
+    again = await vi_client.models.download(run_id, save_dir=tmp_path)
+    assert not again.reused and again.sha256 == first.sha256
+    _check(again, tmp_path, run_id)
+
+
+async def test_concurrent_downloads_same_target(
+    vi_server: LocalServer, vi_client: Client, tmp_path: Path
+) -> None:
+    """Two downloads into one target at once: one fetches, the other waits and reuses."""
+    run_id = await succeeded_run(vi_client)
+    vi_server.storage_stats.reset()
+    results = await asyncio.gather(
+        *(vi_client.models.download(run_id, save_dir=tmp_path) for _ in range(2))
+    )
+    assert sorted(r.reused for r in results) == [False, True]
+    assert results[0].sha256 == results[1].sha256
+    assert vi_server.storage_stats.bytes_sent == results[0].size_bytes  # fetched once
+    _check(results[0], tmp_path, run_id)
+
+
+_HOLD_LOCK = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+os.unlink(sys.argv[1])
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock is POSIX")
+async def test_waits_for_another_process(vi_client: Client, tmp_path: Path) -> None:
+    """A download in another process holds the target's lock: this one waits for it,
+    and a cancelled wait leaves nothing behind."""
+    run_id = await succeeded_run(vi_client)
+    lock = tmp_path / f".{run_id}.vi-download.tar.lock"
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _HOLD_LOCK, str(lock), "30", stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert holder.stdout is not None
+        assert await holder.stdout.readline() == b"locked\n"
+        task = asyncio.ensure_future(vi_client.models.download(run_id, save_dir=tmp_path))
+        await asyncio.sleep(0.5)
+        assert not task.done() and not (tmp_path / f".{run_id}.vi-download.tar").exists()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        holder.kill()
+        await holder.wait()
+    # the holder died without cleaning up: its lock went with it
+    result = await vi_client.models.download(run_id, save_dir=tmp_path)
+    _check(result, tmp_path, run_id)

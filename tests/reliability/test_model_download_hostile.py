@@ -44,6 +44,7 @@ def storage(
     ranges: bool = True,
     honour_range: bool = True,
     content_range: Callable[[int, int, int], str] | None = None,
+    head_status: int | None = None,
 ) -> Callable[[web.Request, HostileServer], object]:
     """A handler: the outputs API, and a blob route serving ``body``."""
     md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
@@ -55,6 +56,8 @@ def storage(
         if request.path.startswith("/workspaces/"):
             return web.json_response({"items": [_output(server)], "nextPage": None})
         if request.method == "HEAD":
+            if head_status is not None:  # storage that serves GET only
+                return web.Response(status=head_status)
             return web.Response(headers={**headers, "Content-Length": str(len(body))})
         spec = request.headers.get("Range")
         if spec and honour_range:
@@ -107,6 +110,25 @@ async def test_server_without_ranges(hostile: HostileServer, tmp_path: Path) -> 
     assert result.sha256 == hashlib.sha256(body).hexdigest()
     gets = [r for r in hostile.requests if r.path == BLOB and r.method == "GET"]
     assert len(gets) == 1 and "Range" not in gets[0].headers
+
+
+@pytest.mark.parametrize("head_status", [403, 405])
+@pytest.mark.parametrize("honour_range", [True, False])
+async def test_storage_refusing_head(
+    hostile: HostileServer, tmp_path: Path, head_status: int, honour_range: bool
+) -> None:
+    """Size and ETag come from a ``bytes=0-0`` GET (206), or a plain 200 not read."""
+    body = model_tar()
+    hostile.handler = storage(  # type: ignore[assignment]
+        body, head_status=head_status, honour_range=honour_range
+    )
+    async with hostile_client(hostile) as client:
+        result = await client.models.download(RUN, save_dir=tmp_path)
+    assert result.sha256 == hashlib.sha256(body).hexdigest()
+    blob = [r for r in hostile.requests if r.path == BLOB]
+    assert [r.method for r in blob[:2]] == ["HEAD", "GET"]
+    assert blob[1].headers.get("Range") == "bytes=0-0"
+    assert sum(r.method == "HEAD" for r in blob) == 1  # HEAD is not tried again
 
 
 async def test_wrong_content_range_is_not_written(hostile: HostileServer, tmp_path: Path) -> None:

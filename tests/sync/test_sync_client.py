@@ -226,3 +226,24 @@ def test_client_and_pager_are_usable_after_threads_change(
         assert out == [1]
     finally:
         client.close()
+
+
+def test_watch_is_a_blocking_iterator_that_stops_polling_when_closed(
+    sync_client: vi_sync.Client, vi_server_thread: LocalServer
+) -> None:
+    run = sync_client.runs.create(flow=SPEC, metadata=run_meta(running=0.5, pending=1.0))
+    events = sync_client.runs.watch([run.run_id], poll_interval=0.05)
+    assert inspect.isgenerator(events)
+    phases = []
+    for event in events:
+        assert isinstance(event, vi_sync.RunEvent)
+        phases.append(event.run.phase)
+        if event.run.is_terminal:
+            break
+    events.close()
+    assert phases == [
+        vi_sync.RunPhase.PENDING,
+        vi_sync.RunPhase.RUNNING,
+        vi_sync.RunPhase.SUCCEEDED,
+    ]
+    assert sync_client.runs._target()._watcher.active_streams() == 0

@@ -3,7 +3,7 @@
 ::
 
     vi-async flows list|get|delete|cleanup|apply ...
-    vi-async runs list|get|create|wait|logs|kill|delete ...
+    vi-async runs list|get|create|wait|watch|logs|kill|delete ...
     vi-async models list RUN_ID | download RUN_ID [--ckpt ID] [--dir DIR]
     vi-async local [--port 8700 --db vi-local.sqlite ...]   # the local Vi server
     vi-async demo                                           # the SDK tour, no account needed
@@ -154,6 +154,19 @@ def _runs(
     p = runs.add_parser("wait", parents=common, help="wait for runs (exit 1 unless all succeeded)")
     p.add_argument("run_ids", nargs="+", metavar="RUN_ID")
     p.add_argument("--timeout", type=float, default=None, help="seconds to wait at most")
+    p = runs.add_parser(
+        "watch",
+        parents=common,
+        help="print a line per run change (JSON Lines with --json)",
+        description="Print one line per change of the organization's runs (or of the given "
+        "ones): added, changed, removed. Starts with the runs there now unless --no-snapshot; "
+        "runs until Ctrl-C or --timeout.",
+    )
+    p.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="only these runs")
+    p.add_argument("--status", action="append", choices=phases, help="keep this phase (repeat)")
+    p.add_argument("--interval", type=float, default=None, help="seconds between polls")
+    p.add_argument("--no-snapshot", action="store_true", help="only changes from now on")
+    p.add_argument("--timeout", type=float, default=None, help="stop after this many seconds")
     p = runs.add_parser("logs", parents=common, help="print a run's log")
     p.add_argument("run_id")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing until it ends")

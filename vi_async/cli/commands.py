@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from typing import Any, TypeVar
 
 import anyio
@@ -322,6 +323,26 @@ async def runs_wait(client: Client, args: argparse.Namespace, ctx: Context) -> i
     return _wait_exit(finished)
 
 
+async def runs_watch(client: Client, args: argparse.Namespace, ctx: Context) -> int:
+    """``runs watch [ID...] [--status P]``: a line per event (JSON Lines with ``--json``)."""
+    if args.interval is not None and args.interval <= 0:
+        raise UsageError(f"--interval must be positive, got {args.interval}")
+    events = client.runs.watch(
+        args.run_ids or None,
+        phases=args.status,
+        poll_interval=args.interval,
+        snapshot=not args.no_snapshot,
+    )
+    with anyio.move_on_after(args.timeout):
+        async with aclosing(events):
+            async for event in events:
+                if ctx.json:
+                    term.dump_line(term.event_json(event))
+                else:
+                    print(term.event_line(event), flush=True)
+    return 0
+
+
 async def runs_logs(client: Client, args: argparse.Namespace, ctx: Context) -> int:
     """``runs logs ID [-f]``: JSON Lines with ``--json``."""
     tail = None if args.tail < 0 else args.tail
@@ -363,6 +384,7 @@ COMMANDS: dict[tuple[str, str], Command] = {
     ("runs", "get"): runs_get,
     ("runs", "create"): runs_create,
     ("runs", "wait"): runs_wait,
+    ("runs", "watch"): runs_watch,
     ("runs", "logs"): runs_logs,
     ("runs", "kill"): runs_kill,
     ("runs", "delete"): runs_delete,

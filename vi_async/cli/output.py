@@ -14,7 +14,7 @@ import attrs
 
 from .._convert import converter
 from ..bulk import BulkItemResult
-from ..models import Flow, Model, Run
+from ..models import Flow, Model, Run, RunEvent
 
 T = TypeVar("T")
 
@@ -52,6 +52,30 @@ def run_json(run: Run) -> dict[str, Any]:
     data: dict[str, Any] = converter.unstructure(run)
     data["phase"] = run.phase.value
     return data
+
+
+def event_json(event: RunEvent) -> dict[str, Any]:
+    """A watch event as one JSON object: type, run id, phases, and the run."""
+    previous = event.previous
+    return {
+        "type": event.type,
+        "runId": event.run.run_id,
+        "phase": event.run.phase.value,
+        "previousPhase": None if previous is None else previous.phase.value,
+        "run": run_json(event.run),
+    }
+
+
+def event_line(event: RunEvent) -> str:
+    """A watch event as one human line."""
+    run, previous = event.run, event.previous
+    moved = (
+        f"{previous.phase.value} -> {run.phase.value}"
+        if previous is not None and previous.phase is not run.phase
+        else run.phase.value
+    )
+    stamp = datetime.now().strftime("%H:%M:%S")
+    return f"{stamp}  {event.type:<8} {run.run_id}  {moved}  {clip(run.spec.flow.name)}"
 
 
 def dump(data: Any, out: IO[str] | None = None) -> None:

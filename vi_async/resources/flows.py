@@ -10,6 +10,7 @@ from .._bulk_flows import ON_ACTIVE_RUN, FlowFilter, FlowRef, delete_flows, matc
 from .._cleanup_plan import CleanupPlan, make_plan
 from .._convert import patch_to_wire, spec_to_wire
 from .._ids import new_id
+from .._otel import traced
 from .._transport import Transport
 from ..bulk import BulkReport, OnActiveRun, Progress
 from ..errors import ViPlanError
@@ -20,6 +21,11 @@ from .runs import RunsResource
 
 IF_MATCH_HEADER = "If-Match"
 PRECONDITIONS_HEADER = "Vi-Preconditions"
+
+
+def _report_attributes(report: BulkReport) -> dict[str, Any]:
+    counts = {f"vi.bulk.{outcome}": n for outcome, n in report.counts.items()}
+    return {**counts, "vi.bulk.total": report.total, "vi.bulk.cancelled": report.cancelled}
 
 
 class FlowsResource(Resource):
@@ -42,6 +48,7 @@ class FlowsResource(Resource):
         """
         return self._pager(Flow, pagination)
 
+    @traced("vi.flows.get", id_param="flow_id")
     async def get(self, flow_id: str) -> Flow:
         """Get one flow by id. Raises ViNotFoundError if it does not exist."""
         return decode(await self._transport.request("GET", self._path(flow_id)), Flow)
@@ -52,6 +59,7 @@ class FlowsResource(Resource):
         headers = response.headers or {}
         return decode(response, Flow), headers.get(PRECONDITIONS_HEADER) == IF_MATCH_HEADER
 
+    @traced("vi.flows.create")
     async def create(
         self, spec: FlowSpec | dict[str, Any], metadata: dict[str, str] | None = None
     ) -> Flow:
@@ -63,6 +71,7 @@ class FlowsResource(Resource):
         path = self._path(new_id())
         return decode(await self._transport.create(path, body), Flow)
 
+    @traced("vi.flows.update", id_param="flow_id")
     async def update(
         self,
         flow_id: str,
@@ -86,6 +95,7 @@ class FlowsResource(Resource):
         response = await self._transport.request("PATCH", path, body=body, headers=headers)
         return decode(response, Flow)
 
+    @traced("vi.flows.delete", id_param="flow_id")
     async def delete(self, flow_id: str, *, if_match: str | None = None) -> DeletedResource:
         """Delete a flow; its runs stay. Raises ViConflictError while a run of it
         is active, ViNotFoundError if it does not exist. ``if_match``: as in
@@ -94,6 +104,7 @@ class FlowsResource(Resource):
         await self._transport.delete(self._path(flow_id), headers)
         return DeletedResource(id=flow_id)
 
+    @traced("vi.flows.delete_many", summary=_report_attributes)
     async def delete_many(
         self,
         flow_ids: Iterable[str | Flow] | AsyncIterable[str | Flow],
@@ -164,6 +175,7 @@ class FlowsResource(Resource):
             adaptive=adaptive,
         )
 
+    @traced("vi.flows.cleanup", summary=_report_attributes)
     async def cleanup(
         self,
         *,
@@ -203,6 +215,7 @@ class FlowsResource(Resource):
             adaptive,
         )
 
+    @traced("vi.flows.plan_cleanup")
     async def plan_cleanup(
         self,
         *,
@@ -242,6 +255,7 @@ class FlowsResource(Resource):
             on_active_run=on_active_run,
         )
 
+    @traced("vi.flows.apply", summary=_report_attributes)
     async def apply(
         self,
         plan: CleanupPlan,

@@ -4,23 +4,38 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
 from contextlib import aclosing
 from typing import Any
 
 import anyio
+import attrs
 
-from .._convert import spec_to_wire
+from .. import _json
+from .._convert import spec_to_wire, structure
 from .._ids import check_id, new_id, segment
+from .._list_poller import ListPoller
 from .._logs import read_logs
-from .._transport import Transport
-from .._waiter import RunWatcher
-from ..errors import ViTimeoutError
-from ..models import DeletedResource, Flow, FlowSpec, LogLine, PaginationParams, Run, RunPhase
+from .._otel import traced
+from .._transport import Response, Transport
+from .._waiter import FAILED_PHASES, OnUpdate, RunWatcher, Until, phases_of
+from .._watch import watch_runs
+from ..errors import ViDecodeError, ViRunFailedError, ViTimeoutError
+from ..models import (
+    DeletedResource,
+    Flow,
+    FlowSpec,
+    LogLine,
+    PaginationParams,
+    Run,
+    RunEvent,
+    RunPhase,
+)
 from ..pagination import AsyncPager
-from ._base import Resource, decode, request_body
+from ._base import Resource, decode, page_items, request_body
 
 FLOW_ID_HEADER = "Vi-Flow-Id"
+LIST_PAGE_SIZE = "1000"  # the most the API serves in one page
 
 
 def _phase_filter(
@@ -34,6 +49,21 @@ def _phase_filter(
     return lambda run: run.phase in wanted
 
 
+def _parse_page(response: Response) -> tuple[list[Any], str | None]:
+    """A list page fetched undecoded: its raw items and next-page token."""
+    try:
+        data = _json.loads(response.data)
+    except ValueError:  # not chained: the decoder's error holds the whole body
+        raise ViDecodeError(
+            "The runs list is not JSON", status=response.status, request_id=response.request_id
+        ) from None
+    return page_items(attrs.evolve(response, data=data))
+
+
+def _run_attributes(run: Run) -> dict[str, Any]:
+    return {"vi.run.phase": run.phase.value}
+
+
 class RunsResource(Resource):
     """Create, inspect, wait for, kill and delete runs."""
 
@@ -42,9 +72,21 @@ class RunsResource(Resource):
 
     def __init__(self, transport: Transport) -> None:
         super().__init__(transport)
-        self._watcher = RunWatcher(
-            self.get, max_concurrent_polls=transport.config.max_connections
+        self._poller = ListPoller(
+            self._get_raw,
+            self._fetch_page,
+            _parse_page,
+            lambda raw: structure(raw, Run),
+            max_concurrent_polls=transport.config.max_connections,
         )
+        self._watcher = RunWatcher(self._poller)
+
+    async def _get_raw(self, run_id: str) -> Any:
+        return (await self._transport.request("GET", self._path(run_id))).data
+
+    async def _fetch_page(self, token: str | None) -> Response:
+        query = {"s": LIST_PAGE_SIZE} if token is None else {"s": LIST_PAGE_SIZE, "p": token}
+        return await self._transport.request("GET", self.collection, params=query, raw_body=True)
 
     def list(
         self,
@@ -61,10 +103,12 @@ class RunsResource(Resource):
         """
         return self._pager(Run, pagination, where=_phase_filter(status), limit=limit)
 
+    @traced("vi.runs.get", id_param="run_id")
     async def get(self, run_id: str) -> Run:
         """Get one run by id. Raises ViNotFoundError if it does not exist."""
         return decode(await self._transport.request("GET", self._path(run_id)), Run)
 
+    @traced("vi.runs.create", summary=_run_attributes)
     async def create(
         self,
         flow: str | FlowSpec | dict[str, Any],
@@ -73,6 +117,7 @@ class RunsResource(Resource):
         *,
         wait: bool = False,
         timeout: float | None = None,
+        raise_on_failure: bool = False,
     ) -> Run:
         """Start a run of a flow, given by id, FlowSpec or dict.
 
@@ -80,7 +125,8 @@ class RunsResource(Resource):
         sent in the ``Vi-Flow-Id`` header so the server can link the run to its
         flow. With ``wait=True`` this returns the run once it has ended (or
         raises ViTimeoutError after ``timeout`` seconds; its ``last_run`` names
-        the run that was created).
+        the run that was created); with ``raise_on_failure=True`` too, a run
+        that ended Failed, Error or Cancelled raises ViRunFailedError.
         """
         headers = None
         if isinstance(flow, str):
@@ -99,7 +145,9 @@ class RunsResource(Resource):
         if not wait:
             return run
         try:
-            return await self.wait_for(run.run_id, timeout=timeout)
+            return await self.wait_for(
+                run.run_id, timeout=timeout, raise_on_failure=raise_on_failure
+            )
         except ViTimeoutError as exc:
             if exc.last_run is None:  # timed out before the first poll: the created run
                 exc.last_run = run
@@ -113,10 +161,19 @@ class RunsResource(Resource):
         *,
         wait: bool = False,
         timeout: float | None = None,
+        raise_on_failure: bool = False,
     ) -> Run:
         """Alias of ``create()``: start a run of a flow."""
-        return await self.create(flow, training_project, metadata, wait=wait, timeout=timeout)
+        return await self.create(
+            flow,
+            training_project,
+            metadata,
+            wait=wait,
+            timeout=timeout,
+            raise_on_failure=raise_on_failure,
+        )
 
+    @traced("vi.runs.update", id_param="run_id")
     async def update(
         self,
         run_id: str,
@@ -128,6 +185,7 @@ class RunsResource(Resource):
         body = request_body(None if spec is None else spec_to_wire(spec), metadata)
         return decode(await self._transport.request("PATCH", path, body=body), Run)
 
+    @traced("vi.runs.kill", id_param="run_id", summary=_run_attributes)
     async def kill(self, run_id: str) -> Run:
         """Stop a run. Idempotent: a run that has already ended is returned unchanged."""
         run = await self.get(run_id)
@@ -136,39 +194,60 @@ class RunsResource(Resource):
         body = {"spec": {"killedAt": int(time.time() * 1000)}}
         return decode(await self._transport.request("PATCH", self._path(run_id), body=body), Run)
 
+    @traced("vi.runs.delete", id_param="run_id")
     async def delete(self, run_id: str) -> DeletedResource:
         """Delete a run. Raises ViNotFoundError if it does not exist."""
         return await self._deleted(run_id)
 
+    @traced("vi.runs.wait_for", id_param="run_id", summary=_run_attributes)
     async def wait_for(
         self,
         run_id: str,
         *,
         timeout: float | None = None,
         poll_interval: float | None = None,
-        on_update: Callable[[Run], Any] | None = None,
+        on_update: OnUpdate | None = None,
+        until: Until = None,
+        raise_on_failure: bool = False,
     ) -> Run:
-        """Wait until the run has ended and return it.
+        """Wait until the run has ended (or reached ``until``) and return it.
 
-        Polls quickly at first and backs off (or every ``poll_interval``
-        seconds); concurrent waits on the same run share one poll stream.
-        ``on_update(run)`` (sync or async) is called on each phase change.
-        ``timeout`` is a deadline for the whole wait, hanging requests
-        included: ViTimeoutError carries the last Run seen as ``last_run``.
-        A missing run raises ViNotFoundError.
+        ``until`` is a phase or a set of phases (default: the terminal ones):
+        ``until=RunPhase.RUNNING`` returns once the run runs, and raises
+        ViUnreachablePhaseError (a ViRunFailedError) at once if the run ended
+        without getting there. With ``raise_on_failure=True`` a run that ended
+        Failed, Error or Cancelled raises ViRunFailedError (``.run``,
+        ``.reason``, ``.condition_message``). Polls quickly at first and backs
+        off (or every ``poll_interval`` seconds); all of a client's waits share
+        one poller, which reads the runs list instead of each run when that
+        takes fewer requests. ``on_update(run)`` (sync or async) is called on
+        each phase change. ``timeout`` is a deadline for the whole wait,
+        hanging requests included: ViTimeoutError carries the last Run seen as
+        ``last_run``. A missing run raises ViNotFoundError.
         """
         check_id(run_id, "run_id")
         return await self._watcher.wait(
-            run_id, timeout=timeout, poll_interval=poll_interval, on_update=on_update
+            run_id,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            on_update=on_update,
+            until=until,
+            raise_on_failure=raise_on_failure,
         )
 
     async def as_completed(
-        self, run_ids: Iterable[str], *, timeout: float | None = None
+        self,
+        run_ids: Iterable[str],
+        *,
+        timeout: float | None = None,
+        raise_on_failure: bool = False,
     ) -> AsyncIterator[Run]:
         """Yield each run as it ends, in finishing order.
 
-        ``timeout`` bounds the whole iteration (ViTimeoutError). Leaving the
-        loop early cancels the remaining waits; wrap it in
+        ``timeout`` bounds the whole iteration (ViTimeoutError). With
+        ``raise_on_failure=True`` the first run that ended Failed, Error or
+        Cancelled raises ViRunFailedError instead of being yielded. Leaving
+        the loop early cancels the remaining waits; wrap it in
         ``contextlib.aclosing`` to have that happen at once.
         """
         ids = [check_id(run_id, "run_id") for run_id in dict.fromkeys(run_ids)]
@@ -183,13 +262,43 @@ class RunsResource(Resource):
                 if not done:
                     raise ViTimeoutError(f"{len(pending)} run(s) did not finish within {timeout}s")
                 for task in done:
-                    yield task.result()
+                    run = task.result()
+                    if raise_on_failure and run.phase in FAILED_PHASES:
+                        raise ViRunFailedError(run)
+                    yield run
         finally:
             for task in pending:
                 task.cancel()
             if pending:
                 with anyio.CancelScope(shield=True):
                     await asyncio.wait(pending)
+
+    async def watch(
+        self,
+        run_ids: Iterable[str] | None = None,
+        phases: RunPhase | str | Iterable[RunPhase | str] | None = None,
+        poll_interval: float | None = None,
+        *,
+        snapshot: bool = True,
+    ) -> AsyncGenerator[RunEvent, None]:
+        """Yield a RunEvent for each change of the organization's runs, until closed.
+
+        ``run_ids`` limits the watch to those runs (a watch of every run walks
+        the runs list each round); ``phases`` to runs in those phases (a run
+        leaving them is "removed"). It starts with an "added" for each run in
+        view (the snapshot) unless ``snapshot=False``, which reports only
+        changes from then on. Each change is reported once, in order per run.
+        Leaving the ``async for`` (or closing the iterator) stops the polling.
+        """
+        if poll_interval is not None and poll_interval <= 0:
+            raise ValueError(f"poll_interval must be positive, got {poll_interval}")
+        ids = None if run_ids is None else [check_id(r, "run_id") for r in run_ids]
+        wanted = phases_of(phases, "phases")
+        async with aclosing(
+            watch_runs(self._poller, ids, wanted, poll_interval=poll_interval, snapshot=snapshot)
+        ) as events:
+            async for event in events:
+                yield event
 
     async def logs(
         self, run_id: str, *, tail: int | None = 100, follow: bool = False

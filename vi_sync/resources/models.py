@@ -19,6 +19,7 @@ from vi_sync.pagination import SyncPager
 class ModelsResource:
     """List, inspect and download the checkpoints ("run outputs") of runs."""
 
+    namespace = "models"
     collection = "runs"
     id_name = "run_id"
 
@@ -62,8 +63,13 @@ class ModelsResource:
 
         ``save_dir`` defaults to ``~/.datature/vi/models`` (as the official
         SDK). Already on disk with the same checkpoint and ETag, nothing is
-        downloaded (``overwrite=True`` downloads again); a different
-        checkpoint there is replaced. The archive is fetched with up to
+        downloaded (``overwrite=True`` downloads again). Without
+        ``overwrite``, a directory there holding another checkpoint, or files
+        this SDK did not download, raises ViDownloadError before any storage
+        request; its own damaged or outdated copy of this checkpoint is
+        replaced. One download at a time per target: another one (in this
+        process or another) waits, then reuses what the first published.
+        The archive is fetched with up to
         ``workers`` concurrent ranged requests, resumed after a cancel or a
         crash, verified against the server's hash, extracted and checked,
         then renamed into place. ``progress(done_bytes, total_bytes)`` is

@@ -5,11 +5,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from typing import Any
 
 from vi_async._sync_runtime import SyncRuntime
-from vi_async.models import DeletedResource, FlowSpec, LogLine, PaginationParams, Run, RunPhase
+from vi_async._waiter import OnUpdate, Until
+from vi_async.models import (
+    DeletedResource,
+    FlowSpec,
+    LogLine,
+    PaginationParams,
+    Run,
+    RunEvent,
+    RunPhase,
+)
 from vi_async.resources.runs import RunsResource as _AsyncRunsResource
 from vi_sync.pagination import SyncPager
 
@@ -17,6 +26,7 @@ from vi_sync.pagination import SyncPager
 class RunsResource:
     """Create, inspect, wait for, kill and delete runs."""
 
+    namespace = None
     collection = "runs"
     id_name = "run_id"
 
@@ -54,6 +64,7 @@ class RunsResource:
         *,
         wait: bool = False,
         timeout: float | None = None,
+        raise_on_failure: bool = False,
     ) -> Run:
         """Start a run of a flow, given by id, FlowSpec or dict.
 
@@ -61,10 +72,17 @@ class RunsResource:
         sent in the ``Vi-Flow-Id`` header so the server can link the run to its
         flow. With ``wait=True`` this returns the run once it has ended (or
         raises ViTimeoutError after ``timeout`` seconds; its ``last_run`` names
-        the run that was created).
+        the run that was created); with ``raise_on_failure=True`` too, a run
+        that ended Failed, Error or Cancelled raises ViRunFailedError.
         """
         return self._runtime.call(
-            self._target().create, flow, training_project, metadata, wait=wait, timeout=timeout
+            self._target().create,
+            flow,
+            training_project,
+            metadata,
+            wait=wait,
+            timeout=timeout,
+            raise_on_failure=raise_on_failure,
         )
 
     def start(
@@ -75,10 +93,17 @@ class RunsResource:
         *,
         wait: bool = False,
         timeout: float | None = None,
+        raise_on_failure: bool = False,
     ) -> Run:
         """Alias of ``create()``: start a run of a flow."""
         return self._runtime.call(
-            self._target().start, flow, training_project, metadata, wait=wait, timeout=timeout
+            self._target().start,
+            flow,
+            training_project,
+            metadata,
+            wait=wait,
+            timeout=timeout,
+            raise_on_failure=raise_on_failure,
         )
 
     def update(
@@ -104,16 +129,24 @@ class RunsResource:
         *,
         timeout: float | None = None,
         poll_interval: float | None = None,
-        on_update: Callable[[Run], Any] | None = None,
+        on_update: OnUpdate | None = None,
+        until: Until = None,
+        raise_on_failure: bool = False,
     ) -> Run:
-        """Wait until the run has ended and return it.
+        """Wait until the run has ended (or reached ``until``) and return it.
 
-        Polls quickly at first and backs off (or every ``poll_interval``
-        seconds); concurrent waits on the same run share one poll stream.
-        ``on_update(run)`` (sync or async) is called on each phase change.
-        ``timeout`` is a deadline for the whole wait, hanging requests
-        included: ViTimeoutError carries the last Run seen as ``last_run``.
-        A missing run raises ViNotFoundError.
+        ``until`` is a phase or a set of phases (default: the terminal ones):
+        ``until=RunPhase.RUNNING`` returns once the run runs, and raises
+        ViUnreachablePhaseError (a ViRunFailedError) at once if the run ended
+        without getting there. With ``raise_on_failure=True`` a run that ended
+        Failed, Error or Cancelled raises ViRunFailedError (``.run``,
+        ``.reason``, ``.condition_message``). Polls quickly at first and backs
+        off (or every ``poll_interval`` seconds); all of a client's waits share
+        one poller, which reads the runs list instead of each run when that
+        takes fewer requests. ``on_update(run)`` (sync or async) is called on
+        each phase change. ``timeout`` is a deadline for the whole wait,
+        hanging requests included: ViTimeoutError carries the last Run seen as
+        ``last_run``. A missing run raises ViNotFoundError.
         """
         return self._runtime.call(
             self._target().wait_for,
@@ -121,18 +154,49 @@ class RunsResource:
             timeout=timeout,
             poll_interval=poll_interval,
             on_update=on_update,
+            until=until,
+            raise_on_failure=raise_on_failure,
         )
 
     def as_completed(
-        self, run_ids: Iterable[str], *, timeout: float | None = None
+        self,
+        run_ids: Iterable[str],
+        *,
+        timeout: float | None = None,
+        raise_on_failure: bool = False,
     ) -> Iterator[Run]:
         """Yield each run as it ends, in finishing order.
 
-        ``timeout`` bounds the whole iteration (ViTimeoutError). Leaving the
-        loop early cancels the remaining waits; wrap it in
+        ``timeout`` bounds the whole iteration (ViTimeoutError). With
+        ``raise_on_failure=True`` the first run that ended Failed, Error or
+        Cancelled raises ViRunFailedError instead of being yielded. Leaving
+        the loop early cancels the remaining waits; wrap it in
         ``contextlib.closing`` to have that happen at once.
         """
-        return self._runtime.iterate(self._target().as_completed, run_ids, timeout=timeout)
+        return self._runtime.iterate(
+            self._target().as_completed, run_ids, timeout=timeout, raise_on_failure=raise_on_failure
+        )
+
+    def watch(
+        self,
+        run_ids: Iterable[str] | None = None,
+        phases: RunPhase | str | Iterable[RunPhase | str] | None = None,
+        poll_interval: float | None = None,
+        *,
+        snapshot: bool = True,
+    ) -> Generator[RunEvent, None, None]:
+        """Yield a RunEvent for each change of the organization's runs, until closed.
+
+        ``run_ids`` limits the watch to those runs (a watch of every run walks
+        the runs list each round); ``phases`` to runs in those phases (a run
+        leaving them is "removed"). It starts with an "added" for each run in
+        view (the snapshot) unless ``snapshot=False``, which reports only
+        changes from then on. Each change is reported once, in order per run.
+        Leaving the ``for`` (or closing the iterator) stops the polling.
+        """
+        return self._runtime.iterate(
+            self._target().watch, run_ids, phases, poll_interval, snapshot=snapshot
+        )
 
     def logs(
         self, run_id: str, *, tail: int | None = 100, follow: bool = False
