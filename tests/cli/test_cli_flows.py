@@ -181,7 +181,7 @@ async def test_confirmed_cleanup_deletes_exactly_the_previewed_flows(
         with anyio.fail_after(20):
             out = b"".join([chunk async for chunk in process.stdout]).decode()
             code = await process.wait()
-    assert code == 0
+    assert code == 1  # the edited flow was asked for and not deleted
     report = json.loads(out)
     assert sorted(r["flow_id"] for r in report["deleted"]) == sorted(previewed)
     assert [(r["flow_id"], r["reason"]) for r in report["skipped"]] == [
@@ -265,7 +265,9 @@ async def test_cleanup_writes_a_plan_and_apply_applies_it(
     no = await cli(vi_server, "flows", "apply", str(plan_file), stdin="n\n")
     assert no.code == 1 and "Nothing was deleted" in no.err and "4 flow(s)" in no.err
     done = await cli(vi_server, "flows", "apply", str(plan_file), "--yes", "--json")
-    assert done.code == 0, done.err
+    # Two planned deletes did not happen: exit 1, each reason on stderr.
+    assert done.code == 1, done.err
+    assert "changed since the plan" in done.err and "not_found" in done.err
     report = done.json()
     assert report["counts"] == {
         "deleted": 2, "skipped": 1, "not_found": 1, "failed": 0, "would_delete": 0, "unknown": 0
