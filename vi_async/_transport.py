@@ -106,7 +106,8 @@ class Transport:
             retry_waits,
             ViError,
             base=config.retry_base_delay,
-            max_tries=config.max_retries + 1,
+            # _give_up applies the real limit (more attempts for a paced job's 429s).
+            max_tries=config.max_retries * PACED_RETRY_FACTOR + 1,
             giveup=self._give_up,
             on_backoff=self._log_backoff,
             jitter=None,
@@ -418,9 +419,11 @@ class Transport:
         if not call.retryable or not isinstance(error, ViError) or not is_transient(error):
             return True
         max_retries = self.config.max_retries
-        if error.status == 429 and current_pacer.get() is not None:
+        paced_429 = error.status == 429 and current_pacer.get() is not None
+        if paced_429:
             # In a paced bulk job a 429 is the job's pacing signal (its gate slows every
-            # request down), not this request's failure: allow it more attempts.
+            # request down), not this request's failure: allow it more attempts, and do
+            # not charge the retry budget, which exists to stop storms the gate already stops.
             max_retries *= PACED_RETRY_FACTOR
         if call.attempts > max_retries:
             return True
@@ -440,6 +443,8 @@ class Transport:
             return True
         if left <= 0:
             return True
+        if paced_429:
+            return False
         cost = self.quota.acquire(error)
         if cost is None:
             logger.warning("%s %s: retry budget exhausted, not retrying", call.method, call.path)

@@ -28,10 +28,9 @@ async def test_delete_many_adapts_to_a_rate_limit(
         report = await vi_client.flows.delete_many(seeded, concurrency=32)
     elapsed = time.monotonic() - started
     vi_server.faults = FaultConfig()
-    # Under a heavily loaded machine a few deletes may still run out of attempts (429)
-    # while the job learns the rate; never more than a few, and never another error.
-    assert report.complete and len(report.deleted) >= 196, report.summary()
-    assert all(r.error is not None and r.error.status == 429 for r in report.failed)
+    # Every delete went through: a paced job's 429s get more attempts and do not drain
+    # the retry budget while the job learns the rate.
+    assert report.complete and len(report.deleted) == 200, report.summary()
     await assert_exact(vi_server, report, seeded)
     requests = vi_server.request_counts["DELETE /workspaces/{org}/flows/{flowId}"]
     # The job finished (speed is measured in benchmarks/rate_limited_delete.py, not
