@@ -156,6 +156,10 @@ class ServerProcess:
         counts: dict[str, int] = self._admin("GET", "stats")["requests"]
         return counts
 
+    def rate_limited(self) -> int:
+        """Requests the ``rate_limit`` fault answered 429 since the last reset."""
+        return int(self._admin("GET", "stats").get("rateLimited", 0))
+
     def reset_stats(self) -> None:
         """Reset the request counters."""
         self._admin("DELETE", "stats")
