@@ -122,14 +122,11 @@ CLIENT_ARGS: dict[str, Any] = {
 }
 RESOURCE_CLASSES = {"flows": "FlowsResource", "runs": "RunsResource", "models": "ModelsResource"}
 
-# Issue 16 (plan, review, apply) is being merged: until it lands these are expected to fail.
+# Issue 16: plan, review, apply.
 PLAN_METHODS: dict[tuple[str, str], dict[str, Any]] = {
     ("flows", "plan_cleanup"): {"name": None, "older_than": None, "where": None},
     ("flows", "apply"): {"plan": _REQUIRED, "concurrency": 32, "progress": None},
 }
-_ISSUE_16 = pytest.mark.xfail(
-    reason="issue 16 (plan_cleanup / apply / CleanupPlan) not merged on main yet", strict=False
-)
 
 
 def _package(name: str) -> ModuleType:
@@ -290,16 +287,13 @@ def test_sync_facade_mirrors_async_signatures(pkg: str) -> None:
 
 
 @pytest.mark.parametrize("pkg", PACKAGES)
-@pytest.mark.parametrize(
-    ("attr", "method"), [pytest.param(*key, marks=_ISSUE_16) for key in sorted(PLAN_METHODS)]
-)
+@pytest.mark.parametrize(("attr", "method"), sorted(PLAN_METHODS))
 def test_plan_and_apply(pkg: str, attr: str, method: str) -> None:
     func = _method(pkg, attr, method)
     problems = _mismatches(f"{pkg}: client.{attr}.{method}", func, PLAN_METHODS[attr, method])
     assert not problems, "\n".join(problems)
 
 
-@_ISSUE_16
 @pytest.mark.parametrize("pkg", PACKAGES)
 def test_cleanup_plan_class(pkg: str) -> None:
     module = _package(pkg)
