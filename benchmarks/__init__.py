@@ -7,6 +7,7 @@ Results and the machine they were measured on: ``benchmarks/RESULTS.md``.
 
 MEASURES = (
     "bulk_delete",
+    "client_overhead",
     "wait_fanout",
     "decode",
     "import_time",
