@@ -15,4 +15,5 @@ MEASURES = (
     "memory",
     "log_page",
     "model_download",
+    "observability",
 )

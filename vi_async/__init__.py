@@ -7,6 +7,9 @@ async with Client() as client:
 """
 
 from ._client import Client
+from ._hooks import RequestInfo, ResponseInfo
+from ._otel import instrument, uninstrument
+from ._rate_limit import RateLimitInfo
 from ._version import __version__
 from .bulk import BulkError, BulkItemResult, BulkOutcome, BulkReport, OnActiveRun
 from .errors import (
@@ -79,7 +82,10 @@ __all__ = [
     "OnActiveRun",
     "Page",
     "PaginationParams",
+    "RateLimitInfo",
+    "RequestInfo",
     "ResourceMetadata",
+    "ResponseInfo",
     "Run",
     "RunCondition",
     "RunEvent",
@@ -104,4 +110,6 @@ __all__ = [
     "ViUnreachablePhaseError",
     "ViValidationError",
     "__version__",
+    "instrument",
+    "uninstrument",
 ]

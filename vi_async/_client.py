@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from ._config import DEFAULT_MAX_RESPONSE_BYTES, ClientConfig
 from ._download import Progress
+from ._hooks import ResponseInfo
+from ._rate_limit import RateLimitInfo
 from ._transport import Transport
 from .models import ModelDownload
 from .resources import FlowsResource, ModelsResource, RunsResource
@@ -28,6 +32,14 @@ class Client:
     ``max_response_bytes`` caps the body of any API answer (a larger one raises
     ViResponseTooLargeError without being read further). Redirects are never
     followed (ViRedirectError).
+
+    Observability (README "Observability"): ``event_hooks={"request": [...],
+    "response": [...]}`` are sync or async callables called once per attempt,
+    retries included, with a ``RequestInfo`` / ``ResponseInfo`` (no secret in
+    either; a hook that raises aborts the request with its exception);
+    ``trace_configs`` (``aiohttp.TraceConfig`` objects) are given to the session;
+    ``tracing=True`` opens OpenTelemetry spans for this client (``None``:
+    as ``vi_async.instrument()`` says; ``False``: never).
     """
 
     def __init__(
@@ -43,6 +55,9 @@ class Client:
         max_connections: int = 100,
         retry_base_delay: float = 0.25,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        event_hooks: Mapping[str, Sequence[Callable[[Any], Any]]] | None = None,
+        trace_configs: Sequence[Any] | None = None,
+        tracing: bool | None = None,
     ) -> None:
         self._config = ClientConfig.resolve(
             secret_key,
@@ -56,7 +71,9 @@ class Client:
             retry_base_delay=retry_base_delay,
             max_response_bytes=max_response_bytes,
         )
-        self._transport = Transport(self._config)
+        self._transport = Transport(
+            self._config, event_hooks=event_hooks, trace_configs=trace_configs, tracing=tracing
+        )
         self.runs = RunsResource(self._transport)
         """Runs: executions of flows."""
         self.flows = FlowsResource(self._transport, self.runs)
@@ -73,6 +90,24 @@ class Client:
     def endpoint(self) -> str:
         """The API endpoint URL."""
         return self._config.endpoint
+
+    @property
+    def rate_limit(self) -> RateLimitInfo | None:
+        """The last rate-limit headers the server sent (limit, remaining, reset), if any."""
+        return self._transport.responses.rate_limit
+
+    @property
+    def last_response(self) -> ResponseInfo | None:
+        """Status, request id, headers and timing of the last HTTP answer.
+
+        Kept per task: read right after a call, it describes that call's answer
+        even while other tasks use the client. Where the reader's task made no
+        request it is the client's latest answer; that is the case in vi_sync,
+        whose calls run on the client's loop thread (so with one sync client
+        shared by several threads, it is whichever answer came last). None
+        before the first answer.
+        """
+        return self._transport.responses.last()
 
     def __repr__(self) -> str:
         return f"Client(organization_id={self.organization_id!r}, endpoint={self.endpoint!r})"

@@ -8,6 +8,7 @@ import asyncio
 import logging
 import platform
 import time
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -16,7 +17,12 @@ import backoff
 from . import _json, _mask
 from ._body import read_body
 from ._config import ClientConfig
+from ._hooks import Hook, normalize_hooks, path_template
 from ._ids import new_id, segment
+from ._logging import sdk_logger
+from ._observe import Responses, Watch, full_url, masked
+from ._otel import tracer_for
+from ._rate_limit import parse_rate_limit
 from ._retry import Call, RetryQuota, current_call, is_transient, parse_retry_after, retry_waits
 from ._version import __version__
 from .errors import (
@@ -25,13 +31,14 @@ from .errors import (
     ViDecodeError,
     ViError,
     ViNotFoundError,
+    ViRateLimitError,
     ViRedirectError,
     ViResponseTooLargeError,
     ViTimeoutError,
     error_for_status,
 )
 
-logger = logging.getLogger("vi_async")
+logger = sdk_logger()
 E = TypeVar("E", bound=ViError)
 
 if TYPE_CHECKING:
@@ -58,9 +65,19 @@ class Transport:
     """Sends requests for one client; owns its aiohttp session."""
 
     def __init__(
-        self, config: ClientConfig, *, extra_headers: dict[str, str] | None = None
+        self,
+        config: ClientConfig,
+        *,
+        extra_headers: dict[str, str] | None = None,
+        event_hooks: Mapping[str, Sequence[Hook]] | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
+        tracing: bool | None = None,
     ) -> None:
         self.config = config
+        self.hooks = normalize_hooks(event_hooks)
+        self._hooked = bool(self.hooks[0] or self.hooks[1])
+        self.tracing = tracing
+        self._trace_configs = list(trace_configs) if trace_configs else None
         self._base = f"{config.endpoint}workspaces/{segment(config.organization_id)}/"
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
@@ -71,6 +88,7 @@ class Transport:
             "Accept": "application/json",
             **(extra_headers or {}),
         }
+        self.responses = Responses(self._headers)
         self.quota = RetryQuota(config.retry_budget)
         _mask.remember(config.secret_key)
         self._send_with_retries = backoff.on_exception(
@@ -103,7 +121,10 @@ class Transport:
                 limit=self.config.max_connections, limit_per_host=self.config.max_connections
             )
             self._session = aiohttp.ClientSession(
-                connector=connector, headers=self._headers, auto_decompress=True
+                connector=connector,
+                headers=self._headers,
+                auto_decompress=True,
+                trace_configs=self._trace_configs,
             )
             # aiohttp silently resends an idempotent request once when a kept-alive
             # connection drops. That hides a lost answer from us (a DELETE that was
@@ -154,9 +175,7 @@ class Transport:
         self.quota.release(call.retry_tokens or 1)
         return response
 
-    async def create(
-        self, path: str, body: Any, headers: dict[str, str] | None = None
-    ) -> Response:
+    async def create(self, path: str, body: Any, headers: dict[str, str] | None = None) -> Response:
         """PUT a new resource under a client-made id, with an exact outcome, retries included.
 
         A server whose PUT is idempotent (the local server) answers a retry of a
@@ -211,7 +230,19 @@ class Transport:
         if headers:
             send_headers.update(headers)
         url = URL(self._base + call.path, encoded=True)
+        tracer = tracer_for(self.tracing)
+        watch = None
+        if self._hooked or tracer is not None:
+            watch = await Watch.start(
+                call,
+                full_url(url, params),
+                {**self._headers, **send_headers},
+                self.hooks,
+                tracer,
+            )
         status = 0
+        resp_headers: Any = None
+        request_id: str | None = None
         unchained: str | None = None
         try:
             async with self.session().request(
@@ -249,6 +280,9 @@ class Transport:
             call.answer_lost = True
             unchained = f"HTTP client error: {type(exc).__name__}"
         finally:
+            elapsed = time.monotonic() - started
+            if resp_headers is not None:
+                request_id = _first_header(resp_headers, _REQUEST_ID_HEADERS)
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug(
                     "%s %s -> %s attempt=%d elapsed=%.3fs",
@@ -256,11 +290,25 @@ class Transport:
                     call.path,
                     status or "no answer",
                     call.attempts,
-                    time.monotonic() - started,
+                    elapsed,
+                    extra={
+                        "method": call.method,
+                        "path_template": path_template(call.path),
+                        "status": status or None,
+                        "attempt": call.attempts,
+                        "request_id": masked(request_id),
+                        "elapsed": elapsed,
+                    },
                 )
+            if watch is not None:
+                watch.finish(status, request_id)
         if unchained is not None:
             raise self._error(ViConnectionError, call, unchained)
-        request_id = _first_header(resp_headers, _REQUEST_ID_HEADERS)
+        self.responses.record(
+            call, url, params, send_headers, status, elapsed, request_id, resp_headers
+        )
+        if watch is not None:
+            await watch.responded(status, elapsed, request_id, resp_headers)
         if raw is None:
             raise self._error(
                 ViResponseTooLargeError,
@@ -306,6 +354,8 @@ class Transport:
         err.code = code
         if status in (429, 503):
             err.retry_after = parse_retry_after(headers.get("Retry-After"))
+        if isinstance(err, ViRateLimitError):
+            err.rate_limit = parse_rate_limit(headers)
         return err
 
     def _redirect_error(

@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from ._mask import mask
 
+if TYPE_CHECKING:
+    from ._rate_limit import RateLimitInfo
+
 __all__ = [
     "InvalidIdError",
     "ViAuthenticationError",
@@ -135,7 +138,13 @@ class ViConflictError(ViError):
 
 
 class ViRateLimitError(ViError):
-    """The server asked us to slow down (429); ``retry_after`` is in seconds."""
+    """The server asked us to slow down (429); ``retry_after`` is in seconds.
+
+    ``rate_limit`` holds the answer's rate-limit headers (limit, remaining,
+    reset), when it sent any.
+    """
+
+    rate_limit: RateLimitInfo | None = None
 
 
 class ViServerError(ViError):

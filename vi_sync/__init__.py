@@ -47,7 +47,10 @@ from vi_async import (
     OnActiveRun,
     Page,
     PaginationParams,
+    RateLimitInfo,
+    RequestInfo,
     ResourceMetadata,
+    ResponseInfo,
     Run,
     RunCondition,
     RunEvent,
@@ -72,6 +75,8 @@ from vi_async import (
     ViUnreachablePhaseError,
     ViValidationError,
     __version__,
+    instrument,
+    uninstrument,
 )
 from vi_sync._client import Client
 from vi_sync.pagination import SyncPager
@@ -99,7 +104,10 @@ __all__ = [
     "OnActiveRun",
     "Page",
     "PaginationParams",
+    "RateLimitInfo",
+    "RequestInfo",
     "ResourceMetadata",
+    "ResponseInfo",
     "Run",
     "RunCondition",
     "RunEvent",
@@ -125,4 +133,6 @@ __all__ = [
     "ViUnreachablePhaseError",
     "ViValidationError",
     "__version__",
+    "instrument",
+    "uninstrument",
 ]

@@ -5,12 +5,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from vi_async._client import Client as _AsyncClient
 from vi_async._config import DEFAULT_MAX_RESPONSE_BYTES
 from vi_async._download import Progress
+from vi_async._hooks import ResponseInfo
+from vi_async._rate_limit import RateLimitInfo
 from vi_async._sync_runtime import SyncRuntime
 from vi_async.models import ModelDownload
 from vi_sync.resources.flows import FlowsResource
@@ -34,6 +38,14 @@ class Client:
     ``max_response_bytes`` caps the body of any API answer (a larger one raises
     ViResponseTooLargeError without being read further). Redirects are never
     followed (ViRedirectError).
+
+    Observability (README "Observability"): ``event_hooks={"request": [...],
+    "response": [...]}`` are sync or async callables called once per attempt,
+    retries included, with a ``RequestInfo`` / ``ResponseInfo`` (no secret in
+    either; a hook that raises aborts the request with its exception);
+    ``trace_configs`` (``aiohttp.TraceConfig`` objects) are given to the session;
+    ``tracing=True`` opens OpenTelemetry spans for this client (``None``:
+    as ``vi_async.instrument()`` says; ``False``: never).
     """
 
     def __init__(
@@ -49,6 +61,9 @@ class Client:
         max_connections: int = 100,
         retry_base_delay: float = 0.25,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        event_hooks: Mapping[str, Sequence[Callable[[Any], Any]]] | None = None,
+        trace_configs: Sequence[Any] | None = None,
+        tracing: bool | None = None,
     ) -> None:
         self._runtime = SyncRuntime(
             lambda: _AsyncClient(
@@ -62,6 +77,9 @@ class Client:
                 max_connections=max_connections,
                 retry_base_delay=retry_base_delay,
                 max_response_bytes=max_response_bytes,
+                event_hooks=event_hooks,
+                trace_configs=trace_configs,
+                tracing=tracing,
             ),
             _AsyncClient.close,
             name="vi_sync.Client",
@@ -83,6 +101,24 @@ class Client:
     def endpoint(self) -> str:
         """The API endpoint URL."""
         return self._target().endpoint
+
+    @property
+    def rate_limit(self) -> RateLimitInfo | None:
+        """The last rate-limit headers the server sent (limit, remaining, reset), if any."""
+        return self._target().rate_limit
+
+    @property
+    def last_response(self) -> ResponseInfo | None:
+        """Status, request id, headers and timing of the last HTTP answer.
+
+        Kept per task: read right after a call, it describes that call's answer
+        even while other tasks use the client. Where the reader's task made no
+        request it is the client's latest answer; that is the case in vi_sync,
+        whose calls run on the client's loop thread (so with one sync client
+        shared by several threads, it is whichever answer came last). None
+        before the first answer.
+        """
+        return self._target().last_response
 
     def __repr__(self) -> str:
         return repr(self._target())

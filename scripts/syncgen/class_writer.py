@@ -14,12 +14,28 @@ from .docstrings import render_docstring
 from .errors import GenerationError
 from .imports import Imports
 from .layout import Call, layout, unparse
-from .settings import AWAIT_TWINS, INDENT, ROOT_CLOSE, RUNTIME_MODULE, SYNC_PKG
+from .settings import (
+    AWAIT_TWINS,
+    INDENT,
+    ROOT_CLOSE,
+    RUNTIME_MODULE,
+    SYNC_PKG,
+    TRANSPARENT_DECORATORS,
+)
 from .signatures import Param, body_is, def_lines, params_of
 from .source import SourceModule, docstring_of, find_node, function_node, lookup, source_of
 from .type_mapping import TypeWriter, return_kind, returns_self
 
 SPECIAL_DUNDERS = {"__init__", "__repr__", "__aenter__", "__aexit__", "__aiter__", "__await__"}
+
+
+def transparent(decorator: ast.expr, namespace: dict[str, Any]) -> bool:
+    """True for a decorator that keeps the method's signature and kind (settings)."""
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    if not isinstance(target, ast.Name):
+        return False
+    obj = lookup(target.id, namespace)
+    return f"{obj.__module__}.{obj.__qualname__}" in TRANSPARENT_DECORATORS
 
 
 class ClassWriter:
@@ -45,7 +61,8 @@ class ClassWriter:
     ) -> tuple[ast.FunctionDef | ast.AsyncFunctionDef, dict[str, Any], SourceModule]:
         """A method's node, globals and source module."""
         node = function_node(func)
-        return node, func.__globals__, source_of(func.__module__)
+        # A decorated method (functools.wraps) resolves names where it was written.
+        return node, inspect.unwrap(func).__globals__, source_of(func.__module__)
 
     @staticmethod
     def portal_call(how: str, method: str, args: list[str], prefix: str = "") -> Call:
@@ -221,7 +238,7 @@ class ClassWriter:
     def write_method(self, name: str, func: Any) -> None:
         """The blocking twin of one method (or dunder) of the async class."""
         node, namespace, source = self.method_context(func)
-        if node.decorator_list:
+        if any(not transparent(d, namespace) for d in node.decorator_list):
             # e.g. @asynccontextmanager: its annotation says AsyncIterator, but the
             # method returns an async context manager. Make a rule before wrapping it.
             raise GenerationError(f"{self.cls.__name__}.{name}: decorated methods need a rule")

@@ -113,7 +113,7 @@ class Registry:
                 continue
             node = function_node(func)
             if node.returns is not None:
-                for ref in referenced_objects(node.returns, func.__globals__):
+                for ref in referenced_objects(node.returns, inspect.unwrap(func).__globals__):
                     if is_own_async_class(ref):
                         found.append(ref)
         for attr in init_attributes(cls):

@@ -19,3 +19,6 @@ AWAIT_TWINS = {"AsyncPager": "first_page"}
 COMMAND = "python scripts/generate_sync.py  (or: nox -s generate)"
 LINE_LENGTH = 100
 INDENT = "    "
+#: Decorators of async methods that keep their signature and kind (the sync twin
+#: simply calls the decorated method): OpenTelemetry spans per SDK call.
+TRANSPARENT_DECORATORS = frozenset({"vi_async._otel.traced"})

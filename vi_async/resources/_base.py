@@ -6,6 +6,7 @@ from typing import Any, TypeVar
 
 from .._convert import converter, describe, kind_of, structure
 from .._ids import check_id
+from .._otel import traced_call, tracer_for
 from .._transport import Response, Transport
 from ..errors import ViDecodeError
 from ..models import DeletedResource, Page, PaginationParams
@@ -55,6 +56,8 @@ class Resource:
 
     collection: str
     id_name: str
+    namespace: str | None = None
+    """The ``client.<namespace>`` name when it is not the collection (spans: ``vi.models.list``)."""
 
     def __init__(self, transport: Transport) -> None:
         self._transport = transport
@@ -82,8 +85,13 @@ class Resource:
             query = {**(params or {}), "s": size}
             if token is not None:
                 query["p"] = token
-            response = await self._transport.request("GET", where, params=query)
-            page: Page[T] = decode_page(response, page_type)
+            work = self._transport.request("GET", where, params=query)
+            tracer = tracer_for(self._transport.tracing)
+            if tracer is not None:  # one span per page: a pager is no coroutine to decorate
+                organization = self._transport.config.organization_id
+                name = f"vi.{self.namespace or self.collection}.list"
+                work = traced_call(tracer, organization, name, None, None, work)
+            page: Page[T] = decode_page(await work, page_type)
             return page
 
         return AsyncPager(fetch, first_token=pages.page_token, page_size=pages.page_size, **options)

@@ -9,12 +9,18 @@ from typing import Any
 from .._bulk_flows import FlowFilter, delete_flows, matching_flows
 from .._convert import patch_to_wire, spec_to_wire
 from .._ids import new_id
+from .._otel import traced
 from .._transport import Transport
 from ..bulk import BulkReport, OnActiveRun, Progress
 from ..models import DeletedResource, Flow, FlowSpec, PaginationParams
 from ..pagination import AsyncPager
 from ._base import Resource, decode, request_body
 from .runs import RunsResource
+
+
+def _report_attributes(report: BulkReport) -> dict[str, Any]:
+    counts = {f"vi.bulk.{outcome}": n for outcome, n in report.counts.items()}
+    return {**counts, "vi.bulk.total": report.total, "vi.bulk.cancelled": report.cancelled}
 
 
 class FlowsResource(Resource):
@@ -37,10 +43,12 @@ class FlowsResource(Resource):
         """
         return self._pager(Flow, pagination)
 
+    @traced("vi.flows.get", id_param="flow_id")
     async def get(self, flow_id: str) -> Flow:
         """Get one flow by id. Raises ViNotFoundError if it does not exist."""
         return decode(await self._transport.request("GET", self._path(flow_id)), Flow)
 
+    @traced("vi.flows.create")
     async def create(
         self, spec: FlowSpec | dict[str, Any], metadata: dict[str, str] | None = None
     ) -> Flow:
@@ -52,6 +60,7 @@ class FlowsResource(Resource):
         path = self._path(new_id())
         return decode(await self._transport.create(path, body), Flow)
 
+    @traced("vi.flows.update", id_param="flow_id")
     async def update(
         self,
         flow_id: str,
@@ -69,11 +78,13 @@ class FlowsResource(Resource):
         body = request_body(None if spec is None else patch_to_wire(spec), metadata)
         return decode(await self._transport.request("PATCH", path, body=body), Flow)
 
+    @traced("vi.flows.delete", id_param="flow_id")
     async def delete(self, flow_id: str) -> DeletedResource:
         """Delete a flow; its runs stay. Raises ViConflictError while a run of it
         is active, ViNotFoundError if it does not exist."""
         return await self._deleted(flow_id)
 
+    @traced("vi.flows.delete_many", summary=_report_attributes)
     async def delete_many(
         self,
         flow_ids: Iterable[str | Flow] | AsyncIterable[str | Flow],
@@ -120,6 +131,7 @@ class FlowsResource(Resource):
             report=report,
         )
 
+    @traced("vi.flows.cleanup", summary=_report_attributes)
     async def cleanup(
         self,
         *,

@@ -7,6 +7,7 @@ from typing import Any
 
 from .._download import ModelDownloader, Progress
 from .._ids import check_id, segment
+from .._otel import traced
 from ..errors import ViNotFoundError
 from ..models import Model, ModelDownload, Page, PaginationParams
 from ..pagination import AsyncPager
@@ -16,11 +17,16 @@ INTENT = {"intent": "sdkLocalDeploy"}
 DEFAULT_SAVE_DIR = Path.home() / ".datature" / "vi" / "models"
 
 
+def _download_attributes(result: ModelDownload) -> dict[str, Any]:
+    return {"vi.download.bytes": result.size_bytes, "vi.download.reused": result.reused}
+
+
 class ModelsResource(Resource):
     """List, inspect and download the checkpoints ("run outputs") of runs."""
 
     collection = "runs"
     id_name = "run_id"
+    namespace = "models"
 
     def _outputs(self, run_id: str, ckpt: str | None = None) -> str:
         path = self._path(run_id) + "/outputs"
@@ -36,6 +42,7 @@ class ModelsResource(Resource):
         """
         return self._pager(Model, pagination, path=self._outputs(run_id), params=INTENT)
 
+    @traced("vi.models.get", id_param="run_id")
     async def get(self, run_id: str, ckpt: str | None = None, contents: bool = False) -> Model:
         """The latest checkpoint of a run, or the one named ``ckpt``.
 
@@ -63,6 +70,7 @@ class ModelsResource(Resource):
             )
         return items[-1]
 
+    @traced("vi.models.download", id_param="run_id", summary=_download_attributes)
     async def download(
         self,
         run_id: str,

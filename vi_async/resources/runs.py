@@ -16,6 +16,7 @@ from .._convert import spec_to_wire, structure
 from .._ids import check_id, new_id, segment
 from .._list_poller import ListPoller
 from .._logs import read_logs
+from .._otel import traced
 from .._transport import Response, Transport
 from .._waiter import FAILED_PHASES, OnUpdate, RunWatcher, Until, phases_of
 from .._watch import watch_runs
@@ -59,6 +60,10 @@ def _parse_page(response: Response) -> tuple[list[Any], str | None]:
     return page_items(attrs.evolve(response, data=data))
 
 
+def _run_attributes(run: Run) -> dict[str, Any]:
+    return {"vi.run.phase": run.phase.value}
+
+
 class RunsResource(Resource):
     """Create, inspect, wait for, kill and delete runs."""
 
@@ -98,10 +103,12 @@ class RunsResource(Resource):
         """
         return self._pager(Run, pagination, where=_phase_filter(status), limit=limit)
 
+    @traced("vi.runs.get", id_param="run_id")
     async def get(self, run_id: str) -> Run:
         """Get one run by id. Raises ViNotFoundError if it does not exist."""
         return decode(await self._transport.request("GET", self._path(run_id)), Run)
 
+    @traced("vi.runs.create", summary=_run_attributes)
     async def create(
         self,
         flow: str | FlowSpec | dict[str, Any],
@@ -166,6 +173,7 @@ class RunsResource(Resource):
             raise_on_failure=raise_on_failure,
         )
 
+    @traced("vi.runs.update", id_param="run_id")
     async def update(
         self,
         run_id: str,
@@ -177,6 +185,7 @@ class RunsResource(Resource):
         body = request_body(None if spec is None else spec_to_wire(spec), metadata)
         return decode(await self._transport.request("PATCH", path, body=body), Run)
 
+    @traced("vi.runs.kill", id_param="run_id", summary=_run_attributes)
     async def kill(self, run_id: str) -> Run:
         """Stop a run. Idempotent: a run that has already ended is returned unchanged."""
         run = await self.get(run_id)
@@ -185,10 +194,12 @@ class RunsResource(Resource):
         body = {"spec": {"killedAt": int(time.time() * 1000)}}
         return decode(await self._transport.request("PATCH", self._path(run_id), body=body), Run)
 
+    @traced("vi.runs.delete", id_param="run_id")
     async def delete(self, run_id: str) -> DeletedResource:
         """Delete a run. Raises ViNotFoundError if it does not exist."""
         return await self._deleted(run_id)
 
+    @traced("vi.runs.wait_for", id_param="run_id", summary=_run_attributes)
     async def wait_for(
         self,
         run_id: str,

@@ -19,6 +19,7 @@ from vi_sync.pagination import SyncPager
 class FlowsResource:
     """List, get, create, update and delete flows."""
 
+    namespace = None
     collection = "flows"
     id_name = "flow_id"
 

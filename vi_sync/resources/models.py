@@ -19,6 +19,7 @@ from vi_sync.pagination import SyncPager
 class ModelsResource:
     """List, inspect and download the checkpoints ("run outputs") of runs."""
 
+    namespace = "models"
     collection = "runs"
     id_name = "run_id"
 

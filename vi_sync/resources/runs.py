@@ -26,6 +26,7 @@ from vi_sync.pagination import SyncPager
 class RunsResource:
     """Create, inspect, wait for, kill and delete runs."""
 
+    namespace = None
     collection = "runs"
     id_name = "run_id"
 

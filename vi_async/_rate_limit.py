@@ -1,0 +1,104 @@
+"""Rate-limit headers: what the server says about the caller's quota.
+
+Servers spell these several ways; every spelling is read into one
+``RateLimitInfo``: the IETF draft's ``RateLimit-Limit`` / ``-Remaining`` /
+``-Reset`` fields and its combined ``RateLimit: limit=…, remaining=…, reset=…``
+field, and the widespread ``X-RateLimit-*`` headers. ``reset`` is always seconds
+from when the answer arrived: a value that looks like an epoch timestamp
+(``X-RateLimit-Reset: 1767225600``, GitHub style) is turned into a delay, and a
+duration such as ``6m0s`` or ``250ms`` is read as one. A response without any
+of these headers gives None.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+
+import attrs
+
+_PREFIXES = ("RateLimit-", "X-RateLimit-")
+_EPOCH_THRESHOLD = 1e9  # a "reset" this large is a Unix timestamp, not a delay
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+@attrs.frozen(slots=True)
+class RateLimitInfo:
+    """The server's rate-limit state from one answer; fields it did not send are None.
+
+    ``limit``: requests allowed per window; ``remaining``: requests left in it;
+    ``reset``: seconds until the window resets, counted from ``observed_at``
+    (a ``time.time()`` timestamp of the answer).
+    """
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset: float | None = None
+    observed_at: float = attrs.field(factory=time.time, eq=False)
+
+    @property
+    def resets_at(self) -> float | None:
+        """The ``time.time()`` timestamp at which the window resets, if known."""
+        return None if self.reset is None else self.observed_at + self.reset
+
+
+def parse_rate_limit(headers: Mapping[str, str]) -> RateLimitInfo | None:
+    """Read the rate-limit headers of a response (case-insensitive mapping), or None."""
+    combined = headers.get("RateLimit")
+    if combined is not None:
+        fields = dict(_pairs(combined))
+        found = (fields.get("limit"), fields.get("remaining"), fields.get("reset"))
+    else:
+        found = (None, None, None)
+    if found == (None, None, None):
+        for prefix in _PREFIXES:
+            found = tuple(  # type: ignore[assignment]
+                headers.get(prefix + name) for name in ("Limit", "Remaining", "Reset")
+            )
+            if found != (None, None, None):
+                break
+        else:
+            return None
+    limit, remaining, reset = found
+    now = time.time()
+    return RateLimitInfo(_int(limit), _int(remaining), _seconds(reset, now), now)
+
+
+def _pairs(value: str) -> list[tuple[str, str]]:
+    """``limit=100, remaining=5;w=60, reset=3`` -> the key/value pairs (params dropped)."""
+    pairs = []
+    for part in value.split(","):
+        key, sep, rest = part.strip().partition("=")
+        if sep:
+            pairs.append((key.strip().lower(), rest.split(";", 1)[0].strip()))
+    return pairs
+
+
+def _int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        # Some servers send one value per policy ("100, 100;w=60"): the first applies.
+        return max(0, int(float(value.split(",", 1)[0].split(";", 1)[0].strip())))
+    except ValueError:
+        return None
+
+
+def _seconds(value: str | None, now: float) -> float | None:
+    if value is None:
+        return None
+    text = value.split(",", 1)[0].strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        parts = _DURATION.findall(text)
+        if not parts or "".join(n + u for n, u in parts) != text:
+            return None
+        seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        return None
+    if seconds >= _EPOCH_THRESHOLD:
+        seconds -= now
+    return max(0.0, seconds)
