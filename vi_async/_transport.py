@@ -46,6 +46,18 @@ if TYPE_CHECKING:
 
 # aiohttp is imported on first use, not with vi_async: it is most of our import
 # time (it loads the CA bundle), and `import vi_async` should stay cheap.
+# _HTTP keeps (aiohttp, yarl.URL) once imported, so an attempt does not run two
+# import statements.
+_HTTP: tuple[Any, Any] | None = None
+
+
+def _import_http() -> tuple[Any, Any]:
+    global _HTTP
+    import aiohttp
+    from yarl import URL
+
+    _HTTP = (aiohttp, URL)
+    return _HTTP
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _REQUEST_ID_HEADERS = ("X-Request-Id", "Request-Id", "X-Amzn-RequestId")
@@ -80,6 +92,7 @@ class Transport:
         self._trace_configs = list(trace_configs) if trace_configs else None
         self._base = f"{config.endpoint}workspaces/{segment(config.organization_id)}/"
         self._session: aiohttp.ClientSession | None = None
+        self._timeout: aiohttp.ClientTimeout | None = None
         self._closed = False
         self._headers = {
             "Authorization": f"Bearer {config.secret_key}",
@@ -104,6 +117,12 @@ class Transport:
 
     def __repr__(self) -> str:
         return f"<Transport {self.config.endpoint} org={self.config.organization_id!r}>"
+
+    def _full_timeout(self) -> aiohttp.ClientTimeout:
+        """The timeout of an attempt with the whole ``config.timeout`` left (made once)."""
+        aiohttp, _ = _HTTP or _import_http()
+        self._timeout = aiohttp.ClientTimeout(total=self.config.timeout)
+        return self._timeout
 
     @property
     def closed(self) -> bool:
@@ -215,9 +234,7 @@ class Transport:
         payload: bytes | None,
         headers: dict[str, str] | None,
     ) -> Response:
-        import aiohttp
-        from yarl import URL
-
+        aiohttp, URL = _HTTP or _import_http()
         call.attempts += 1
         started = time.monotonic()
         remaining = call.deadline - started
@@ -225,7 +242,10 @@ class Transport:
             if call.last_error is not None:
                 raise call.last_error  # the real reason the call did not succeed in time
             raise self._error(ViTimeoutError, call, "Deadline exceeded before the request was sent")
-        timeout = aiohttp.ClientTimeout(total=min(self.config.timeout, remaining))
+        if remaining < self.config.timeout:
+            timeout = aiohttp.ClientTimeout(total=remaining)
+        else:  # the usual case: one timeout object for every attempt (it is immutable)
+            timeout = self._timeout or self._full_timeout()
         send_headers = {"Content-Type": "application/json"} if payload is not None else {}
         if headers:
             send_headers.update(headers)
