@@ -104,7 +104,10 @@ class Transport:
         self.responses = Responses(self._headers)
         self.quota = RetryQuota(config.retry_budget)
         _mask.remember(config.secret_key)
-        self._send_with_retries = backoff.on_exception(
+        # Retries are driven by backoff, entered only after a first attempt failed:
+        # its set-up (wait generator, details dict, clock) costs more than a whole
+        # attempt's own work, so a request that succeeds at once never pays it.
+        self._retry_after_failure = backoff.on_exception(
             retry_waits,
             ViError,
             base=config.retry_base_delay,
@@ -113,7 +116,7 @@ class Transport:
             on_backoff=self._log_backoff,
             jitter=None,
             logger=None,
-        )(self._attempt)
+        )(self._replay_then_attempt)
 
     def __repr__(self) -> str:
         return f"<Transport {self.config.endpoint} org={self.config.organization_id!r}>"
@@ -186,7 +189,15 @@ class Transport:
         try:
             payload = None if body is None else _json.dumps(body)
             if retry and self.config.max_retries > 0:
-                response: Response = await self._send_with_retries(call, params, payload, headers)
+                failed: list[ViError] = []
+                try:
+                    response: Response = await self._attempt(call, params, payload, headers)
+                except ViError as exc:
+                    failed.append(exc)
+                if failed:  # outside the except: the retries must not chain to this error
+                    response = await self._retry_after_failure(
+                        call, params, payload, headers, failed
+                    )
             else:
                 response = await self._attempt(call, params, payload, headers)
         finally:
@@ -226,6 +237,20 @@ class Transport:
                 logger.info("DELETE %s: answer lost, then 404: counted as deleted", path)
                 return None
             raise
+
+    async def _replay_then_attempt(
+        self,
+        call: Call,
+        params: dict[str, str] | None,
+        payload: bytes | None,
+        headers: dict[str, str] | None,
+        failed: list[ViError],
+    ) -> Response:
+        """backoff's target: first raise the failure of the attempt already made (so
+        backoff decides about it exactly as if it had made that attempt), then attempt."""
+        if failed:
+            raise failed.pop()
+        return await self._attempt(call, params, payload, headers)
 
     async def _attempt(
         self,
