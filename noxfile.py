@@ -52,5 +52,5 @@ def bench(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
     """The SDK demo on the embedded local server (no account needed)."""
-    session.install("-e", ".")
+    session.install("-e", ".[cli]")
     session.run("python", "-m", "vi_async", "demo", *session.posargs)

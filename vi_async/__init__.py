@@ -58,6 +58,13 @@ from .models import (
 )
 from .pagination import AsyncPager
 
+# The official vi SDK's names (vi.api.pagination.PaginatedResponse, the DeletedFlow its
+# docs name, vi.api.responses.ResourceCondition), so that code and docs written for it
+# find them here: the same classes under a second name.
+PaginatedResponse = AsyncPager
+DeletedFlow = DeletedResource
+ResourceCondition = RunCondition
+
 __all__ = [
     "AsyncPager",
     "BulkError",
@@ -67,6 +74,7 @@ __all__ = [
     "Client",
     "ConditionName",
     "ConditionStatus",
+    "DeletedFlow",
     "DeletedResource",
     "Flow",
     "FlowBlock",
@@ -81,9 +89,11 @@ __all__ = [
     "ModelStatus",
     "OnActiveRun",
     "Page",
+    "PaginatedResponse",
     "PaginationParams",
     "RateLimitInfo",
     "RequestInfo",
+    "ResourceCondition",
     "ResourceMetadata",
     "ResponseInfo",
     "Run",

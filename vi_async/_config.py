@@ -23,7 +23,7 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _positive(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, (int, float)) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ViConfigError(f"{attribute.name} must be a positive number, got {value!r}")
 
 
@@ -38,6 +38,8 @@ def _positive_int(instance: Any, attribute: attrs.Attribute[Any], value: Any) ->
 
 
 def _non_negative(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ViConfigError(f"{attribute.name} must be a number >= 0, got {value!r}")
     if value < 0:
         raise ViConfigError(f"{attribute.name} must be >= 0, got {value!r}")
 

@@ -26,26 +26,13 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from . import _json
+from ._names import camel
 from .errors import ViDecodeError
-from .models import ConditionName, ConditionStatus, Flow, Model, Run
+from .models import ConditionName, ConditionStatus, Flow, FlowSpec, Model, Run, check_keys
 
 T = TypeVar("T")
 
-# Wire names that are not the plain camelCase of the Python name.
-_SPECIAL_NAMES = {"organization_id": "workspaceId", "model_id": "runOutputId"}
 _KINDS: dict[type[Any], str] = {Flow: "Flow", Run: "Run", Model: "RunOutput"}
-
-
-def camel(name: str) -> str:
-    """``time_created`` -> ``timeCreated`` (with the API's special cases)."""
-    if name in _SPECIAL_NAMES:
-        return _SPECIAL_NAMES[name]
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
-
-
-def _snake_to_camel_keys(value: dict[str, Any]) -> dict[str, Any]:
-    return {camel(k) if "_" in k else k: v for k, v in value.items()}
 
 
 def _type_name(value: Any) -> str:
@@ -344,14 +331,38 @@ def unstructure(value: Any) -> Any:
     raise TypeError(f"Cannot send a {type(value).__name__}")
 
 
-def spec_to_wire(spec: Any) -> dict[str, Any]:
-    """A FlowSpec or a dict (snake_case or camelCase keys) in wire form."""
+def _model_dict_to_wire(data: dict[Any, Any], cls: type[Any], where: str) -> dict[str, Any]:
+    """A dict standing for a ``cls`` in wire form: keys checked (snake_case or
+    camelCase; an unknown one raises TypeError listing the known ones) and
+    camelCased, nested model dicts likewise; free-form values pass through."""
+    fields = check_keys(data, cls, where)
+    wire: dict[str, Any] = {}
+    for key, value in data.items():
+        field = fields[key]
+        wire[camel(field.name)] = _value_to_wire(value, field.type, f"{where}.{field.name}")
+    return wire
+
+
+def _value_to_wire(value: Any, t: Any, where: str) -> Any:
+    if attrs.has(type(value)):
+        return converter.unstructure(value)
+    if isinstance(value, dict) and isinstance(t, type) and attrs.has(t):
+        return _model_dict_to_wire(value, t, where)
+    args = typing.get_args(t)
+    if isinstance(value, list) and _is_list_type(t) and args and attrs.has(args[0]):
+        return [_value_to_wire(item, args[0], f"{where}[{i}]") for i, item in enumerate(value)]
+    return value
+
+
+def spec_to_wire(spec: Any, model: type[Any] = FlowSpec) -> dict[str, Any]:
+    """A model or a dict standing for ``model`` (snake_case or camelCase keys) in
+    wire form. A key ``model`` does not have raises TypeError listing the known ones."""
     if attrs.has(type(spec)):
         result: dict[str, Any] = converter.unstructure(spec)
         return result
     if isinstance(spec, dict):
-        return _snake_to_camel_keys(spec)
-    raise TypeError(f"spec must be a FlowSpec or a dict, not {type(spec).__name__}")
+        return _model_dict_to_wire(spec, model, "spec")
+    raise TypeError(f"spec must be a {model.__name__} or a dict, not {type(spec).__name__}")
 
 
 def patch_to_wire(patch: Any) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from typing import Any
 
 import attrs
 
+from ._checks import check_number
 from ._convert import converter, describe
 from ._polling import PollSchedule
 from ._transport import Transport
@@ -160,8 +161,7 @@ async def read_logs(
     ``tail=N`` starts with the last N lines (None: from the first line); with
     ``follow`` it goes on until the run is terminal and its log is drained.
     """
-    if tail is not None and tail < 0:
-        raise ValueError(f"tail must be >= 0, got {tail}")
+    check_number(tail, "tail", integer=True)
     schedule = PollSchedule(poll_interval, initial=0.1, ceiling=2.0)
     position = _Position()
     kept: deque[LogLine] | None = None  # the last N lines, when the server ignores tail

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import random
 
+from ._checks import check_number
+
 DEFAULT_INITIAL = 0.2
 DEFAULT_CEILING = 5.0
 DEFAULT_FACTOR = 1.5
@@ -21,8 +23,7 @@ class PollSchedule:
         ceiling: float = DEFAULT_CEILING,
         factor: float = DEFAULT_FACTOR,
     ) -> None:
-        if interval is not None and interval <= 0:
-            raise ValueError(f"poll_interval must be positive, got {interval}")
+        check_number(interval, "poll_interval", positive=True)
         self.interval = interval
         self._initial = initial
         self._ceiling = ceiling

@@ -310,7 +310,10 @@ class Transport:
                 ViTimeoutError, call, f"No answer within {timeout.total:.3g}s"
             ) from exc
         except aiohttp.ClientConnectorError as exc:
-            raise self._error(ViConnectionError, call, f"Cannot connect: {exc.os_error}") from exc
+            where = f"{exc.host}:{exc.port}"  # a DNS failure's message does not name the host
+            raise self._error(
+                ViConnectionError, call, f"Cannot connect to {where}: {exc.os_error}"
+            ) from exc
         except aiohttp.ClientResponseError as exc:
             # Raised below, outside this block: this exception's request_info holds our
             # request headers, the key among them, and must not become a cause or context.

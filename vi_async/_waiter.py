@@ -18,6 +18,7 @@ from typing import Any
 
 import anyio
 
+from ._checks import check_number
 from ._list_poller import ListPoller, Target
 from .errors import ViRunFailedError, ViTimeoutError, ViUnreachablePhaseError
 from .models import Run, RunPhase, reached_phases
@@ -85,10 +86,8 @@ class RunWatcher:
         raise_on_failure: bool = False,
     ) -> Run:
         """Wait until the run reaches ``until`` and return it (see RunsResource.wait_for)."""
-        if poll_interval is not None and poll_interval <= 0:
-            raise ValueError(f"poll_interval must be positive, got {poll_interval}")
-        if timeout is not None and timeout < 0:
-            raise ValueError(f"timeout must be >= 0, got {timeout}")
+        check_number(poll_interval, "poll_interval", positive=True)
+        check_number(timeout, "timeout")
         phases = phases_of(until)
         target = self._poller.join(run_id, poll_interval)
         try:

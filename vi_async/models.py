@@ -9,11 +9,14 @@ to the camelCase JSON on the wire.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
 import attrs
+
+from ._names import camel
 
 __all__ = [
     "ConditionName",
@@ -91,6 +94,15 @@ class RunPhase(str, enum.Enum):
     CANCELLED = "Cancelled"
     UNKNOWN = "Unknown"
 
+    @classmethod
+    def _missing_(cls, value: object) -> RunPhase | None:
+        # any case: RunPhase("running") is RunPhase.RUNNING
+        if isinstance(value, str):
+            for member in cls:
+                if member.value.lower() == value.strip().lower():
+                    return member
+        return None
+
     @property
     def is_terminal(self) -> bool:
         """True for phases a run never leaves."""
@@ -111,6 +123,8 @@ class PaginationParams:
     page_size: int = 10
 
     def __attrs_post_init__(self) -> None:
+        if isinstance(self.page_size, bool) or not isinstance(self.page_size, int):
+            raise TypeError(f"page_size must be an integer, got {type(self.page_size).__name__}")
         if not 1 <= self.page_size <= 1000:
             raise ValueError(f"page_size must be between 1 and 1000, got {self.page_size}")
 
@@ -125,6 +139,42 @@ class ResourceMetadata:
     attributes: dict[str, str] = attrs.field(factory=dict)
 
 
+_FIELDS_BY_KEY: dict[type[Any], dict[str, attrs.Attribute[Any]]] = {}
+
+
+def _fields_by_key(cls: type[Any]) -> dict[str, attrs.Attribute[Any]]:
+    fields = _FIELDS_BY_KEY.get(cls)
+    if fields is None:
+        resolved = attrs.fields(attrs.resolve_types(cls))
+        fields = {key: a for a in resolved for key in (a.name, camel(a.name))}
+        _FIELDS_BY_KEY[cls] = fields
+    return fields
+
+
+def check_keys(data: Mapping[Any, Any], cls: type[Any], where: str) -> dict[str, Any]:
+    """The fields of ``cls`` by key (snake_case and camelCase); TypeError naming
+    ``where`` and listing the known keys when ``data`` has another key."""
+    fields = _fields_by_key(cls)
+    for key in data:
+        if key not in fields:
+            known = ", ".join(a.name for a in attrs.fields(cls))
+            raise TypeError(f"{where}: unknown key {key!r} for {cls.__name__} (known: {known})")
+    return fields
+
+
+def _from_dict(value: Any, cls: type[T], where: str) -> T:
+    """``value`` if it is a ``cls``, a ``cls`` built from a dict, else TypeError."""
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, dict):
+        fields = check_keys(value, cls, where)
+        try:
+            return cls(**{fields[key].name: item for key, item in value.items()})
+        except TypeError as exc:
+            raise TypeError(f"{where}: {exc}") from None
+    raise TypeError(f"{where} must be a {cls.__name__} or a dict, got {type(value).__name__}")
+
+
 @attrs.frozen
 class FlowBlock:
     """One block of a flow's training pipeline."""
@@ -134,15 +184,34 @@ class FlowBlock:
     style: dict[str, Any] = attrs.field(factory=dict)
 
 
+def _blocks(value: Iterable[FlowBlock | dict[str, Any]]) -> list[FlowBlock]:
+    """FlowSpec.blocks: FlowBlocks, or dicts with FlowBlock's keys."""
+    if value.__class__ is list:
+        for block in value:
+            if block.__class__ is not FlowBlock:
+                break
+        else:
+            return value  # the common case (and every decoded spec), checked
+    if isinstance(value, (str, bytes, dict)) or not isinstance(value, Iterable):
+        raise TypeError(
+            f"FlowSpec.blocks must be a list of FlowBlock or dicts, got {type(value).__name__}"
+        )
+    return [_from_dict(b, FlowBlock, f"FlowSpec.blocks[{i}]") for i, b in enumerate(value)]
+
+
 @attrs.frozen
 class FlowSpec:
-    """What a flow trains: its blocks, settings and tolerations."""
+    """What a flow trains: its blocks, settings and tolerations.
+
+    ``blocks`` may be given as dicts (``[{"block": "train"}]``); they become
+    FlowBlocks, and a key FlowBlock does not have raises TypeError.
+    """
 
     name: str
     schema: str = "v1"
     tolerations: dict[str, list[str]] = attrs.field(factory=dict)
     settings: dict[str, Any] = attrs.field(factory=dict)
-    blocks: list[FlowBlock] = attrs.field(factory=list)
+    blocks: list[FlowBlock] = attrs.field(factory=list, converter=_blocks)
     training_project: str | None = None
 
 
@@ -213,11 +282,18 @@ class RunCondition:
     message: str | None = None
 
 
+def _flow_spec(value: FlowSpec | dict[str, Any]) -> FlowSpec:
+    """RunSpec.flow: a FlowSpec, or a dict with FlowSpec's keys."""
+    if isinstance(value, FlowSpec):
+        return value
+    return _from_dict(value, FlowSpec, "RunSpec.flow")
+
+
 @attrs.frozen
 class RunSpec:
     """What a run executes: an embedded flow spec, its project, and when it was killed."""
 
-    flow: FlowSpec
+    flow: FlowSpec = attrs.field(converter=_flow_spec)
     killed_at: int | None = None
     training_project: str | None = None
 

@@ -13,6 +13,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from contextlib import aclosing
 from typing import Any, Generic, TypeVar
 
+from ._checks import check_number
 from ._mask import excerpt
 from .errors import ViDecodeError
 from .models import Page
@@ -81,8 +82,7 @@ class AsyncPager(Generic[T]):
         limit: int | None = None,
         page_size: int | None = None,
     ) -> None:
-        if limit is not None and limit < 0:
-            raise ValueError(f"limit must be >= 0, got {limit}")
+        check_number(limit, "limit", integer=True)
         self._fetch = fetch
         self._first_token = first_token
         self._where = where

@@ -32,6 +32,7 @@ from vi_async import (
     BulkReport,
     ConditionName,
     ConditionStatus,
+    DeletedFlow,
     DeletedResource,
     Flow,
     FlowBlock,
@@ -49,6 +50,7 @@ from vi_async import (
     PaginationParams,
     RateLimitInfo,
     RequestInfo,
+    ResourceCondition,
     ResourceMetadata,
     ResponseInfo,
     Run,
@@ -80,6 +82,7 @@ from vi_async import (
 )
 from vi_sync._client import Client
 from vi_sync.pagination import SyncPager
+from vi_sync.pagination import SyncPager as PaginatedResponse
 
 __all__ = [
     "BulkError",
@@ -89,6 +92,7 @@ __all__ = [
     "Client",
     "ConditionName",
     "ConditionStatus",
+    "DeletedFlow",
     "DeletedResource",
     "Flow",
     "FlowBlock",
@@ -103,9 +107,11 @@ __all__ = [
     "ModelStatus",
     "OnActiveRun",
     "Page",
+    "PaginatedResponse",
     "PaginationParams",
     "RateLimitInfo",
     "RequestInfo",
+    "ResourceCondition",
     "ResourceMetadata",
     "ResponseInfo",
     "Run",

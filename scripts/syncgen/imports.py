@@ -67,12 +67,16 @@ class Imports:
             sections[section(module)].append(("0" + module.lower(), [text]))
         for module, members in self.froms.items():
             items = sorted(members, key=lambda m: member_sort_key(m[0]))
-            parts = [name + (f" as {alias}" if alias else "") for name, alias in items]
-            one = f"from {module} import {', '.join(parts)}"
-            if len(one) <= LINE_LENGTH:
-                lines = [one]
-            else:
-                lines = [f"from {module} import ("] + [f"{INDENT}{p}," for p in parts] + [")"]
+            # like isort/ruff without combine-as-imports: each `x as y` on its own line
+            parts = [name for name, alias in items if not alias]
+            lines = []
+            if parts:
+                one = f"from {module} import {', '.join(parts)}"
+                if len(one) <= LINE_LENGTH:
+                    lines = [one]
+                else:
+                    lines = [f"from {module} import ("] + [f"{INDENT}{p}," for p in parts] + [")"]
+            lines += [f"from {module} import {name} as {alias}" for name, alias in items if alias]
             sections[section(module)].append(("1" + module.lower(), lines))
         out: list[str] = []
         for key in sorted(sections):

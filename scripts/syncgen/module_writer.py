@@ -129,7 +129,9 @@ def package_module(package: str, registry: Registry) -> str:
         obj = getattr(module, name)
         wrapped = registry.get(obj)
         if wrapped is not None:
-            names.append(imports.add(wrapped.sync_module, wrapped.name))
+            # an alias (``PaginatedResponse = AsyncPager``) names the sync twin the same way
+            alias = name if name != wrapped.cls.__name__ else None
+            names.append(imports.add(wrapped.sync_module, wrapped.name, alias))
         else:
             check_reexport(package, name)
             names.append(imports.add(package, name))

@@ -94,7 +94,8 @@ async def test_cleanup_active_run_policies_exit_codes(
     flow = await vi_client.flows.create(FlowSpec(name="busy"))
     run = await vi_client.runs.create(flow.flow_id, metadata=LONG_RUN)
     skip = await cli(vi_server, "flows", "cleanup", "--name", "busy", "--yes", "--json")
-    assert skip.code == 0 and skip.json()["skipped"][0]["reason"] == "active run"
+    assert skip.code == 1 and skip.json()["skipped"][0]["reason"] == "active run"
+    assert f"not deleted: {flow.flow_id} (skipped: active run)" in skip.err
     fail = await cli(
         vi_server, "flows", "cleanup", "--name", "busy", "-y", "--on-active-run", "fail", "--json"
     )
@@ -111,7 +112,8 @@ async def test_cleanup_active_run_policies_exit_codes(
 async def test_delete_ids_and_stdin(vi_server: LocalServer) -> None:
     flows = await vi_server.seed_flows(6)
     result = await cli(vi_server, "flows", "delete", flows[0], flows[1], "gone", "--json")
-    assert result.code == 0
+    assert result.code == 1  # "gone" was asked for and not deleted
+    assert "not deleted: gone (not_found" in result.err
     assert result.json()["counts"] == {
         "deleted": 2,
         "skipped": 0,

@@ -94,7 +94,8 @@ async def test_credentials_from_flags_and_missing(vi_server: LocalServer) -> Non
 
 
 async def test_local_subcommand_serves_until_sigint(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "vi_async", "local", "--port", "0", "--db", "local.sqlite"]
+    command = [sys.executable, "-m", "vi_async", "local", "--port", "0", "--db", "local.sqlite",
+               "--seed-flows", "3", "--seed-prefix", "old-", "--seed-age-days", "8"]  # fmt: skip
     async with await anyio.open_process(
         command, cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE
     ) as process:
@@ -112,7 +113,12 @@ async def test_local_subcommand_serves_until_sigint(tmp_path: Path) -> None:
                 if ENV_NAMES <= env.keys():
                     break
         result = await cli(None, "flows", "list", "--json", env=env)
-        assert result.code == 0 and result.json() == []
+        assert result.code == 0 and [f["spec"]["name"] for f in result.json()] == [
+            "old-0", "old-1", "old-2"
+        ]  # fmt: skip
+        old = await cli(None, "flows", "cleanup", "--older-than", "7d", "--dry-run", "--json",
+                        env=env)  # fmt: skip
+        assert old.json()["counts"]["would_delete"] == 3
         process.send_signal(signal.SIGINT)
         with anyio.fail_after(10):
             assert await process.wait() == 0

@@ -11,28 +11,47 @@
 Credentials come from DATATURE_VI_SECRET_KEY, DATATURE_VI_ORGANIZATION_ID and
 DATATURE_VI_API_ENDPOINT, or from ``--secret-key`` / ``--organization-id`` /
 ``--endpoint``; the secret is never printed. ``--json`` prints JSON for
-scripts. Exit codes: 0 success, 1 failures (in a bulk report, a run that did
-not succeed, an API error), 2 usage errors, 130 interrupted.
+scripts. Exit codes: see ``EXIT_CODES``.
+
+The terminal output needs ``rich``, the ``cli`` extra (``pip install
+'vi-async[cli]'``); without it every command but ``local`` says so and exits 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+import textwrap
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from .._client import Client
+from .._config import DEFAULT_ENDPOINT, ENV_ENDPOINT, ENV_ORGANIZATION_ID, ENV_SECRET_KEY
 from .._version import __version__
-from ..bulk import BulkError, BulkReport
-from ..errors import InvalidIdError, ViConfigError, ViError
 from ..models import RunPhase
-from . import models as model_commands
-from .commands import COMMANDS, Context, UsageError, print_report
-from .output import parse_duration
+from .durations import parse_duration
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+if TYPE_CHECKING:
+    from ..bulk import BulkReport
+    from .commands import Context
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
+EXIT_CODES = {
+    EXIT_OK: "success",
+    EXIT_FAILED: "failure: an API error; a requested delete that did not happen (skipped, "
+    "not found or failed: the reasons are on stderr); a run that did not succeed; a cleanup "
+    "that was not confirmed; or the cli extra is not installed",
+    EXIT_USAGE: "usage error: bad arguments or missing credentials (nothing was sent)",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C); a bulk job prints its partial report",
+    EXIT_BROKEN_PIPE: "stdout was closed early, e.g. by `| head` (as if killed by SIGPIPE)",
+}
+"""Every exit code of ``vi-async`` and what it means."""
+MISSING_EXTRA = (
+    "vi-async: the command line needs the 'cli' extra (rich). Install it with:\n"
+    "    pip install 'vi-async[cli]'"
+)
 
 
 def _duration(text: str) -> timedelta:
@@ -50,6 +69,25 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def _phase(text: str) -> str:
+    """A run phase in any case (``running`` -> ``Running``)."""
+    for phase in RunPhase:
+        if phase.value.lower() == text.strip().lower():
+            return phase.value
+    names = ", ".join(phase.value for phase in RunPhase)
+    raise argparse.ArgumentTypeError(f"invalid phase {text!r} (choose from {names}; any case)")
 
 
 def _common() -> argparse.ArgumentParser:
@@ -118,9 +156,12 @@ def _runs(
     runs = sub.add_parser("runs", help="start, follow, kill and delete runs").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
-    phases = [phase.value for phase in RunPhase]
+    phases = ", ".join(phase.value for phase in RunPhase)
     p = runs.add_parser("list", parents=common, help="list runs, oldest first")
-    p.add_argument("--status", action="append", choices=phases, help="keep this phase (repeat)")
+    p.add_argument(
+        "--status", action="append", type=_phase, metavar="PHASE",
+        help=f"keep runs in this phase (repeat; any case): {phases}",
+    )  # fmt: skip
     p.add_argument("--limit", type=_positive_int, default=None)
     p.add_argument("--page-size", type=_positive_int, default=100)
     p = runs.add_parser("get", parents=common, help="show one run")
@@ -134,10 +175,10 @@ def _runs(
     p.add_argument(
         "--wait", action="store_true", help="wait until it ends (exit 1 unless it succeeded)"
     )
-    p.add_argument("--timeout", type=float, default=None, help="seconds to wait at most")
+    p.add_argument("--timeout", type=_positive_float, default=None, help="seconds to wait at most")
     p = runs.add_parser("wait", parents=common, help="wait for runs (exit 1 unless all succeeded)")
     p.add_argument("run_ids", nargs="+", metavar="RUN_ID")
-    p.add_argument("--timeout", type=float, default=None, help="seconds to wait at most")
+    p.add_argument("--timeout", type=_positive_float, default=None, help="seconds to wait at most")
     p = runs.add_parser(
         "watch",
         parents=common,
@@ -147,10 +188,15 @@ def _runs(
         "runs until Ctrl-C or --timeout.",
     )
     p.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="only these runs")
-    p.add_argument("--status", action="append", choices=phases, help="keep this phase (repeat)")
-    p.add_argument("--interval", type=float, default=None, help="seconds between polls")
+    p.add_argument(
+        "--status", action="append", type=_phase, metavar="PHASE",
+        help=f"keep runs in this phase (repeat; any case): {phases}",
+    )  # fmt: skip
+    p.add_argument("--interval", type=_positive_float, default=None, help="seconds between polls")
     p.add_argument("--no-snapshot", action="store_true", help="only changes from now on")
-    p.add_argument("--timeout", type=float, default=None, help="stop after this many seconds")
+    p.add_argument(
+        "--timeout", type=_positive_float, default=None, help="stop after this many seconds"
+    )
     p = runs.add_parser("logs", parents=common, help="print a run's log")
     p.add_argument("run_id")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing until it ends")
@@ -161,13 +207,21 @@ def _runs(
     p.add_argument("run_id")
 
 
+def _exit_codes_help() -> str:
+    lines = ["exit codes:"]
+    for code, text in EXIT_CODES.items():
+        lines += textwrap.wrap(text, 78, initial_indent=f"  {code:<5}", subsequent_indent=" " * 7)
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``vi-async``."""
     parser = argparse.ArgumentParser(
         prog="vi-async",
         parents=[_common()],
         description="Command line for the Datature Vi training API (flows, runs, models).",
-        epilog="Exit codes: 0 success, 1 failures or API errors, 2 usage errors.",
+        epilog=_exit_codes_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.set_defaults(endpoint=None, organization_id=None, secret_key=None, json=False)
     parser.add_argument("--version", action="version", version=f"vi-async {__version__}")
@@ -176,6 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = [_common()]
     _flows(sub, common)
     _runs(sub, common)
+    from . import models as model_commands  # needs rich: main() checks for it first
+
     model_commands.add_parser(sub, common)
     sub.add_parser("local", add_help=False, help="run the local Vi server (see: local --help)")
     demo = sub.add_parser("demo", help="a tour of the SDK on an embedded local server")
@@ -183,9 +239,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _credentials(args: argparse.Namespace) -> tuple[str, str, str]:
+    """Secret key, organization id and endpoint, from the options or the environment.
+
+    Missing ones are usage errors naming the option and the variable; when no
+    endpoint is given, a note on stderr says that the production API is used.
+    """
+    from .commands import UsageError
+
+    key = args.secret_key or os.environ.get(ENV_SECRET_KEY)
+    if not key:
+        raise UsageError(f"no secret key: pass --secret-key or set {ENV_SECRET_KEY}")
+    org = args.organization_id or os.environ.get(ENV_ORGANIZATION_ID)
+    if not org:
+        raise UsageError(f"no organization id: pass --organization-id or set {ENV_ORGANIZATION_ID}")
+    endpoint = args.endpoint or os.environ.get(ENV_ENDPOINT)
+    if not endpoint:
+        print(
+            f"vi-async: using the Vi API at {DEFAULT_ENDPOINT} (no --endpoint or "
+            f"{ENV_ENDPOINT}; set one to use another server, e.g. `vi-async local`)",
+            file=sys.stderr,
+        )
+        endpoint = DEFAULT_ENDPOINT
+    return key, org, endpoint
+
+
 async def _run(args: argparse.Namespace, ctx: Context) -> int:
-    command = {**COMMANDS, **model_commands.MODEL_COMMANDS}[(args.group, args.action)]
-    async with Client(args.secret_key, args.organization_id, args.endpoint) as client:
+    from .._client import Client
+    from .commands import COMMANDS
+    from .models import MODEL_COMMANDS
+
+    command = {**COMMANDS, **MODEL_COMMANDS}[(args.group, args.action)]
+    async with Client(*_credentials(args)) as client:
         return await command(client, args, ctx)
 
 
@@ -197,6 +282,8 @@ def _fail(message: str, code: int) -> int:
 def _partial_report(report: BulkReport, ctx: Context) -> None:
     """A job that stopped early or was interrupted: its report (``cancelled`` /
     ``error`` set) as JSON on stdout with ``--json``, else the summary on stderr."""
+    from .commands import print_report
+
     if ctx.printed:
         return
     if ctx.json:
@@ -206,14 +293,46 @@ def _partial_report(report: BulkReport, ctx: Context) -> None:
         print(report.summary(), file=sys.stderr)
 
 
+def _has_extra() -> bool:
+    try:
+        import rich  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush of a closed
+    pipe raises nothing at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Run the command line; returns the exit code (see ``EXIT_CODES``)."""
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: list[str]) -> int:
     if argv[:1] == ["local"]:
         from ..local.cli import main as local_main
 
-        return local_main(argv[1:])
+        return local_main(argv[1:], prog="vi-async local")
+    if not _has_extra():
+        print(MISSING_EXTRA, file=sys.stderr)
+        return EXIT_FAILED
     args = build_parser().parse_args(argv)
+    from ..bulk import BulkError
+    from ..errors import InvalidIdError, ViConfigError, ViError
+    from .commands import Context, UsageError
+
     if args.group == "demo":
         from .demo import run_demo
 

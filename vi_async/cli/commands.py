@@ -21,6 +21,7 @@ from . import output as term
 T = TypeVar("T")
 
 PREVIEW_ROWS = 10
+MAX_REASONS = 20
 
 
 class UsageError(Exception):
@@ -117,15 +118,36 @@ async def _ids(raw: list[str]) -> AsyncIterator[str]:
                 yield line.strip()
 
 
+def report_exit(report: BulkReport) -> int:
+    """0 when every requested delete happened (or, in a dry run, nothing failed); else 1."""
+    if not report.ok:
+        return 1
+    return 0 if report.dry_run or not (report.skipped or report.not_found) else 1
+
+
+def _not_deleted(report: BulkReport) -> None:
+    """Each flow that was asked for and not deleted, with the reason, on stderr."""
+    missed = [*report.skipped, *report.not_found, *report.failed]
+    for result in missed[:MAX_REASONS]:
+        reason = result.reason or (str(result.error) if result.error else "no such flow")
+        print(f"vi-async: not deleted: {result.flow_id} ({result.outcome.value}: {reason})",
+              file=sys.stderr)  # fmt: skip
+    if len(missed) > MAX_REASONS:
+        print(f"vi-async: ... and {len(missed) - MAX_REASONS} more not deleted", file=sys.stderr)
+
+
 def print_report(report: BulkReport, ctx: Context) -> int:
-    """Print a bulk report (JSON with ``--json``, once); the exit code it calls for.
+    """Print a bulk report (JSON with ``--json``, once); the exit code it calls for
+    (``report_exit``), with the reason of each delete that did not happen on stderr.
 
     Also used by the entry point for a job that stopped early (BulkError) or
     was interrupted (Ctrl-C): the report then has ``error`` / ``cancelled`` set.
     """
     if ctx.printed:
-        return 0 if report.ok else 1
+        return report_exit(report)
     ctx.printed = True
+    if not report.dry_run:
+        _not_deleted(report)
     if ctx.json:
         term.dump(report.to_dict())
     else:
@@ -134,7 +156,7 @@ def print_report(report: BulkReport, ctx: Context) -> int:
             for result in report.would_delete:
                 term.result_row(table, result)
         print(report.summary())
-    return 0 if report.ok else 1
+    return report_exit(report)
 
 
 async def _bulk(ctx: Context, label: str, job: Callable[..., Awaitable[BulkReport]]) -> int:
@@ -265,13 +287,15 @@ def _wait_exit(runs: list[Run]) -> int:
 
 
 async def _wait_one(client: Client, run_id: str, timeout: float | None) -> Run:
-    bar = term.ProgressBar(f"waiting for {run_id}", rate=False)
+    """Wait with a live status on stderr: a moving timer on a terminal, else one
+    line per phase change."""
+    status = term.LiveStatus(f"waiting for {run_id}")
     try:
         return await client.runs.wait_for(
-            run_id, timeout=timeout, on_update=lambda run: bar.update(0, None, run.phase.value)
+            run_id, timeout=timeout, on_update=lambda run: status.update(run.phase.value)
         )
     finally:
-        bar.close()
+        status.close()
 
 
 async def runs_create(client: Client, args: argparse.Namespace, ctx: Context) -> int:
@@ -303,9 +327,8 @@ async def runs_wait(client: Client, args: argparse.Namespace, ctx: Context) -> i
         try:
             async for run in client.runs.as_completed(ids, timeout=args.timeout):
                 finished.append(run)
-                bar.close()
                 if not ctx.json:
-                    term.run_row(table, run)
+                    term.run_row(table, run)  # printed above the bar
                 bar.update(len(finished), len(ids), force=True)
         finally:
             bar.close()

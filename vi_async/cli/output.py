@@ -1,34 +1,108 @@
-"""Terminal output of the command line: tables, JSON, durations and a progress bar."""
+"""Terminal output of the command line, drawn with ``rich`` (the ``cli`` extra):
+tables, JSON, durations, progress bars with rate and ETA, and a live status
+with a moving timer.
+
+Tables stream (one row at a time, fixed column widths) so that long listings
+show as they arrive. Bars and the live status are drawn on stderr, and only
+when it is a terminal; elsewhere a status prints plain lines, one per change.
+JSON goes straight to stdout, never through rich (no markup, no wrapping).
+"""
 
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import IO, Any, Generic, TypeVar
 
 import attrs
+from rich.console import Console
+from rich.padding import Padding
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table as RichTable
+from rich.text import Text
 
 from .._convert import converter
 from ..bulk import BulkItemResult
 from ..models import Flow, Model, Run, RunEvent
+from .durations import format_duration, parse_duration
+
+__all__ = [
+    "FLOW_COLUMNS",
+    "FLOW_VIEW",
+    "MODEL_COLUMNS",
+    "MODEL_VIEW",
+    "NAME_WIDTH",
+    "RESULT_COLUMNS",
+    "RUN_COLUMNS",
+    "RUN_VIEW",
+    "BulkProgress",
+    "JsonArray",
+    "LiveStatus",
+    "ProgressBar",
+    "Table",
+    "View",
+    "clip",
+    "console",
+    "dump",
+    "dump_line",
+    "event_json",
+    "event_line",
+    "flow_json",
+    "flow_row",
+    "format_duration",
+    "megabytes",
+    "model_json",
+    "model_row",
+    "parse_duration",
+    "result_row",
+    "run_json",
+    "run_row",
+    "when",
+]
 
 T = TypeVar("T")
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw]?)")
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 NAME_WIDTH = 32
+#: Width of output that is not a terminal: rows are never wrapped or cut for a pipe.
+PIPE_WIDTH = 1000
 
 
-def parse_duration(text: str) -> timedelta:
-    """``"90"``, ``"45s"``, ``"30m"``, ``"12h"``, ``"7d"``, ``"2w"`` -> timedelta."""
-    match = _DURATION.fullmatch(text.strip().lower())
-    if match is None:
-        raise ValueError(f"invalid duration {text!r}: use e.g. 90s, 30m, 12h, 7d or 2w")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+class _Console(Console):
+    """A rich Console that lets a closed pipe surface as BrokenPipeError (rich's
+    own handler exits with status 1), so the entry point ends quietly."""
+
+    def on_broken_pipe(self) -> None:
+        """Raise instead of exiting."""
+        raise BrokenPipeError
+
+
+def console(stream: IO[str] | None = None) -> Console:
+    """A rich Console on ``stream`` (default: sys.stdout, looked up at each write,
+    so that output goes above a live bar). No markup, emoji or highlighting: cells
+    are printed as given."""
+    target = stream if stream is not None else sys.stdout
+    terminal = target.isatty()
+    return _Console(
+        file=stream,
+        width=None if terminal else PIPE_WIDTH,
+        markup=False,
+        emoji=False,
+        highlight=False,
+        soft_wrap=False,
+    )
 
 
 def when(ms: int) -> str:
@@ -106,26 +180,42 @@ class JsonArray:
 
 
 class Table:
-    """A fixed-width table printed row by row, so long listings stream."""
+    """A table printed row by row (a bold header first), so long listings stream.
+
+    ``columns`` are (header, width) pairs; width 0 is "as wide as the text".
+    """
 
     def __init__(
         self, columns: Sequence[tuple[str, int]], out: IO[str] | None = None, indent: str = ""
     ) -> None:
         self.columns = columns
-        self.out = out or sys.stdout
+        self.out = out
         self.indent = indent
         self.rows = 0
+        self._console = console(out)
 
-    def _line(self, cells: Iterable[str]) -> str:
-        parts = [f"{cell:<{width}}" for cell, (_, width) in zip(cells, self.columns, strict=True)]
-        return self.indent + "  ".join(parts).rstrip()
+    def _print(self, cells: Iterable[str], style: str = "") -> None:
+        grid = RichTable.grid(padding=(0, 2, 0, 0))
+        last = len(self.columns) - 1
+        for i, (_, width) in enumerate(self.columns):
+            # the last column is as wide as its text: no trailing blanks on a row
+            grid.add_column(
+                width=(width or None) if i < last else None, no_wrap=True, overflow="ellipsis"
+            )
+        grid.add_row(*(Text(cell, style=style) for cell in cells))
+        self._console.print(
+            Padding(grid, (0, 0, 0, len(self.indent)), expand=False) if self.indent else grid
+        )
+        self._console.file.flush()
 
     def row(self, *cells: str) -> None:
         """Print one row (and the header before the first one)."""
+        if len(cells) != len(self.columns):
+            raise ValueError(f"expected {len(self.columns)} cells, got {len(cells)}")
         if self.rows == 0:
-            print(self._line(name for name, _ in self.columns), file=self.out)
+            self._print((name for name, _ in self.columns), style="bold")
         self.rows += 1
-        print(self._line(cells), file=self.out, flush=True)
+        self._print(cells)
 
 
 FLOW_COLUMNS = (("FLOW ID", 36), ("NAME", NAME_WIDTH), ("CREATED", 16), ("BLOCKS", 6))
@@ -195,11 +285,60 @@ def result_row(table: Table, result: BulkItemResult) -> None:
     table.row(result.flow_id, clip(result.name or "-"), result.outcome.value, reason)
 
 
-class ProgressBar:
-    """A one-line progress bar on stderr, drawn only when stderr is a terminal."""
+class _Count(ProgressColumn):
+    """``done/total`` through the bar's formatter (``done/?`` while the total is unknown)."""
 
-    WIDTH = 28
-    INTERVAL = 0.1
+    def __init__(self, fmt: Callable[[float], str]) -> None:
+        super().__init__()
+        self.fmt = fmt
+
+    def render(self, task: Task) -> Text:
+        """E.g. ``120/300`` or ``12.5 MB/268.4 MB``."""
+        total = "?" if task.total is None else self.fmt(task.total)
+        return Text(f"{self.fmt(task.completed)}/{total}", style="progress.download")
+
+
+class _Rate(ProgressColumn):
+    """The average rate since the start, through the bar's formatter (rich's own
+    speed column counts bytes, and its windowed estimate jumps at the end of a burst)."""
+
+    def __init__(self, fmt: Callable[[float], str]) -> None:
+        super().__init__()
+        self.fmt = fmt
+
+    def render(self, task: Task) -> Text:
+        """E.g. ``350/s``."""
+        elapsed = task.elapsed
+        if not elapsed or not task.completed:
+            return Text("-/s", style="progress.data.speed")
+        return Text(f"{self.fmt(task.completed / elapsed)}/s", style="progress.data.speed")
+
+
+def _columns(rate: bool, fmt: Callable[[float], str], count: bool) -> list[ProgressColumn]:
+    """The bar's columns. The same whether or not the total is known yet (the bar
+    pulses and the count reads ``n/?`` until it is), so the line never restarts."""
+    columns: list[ProgressColumn] = [TextColumn("{task.description}", markup=False)]
+    if count:
+        columns += [BarColumn(), _Count(fmt)]
+    else:
+        columns.append(SpinnerColumn())
+    columns.append(TextColumn("{task.fields[detail]}", markup=False))
+    if rate:
+        columns.append(_Rate(fmt))
+    columns.append(TimeElapsedColumn())
+    if rate and count:
+        columns.append(TimeRemainingColumn())
+    return columns
+
+
+class ProgressBar:
+    """A progress bar on stderr (rich): done/total, rate, elapsed time and ETA.
+
+    Drawn only when the stream is a terminal (or ``enabled=True``); it redraws
+    itself ten times a second, so the timer moves between updates. ``rate=False``
+    leaves out rate and ETA; ``fmt`` formats counts and rate (e.g. ``megabytes``);
+    ``count=False`` shows a spinner instead of the bar and count (a status line).
+    """
 
     def __init__(
         self,
@@ -209,43 +348,89 @@ class ProgressBar:
         stream: IO[str] | None = None,
         enabled: bool | None = None,
         fmt: Callable[[float], str] = lambda n: f"{n:.0f}",
+        count: bool = True,
     ) -> None:
         self.label = label
         self.rate = rate
         self.fmt = fmt
+        self.count = count
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty() if enabled is None else enabled
         self.started = time.monotonic()
-        self._drawn = 0.0
-        self._visible = False
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+
+    def _start(self, total: int | None) -> Progress:
+        columns = _columns(self.rate, self.fmt, self.count)
+        bar_console = _Console(file=self.stream, force_terminal=self.enabled or None)
+        # stdout printed while the bar is up goes above it only when both share a
+        # terminal; a redirected stdout must not be rerouted to stderr.
+        progress = Progress(
+            *columns,
+            console=bar_console,
+            refresh_per_second=10,
+            redirect_stdout=sys.stdout.isatty(),
+            redirect_stderr=False,
+        )
+        progress.start()
+        elapsed = time.monotonic() - self.started
+        self._task = progress.add_task(self.label, total=total, detail="")
+        # the bar's clock starts when the bar was made, not when it was first drawn
+        progress.tasks[0].start_time = progress.get_time() - elapsed
+        self._progress = progress
+        return progress
 
     def update(
         self, done: int, total: int | None, detail: str = "", *, force: bool = False
     ) -> None:
-        """Redraw (at most every 0.1 s unless ``force``)."""
-        now = time.monotonic()
-        if not self.enabled or (not force and now - self._drawn < self.INTERVAL):
+        """Show ``done`` of ``total`` (None: unknown) and a detail text."""
+        if not self.enabled:
             return
-        self._drawn = now
-        elapsed = now - self.started
-        tail = f"{self.fmt(done / max(elapsed, 1e-6))}/s" if self.rate else f"{elapsed:.0f}s"
-        if total:
-            filled = min(self.WIDTH, self.WIDTH * done // total)
-            counts = f"{self.fmt(done)}/{self.fmt(total)}"
-            bar = "[" + "#" * filled + "." * (self.WIDTH - filled) + f"] {counts}"
-        else:
-            bar = self.fmt(done)
-        line = f"\r{self.label} {bar}  {detail}  {tail}"
-        self.stream.write(line + "\x1b[K")
-        self.stream.flush()
-        self._visible = True
+        progress = self._progress
+        if progress is None:
+            progress = self._start(total)
+        assert self._task is not None
+        progress.update(self._task, completed=done, total=total, detail=detail)
+        if force:
+            progress.refresh()
 
     def close(self) -> None:
-        """End the bar's line."""
-        if self._visible:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._visible = False
+        """Draw the final state and end the bar's line."""
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+class LiveStatus:
+    """One changing status line with a spinner and a moving timer (on a terminal),
+    e.g. ``waiting for run_x  Running  0:00:12``; elsewhere one plain line per
+    change of text (``waiting for run_x: Running (12s)``)."""
+
+    def __init__(
+        self, label: str, *, stream: IO[str] | None = None, enabled: bool | None = None
+    ) -> None:
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.started = time.monotonic()
+        self._text: str | None = None
+        self._bar = ProgressBar(
+            label, rate=False, stream=self.stream, enabled=self.enabled, count=False
+        )
+
+    def update(self, text: str) -> None:
+        """Show ``text`` after the label."""
+        if self.enabled:
+            self._bar.update(0, None, text)
+            return
+        if text != self._text:
+            elapsed = format_duration(time.monotonic() - self.started)
+            print(f"{self.label}: {text} ({elapsed})", file=self.stream, flush=True)
+        self._text = text
+
+    def close(self) -> None:
+        """End the line."""
+        self._bar.close()
 
 
 class BulkProgress:

@@ -3,9 +3,9 @@
 - ``GET /_local/health``: ``{"status": "ok"}`` (open to any loopback client)
 - ``GET /_local/stats``: ``{"requests": {"GET /workspaces/{org}/runs/{runId}": 12, ...}}``
 - ``DELETE /_local/stats``: reset the counters
-- ``POST /_local/seed`` with ``{"organizationId"?, "flows": N, "namePrefix"?}``:
+- ``POST /_local/seed`` with ``{"organizationId"?, "flows": N, "namePrefix"?, "ageSeconds"?}``:
   bulk-insert N (at most :data:`MAX_SEED_FLOWS`) flows in one transaction, off
-  the event loop; answers ``{"organizationId", "flowIds"}``
+  the event loop, created ``ageSeconds`` ago; answers ``{"organizationId", "flowIds"}``
 - ``GET /_local/faults`` / ``PUT /_local/faults`` with FaultConfig fields as JSON
 
 Every route but health needs the server's admin token (``LocalServer.admin_token``,
@@ -121,7 +121,10 @@ async def seed(request: web.Request) -> web.StreamResponse:
     prefix = body.get("namePrefix", "seed-")
     if not isinstance(prefix, str) or len(prefix) > MAX_NAME_PREFIX:
         raise bad_request(f"'namePrefix' must be a string of at most {MAX_NAME_PREFIX} characters")
-    ids = await service.seed_flows(state.store, org_id, count, prefix)
+    age = body.get("ageSeconds", 0)
+    if not isinstance(age, (int, float)) or isinstance(age, bool) or not 0 <= age < 1e11:
+        raise bad_request("'ageSeconds' must be a number >= 0")
+    ids = await service.seed_flows(state.store, org_id, count, prefix, float(age))
     return json_response({"organizationId": org_id, "flowIds": ids})
 
 

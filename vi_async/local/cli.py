@@ -15,28 +15,73 @@ from vi_async.local.faults import FaultConfig
 from vi_async.local.server import LocalServer
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The command line parser."""
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return int(text)
+
+
+class _DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where there is none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def build_parser(prog: str = "python -m vi_async.local") -> argparse.ArgumentParser:
+    """The command line parser (``prog``: the name shown in usage and help)."""
     defaults = RunSchedule()
     parser = argparse.ArgumentParser(
-        prog="python -m vi_async.local",
+        prog=prog,
         description="Serve a Vi-compatible API (flows, runs, models) backed by SQLite.",
+        formatter_class=_DefaultsShown,
     )
-    parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    parser.add_argument("--host", default="127.0.0.1", help="interface")
     parser.add_argument("--port", type=int, default=8700, help="port; 0 picks a free one")
     parser.add_argument(
         "--db", default="vi-local.sqlite", help="SQLite file (':memory:' for a throwaway one)"
     )
-    parser.add_argument("--org", default=None, help="default organization id")
-    parser.add_argument("--secret-key", default=None, help="default organization's key")
+    parser.add_argument("--org", default=None, help="default organization id (default: random)")
+    parser.add_argument(
+        "--secret-key", default=None, help="default organization's key (default: random)"
+    )
     parser.add_argument(
         "--admin-token",
         default=None,
         help="token for the /_local/ admin routes (default: a random one, printed)",
     )
-    parser.add_argument("--pending-seconds", type=float, default=defaults.pending_seconds)
-    parser.add_argument("--running-seconds", type=float, default=defaults.running_seconds)
-    parser.add_argument("--log-interval-seconds", type=float, default=defaults.log_interval_seconds)
+    schedule = parser.add_argument_group("runs")
+    schedule.add_argument(
+        "--pending-seconds", type=_non_negative, default=defaults.pending_seconds,
+        help="time a run stays Pending",
+    )  # fmt: skip
+    schedule.add_argument(
+        "--running-seconds", type=_non_negative, default=defaults.running_seconds,
+        help="time a run stays Running",
+    )  # fmt: skip
+    schedule.add_argument(
+        "--log-interval-seconds", type=_non_negative, default=defaults.log_interval_seconds,
+        help="time between log lines of a running run",
+    )  # fmt: skip
+    seed = parser.add_argument_group("seed data (e.g. old flows for `flows cleanup --older-than`)")
+    seed.add_argument("--seed-flows", type=_count, default=0, metavar="N", help="add N flows")
+    seed.add_argument("--seed-prefix", default="seed-", help="their names: PREFIX0, PREFIX1, ...")
+    seed.add_argument(
+        "--seed-age-days", type=_non_negative, default=0.0, metavar="DAYS",
+        help="back-date their creation time by DAYS",
+    )  # fmt: skip
     parser.add_argument(
         "--strict",
         action="store_true",
@@ -47,13 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--download-url-ttl",
         type=float,
         default=900.0,
-        help="seconds a checkpoint's pre-signed download URL stays valid (default 900)",
+        help="seconds a checkpoint's pre-signed download URL stays valid",
     )
     parser.add_argument(
         "--faults",
         type=FaultConfig.parse,
-        default=FaultConfig(),
-        help='e.g. "seed=1,latency=0.02,503=0.2,429=0.05,reset_before=0.01,'
+        default=None,
+        help='no faults by default; e.g. "seed=1,latency=0.02,503=0.2,429=0.05,reset_before=0.01,'
         'reset_after=0.01,slow=0.01,slow_seconds=5,retry_after=1,paths=/runs"',
     )
     return parser
@@ -110,7 +155,7 @@ async def serve(args: argparse.Namespace) -> None:
         host=args.host,
         port=args.port,
         schedule=RunSchedule(args.pending_seconds, args.running_seconds, args.log_interval_seconds),
-        faults=args.faults,
+        faults=args.faults or FaultConfig(),
         organization_id=args.org,
         secret_key=args.secret_key,
         admin_token=args.admin_token,
@@ -123,6 +168,10 @@ async def serve(args: argparse.Namespace) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         async with server:
+            if args.seed_flows:
+                await server.seed_flows(
+                    args.seed_flows, name_prefix=args.seed_prefix, age=args.seed_age_days * 86400
+                )
             print(banner(server), flush=True)
             await stop.wait()
             print("Shutting down.", flush=True)
@@ -131,9 +180,9 @@ async def serve(args: argparse.Namespace) -> None:
             loop.remove_signal_handler(sig)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "python -m vi_async.local") -> int:
     """Entry point; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
     try:
         asyncio.run(serve(args))
     except (OSError, ValueError) as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import Counter
+from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
@@ -320,11 +321,22 @@ class LocalServer:
         return org_id, key
 
     async def seed_flows(
-        self, n: int, *, name_prefix: str = "seed-", org_id: str | None = None
+        self,
+        n: int,
+        *,
+        name_prefix: str = "seed-",
+        org_id: str | None = None,
+        age: timedelta | float = 0.0,
     ) -> list[str]:
-        """Bulk-insert ``n`` flows in one transaction; returns their ids."""
+        """Bulk-insert ``n`` flows in one transaction; returns their ids.
+
+        ``age`` (a timedelta or seconds) back-dates their creation time, e.g.
+        ``age=timedelta(days=8)`` makes flows that ``cleanup(older_than=timedelta(days=7))``
+        matches.
+        """
+        seconds = age.total_seconds() if isinstance(age, timedelta) else float(age)
         return await service.seed_flows(
-            self._store(), org_id or self.organization_id, n, name_prefix
+            self._store(), org_id or self.organization_id, n, name_prefix, seconds
         )
 
     async def flow_ids(self, org_id: str | None = None) -> list[str]:

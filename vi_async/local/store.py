@@ -368,9 +368,15 @@ class Database:
             )
             return _flow(self._flow_row(org_id, flow_id)), True  # type: ignore[arg-type]
 
-    def seed_flows(self, org_id: str, rows: Iterable[tuple[str, dict[str, Any], str, str]]) -> int:
-        """Bulk-insert ``(flow_id, spec, spec_key, create_body)`` rows in one transaction."""
-        now = self.clock()
+    def seed_flows(
+        self,
+        org_id: str,
+        rows: Iterable[tuple[str, dict[str, Any], str, str]],
+        age_ms: int = 0,
+    ) -> int:
+        """Bulk-insert ``(flow_id, spec, spec_key, create_body)`` rows in one transaction,
+        created ``age_ms`` milliseconds ago."""
+        now = self.clock() - age_ms
         with self._tx() as conn:
             cur = conn.executemany(
                 "INSERT INTO flows (org_id, flow_id, spec, spec_key, revision, attributes,"

@@ -12,6 +12,7 @@ import anyio
 import attrs
 
 from .. import _json
+from .._checks import check_number
 from .._convert import spec_to_wire, structure
 from .._ids import check_id, new_id, segment
 from .._list_poller import ListPoller
@@ -30,6 +31,7 @@ from ..models import (
     Run,
     RunEvent,
     RunPhase,
+    RunSpec,
 )
 from ..pagination import AsyncPager
 from ._base import Resource, decode, page_items, request_body
@@ -128,6 +130,7 @@ class RunsResource(Resource):
         the run that was created); with ``raise_on_failure=True`` too, a run
         that ended Failed, Error or Cancelled raises ViRunFailedError.
         """
+        check_number(timeout, "timeout")
         headers = None
         if isinstance(flow, str):
             flow_path = f"flows/{segment(check_id(flow, 'flow'))}"
@@ -182,7 +185,7 @@ class RunsResource(Resource):
     ) -> Run:
         """Change a run with PATCH semantics: only the given fields change."""
         path = self._path(run_id)
-        body = request_body(None if spec is None else spec_to_wire(spec), metadata)
+        body = request_body(None if spec is None else spec_to_wire(spec, RunSpec), metadata)
         return decode(await self._transport.request("PATCH", path, body=body), Run)
 
     @traced("vi.runs.kill", id_param="run_id", summary=_run_attributes)
@@ -250,6 +253,7 @@ class RunsResource(Resource):
         the loop early cancels the remaining waits; wrap it in
         ``contextlib.aclosing`` to have that happen at once.
         """
+        check_number(timeout, "timeout")
         ids = [check_id(run_id, "run_id") for run_id in dict.fromkeys(run_ids)]
         deadline = None if timeout is None else time.monotonic() + timeout
         pending = {asyncio.ensure_future(self.wait_for(run_id)) for run_id in ids}
@@ -290,8 +294,7 @@ class RunsResource(Resource):
         changes from then on. Each change is reported once, in order per run.
         Leaving the ``async for`` (or closing the iterator) stops the polling.
         """
-        if poll_interval is not None and poll_interval <= 0:
-            raise ValueError(f"poll_interval must be positive, got {poll_interval}")
+        check_number(poll_interval, "poll_interval", positive=True)
         ids = None if run_ids is None else [check_id(r, "run_id") for r in run_ids]
         wanted = phases_of(phases, "phases")
         async with aclosing(
