@@ -7,6 +7,8 @@ Results and the machine they were measured on: ``benchmarks/RESULTS.md``.
 
 MEASURES = (
     "bulk_delete",
+    "bulk_delete_0ms",
+    "rate_limited_delete",
     "client_overhead",
     "wait_fanout",
     "decode",

@@ -66,9 +66,10 @@ class Goal:
         sign = ">=" if self.higher_is_better else "<="
         margin = (value - limit) if self.higher_is_better else (limit - value)
         share = f" ({abs(margin) / limit:.0%})" if limit else ""
+        measured, goal = f"{value:.3g}{unit}", f"{sign} {limit:g}{unit}"
         if self.met:
-            return f"met: {value:.3g}{unit} {sign} {limit:g}{unit}, {margin:.3g}{unit} to spare{share}"
-        return f"MISSED by {-margin:.3g}{unit}{share}: {value:.3g}{unit}, goal {sign} {limit:g}{unit}"
+            return f"met: {measured} {goal}, {margin:.3g}{unit} to spare{share}"
+        return f"MISSED by {-margin:.3g}{unit}{share}: {measured}, goal {goal}"
 
 
 @dataclass
@@ -190,6 +191,10 @@ class ServerProcess:
         """API request counts by ``"METHOD /route/{template}"``."""
         counts: dict[str, int] = self._admin("GET", "stats")["requests"]
         return counts
+
+    def rate_limited(self) -> int:
+        """Requests the ``rate_limit`` fault answered 429 since the last reset."""
+        return int(self._admin("GET", "stats").get("rateLimited", 0))
 
     def reset_stats(self) -> None:
         """Reset the request counters."""

@@ -43,7 +43,7 @@ LAYERS = (
     ("multidict", "aiohttp"),
     ("uuid", "uuid"),
     ("socket", "socket send/recv (kernel)"),
-    ("select.epoll", "epoll (kernel)"),
+    ("select.epoll", "epoll (waiting for the server)"),
     ("asyncio", "asyncio loop"),
     ("contextvars", "asyncio loop"),
 )
@@ -96,7 +96,8 @@ async def _scene(server: ServerProcess, scene: str) -> tuple[cProfile.Profile, i
 def main() -> None:
     """Profile the chosen scene and print the per-layer table (markdown)."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.where_time_goes")
-    parser.add_argument("scene", nargs="?", default="bulk", choices=("bulk", "gather", "sequential"))
+    parser.add_argument("scene", nargs="?", default="bulk",
+                        choices=("bulk", "gather", "sequential"))
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     best: dict[str, float] = {}

@@ -6,6 +6,8 @@ async with Client() as client:
     run = await client.runs.wait_for(run.run_id)
 """
 
+from ._bulk_flows import PlannedDelete
+from ._cleanup_plan import CleanupPlan
 from ._client import Client
 from ._hooks import RequestInfo, ResponseInfo
 from ._otel import instrument, uninstrument
@@ -23,6 +25,8 @@ from .errors import (
     ViError,
     ViNotFoundError,
     ViPermissionError,
+    ViPlanError,
+    ViPreconditionFailedError,
     ViRateLimitError,
     ViRedirectError,
     ViResponseTooLargeError,
@@ -71,6 +75,7 @@ __all__ = [
     "BulkItemResult",
     "BulkOutcome",
     "BulkReport",
+    "CleanupPlan",
     "Client",
     "ConditionName",
     "ConditionStatus",
@@ -91,6 +96,7 @@ __all__ = [
     "Page",
     "PaginatedResponse",
     "PaginationParams",
+    "PlannedDelete",
     "RateLimitInfo",
     "RequestInfo",
     "ResourceCondition",
@@ -111,6 +117,8 @@ __all__ = [
     "ViError",
     "ViNotFoundError",
     "ViPermissionError",
+    "ViPlanError",
+    "ViPreconditionFailedError",
     "ViRateLimitError",
     "ViRedirectError",
     "ViResponseTooLargeError",

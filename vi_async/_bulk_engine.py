@@ -1,17 +1,31 @@
-"""Concurrent bulk jobs: a bounded pipeline, exactly one outcome per item, a report.
+"""Concurrent bulk jobs: a fixed pool of workers, exactly one outcome per item, a report.
 
 ``run_bulk`` reads items from any iterable or async iterable (for a cleanup:
-the flow listing, page by page) and hands each one to a worker task, with at
-most ``concurrency`` items in flight: reading waits for a free slot, so memory
-stays bounded however many items there are, and listing overlaps deleting.
+the flow listing, page by page) through one shared source, taken by a fixed
+pool of ``concurrency`` long-lived workers. A worker takes an item slot from
+the job's :class:`~vi_async._adaptive.AdaptiveLimit` (so at most ``limit``
+items are in flight, and ``concurrency`` is only its ceiling), then the next
+item, handles it and loops. Reading happens only when a slot is free, so
+memory stays bounded however many items there are, and listing overlaps
+deleting. Neither the slot nor the source yields to the event loop when it
+needs not: a job costs no task and no scheduling per item.
 
 Every item taken from the source ends in exactly one ``BulkItemResult`` in the
 ``BulkReport``. A per-item error is a result, never the end of the job.
-Cancelling the job stops reading at once; items whose work was interrupted
-before it changed anything are reported as skipped (reason ``"cancelled"``);
-work that must not be cut short (a DELETE and the check of its outcome) is
-shielded by the item handler. The report is filled live, so a caller that
-passed its own ``report=`` keeps it when the call is cancelled.
+
+Cancellation. Every worker checks for cancellation before it takes an item;
+the source is closed in a shielded ``finally``. Items whose work was cut short
+before it changed anything are reported by ``interrupted(item)`` (for flows:
+skipped, reason ``"cancelled"``). Work that must not be cut short (a DELETE
+and the check of its outcome) runs in a :meth:`Grace.shield`: shielded, but
+once the job is cancelled each shield gets a deadline ``grace`` seconds later
+(the client's ``cancel_grace``), so a cancelled job ends in bounded time even
+against a server that never answers; the handler reports what is then still
+unknown as such. ``report.cancelled`` is set the moment the cancellation
+reaches the job, and ``report.finished`` once every item taken has its
+result: a report read before that (a second Ctrl-C in vi_sync) is partial,
+and says so. The report is filled live, so a caller that passed its own
+``report=`` keeps it when the call is cancelled.
 
 Repeated items. Given a ``key`` (for flows: the flow id), an item whose key
 was already taken is dropped without a second result, so one flow never has
@@ -32,30 +46,121 @@ a report of thousands of failures does not keep thousands of stack frames.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import (
-    AsyncGenerator,
     AsyncIterable,
+    AsyncIterator,
     Awaitable,
     Callable,
+    Generator,
     Hashable,
     Iterable,
+    Iterator,
     Sized,
 )
-from contextlib import aclosing
+from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 import anyio
-from anyio.abc import TaskGroup
+import anyio.lowlevel
 
+from ._adaptive import AdaptiveLimit
+from ._retry import current_pacer
 from .bulk import BulkError, BulkItemResult, BulkReport, Progress
 from .errors import ViError
 
-__all__ = ["run_bulk"]
+__all__ = ["DEFAULT_CANCEL_GRACE", "Grace", "run_bulk"]
 
 T = TypeVar("T")
 
 Handler = Callable[[T], Awaitable[BulkItemResult]]
+
+DEFAULT_CANCEL_GRACE = 10.0
+
+
+class Grace:
+    """The shielded sections of one job, bounded once the job is cancelled."""
+
+    def __init__(self, seconds: float = DEFAULT_CANCEL_GRACE) -> None:
+        self.seconds = seconds
+        self.deadline = math.inf
+        self._scopes: set[anyio.CancelScope] = set()
+
+    @property
+    def started(self) -> bool:
+        """True once the job was cancelled (the grace runs)."""
+        return self.deadline != math.inf
+
+    @contextmanager
+    def shield(self) -> Generator[anyio.CancelScope, None, None]:
+        """A shielded scope that the end of the grace cancels (check ``cancelled_caught``)."""
+        scope = anyio.CancelScope(shield=True, deadline=self.deadline)
+        self._scopes.add(scope)
+        try:
+            with scope:
+                yield scope
+        finally:
+            self._scopes.discard(scope)
+
+    def start(self) -> None:
+        """The job was cancelled: every shield, current or later, ends by the deadline."""
+        if not self.started:
+            self.deadline = anyio.current_time() + self.seconds
+            for scope in self._scopes:
+                scope.deadline = min(scope.deadline, self.deadline)
+
+
+class _Source(Generic[T]):
+    """The one source every worker takes items from, numbered, without repeats."""
+
+    def __init__(
+        self, items: Iterable[T] | AsyncIterable[T], key: Callable[[T], Hashable | None] | None
+    ) -> None:
+        self._sync: Iterator[T] | None = None
+        self._async: AsyncIterator[T] | None = None
+        if isinstance(items, AsyncIterable):
+            self._async = aiter(items)
+            self._lock = anyio.Lock()  # an async iterator must not be advanced twice at once
+        else:
+            self._sync = iter(items)
+        self._key = key
+        self._seen: set[Hashable] = set()
+        self.taken = 0
+        self.exhausted = False
+
+    async def take(self) -> tuple[int, T] | None:
+        """The next new item and its number; None once the source is exhausted."""
+        while not self.exhausted:
+            if self._sync is not None:
+                item = next(self._sync, _END)
+            else:
+                async with self._lock:
+                    if self.exhausted:
+                        return None
+                    item = await anext(self._async, _END)  # type: ignore[arg-type]
+            if item is _END:
+                self.exhausted = True
+                return None
+            if self._key is not None:
+                ident = self._key(item)  # type: ignore[arg-type]
+                if ident is not None:
+                    if ident in self._seen:
+                        continue  # the same item again: it already has (or will have) a result
+                    self._seen.add(ident)
+            index, self.taken = self.taken, self.taken + 1
+            return index, item  # type: ignore[return-value]
+        return None
+
+    async def aclose(self) -> None:
+        """Close an async source left early (a listing's generator)."""
+        self.exhausted = True
+        aclose = getattr(self._async, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+_END: object = object()
 
 
 class _Job(Generic[T]):
@@ -68,17 +173,23 @@ class _Job(Generic[T]):
         report: BulkReport,
         progress: Progress | None,
         total: int | None,
+        limit: AdaptiveLimit,
+        grace: Grace,
     ) -> None:
         self.handle = handle
         self.interrupted = interrupted
         self.report = report
         self.progress = progress
         self.total = total
+        self.limit = limit
+        self.grace = grace
         self.done = 0
         self.pending: dict[int, T] = {}
         self.crash: BaseException | None = None
         self.scope: anyio.CancelScope | None = None
         """The job's task group scope while it runs (a crash cancels it)."""
+        self.workers = 0
+        self.finished = anyio.Event()
 
     def stop(self, exc: BaseException) -> None:
         """Stop the job because of ``exc`` (the first such error is kept)."""
@@ -101,37 +212,56 @@ class _Job(Generic[T]):
                 self.progress = None
                 self.stop(exc)
 
-    async def work(self, key: int, item: T, slots: anyio.Semaphore) -> None:
-        """Handle one item; an unexpected exception stops the whole job."""
+    async def worker(self, source: _Source[T]) -> None:
+        """Take items one at a time until the source is exhausted or the job stops."""
         try:
-            result = await self.handle(item)
-        except Exception as exc:  # a bug (ViErrors are results): stop the job, re-raise later
+            while not source.exhausted:
+                await anyio.lowlevel.checkpoint_if_cancelled()
+                await self.limit.acquire()
+                try:
+                    try:
+                        taken = await source.take()
+                    except ViError as exc:  # the listing failed: stop reading, finish the rest
+                        if self.report.error is None:
+                            self.report.error = exc
+                        source.exhausted = True
+                        return
+                    if taken is None:
+                        if self.report.error is None:
+                            self.total = source.taken
+                        return
+                    index, item = taken
+                    self.pending[index] = item
+                    try:
+                        result = await self.handle(item)
+                    except Exception as exc:  # a bug (ViErrors are results): stop, re-raise later
+                        self.stop(exc)
+                        return
+                    self.record(index, result)
+                    self.limit.item_done()
+                finally:
+                    self.limit.release()
+        except Exception as exc:  # the source itself raised something else: a bug
             self.stop(exc)
-        else:
-            self.record(key, result)
         finally:
-            slots.release()
+            self.workers -= 1
+            if self.workers == 0:
+                self.finished.set()
+
+    async def watch(self) -> None:
+        """Notice the cancellation of the job the moment it arrives."""
+        try:
+            await self.finished.wait()
+        except anyio.get_cancelled_exc_class():
+            self.grace.start()
+            if self.crash is None:
+                self.report.cancelled = True
+            raise
 
     def settle(self) -> None:
         """Report every item that was taken but never finished as interrupted."""
         for key, item in list(self.pending.items()):
             self.record(key, self.interrupted(item))
-
-
-async def _aiter(items: Iterable[T] | AsyncIterable[T]) -> AsyncGenerator[T, None]:
-    """Iterate either kind of iterable; an async iterator is closed when left early."""
-    if isinstance(items, AsyncIterable):
-        iterator = aiter(items)
-        try:
-            async for item in iterator:
-                yield item
-        finally:
-            aclose = getattr(iterator, "aclose", None)
-            if aclose is not None:
-                await aclose()
-    else:
-        for item in items:
-            yield item
 
 
 async def run_bulk(
@@ -143,32 +273,43 @@ async def run_bulk(
     progress: Progress | None = None,
     report: BulkReport | None = None,
     key: Callable[[T], Hashable | None] | None = None,
+    adaptive: bool = True,
+    grace: Grace | None = None,
 ) -> BulkReport:
-    """Run ``handle(item)`` for every item, ``concurrency`` at a time; return the report.
+    """Run ``handle(item)`` for every item, at most ``concurrency`` at a time; return the report.
 
-    ``handle`` returns the item's result and must turn ViErrors into results.
+    ``handle`` returns the item's result and must turn ViErrors into results;
+    its work that must not be cut short runs under ``grace.shield()``.
     ``interrupted(item)`` makes the result of an item cut short by cancellation.
     ``key(item)`` (optional) identifies an item: a later item with a key already
     taken is dropped (``None`` means "never a duplicate"); see the module notes
-    on memory. A ViError while reading the source stops reading, lets started
-    items finish and raises BulkError carrying the report; any other exception
-    (a bug in the handler or the source, or an exception from ``progress``)
-    stops the job like a cancellation and is re-raised once every taken item
-    has its result, with ``report.error`` set to it. On cancellation the
-    report (pass ``report=`` to keep it) has ``cancelled=True`` and the
-    cancellation propagates.
+    on memory. ``adaptive`` (default): ``concurrency`` is a ceiling and the job
+    adapts to the server (see ``_adaptive``); otherwise it is fixed. A ViError
+    while reading the source stops reading, lets started items finish and
+    raises BulkError carrying the report; any other exception (a bug in the
+    handler or the source, or an exception from ``progress``) stops the job
+    like a cancellation and is re-raised once every taken item has its
+    result, with ``report.error`` set to it. On cancellation the report (pass
+    ``report=`` to keep it) has ``cancelled=True`` and the cancellation
+    propagates.
     """
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValueError(f"concurrency must be a positive integer, got {concurrency!r}")
     report = BulkReport() if report is None else report
+    report.finished = False
     total = len(items) if isinstance(items, Sized) else None
-    job = _Job(handle, interrupted, report, progress, total)
-    slots = anyio.Semaphore(concurrency)
+    limit = AdaptiveLimit(concurrency, adaptive=adaptive)
+    job = _Job(handle, interrupted, report, progress, total, limit, grace or Grace())
+    source = _Source(items, key)
     started = time.monotonic()
+    token = current_pacer.set(limit if adaptive else None)
     try:
         async with anyio.create_task_group() as tg:
             job.scope = tg.cancel_scope
-            await _feed(job, items, slots, tg, key)
+            job.workers = concurrency
+            for _ in range(concurrency):
+                tg.start_soon(job.worker, source)
+            tg.start_soon(job.watch)
         job.scope = None
         job.settle()
     except anyio.get_cancelled_exc_class():
@@ -177,7 +318,12 @@ async def run_bulk(
         job.settle()
         raise
     finally:
+        current_pacer.reset(token)
+        limit.close()
+        with anyio.CancelScope(shield=True):
+            await source.aclose()
         report.elapsed = time.monotonic() - started
+        report.finished = True
         if job.crash is not None:
             report.error = job.crash
     if job.crash is not None:
@@ -185,34 +331,3 @@ async def run_bulk(
     if report.error is not None:
         raise BulkError(f"The job stopped early: {report.error}", report=report) from report.error
     return report
-
-
-async def _feed(
-    job: _Job[T],
-    items: Iterable[T] | AsyncIterable[T],
-    slots: anyio.Semaphore,
-    tg: TaskGroup,
-    key: Callable[[T], Hashable | None] | None,
-) -> None:
-    """Read the source and start one task per item, waiting for a free slot each time."""
-    taken = 0
-    seen: set[Hashable] = set()
-    try:
-        async with aclosing(_aiter(items)) as source:
-            async for item in source:
-                if key is not None:
-                    ident = key(item)
-                    if ident is not None:
-                        if ident in seen:
-                            continue  # the same item again: it already has (or will have) a result
-                        seen.add(ident)
-                index, taken = taken, taken + 1
-                job.pending[index] = item
-                await slots.acquire()
-                tg.start_soon(job.work, index, item, slots)
-    except ViError as exc:
-        job.report.error = exc
-    except Exception as exc:
-        job.stop(exc)
-    else:
-        job.total = taken

@@ -22,6 +22,21 @@ Those runs are killed and waited for (concurrently, under one deadline of
 ``KILL_WAIT_TIMEOUT`` seconds), then the delete is retried; if it is still
 refused after ``KILL_ROUNDS`` rounds, the flow is reported as failed.
 
+Applying a plan (``PlannedDelete`` items). The DELETE carries ``If-Match:
+<etag of the plan>``, so a flow changed since the plan is answered 412 and
+skipped ("changed since the plan"), atomically, by a server that honours it
+(it says so with ``Vi-Preconditions: If-Match`` on its answers). Until a
+server has said so (the Vi API promises nothing), the flow is read right
+before its DELETE and skipped when its etag differs; an edit that lands in
+the one round trip between that read and the DELETE is then not seen: that
+window is the remaining risk against such a server.
+
+Cancellation. The DELETE and the check of its outcome run in the job's
+grace shield (see ``_bulk_engine``): a DELETE still in flight when the grace
+ends is reported ``unknown``. Confirming a lost answer (GET) draws on the
+client's retry budget like a retry does: with the budget spent, the flow is
+``unknown`` without another request.
+
 A flow id given more than once is handled once (one result); see bulk.py for
 the memory this takes.
 """
@@ -33,15 +48,18 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable
 from contextlib import aclosing
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import anyio
 import attrs
 
-from ._bulk_engine import run_bulk
+from ._bulk_engine import Grace, run_bulk
 from ._ids import check_id
+from ._retry import RetryQuota
 from .bulk import (
     CANCELLED_REASON,
+    CHANGED_REASON,
+    GRACE_REASON,
     UNKNOWN_REASON,
     BulkItemResult,
     BulkOutcome,
@@ -52,13 +70,46 @@ from .errors import (
     ViConflictError,
     ViError,
     ViNotFoundError,
+    ViPreconditionFailedError,
     ViValidationError,
 )
-from .models import Flow, PaginationParams, Run
+from .models import DeletedResource, Flow, PaginationParams, Run
+from .pagination import AsyncPager
 
-if TYPE_CHECKING:
-    from .resources.flows import FlowsResource
-    from .resources.runs import RunsResource
+
+class FlowApi(Protocol):
+    """What bulk deletes need from ``client.flows`` (the engine never imports resources)."""
+
+    def list(self, pagination: PaginationParams | None = None) -> AsyncPager[Flow]: ...
+
+    async def get(self, flow_id: str) -> Flow: ...
+
+    async def _get_for_delete(self, flow_id: str) -> tuple[Flow, bool]:
+        """The flow, and whether the server said it honours If-Match."""
+
+    async def delete(self, flow_id: str, *, if_match: str | None = None) -> DeletedResource: ...
+
+
+class RunApi(Protocol):
+    """What bulk deletes need from ``client.runs`` (kills under ``on_active_run="kill"``)."""
+
+    def list(self, pagination: PaginationParams | None = None) -> AsyncPager[Run]: ...
+
+    async def kill(self, run_id: str) -> Run: ...
+
+    async def wait_for(self, run_id: str, *, timeout: float | None = ...) -> Run: ...
+
+
+@attrs.frozen
+class PlannedDelete:
+    """One flow of a cleanup plan: deleted only while its etag is still ``etag``."""
+
+    flow_id: str
+    etag: str
+    name: str
+    reason: str
+    """Why the flow matched the plan's filters, in words."""
+
 
 ON_ACTIVE_RUN: tuple[str, ...] = ("skip", "kill", "fail")
 ACTIVE_RUN_REASON = "active run"
@@ -71,7 +122,7 @@ CONFIRM_ATTEMPTS = 6
 LIST_PAGE_SIZE = 200
 RUNS_PAGE_SIZE = 1000
 
-FlowRef = str | Flow
+FlowRef = str | Flow | PlannedDelete
 
 
 @attrs.frozen
@@ -119,7 +170,7 @@ class FlowFilter:
         return self.where is None or bool(self.where(flow))
 
 
-async def matching_flows(flows: FlowsResource, keep: FlowFilter) -> AsyncGenerator[Flow, None]:
+async def matching_flows(flows: FlowApi, keep: FlowFilter) -> AsyncGenerator[Flow, None]:
     """The organization's flows that ``keep`` accepts, listed one page at a time."""
     pager = flows.list(pagination=PaginationParams(page_size=LIST_PAGE_SIZE))
     async with aclosing(pager.all_items()) as items:
@@ -148,7 +199,7 @@ class ActiveRuns:
     run, active or not, carries a run -> flow link.
     """
 
-    def __init__(self, runs: RunsResource) -> None:
+    def __init__(self, runs: RunApi) -> None:
         self._runs = runs
         self._lock = anyio.Lock()
         self._taken_at = float("-inf")
@@ -178,11 +229,13 @@ class FlowDeleter:
 
     def __init__(
         self,
-        flows: FlowsResource,
-        runs: RunsResource,
+        flows: FlowApi,
+        runs: RunApi,
         *,
         on_active_run: str,
         dry_run: bool,
+        quota: RetryQuota | None = None,
+        grace: Grace | None = None,
     ) -> None:
         if on_active_run not in ON_ACTIVE_RUN:
             raise ValueError(
@@ -194,24 +247,27 @@ class FlowDeleter:
         self._runs = runs  # the client's own: one RunWatcher, one poll stream per run
         self._active = ActiveRuns(self._runs)
         self._cut_short: dict[str, _Outcome] = {}
+        self._quota = RetryQuota(0) if quota is None else quota
+        self.grace = Grace() if grace is None else grace
+        self._if_match_honoured = False
 
     def interrupted(self, item: FlowRef) -> BulkItemResult:
         """The result of an item whose work was cut short before its DELETE was
         sent: it is still there (with the runs killed for it, if any)."""
-        flow_id, name = (item.flow_id, item.spec.name) if isinstance(item, Flow) else (item, None)
+        flow_id, name, _ = _parts(item)
         out = self._cut_short.pop(str(flow_id), None) or _Outcome(str(flow_id), name)
         return out.result(BulkOutcome.SKIPPED, CANCELLED_REASON)
 
     async def __call__(self, item: FlowRef) -> BulkItemResult:
         """Delete (or, in a dry run, look at) one flow."""
         flow = item if isinstance(item, Flow) else None
-        raw_id = item.flow_id if isinstance(item, Flow) else item
+        raw_id, name, etag = _parts(item)
         try:
             flow_id = check_id(raw_id, "flow_id")
         except (TypeError, ValueError) as exc:
             error = ViValidationError(str(exc))
             return BulkItemResult(str(raw_id), BulkOutcome.FAILED, "invalid flow id", error)
-        out = self._cut_short[flow_id] = _Outcome(flow_id, None if flow is None else flow.spec.name)
+        out = self._cut_short[flow_id] = _Outcome(flow_id, name, etag)
         result = await (self._look(out, flow) if self._dry_run else self._delete(out, flow))
         self._cut_short.pop(flow_id, None)  # kept only when cancellation cuts the work short
         return result
@@ -253,37 +309,70 @@ class FlowDeleter:
         return f"still has an active run after killing {len(out.killed)} run(s)"
 
     async def _send_delete(self, out: _Outcome) -> BulkItemResult | ViConflictError:
-        """DELETE, shielded from cancellation so that its outcome is always known.
+        """DELETE in the job's grace shield, so that its outcome is known unless the
+        grace of a cancelled job runs out first (then: skipped if it was not sent
+        yet, unknown if it was).
 
         Returns the 409 error when the flow has an active run. After a
         transient failure that may have hidden a successful delete, a GET
         confirms the outcome.
         """
-        with anyio.CancelScope(shield=True):
+        result: BulkItemResult | ViConflictError | None = None
+        out.sent = False
+        with self.grace.shield():
+            result = await self._delete_once(out)
+        if result is not None:
+            return result
+        if out.sent:
+            return out.result(BulkOutcome.UNKNOWN, GRACE_REASON)
+        return out.result(BulkOutcome.SKIPPED, CANCELLED_REASON)
+
+    async def _delete_once(self, out: _Outcome) -> BulkItemResult | ViConflictError:
+        if out.etag is not None and not self._if_match_honoured:
             try:
-                await self._flows.delete(out.flow_id)
-            except ViConflictError as exc:
-                return exc
+                flow, honoured = await self._flows._get_for_delete(out.flow_id)
             except ViNotFoundError:
                 return out.result(BulkOutcome.NOT_FOUND)
             except ViError as exc:
-                return await self._confirm(out, exc)
+                return out.result(BulkOutcome.FAILED, "could not read the flow", exc)
+            self._if_match_honoured = self._if_match_honoured or honoured
+            if flow.etag != out.etag:
+                return out.result(BulkOutcome.SKIPPED, CHANGED_REASON)
+        out.sent = True
+        try:
+            await self._flows.delete(out.flow_id, if_match=out.etag)
+        except ViPreconditionFailedError as exc:
+            return out.result(BulkOutcome.SKIPPED, CHANGED_REASON, exc)
+        except ViConflictError as exc:
+            return exc
+        except ViNotFoundError:
+            return out.result(BulkOutcome.NOT_FOUND)
+        except ViError as exc:
+            return await self._confirm(out, exc)
         return out.result(BulkOutcome.DELETED)
 
     async def _confirm(self, out: _Outcome, error: ViError) -> BulkItemResult:
-        """Find out by GET whether a delete whose answer was lost went through."""
+        """Find out by GET whether a delete whose answer was lost went through; each
+        GET is paid from the client's retry budget, like a retry."""
         if not error.after_lost_answer:
             return out.result(BulkOutcome.FAILED, None, error)
         for attempt in range(CONFIRM_ATTEMPTS):
+            cost = self._quota.acquire(error)
+            if cost is None:
+                break  # the budget is spent: no more requests for this flow
             try:
-                await self._flows.get(out.flow_id)
+                flow = await self._flows.get(out.flow_id)
             except ViNotFoundError:
+                self._quota.release(cost)
                 return out.result(BulkOutcome.DELETED, "confirmed after a lost answer")
             except ViError:
                 await anyio.sleep(min(2.0, 0.1 * 2**attempt))
                 continue
+            self._quota.release(cost)
+            if out.etag is not None and flow.etag != out.etag:
+                return out.result(BulkOutcome.SKIPPED, CHANGED_REASON, error)
             return out.result(BulkOutcome.FAILED, None, error)
-        return out.result(BulkOutcome.FAILED, UNKNOWN_REASON, error)
+        return out.result(BulkOutcome.UNKNOWN, UNKNOWN_REASON, error)
 
     async def _stop_runs(self, out: _Outcome, flow: Flow, conflict_at: float) -> None:
         """Kill the flow's active runs and wait until they have ended, all at once,
@@ -318,9 +407,13 @@ class FlowDeleter:
 class _Outcome:
     """What is known about one flow while it is being handled."""
 
-    def __init__(self, flow_id: str, name: str | None) -> None:
+    def __init__(self, flow_id: str, name: str | None, etag: str | None = None) -> None:
         self.flow_id = flow_id
         self.name = name
+        self.etag = etag
+        """The plan's etag: delete only this version of the flow."""
+        self.sent = False
+        """True once the DELETE was sent (its outcome may be unknown)."""
         self.killed: list[str] = []
 
     def result(
@@ -332,15 +425,24 @@ class _Outcome:
         )
 
 
+def _parts(item: Any) -> tuple[Any, str | None, str | None]:
+    """(id, name, etag of the plan) of an item: an id, a Flow or a PlannedDelete."""
+    if isinstance(item, Flow):
+        return item.flow_id, item.spec.name, None
+    if isinstance(item, PlannedDelete):
+        return item.flow_id, item.name, item.etag
+    return item, None, None
+
+
 def _flow_key(item: FlowRef) -> str | None:
     """The id that makes two items the same flow (None: not an id, never merged)."""
-    key = item.flow_id if isinstance(item, Flow) else item
+    key = _parts(item)[0]
     return key if isinstance(key, str) else None
 
 
 async def delete_flows(
-    flows: FlowsResource,
-    runs: RunsResource,
+    flows: FlowApi,
+    runs: RunApi,
     items: Iterable[FlowRef] | AsyncIterable[FlowRef],
     *,
     concurrency: int,
@@ -348,9 +450,16 @@ async def delete_flows(
     dry_run: bool,
     progress: Progress | None,
     report: BulkReport | None,
+    quota: RetryQuota | None = None,
+    cancel_grace: float | None = None,
+    adaptive: bool = True,
 ) -> BulkReport:
-    """Run the bulk delete of ``items`` (flow ids or Flows); see FlowsResource.delete_many."""
-    deleter = FlowDeleter(flows, runs, on_active_run=on_active_run, dry_run=dry_run)
+    """Run the bulk delete of ``items`` (flow ids, Flows or PlannedDeletes); see
+    FlowsResource.delete_many."""
+    grace = Grace() if cancel_grace is None else Grace(cancel_grace)
+    deleter = FlowDeleter(
+        flows, runs, on_active_run=on_active_run, dry_run=dry_run, quota=quota, grace=grace
+    )
     report = BulkReport() if report is None else report
     report.dry_run = dry_run
     return await run_bulk(
@@ -361,7 +470,18 @@ async def delete_flows(
         progress=progress,
         report=report,
         key=_flow_key,
+        adaptive=adaptive,
+        grace=grace,
     )
 
 
-__all__ = ["ON_ACTIVE_RUN", "FlowFilter", "delete_flows", "matching_flows"]
+__all__ = [
+    "CHANGED_REASON",
+    "ON_ACTIVE_RUN",
+    "FlowApi",
+    "FlowFilter",
+    "PlannedDelete",
+    "RunApi",
+    "delete_flows",
+    "matching_flows",
+]

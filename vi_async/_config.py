@@ -61,6 +61,7 @@ class ClientConfig:
     max_response_bytes: int = attrs.field(
         default=DEFAULT_MAX_RESPONSE_BYTES, validator=_positive_int
     )
+    cancel_grace: float = attrs.field(default=10.0, validator=_non_negative)
 
     def __repr__(self) -> str:
         return (

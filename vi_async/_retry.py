@@ -14,7 +14,8 @@ import email.utils
 import math
 import random
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
+from typing import Protocol
 
 import attrs
 
@@ -42,6 +43,25 @@ class Call:
 
 
 current_call: contextvars.ContextVar[Call] = contextvars.ContextVar("vi_async_call")
+
+
+class Pacer(Protocol):
+    """A job-wide gate on the requests sent from one context (a bulk job's tasks):
+    the transport waits on it before every attempt, retries included, and tells it
+    how each attempt was answered."""
+
+    async def before_send(self, deadline: float) -> None:
+        """Wait until the job may send (a pause after Retry-After, pacing)."""
+
+    def after_answer(
+        self, sent_at: float, status: int | None, headers: Mapping[str, str] | None
+    ) -> None:
+        """Record one attempt's answer (``status`` None: no answer arrived)."""
+
+
+current_pacer: contextvars.ContextVar[Pacer | None] = contextvars.ContextVar(
+    "vi_async_pacer", default=None
+)
 
 
 class RetryQuota:

@@ -24,8 +24,10 @@ hand; everything it needs at run time lives here, so the generated files stay
   finished before re-raising, so no poll loop or request is left behind and
   what it reports is final (a bulk job's shielded in-flight DELETEs have
   landed in its report). That wait has no time limit of its own: the async
-  side bounds its cleanup (request deadlines, the client's retry budget). A
-  second Ctrl-C abandons the wait and is raised at once.
+  side bounds its cleanup (a bulk job gives its in-flight deletes the
+  client's ``cancel_grace``, then reports what is still unknown). A second
+  Ctrl-C abandons the wait and is raised at once; a bulk report read then
+  says it is partial (``report.partial``).
 - **Re-entry raises instead of deadlocking.** A blocking call made from the
   client's own loop thread (say, from an ``on_update`` callback) raises
   RuntimeError.
@@ -475,7 +477,7 @@ class SyncRuntime(Generic[R]):
                 # waited): cancel the call and wait until it has really finished, so its
                 # shielded work (a bulk job's in-flight DELETEs) has landed and what it
                 # reports is final. No time limit: the async side bounds its own cleanup
-                # (the client's deadlines); a second Ctrl-C abandons the wait.
+                # (a bulk job's cancel grace); a second Ctrl-C abandons the wait.
                 try:
                     running.loop.call_soon_threadsafe(future.interrupt)
                 except RuntimeError:

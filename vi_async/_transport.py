@@ -23,7 +23,15 @@ from ._logging import sdk_logger
 from ._observe import Responses, Watch, full_url, masked
 from ._otel import tracer_for
 from ._rate_limit import parse_rate_limit
-from ._retry import Call, RetryQuota, current_call, is_transient, parse_retry_after, retry_waits
+from ._retry import (
+    Call,
+    RetryQuota,
+    current_call,
+    current_pacer,
+    is_transient,
+    parse_retry_after,
+    retry_waits,
+)
 from ._version import __version__
 from .errors import (
     ViConflictError,
@@ -60,6 +68,7 @@ def _import_http() -> tuple[Any, Any]:
     return _HTTP
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+PACED_RETRY_FACTOR = 3
 _REQUEST_ID_HEADERS = ("X-Request-Id", "Request-Id", "X-Amzn-RequestId")
 _SNIPPET = 200
 
@@ -71,6 +80,8 @@ class Response:
     status: int
     data: Any
     request_id: str | None
+    headers: Any = None
+    """The response headers (a case-insensitive mapping)."""
 
 
 class Transport:
@@ -221,7 +232,7 @@ class Transport:
             logger.info("PUT %s: answer lost, then 409: reading back what it created", path)
             return await self.request("GET", path)
 
-    async def delete(self, path: str) -> Response | None:
+    async def delete(self, path: str, headers: dict[str, str] | None = None) -> Response | None:
         """DELETE with an exact outcome, retries included.
 
         Every attempt carries the same ``Idempotency-Key``: a server that honours
@@ -231,7 +242,8 @@ class Transport:
         it, so it counts as deleted (None).
         """
         try:
-            return await self.request("DELETE", path, headers={IDEMPOTENCY_HEADER: new_id()})
+            sent = {IDEMPOTENCY_HEADER: new_id(), **(headers or {})}
+            return await self.request("DELETE", path, headers=sent)
         except ViNotFoundError as exc:
             if exc.after_lost_answer:
                 logger.info("DELETE %s: answer lost, then 404: counted as deleted", path)
@@ -267,6 +279,13 @@ class Transport:
             if call.last_error is not None:
                 raise call.last_error  # the real reason the call did not succeed in time
             raise self._error(ViTimeoutError, call, "Deadline exceeded before the request was sent")
+        pacer = current_pacer.get()
+        if pacer is not None:
+            # A bulk job's gate: a Retry-After seen by any of its requests holds back
+            # every new attempt of the job (this one's retries too), not just its own.
+            await pacer.before_send(call.deadline)
+            started = time.monotonic()
+            remaining = call.deadline - started
         if remaining < self.config.timeout:
             timeout = aiohttp.ClientTimeout(total=remaining)
         else:  # the usual case: one timeout object for every attempt (it is immutable)
@@ -331,6 +350,8 @@ class Transport:
             elapsed = time.monotonic() - started
             if resp_headers is not None:
                 request_id = _first_header(resp_headers, _REQUEST_ID_HEADERS)
+            if pacer is not None:
+                pacer.after_answer(started, status or None, resp_headers if status else None)
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug(
                     "%s %s -> %s attempt=%d elapsed=%.3fs",
@@ -390,7 +411,7 @@ class Transport:
                     status=status,
                     request_id=request_id,
                 )
-        return Response(status, data, request_id)
+        return Response(status, data, request_id, resp_headers)
 
     def _status_error(
         self, call: Call, status: int, raw: bytes, headers: Any, request_id: str | None
@@ -441,7 +462,12 @@ class Transport:
             call.last_error = error
         if not call.retryable or not isinstance(error, ViError) or not is_transient(error):
             return True
-        if call.attempts > self.config.max_retries:
+        max_retries = self.config.max_retries
+        if error.status == 429 and current_pacer.get() is not None:
+            # In a paced bulk job a 429 is the job's pacing signal (its gate slows every
+            # request down), not this request's failure: allow it more attempts.
+            max_retries *= PACED_RETRY_FACTOR
+        if call.attempts > max_retries:
             return True
         retry_after = getattr(error, "retry_after", None)
         left = call.deadline - time.monotonic()

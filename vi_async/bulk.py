@@ -18,6 +18,8 @@ from .errors import ViError
 
 __all__ = [
     "CANCELLED_REASON",
+    "CHANGED_REASON",
+    "GRACE_REASON",
     "UNKNOWN_REASON",
     "BulkError",
     "BulkItemResult",
@@ -28,11 +30,16 @@ __all__ = [
 ]
 
 
+CHANGED_REASON = "changed since the plan"
+"""The reason of a planned flow skipped by ``flows.apply``: its etag is not the plan's."""
 CANCELLED_REASON = "cancelled"
 """The reason of a flow skipped because the job was cancelled before its DELETE was sent."""
 UNKNOWN_REASON = "outcome unknown: the answer was lost and could not be confirmed"
-"""The reason of a failed flow whose DELETE may or may not have gone through: its
-answer was lost and every attempt to check (GET) failed too. The only such case."""
+"""The reason of an ``unknown`` flow whose DELETE may or may not have gone through: its
+answer was lost and every check (GET) the retry budget allowed failed too."""
+GRACE_REASON = "outcome unknown: the job was cancelled and the delete did not finish in time"
+"""The reason of an ``unknown`` flow whose DELETE was still in flight when the
+cancelled job's grace (the client's ``cancel_grace``) ran out."""
 
 
 OnActiveRun = Literal["skip", "kill", "fail"]
@@ -52,6 +59,10 @@ class BulkOutcome(str, enum.Enum):
     """The delete failed; ``error`` holds the typed ViError. The flow is still there."""
     WOULD_DELETE = "would_delete"
     """Dry run: the flow would have been deleted."""
+    UNKNOWN = "unknown"
+    """The DELETE may or may not have gone through (never counted as deleted or
+    failed): its answer was lost and could not be confirmed, or the job was
+    cancelled while it was in flight. Check the flow before acting on it."""
 
     def __str__(self) -> str:
         return self.value
@@ -121,9 +132,10 @@ Progress = Callable[[int, "int | None", BulkItemResult], object]
 class BulkReport:
     """What a bulk job did, one result per flow, grouped by outcome.
 
-    The lists fill up while the job runs. ``cancelled`` is true when the job
-    was cancelled before it had read every item; ``error`` holds the error
-    that stopped it early (e.g. the flow listing failed), if any.
+    The lists fill up while the job runs. ``cancelled`` is true as soon as
+    the job was cancelled (it may not have read every item); ``finished`` is
+    false while the job still runs (the report is partial); ``error`` holds
+    the error that stopped it early (e.g. the flow listing failed), if any.
     """
 
     deleted: list[BulkItemResult] = attrs.field(factory=list)
@@ -132,8 +144,14 @@ class BulkReport:
     failed: list[BulkItemResult] = attrs.field(factory=list)
     would_delete: list[BulkItemResult] = attrs.field(factory=list)
     """Dry run only: the flows that would have been deleted."""
+    unknown: list[BulkItemResult] = attrs.field(factory=list)
+    """Flows whose delete may or may not have happened (see ``BulkOutcome.UNKNOWN``)."""
     dry_run: bool = False
     cancelled: bool = False
+    finished: bool = True
+    """False while the job that fills this report still runs: the report is then
+    partial (e.g. read after a second Ctrl-C in vi_sync; in-flight deletes may land
+    later). A job sets it when it starts and again once every item has its result."""
     error: BaseException | None = None
     elapsed: float = 0.0
     """Seconds the job took (set when it ends, however it ends)."""
@@ -158,16 +176,22 @@ class BulkReport:
 
     @property
     def complete(self) -> bool:
-        """True when the job read and handled every item (not cancelled, no job error)."""
-        return not self.cancelled and self.error is None
+        """True when the job read and handled every item (finished, not cancelled, no error)."""
+        return self.finished and not self.cancelled and self.error is None
+
+    @property
+    def partial(self) -> bool:
+        """True while the job still runs: results may still be added."""
+        return not self.finished
 
     @property
     def ok(self) -> bool:
-        """True when the job is complete and no item failed."""
-        return self.complete and not self.failed
+        """True when the job is complete and no item failed or ended unknown."""
+        return self.complete and not self.failed and not self.unknown
 
     def raise_for_failures(self) -> None:
-        """Raise BulkError (carrying this report) if an item failed or the job stopped early."""
+        """Raise BulkError (carrying this report) if an item failed or is unknown, or the
+        job stopped early."""
         if not self.ok:
             raise BulkError(self.summary(), report=self)
 
@@ -175,12 +199,15 @@ class BulkReport:
         """A readable multi-line summary: counts, reasons and failures."""
         verb = "Dry run" if self.dry_run else "Bulk delete"
         state = "cancelled" if self.cancelled else "stopped early" if self.error else "done"
+        if self.partial:
+            state += " (partial report: the job is still finishing)"
         lines = [f"{verb} {state}: {self.total} flow(s) in {self.elapsed:.2f}s"]
         lines += [f"  {outcome:<13} {n}" for outcome, n in self.counts.items() if n]
         lines += _grouped_reasons(self.skipped, "skipped")
         lines += [f"  failed {r.flow_id}: {r.reason or r.error}" for r in self.failed[:_MAX_LISTED]]
         if len(self.failed) > _MAX_LISTED:
             lines.append(f"  ... and {len(self.failed) - _MAX_LISTED} more failure(s)")
+        lines += [f"  unknown {r.flow_id}: {r.reason}" for r in self.unknown[:_MAX_LISTED]]
         if self.error is not None:
             lines.append(f"  stopped by: {type(self.error).__name__}: {self.error}")
         return "\n".join(lines)
@@ -193,6 +220,7 @@ class BulkReport:
         data: dict[str, Any] = {
             "dry_run": self.dry_run,
             "cancelled": self.cancelled,
+            "finished": self.finished,
             "error": None if self.error is None else str(self.error),
             "elapsed": round(self.elapsed, 3),
             "total": self.total,

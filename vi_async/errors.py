@@ -27,6 +27,8 @@ __all__ = [
     "ViError",
     "ViNotFoundError",
     "ViPermissionError",
+    "ViPlanError",
+    "ViPreconditionFailedError",
     "ViRateLimitError",
     "ViRedirectError",
     "ViResponseTooLargeError",
@@ -137,6 +139,16 @@ class ViConflictError(ViError):
     flow that has an active run."""
 
 
+class ViPreconditionFailedError(ViError):
+    """The resource changed since the version named in ``If-Match`` (412): nothing
+    was changed."""
+
+
+class ViPlanError(ViError, ValueError):
+    """A cleanup plan cannot be read or applied here: malformed, written in a newer
+    format, or made for another organization. Raised before any request."""
+
+
 class ViRateLimitError(ViError):
     """The server asked us to slow down (429); ``retry_after`` is in seconds.
 
@@ -224,6 +236,7 @@ _BY_STATUS: dict[int, type[ViError]] = {
     404: ViNotFoundError,
     408: ViTimeoutError,
     409: ViConflictError,
+    412: ViPreconditionFailedError,
     422: ViValidationError,
     429: ViRateLimitError,
 }

@@ -46,6 +46,9 @@ class Client:
     ``trace_configs`` (``aiohttp.TraceConfig`` objects) are given to the session;
     ``tracing=True`` opens OpenTelemetry spans for this client (``None``:
     as ``vi_async.instrument()`` says; ``False``: never).
+    ``cancel_grace``: once a bulk job is cancelled, the seconds its in-flight
+    deletes (with their retries and checks) may still take; what is not known
+    by then is reported as ``unknown``.
     """
 
     def __init__(
@@ -61,6 +64,7 @@ class Client:
         max_connections: int = 100,
         retry_base_delay: float = 0.25,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        cancel_grace: float = 10.0,
         event_hooks: Mapping[str, Sequence[Callable[[Any], Any]]] | None = None,
         trace_configs: Sequence[Any] | None = None,
         tracing: bool | None = None,
@@ -77,6 +81,7 @@ class Client:
                 max_connections=max_connections,
                 retry_base_delay=retry_base_delay,
                 max_response_bytes=max_response_bytes,
+                cancel_grace=cancel_grace,
                 event_hooks=event_hooks,
                 trace_configs=trace_configs,
                 tracing=tracing,

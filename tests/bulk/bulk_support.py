@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 
 import anyio
 
-from vi_async.bulk import UNKNOWN_REASON, BulkOutcome, BulkReport
+from vi_async.bulk import BulkOutcome, BulkReport
 from vi_async.local import LocalServer
 
 LONG_RUN = {"vi-local/pending-seconds": "0", "vi-local/running-seconds": "60"}
@@ -24,15 +24,15 @@ async def assert_exact(
     """Each seeded flow has exactly one result, and the server holds exactly the
     flows that the report says are still there (plus ``untouched`` ones).
 
-    A flow reported with an unknown outcome (its answer was lost and could not
-    be confirmed) may be either; tests with hostile fault rates allow a few.
+    A flow reported ``unknown`` (its answer was lost and could not be confirmed,
+    or a cancelled job's grace ran out) may be either.
     """
     seeded = list(seeded)
     results = [r.flow_id for r in report.results()]
     assert len(results) == len(set(results)), "a flow has more than one result"
     assert set(results) == set(seeded)
     gone = ids(report, BulkOutcome.DELETED, BulkOutcome.NOT_FOUND)
-    unknown = {r.flow_id for r in report.failed if r.reason == UNKNOWN_REASON}
+    unknown = ids(report, BulkOutcome.UNKNOWN)
     remaining = set(await server.flow_ids())
     assert remaining - unknown == (set(seeded) - gone - unknown) | set(untouched)
 

@@ -156,6 +156,7 @@ async def test_report_to_dict_and_summary(vi_server: LocalServer, vi_client: Cli
         "not_found": 1,
         "failed": 0,
         "would_delete": 0,
+        "unknown": 0,
     }
     assert data["total"] == 4 and data["cancelled"] is False and data["dry_run"] is False
     assert data["not_found"][0] == {

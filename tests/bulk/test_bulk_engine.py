@@ -45,8 +45,17 @@ async def test_concurrency_and_read_ahead_are_bounded() -> None:
     probe = Probe()
     report = await run_bulk(probe.source(300), probe.handle, interrupted=_skipped, concurrency=7)
     assert len(report.deleted) == 300 and report.ok
-    assert probe.peak == 7
-    assert probe.max_ahead <= 8  # the items in flight plus the one waiting for a slot
+    assert probe.peak == 7  # adaptive: started lower, grew to the ceiling
+    assert probe.max_ahead <= 7  # a worker takes an item only once it holds a slot
+
+
+async def test_fixed_concurrency_starts_at_the_ceiling() -> None:
+    probe = Probe(delay=0.05)
+    with anyio.move_on_after(0.02):
+        await run_bulk(
+            probe.source(300), probe.handle, interrupted=_skipped, concurrency=7, adaptive=False
+        )
+    assert probe.taken == 7 and probe.active == 0
 
 
 async def test_cancel_reports_every_taken_item_once() -> None:
@@ -62,10 +71,17 @@ async def test_cancel_reports_every_taken_item_once() -> None:
             closed.set()
 
     with anyio.move_on_after(0.05):
-        await run_bulk(source(), probe.handle, interrupted=_skipped, concurrency=5, report=report)
-    assert report.cancelled and closed.is_set()
+        await run_bulk(
+            source(),
+            probe.handle,
+            interrupted=_skipped,
+            concurrency=5,
+            report=report,
+            adaptive=False,
+        )
+    assert report.cancelled and closed.is_set() and report.finished
     assert [r.flow_id for r in report.skipped] == [f"item-{i}" for i in range(probe.taken)]
-    assert probe.taken == 6  # five in flight, one waiting for a slot
+    assert probe.taken == 5  # five in flight; no item is read before a slot is free
     assert probe.active == 0
 
 

@@ -80,11 +80,12 @@ def _interrupt_main(*delays: float) -> list[threading.Timer]:
     return timers
 
 
-def test_ctrl_c_waits_for_in_flight_deletes_however_long_they_take(
+def test_ctrl_c_waits_for_in_flight_deletes_within_the_grace(
     vi_server_thread: LocalServer, client: vi_sync.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The in-flight DELETEs take longer than any cleanup grace the runtime might allow
-    # itself (shrunk here so the old bounded wait would give up long before they land).
+    # itself (shrunk here so the old bounded wait would give up long before they land),
+    # but less than the client's cancel_grace (10 s): the runtime waits for them.
     monkeypatch.setattr("vi_async._sync_runtime.CLEANUP_GRACE", 0.2, raising=False)
     latency = 1.5
     flows = _seed(vi_server_thread, 20)
@@ -94,7 +95,7 @@ def test_ctrl_c_waits_for_in_flight_deletes_however_long_they_take(
     (timer,) = _interrupt_main(0.4)
     try:
         with pytest.raises(KeyboardInterrupt):
-            client.flows.delete_many(flows, concurrency=4, report=report)
+            client.flows.delete_many(flows, concurrency=4, report=report, adaptive=False)
         interrupted_after = time.monotonic() - started
         snapshot = (report.cancelled, report.total, dict(report.counts))
     finally:
@@ -123,14 +124,47 @@ def test_a_second_ctrl_c_abandons_the_wait(
         with pytest.raises(KeyboardInterrupt):
             client.flows.delete_many(flows, concurrency=4, report=report)
         assert time.monotonic() - started < 2.5  # did not wait for the 3 s DELETEs
+        # The report says what it is: cancelled, and partial (the job still finishes).
+        assert report.cancelled and report.partial and not report.finished
+        assert "partial" in report.summary()
     finally:
         for timer in timers:
             timer.cancel()
         vi_server_thread.faults = FaultConfig()
     client.close()  # cancels what is left; the shielded DELETEs still land
-    assert report.cancelled
+    assert report.cancelled and report.finished
     deleted = {r.flow_id for r in report.results() if r.outcome is BulkOutcome.DELETED}
     with vi_sync.Client(
         vi_server_thread.secret_key, vi_server_thread.organization_id, vi_server_thread.endpoint
     ) as other:
         assert _remaining(other) == set(flows) - deleted
+
+
+def test_ctrl_c_against_a_server_that_does_not_answer_is_bounded(
+    vi_server_thread: LocalServer,
+) -> None:
+    server = vi_server_thread
+    flows = _seed(server, 12)
+    server.faults = FaultConfig(latency=60.0, paths=r"/flows/")
+    report = BulkReport()
+    grace = 0.5
+    with vi_sync.Client(
+        server.secret_key, server.organization_id, server.endpoint, cancel_grace=grace
+    ) as client:
+        started = time.monotonic()
+        (timer,) = _interrupt_main(0.3)
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                client.flows.delete_many(flows, concurrency=4, report=report)
+            elapsed = time.monotonic() - started
+        finally:
+            timer.cancel()
+            server.faults = FaultConfig()
+        assert elapsed < 0.3 + grace + 1.5, f"Ctrl-C took {elapsed:.1f}s"
+        assert report.cancelled and report.finished
+        # The DELETEs in flight never got an answer: unknown, never deleted nor failed.
+        assert report.unknown and not report.deleted and not report.failed
+        assert report.total == len(report.unknown) + len(report.skipped)
+        unknown = {r.flow_id for r in report.unknown}
+        assert unknown <= set(flows)
+        assert _remaining(client) == set(flows)  # the server dropped the abandoned ones

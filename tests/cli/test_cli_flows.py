@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import anyio
 import anyio.abc
@@ -61,7 +62,7 @@ async def test_cleanup_dry_run_then_yes(vi_server: LocalServer) -> None:
 async def test_cleanup_asks_for_confirmation(vi_server: LocalServer) -> None:
     await vi_server.seed_flows(3, name_prefix="tmp-")
     no = await cli(vi_server, "flows", "cleanup", "--older-than", "0s", stdin="n\n")
-    assert no.code == 1 and "3 flow(s) match" in no.err and "Nothing was deleted" in no.err
+    assert no.code == 1 and "3 flow(s) to delete" in no.err and "Nothing was deleted" in no.err
     assert len(await vi_server.flow_ids()) == 3
     eof = await cli(vi_server, "flows", "cleanup", "--name", "tmp-*", stdin="")
     assert eof.code == 1 and len(await vi_server.flow_ids()) == 3
@@ -120,6 +121,7 @@ async def test_delete_ids_and_stdin(vi_server: LocalServer) -> None:
         "not_found": 1,
         "failed": 0,
         "would_delete": 0,
+        "unknown": 0,
     }
     piped = await cli(vi_server, "flows", "delete", "-", stdin="\n".join(flows[2:]) + "\n")
     assert piped.code == 0 and "deleted       4" in piped.out
@@ -168,9 +170,12 @@ async def test_confirmed_cleanup_deletes_exactly_the_previewed_flows(
         assert process.stdin is not None and process.stdout is not None
         assert process.stderr is not None
         prompt = await _read_until(process.stderr, "[y/N]")
-        assert "3 flow(s) match" in prompt
-        # A flow that starts matching after the preview was shown is not deleted.
+        assert "3 flow(s) to delete" in prompt
+        # A flow that starts matching after the preview was shown is not deleted,
+        # nor one changed since.
         late = await vi_client.flows.create(FlowSpec(name="tmp-late"))
+        edited = previewed.pop()
+        await vi_client.flows.update(edited, metadata={"keep": "me"})
         vi_server.reset_counts()
         await process.stdin.send(b"y\n")
         with anyio.fail_after(20):
@@ -179,8 +184,11 @@ async def test_confirmed_cleanup_deletes_exactly_the_previewed_flows(
     assert code == 0
     report = json.loads(out)
     assert sorted(r["flow_id"] for r in report["deleted"]) == sorted(previewed)
+    assert [(r["flow_id"], r["reason"]) for r in report["skipped"]] == [
+        (edited, "changed since the plan")
+    ]
     assert report["total"] == 3
-    assert await vi_server.flow_ids() == [late.flow_id]
+    assert sorted(await vi_server.flow_ids()) == sorted([late.flow_id, edited])
     assert vi_server.request_counts["GET /workspaces/{org}/flows"] == 0  # not listed again
 
 
@@ -239,3 +247,47 @@ async def test_json_ctrl_c_prints_the_partial_report(vi_server: LocalServer) -> 
     assert report["cancelled"] is True
     gone = {r["flow_id"] for r in report["deleted"]}
     assert set(await vi_server.flow_ids()) == set(flows) - gone
+
+
+async def test_cleanup_writes_a_plan_and_apply_applies_it(
+    vi_server: LocalServer, vi_client: Client, tmp_path: Path
+) -> None:
+    doomed = await vi_server.seed_flows(4, name_prefix="tmp-")
+    kept = await vi_server.seed_flows(2, name_prefix="keep-")
+    plan_file = tmp_path / "plan.json"
+    done = await cli(vi_server, "flows", "cleanup", "--name", "tmp-*", "--plan", str(plan_file))
+    assert done.code == 0 and "4 flow(s) to delete" in done.out
+    assert len(await vi_server.flow_ids()) == 6  # a plan deletes nothing
+    plan = json.loads(plan_file.read_text())
+    assert [i["flowId"] for i in plan["items"]] == doomed
+    await vi_client.flows.update(doomed[0], metadata={"edited": "yes"})
+    await vi_client.flows.delete(doomed[1])
+    no = await cli(vi_server, "flows", "apply", str(plan_file), stdin="n\n")
+    assert no.code == 1 and "Nothing was deleted" in no.err and "4 flow(s)" in no.err
+    done = await cli(vi_server, "flows", "apply", str(plan_file), "--yes", "--json")
+    assert done.code == 0, done.err
+    report = done.json()
+    assert report["counts"] == {
+        "deleted": 2, "skipped": 1, "not_found": 1, "failed": 0, "would_delete": 0, "unknown": 0
+    }
+    assert report["skipped"][0]["reason"] == "changed since the plan"
+    assert sorted(await vi_server.flow_ids()) == sorted([doomed[0], *kept])
+
+
+async def test_apply_refuses_a_foreign_or_broken_plan(
+    vi_server: LocalServer, tmp_path: Path
+) -> None:
+    await vi_server.seed_flows(2, name_prefix="tmp-")
+    plan_file = tmp_path / "plan.json"
+    assert (await cli(vi_server, "flows", "cleanup", "--all", "--plan", str(plan_file))).code == 0
+    data = json.loads(plan_file.read_text())
+    data["organizationId"] = "another-org"
+    plan_file.write_text(json.dumps(data))
+    foreign = await cli(vi_server, "flows", "apply", str(plan_file), "--yes")
+    assert foreign.code == 2 and "another-org" in foreign.err
+    plan_file.write_text("{not json")
+    broken = await cli(vi_server, "flows", "apply", str(plan_file), "--yes")
+    assert broken.code == 2 and "not JSON" in broken.err
+    missing = await cli(vi_server, "flows", "apply", str(tmp_path / "nope.json"), "--yes")
+    assert missing.code == 2 and "cannot read the plan" in missing.err
+    assert len(await vi_server.flow_ids()) == 2

@@ -2,7 +2,7 @@
 
 ::
 
-    vi-async flows list|get|delete|cleanup ...
+    vi-async flows list|get|delete|cleanup|apply ...
     vi-async runs list|get|create|wait|watch|logs|kill|delete ...
     vi-async models list RUN_ID | download RUN_ID [--ckpt ID] [--dir DIR]
     vi-async local [--port 8700 --db vi-local.sqlite ...]   # the local Vi server
@@ -140,14 +140,30 @@ def _flows(
         parents=common,
         help="delete every flow matching the filters",
         description="Delete every flow matching all the filters, concurrently. Asks for "
-        "confirmation (after listing the matches) unless --yes or --dry-run.",
+        "confirmation (after showing the plan) unless --yes or --dry-run; only flows "
+        "unchanged since the plan are deleted. --plan FILE writes the plan instead.",
     )
     p.add_argument("--older-than", type=_duration, help="created more than e.g. 7d, 12h, 30m ago")
     p.add_argument("--name", help="glob on the flow name, e.g. 'tmp-*' (case-sensitive)")
     p.add_argument("--training-project")
     p.add_argument("--all", action="store_true", help="no filter: delete every flow")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p.add_argument(
+        "--plan",
+        metavar="FILE",
+        help="write the plan (the matches with their etags) to FILE and delete nothing",
+    )
     _bulk_options(p)
+    p = flows.add_parser(
+        "apply",
+        parents=common,
+        help="apply a cleanup plan written by `cleanup --plan`",
+        description="Show the plan, ask, then delete its flows; a flow changed since the "
+        "plan is skipped, one already gone is reported not found.",
+    )
+    p.add_argument("plan_file", metavar="PLAN")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--concurrency", type=_positive_int, default=32, help="default 32")
 
 
 def _runs(
@@ -330,7 +346,7 @@ def _main(argv: list[str]) -> int:
         return EXIT_FAILED
     args = build_parser().parse_args(argv)
     from ..bulk import BulkError
-    from ..errors import InvalidIdError, ViConfigError, ViError
+    from ..errors import InvalidIdError, ViConfigError, ViError, ViPlanError
     from .commands import Context, UsageError
 
     if args.group == "demo":
@@ -346,7 +362,7 @@ def _main(argv: list[str]) -> int:
             report.cancelled = True  # also when the interrupt did not reach the job itself
             _partial_report(report, ctx)
         return _fail("interrupted", EXIT_INTERRUPTED)
-    except (UsageError, ViConfigError, InvalidIdError) as exc:
+    except (UsageError, ViConfigError, ViPlanError, InvalidIdError) as exc:
         return _fail(str(exc), EXIT_USAGE)
     except BulkError as exc:
         _partial_report(exc.report, ctx)

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import anyio
 import attrs
 
+from .._cleanup_plan import CleanupPlan
 from .._client import Client
 from .._convert import converter
 from ..bulk import BulkReport
@@ -209,53 +210,49 @@ def _describe(filters: dict[str, Any]) -> str:
     return "every flow " + (" and ".join(parts) if parts else "(no filter)")
 
 
-async def _confirm(client: Client, filters: dict[str, Any]) -> list[str] | None:
-    """List what would go (a dry run) and ask on stderr; the answer comes from stdin.
+def _ask(question: str) -> bool:
+    """Ask on stderr; the answer comes from stdin."""
+    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
 
-    Returns the ids the user agreed to delete (exactly those listed), or None.
-    """
-    preview = await client.flows.cleanup(dry_run=True, **filters)
-    matches = preview.would_delete
-    if not matches:
-        print(f"No flows match: {_describe(filters)}.", file=sys.stderr)
-        return None
-    err = sys.stderr
-    print(f"{len(matches)} flow(s) match: {_describe(filters)}.", file=err)
-    for result in matches[:PREVIEW_ROWS]:
-        print(f"  {result.flow_id}  {result.name}", file=err)
-    if len(matches) > PREVIEW_ROWS:
-        print(f"  ... and {len(matches) - PREVIEW_ROWS} more", file=err)
-    print("Delete them? This cannot be undone. [y/N] ", end="", file=err, flush=True)
-    answer = sys.stdin.readline()
-    if answer.strip().lower() not in ("y", "yes"):
-        return None
-    return [result.flow_id for result in matches]
+
+async def _apply(client: Client, plan: CleanupPlan, args: argparse.Namespace, ctx: Context) -> int:
+    """Show a plan, ask unless ``--yes``, and apply it (only flows unchanged since)."""
+    if not plan.items:
+        print("The plan deletes nothing: no flow matched.", file=sys.stderr)
+        return 1
+    if not args.yes:
+        print(plan.summary(), file=sys.stderr)
+        if not _ask(f"Delete these {len(plan.items)} flow(s)? This cannot be undone."):
+            print("Nothing was deleted.", file=sys.stderr)
+            return 1
+
+    async def job(**kwargs: Any) -> BulkReport:
+        return await client.flows.apply(plan, concurrency=args.concurrency, **kwargs)
+
+    return await _bulk(ctx, "applying the plan", job)
 
 
 async def flows_cleanup(client: Client, args: argparse.Namespace, ctx: Context) -> int:
-    """``flows cleanup``: asks for confirmation unless ``--yes`` or ``--dry-run``.
+    """``flows cleanup``: asks for confirmation unless ``--yes`` or ``--dry-run``;
+    ``--plan FILE`` writes the plan instead of deleting.
 
-    After a confirmation, exactly the flows listed to the user are deleted (by
-    id), never a fresh match of the filters: a flow that started matching
-    after the preview is left alone.
+    A confirmation is asked on a plan, and exactly that plan is applied: a flow
+    that started matching after the preview is left alone, and one changed
+    since the preview is skipped ("changed since the plan").
     """
     filters = _filters(args)
-    if not args.dry_run and not args.yes:
-        previewed = await _confirm(client, filters)
-        if previewed is None:
-            print("Nothing was deleted.", file=sys.stderr)
-            return 1
-        confirmed: list[str] = previewed
-
-        async def delete_confirmed(**kwargs: Any) -> BulkReport:
-            return await client.flows.delete_many(
-                confirmed,
-                on_active_run=args.on_active_run,
-                concurrency=args.concurrency,
-                **kwargs,
-            )
-
-        return await _bulk(ctx, "cleaning up", delete_confirmed)
+    if args.plan is not None or (not args.dry_run and not args.yes):
+        plan = await client.flows.plan_cleanup(on_active_run=args.on_active_run, **filters)
+        if args.plan is None:
+            return await _apply(client, plan, args, ctx)
+        await anyio.Path(args.plan).write_text(plan.to_json(), encoding="utf-8")
+        if ctx.json:
+            term.dump({"plan": args.plan, "flows": len(plan.items)})
+        else:
+            print(plan.summary())
+            print(f"Plan written to {args.plan}: apply it with `vi-async flows apply {args.plan}`")
+        return 0
 
     async def job(**kwargs: Any) -> BulkReport:
         return await client.flows.cleanup(
@@ -267,6 +264,16 @@ async def flows_cleanup(client: Client, args: argparse.Namespace, ctx: Context) 
         )
 
     return await _bulk(ctx, "dry run" if args.dry_run else "cleaning up", job)
+
+
+async def flows_apply(client: Client, args: argparse.Namespace, ctx: Context) -> int:
+    """``flows apply PLAN [--yes]``: show the plan, ask, delete what is unchanged."""
+    try:
+        text = await anyio.Path(args.plan_file).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read the plan: {exc}") from None
+    plan = CleanupPlan.from_json(text, organization_id=client.organization_id)
+    return await _apply(client, plan, args, ctx)
 
 
 # -- runs -------------------------------------------------------------------------------
@@ -395,6 +402,7 @@ COMMANDS: dict[tuple[str, str], Command] = {
     ("flows", "get"): flows_get,
     ("flows", "delete"): flows_delete,
     ("flows", "cleanup"): flows_cleanup,
+    ("flows", "apply"): flows_apply,
     ("runs", "list"): runs_list,
     ("runs", "get"): runs_get,
     ("runs", "create"): runs_create,

@@ -99,13 +99,15 @@ async def health(request: web.Request) -> web.StreamResponse:
 @_admin
 async def get_stats(request: web.Request) -> web.StreamResponse:
     """Request counts by ``METHOD route-template``."""
-    return json_response({"requests": dict(request.app[STATE].counts)})
+    state = request.app[STATE]
+    return json_response({"requests": dict(state.counts), "rateLimited": state.faults.rate_limited})
 
 
 @_admin
 async def reset_stats(request: web.Request) -> web.StreamResponse:
     """Reset the request counters."""
     request.app[STATE].counts.clear()
+    request.app[STATE].faults.rate_limited = 0
     return web.Response(status=204)
 
 

@@ -23,6 +23,8 @@ Extensions (the extended dialect only; ``state.strict`` turns them off):
   and runs report the link as ``status.flowId``.
 - Logs have ``seq`` cursors, ``nextSince``, ``complete`` and ``tail`` (see
   :mod:`vi_async.local.logs`).
+- Flow PATCH and DELETE honour ``If-Match`` (412 on a stale etag; see
+  :mod:`vi_async.local.preconditions`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from vi_async.local import documents, service
+from vi_async.local import documents, preconditions, service
 from vi_async.local.admin import add_admin_routes
 from vi_async.local.body import REQUEST_TIMEOUT_STATUS, read_json_object
 from vi_async.local.errorlog import ErrorLog
@@ -95,6 +97,8 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
     if idempotency_key is not None:
         # Echoed so that a client can tell its key was honoured (a 404 is then exact).
         response.headers[IDEMPOTENCY_HEADER] = idempotency_key
+    if key is not None and preconditions.honoured(state):
+        response.headers[preconditions.ADVERTISE_HEADER] = preconditions.IF_MATCH_HEADER
     return response
 
 
@@ -150,7 +154,8 @@ async def put_flow(request: web.Request) -> web.StreamResponse:
 async def patch_flow(request: web.Request) -> web.StreamResponse:
     """PATCH a flow."""
     state, org_id, flow_id = _target(request, "flowId")
-    record = await service.update_flow(state.store, org_id, flow_id, await _body(request))
+    accepted = preconditions.if_match(request, state)
+    record = await service.update_flow(state.store, org_id, flow_id, await _body(request), accepted)
     return json_response(documents.flow_document(record))
 
 
@@ -166,7 +171,8 @@ async def delete_flow(request: web.Request) -> web.StreamResponse:
     """DELETE a flow (409 while a linked run is active); the body is empty."""
     state, org_id, flow_id = _target(request, "flowId")
     key = _idempotency_key(request)
-    return _deleted(await state.store.run(Database.delete_flow, org_id, flow_id, key))
+    accepted = preconditions.if_match(request, state)
+    return _deleted(await state.store.run(Database.delete_flow, org_id, flow_id, key, accepted))
 
 
 async def get_run(request: web.Request) -> web.StreamResponse:

@@ -12,6 +12,7 @@ CODE_BY_STATUS: dict[int, str] = {
     404: "NotFound",
     405: "MethodNotAllowed",
     409: "Conflict",
+    412: "FailedPrecondition",
     413: "PayloadTooLarge",
     429: "TooManyRequests",
     500: "Internal",

@@ -7,7 +7,12 @@ changes), ``503`` / ``429`` (error answer with ``Retry-After``, nothing changes)
 client hung up meanwhile it is not processed) and ``reset_after`` (processed and
 committed, then the connection is dropped so the answer is lost). ``latency`` is
 added to every matching request. ``paths`` is an optional regex searched in the
-request path.
+request path. ``rate_limit`` (requests per second, 0: off) puts a token bucket
+of ``rate_limit_burst`` tokens in front of the matching requests: a request that
+finds it empty is answered ``429`` with a ``Retry-After`` of the (fractional)
+seconds until a token is free, and changes nothing; it is counted as
+``FaultInjector.rate_limited`` (``LocalServer.rate_limited``, ``rateLimited`` in
+``GET /_local/stats``).
 
 Storage faults apply to the checkpoint blob route (the pre-signed download URLs),
 drawn the same way per method, path and ``Range``: ``blob_reset_rate`` (the
@@ -38,6 +43,7 @@ import dataclasses
 import math
 import random
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -79,6 +85,8 @@ class FaultConfig:
     slow_rate: float = 0.0
     slow_seconds: float = 30.0
     paths: str | None = None
+    rate_limit: float = 0.0
+    rate_limit_burst: float = 10.0
     blob_reset_rate: float = 0.0
     blob_corrupt_rate: float = 0.0
     blob_expired_rate: float = 0.0
@@ -102,6 +110,10 @@ class FaultConfig:
             raise ValueError("blob fault rates must be within 0..1 and add up to at most 1")
         if not 0 <= self.blob_bandwidth < math.inf:
             raise ValueError("blob_bandwidth must be a finite number >= 0")
+        if not 0 <= self.rate_limit < math.inf:
+            raise ValueError("rate_limit must be a finite number >= 0")
+        if not 1 <= self.rate_limit_burst < math.inf:
+            raise ValueError("rate_limit_burst must be a finite number >= 1")
         if self.blob_max_faults < 0:
             raise ValueError("blob_max_faults must be >= 0")
         if self.paths is not None:
@@ -126,7 +138,7 @@ class FaultConfig:
     @property
     def enabled(self) -> bool:
         """Whether any fault or latency is configured."""
-        return self.latency > 0 or any(self._rates().values())
+        return self.latency > 0 or self.rate_limit > 0 or any(self._rates().values())
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as JSON-ready field names and values."""
@@ -235,6 +247,8 @@ class FaultInjector:
         """Start with ``config`` (default: no faults)."""
         self.config = config or FaultConfig()
         self.stopping = asyncio.Event()
+        self.rate_limited = 0
+        """Requests answered 429 by the rate limit since the server started."""
 
     @property
     def config(self) -> FaultConfig:
@@ -246,6 +260,8 @@ class FaultInjector:
         self._config = value
         self._seen: dict[str, int] = {}
         self._paths = check_paths_pattern(value.paths) if value.paths else None
+        self._tokens = value.rate_limit_burst
+        self._filled_at = time.monotonic()
         self.blob_faults = 0
 
     def blob_fault(self, method: str, path: str, range_header: str | None) -> str | None:
@@ -263,6 +279,18 @@ class FaultInjector:
                 return name
             draw -= rate
         return None
+
+    def _rate_limited(self, config: FaultConfig) -> float | None:
+        """Take a token; without one, the seconds until one is free."""
+        now = time.monotonic()
+        self._tokens = min(
+            config.rate_limit_burst, self._tokens + (now - self._filled_at) * config.rate_limit
+        )
+        self._filled_at = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return None
+        return (1 - self._tokens) / config.rate_limit
 
     def _draw(self, config: FaultConfig, method: str, path: str) -> float:
         key = f"{method} /{path.split('/', 3)[-1]}"
@@ -310,6 +338,11 @@ class FaultInjector:
         config, fault = decision
         if not await self._wait(config.latency, request):
             return _reset(request)
+        if config.rate_limit > 0:
+            wait = self._rate_limited(config)
+            if wait is not None:
+                self.rate_limited += 1
+                raise ApiError(429, "rate limit exceeded", headers={"Retry-After": f"{wait:.3f}"})
         if fault == "reset_before":
             return _reset(request)
         if fault in ("503", "429"):

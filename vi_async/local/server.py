@@ -200,6 +200,11 @@ class LocalServer:
         return {ADMIN_HEADER: self.admin_token}
 
     @property
+    def rate_limited(self) -> int:
+        """Requests answered 429 by the ``rate_limit`` fault since the server started."""
+        return self._state.faults.rate_limited if self._state is not None else 0
+
+    @property
     def storage_stats(self) -> StorageStats:
         """What the storage route (checkpoint downloads) served since start."""
         if self._runner is None:
@@ -207,8 +212,10 @@ class LocalServer:
         return self._runner.app[STORAGE].stats
 
     def reset_counts(self) -> None:
-        """Reset :attr:`request_counts`."""
+        """Reset :attr:`request_counts` and :attr:`rate_limited`."""
         self.request_counts.clear()
+        if self._state is not None:
+            self._state.faults.rate_limited = 0
 
     def env(self) -> dict[str, str]:
         """The environment variables pointing a Vi client at this server."""

@@ -66,8 +66,15 @@ async def create_flow(
     )
 
 
-async def update_flow(store: Store, org_id: str, flow_id: str, body: JsonObject) -> FlowRecord:
-    """PATCH a flow: merge-patch of ``spec`` and ``metadata.attributes``."""
+async def update_flow(
+    store: Store,
+    org_id: str,
+    flow_id: str,
+    body: JsonObject,
+    if_match: tuple[str, ...] | None = None,
+) -> FlowRecord:
+    """PATCH a flow: merge-patch of ``spec`` and ``metadata.attributes`` (412 when
+    ``if_match`` is given and the flow's etag is not among them)."""
     spec_patch, attrs_patch = _patch_parts(body)
 
     def change(record: FlowRecord) -> tuple[dict[str, Any], str, dict[str, str]]:
@@ -76,7 +83,7 @@ async def update_flow(store: Store, org_id: str, flow_id: str, body: JsonObject)
             spec = normalize_flow_spec(merge_patch(spec, spec_patch))
         return spec, spec_key(spec), _merged_attributes(record.meta.attributes, attrs_patch)
 
-    return await store.run(Database.update_flow, org_id, flow_id, change)
+    return await store.run(Database.update_flow, org_id, flow_id, change, if_match)
 
 
 async def create_run(

@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from vi_async.local import preconditions
 from vi_async.local.engine import RunPlan
 from vi_async.local.errors import ApiError, conflict, not_found
 from vi_async.local.records import FlowRecord, Meta, PageRows, RunRecord
@@ -404,10 +405,13 @@ class Database:
         org_id: str,
         flow_id: str,
         change: Callable[[FlowRecord], tuple[dict[str, Any], str, dict[str, str]]],
+        if_match: tuple[str, ...] | None = None,
     ) -> FlowRecord:
-        """Apply ``change`` (returning spec, spec key, attributes) and bump generation."""
+        """Apply ``change`` (returning spec, spec key, attributes) and bump generation;
+        412 when ``if_match`` is given and holds not the flow's etag."""
         with self._tx() as conn:
             record = self.get_flow(org_id, flow_id)
+            preconditions.check(record.meta.etag, if_match, f"flow {flow_id!r}")
             spec, key, attributes = change(record)
             conn.execute(
                 "UPDATE flows SET spec = ?, spec_key = ?, revision = ?, attributes = ?,"
@@ -453,16 +457,24 @@ class Database:
                 (org_id, key, resource),
             )
 
-    def delete_flow(self, org_id: str, flow_id: str, key: str | None = None) -> bool:
+    def delete_flow(
+        self,
+        org_id: str,
+        flow_id: str,
+        key: str | None = None,
+        if_match: tuple[str, ...] | None = None,
+    ) -> bool:
         """Delete a flow unless a linked run is still active (409); its runs stay.
 
         Returns True when ``key`` (an Idempotency-Key) already deleted this flow:
         a retry of a delete whose answer was lost, answered as a success again.
+        ``if_match``: 412 unless the flow's etag is one of them.
         """
         with self._tx() as conn:
             if self._replayed_delete(org_id, key, f"flows/{flow_id}"):
                 return True
             record = self.get_flow(org_id, flow_id)
+            preconditions.check(record.meta.etag, if_match, f"flow {flow_id!r}")
             active = self.active_runs(org_id, flow_id, self.clock())
             if active:
                 raise conflict(

@@ -6,16 +6,21 @@ from collections.abc import AsyncIterable, Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
-from .._bulk_flows import FlowFilter, delete_flows, matching_flows
+from .._bulk_flows import ON_ACTIVE_RUN, FlowFilter, FlowRef, delete_flows, matching_flows
+from .._cleanup_plan import CleanupPlan, make_plan
 from .._convert import patch_to_wire, spec_to_wire
 from .._ids import new_id
 from .._otel import traced
 from .._transport import Transport
 from ..bulk import BulkReport, OnActiveRun, Progress
+from ..errors import ViPlanError
 from ..models import DeletedResource, Flow, FlowSpec, PaginationParams
 from ..pagination import AsyncPager
 from ._base import Resource, decode, request_body
 from .runs import RunsResource
+
+IF_MATCH_HEADER = "If-Match"
+PRECONDITIONS_HEADER = "Vi-Preconditions"
 
 
 def _report_attributes(report: BulkReport) -> dict[str, Any]:
@@ -48,6 +53,12 @@ class FlowsResource(Resource):
         """Get one flow by id. Raises ViNotFoundError if it does not exist."""
         return decode(await self._transport.request("GET", self._path(flow_id)), Flow)
 
+    async def _get_for_delete(self, flow_id: str) -> tuple[Flow, bool]:
+        """The flow, and whether the server says it honours If-Match (an extension)."""
+        response = await self._transport.request("GET", self._path(flow_id))
+        headers = response.headers or {}
+        return decode(response, Flow), headers.get(PRECONDITIONS_HEADER) == IF_MATCH_HEADER
+
     @traced("vi.flows.create")
     async def create(
         self, spec: FlowSpec | dict[str, Any], metadata: dict[str, str] | None = None
@@ -66,23 +77,32 @@ class FlowsResource(Resource):
         flow_id: str,
         spec: FlowSpec | dict[str, Any] | None = None,
         metadata: dict[str, str] | None = None,
+        *,
+        if_match: str | None = None,
     ) -> Flow:
         """Change a flow with PATCH semantics: only the given fields change.
 
         ``spec`` is a dict of the fields to change, or a FlowSpec whose fields
         that differ from their defaults are sent (to set a field back to its
         default, such as ``blocks=[]``, pass a dict). ``metadata`` attributes
-        are merged into the flow's.
+        are merged into the flow's. ``if_match``: an etag sent as ``If-Match``;
+        a server that honours it answers ViPreconditionFailedError when the
+        flow has changed since (the Vi API may ignore it).
         """
         path = self._path(flow_id)
         body = request_body(None if spec is None else patch_to_wire(spec), metadata)
-        return decode(await self._transport.request("PATCH", path, body=body), Flow)
+        headers = None if if_match is None else {IF_MATCH_HEADER: if_match}
+        response = await self._transport.request("PATCH", path, body=body, headers=headers)
+        return decode(response, Flow)
 
     @traced("vi.flows.delete", id_param="flow_id")
-    async def delete(self, flow_id: str) -> DeletedResource:
+    async def delete(self, flow_id: str, *, if_match: str | None = None) -> DeletedResource:
         """Delete a flow; its runs stay. Raises ViConflictError while a run of it
-        is active, ViNotFoundError if it does not exist."""
-        return await self._deleted(flow_id)
+        is active, ViNotFoundError if it does not exist. ``if_match``: as in
+        ``update`` (ViPreconditionFailedError when the flow has changed)."""
+        headers = None if if_match is None else {IF_MATCH_HEADER: if_match}
+        await self._transport.delete(self._path(flow_id), headers)
+        return DeletedResource(id=flow_id)
 
     @traced("vi.flows.delete_many", summary=_report_attributes)
     async def delete_many(
@@ -94,11 +114,15 @@ class FlowsResource(Resource):
         dry_run: bool = False,
         progress: Progress | None = None,
         report: BulkReport | None = None,
+        adaptive: bool = True,
     ) -> BulkReport:
         """Delete many flows concurrently; every flow ends in exactly one outcome.
 
         ``flow_ids`` is any iterable or async iterable of ids (or Flows), read
-        lazily: at most ``concurrency`` deletes are in flight, and an id given
+        lazily: at most ``concurrency`` deletes are in flight (a ceiling: the
+        job starts lower and adapts to the server, backing off on 429/503 and
+        slow answers, and one Retry-After pauses the whole job; with
+        ``adaptive=False`` the concurrency is fixed), and an id given
         more than once is handled once (the ids seen are remembered for the
         job: about 100 bytes each). A flow with an active run is ``skipped``
         (``on_active_run="skip"``), has its active runs killed and awaited
@@ -115,20 +139,40 @@ class FlowsResource(Resource):
         flow; if it raises, the job stops as if cancelled, every flow taken
         still gets its result, ``report.error`` is set and the exception is
         raised. When the call is cancelled, no new delete starts, DELETEs in
-        flight finish, and the cancellation propagates: pass your own
-        ``report=BulkReport()`` to read what was done (``report.cancelled`` is
-        then true, interrupted flows are ``skipped`` with reason
-        ``"cancelled"``).
+        flight get the client's ``cancel_grace`` (default 10 s) to finish, with
+        their retries and checks (what is still not known then is ``unknown``),
+        and the cancellation propagates: pass your own ``report=BulkReport()``
+        to read what was done (``report.cancelled`` is then true, interrupted
+        flows are ``skipped`` with reason ``"cancelled"``). A DELETE whose
+        answer was lost is confirmed by GET, paid from the client's retry
+        budget; when that cannot tell, the flow is ``unknown``.
         """
+        return await self._bulk(
+            flow_ids, concurrency, on_active_run, dry_run, progress, report, adaptive
+        )
+
+    async def _bulk(
+        self,
+        items: Iterable[FlowRef] | AsyncIterable[FlowRef],
+        concurrency: int,
+        on_active_run: str,
+        dry_run: bool,
+        progress: Progress | None,
+        report: BulkReport | None,
+        adaptive: bool,
+    ) -> BulkReport:
         return await delete_flows(
             self,
             self._runs,
-            flow_ids,
+            items,
             concurrency=concurrency,
             on_active_run=on_active_run,
             dry_run=dry_run,
             progress=progress,
             report=report,
+            quota=self._transport.quota,
+            cancel_grace=self._transport.config.cancel_grace,
+            adaptive=adaptive,
         )
 
     @traced("vi.flows.cleanup", summary=_report_attributes)
@@ -144,6 +188,7 @@ class FlowsResource(Resource):
         concurrency: int = 32,
         progress: Progress | None = None,
         report: BulkReport | None = None,
+        adaptive: bool = True,
     ) -> BulkReport:
         """Delete every flow that matches all the given filters, listing and
         deleting at the same time (see ``delete_many`` for outcomes, progress
@@ -160,13 +205,83 @@ class FlowsResource(Resource):
         keep = FlowFilter.build(
             older_than=older_than, name=name, where=where, training_project=training_project
         )
-        return await delete_flows(
-            self,
-            self._runs,
+        return await self._bulk(
             matching_flows(self, keep),
-            concurrency=concurrency,
-            on_active_run=on_active_run,
-            dry_run=dry_run,
-            progress=progress,
-            report=report,
+            concurrency,
+            on_active_run,
+            dry_run,
+            progress,
+            report,
+            adaptive,
         )
+
+    @traced("vi.flows.plan_cleanup")
+    async def plan_cleanup(
+        self,
+        *,
+        older_than: timedelta | None = None,
+        name: str | None = None,
+        where: Callable[[Flow], bool] | None = None,
+        training_project: str | None = None,
+        on_active_run: OnActiveRun = "skip",
+    ) -> CleanupPlan:
+        """Plan a cleanup without deleting anything: the flows that match (as in
+        ``cleanup``), each with its etag, name and why it matched.
+
+        Review ``plan.summary()``, keep ``plan.to_json()``, then ``apply(plan)``:
+        only the planned flows are deleted, and only if unchanged since.
+        """
+        if on_active_run not in ON_ACTIVE_RUN:
+            raise ValueError(
+                f"on_active_run must be one of {', '.join(ON_ACTIVE_RUN)}; got {on_active_run!r}"
+            )
+        keep = FlowFilter.build(
+            older_than=older_than, name=name, where=where, training_project=training_project
+        )
+        filters: dict[str, object] = {}
+        if older_than is not None:
+            filters["older_than"] = str(older_than)
+        if name is not None:
+            filters["name"] = name
+        if training_project is not None:
+            filters["training_project"] = training_project
+        if where is not None:
+            filters["where"] = getattr(where, "__name__", "predicate")
+        return await make_plan(
+            self,
+            keep,
+            organization_id=self._transport.config.organization_id,
+            filters=filters,
+            on_active_run=on_active_run,
+        )
+
+    @traced("vi.flows.apply", summary=_report_attributes)
+    async def apply(
+        self,
+        plan: CleanupPlan,
+        *,
+        concurrency: int = 32,
+        on_active_run: OnActiveRun | None = None,
+        progress: Progress | None = None,
+        report: BulkReport | None = None,
+        adaptive: bool = True,
+    ) -> BulkReport:
+        """Delete the flows of a plan that are unchanged since it was made.
+
+        Each DELETE carries ``If-Match: <the plan's etag>``: a flow changed since
+        is ``skipped`` ("changed since the plan"), one already gone is
+        ``not_found``. Against a server that does not say it honours If-Match,
+        each flow is read right before its DELETE and skipped when its etag
+        differs (an edit in that one round trip is not seen). Active runs are
+        handled by the plan's policy unless ``on_active_run`` is given; outcomes,
+        progress, adaptive concurrency and cancellation are as in
+        ``delete_many``. Raises ViPlanError, before any request, for a plan
+        made for another organization.
+        """
+        if not isinstance(plan, CleanupPlan):
+            raise TypeError(f"plan must be a CleanupPlan, not {type(plan).__name__}")
+        plan.check_organization(self._transport.config.organization_id)
+        policy = plan.on_active_run if on_active_run is None else on_active_run
+        if policy not in ON_ACTIVE_RUN:
+            raise ViPlanError(f"The plan's on_active_run {policy!r} is not one of {ON_ACTIVE_RUN}")
+        return await self._bulk(plan.items, concurrency, policy, False, progress, report, adaptive)

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterable, Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
+from vi_async._cleanup_plan import CleanupPlan
 from vi_async._sync_runtime import SyncRuntime
 from vi_async.bulk import BulkReport, OnActiveRun, Progress
 from vi_async.models import DeletedResource, Flow, FlowSpec, PaginationParams
@@ -56,21 +57,26 @@ class FlowsResource:
         flow_id: str,
         spec: FlowSpec | dict[str, Any] | None = None,
         metadata: dict[str, str] | None = None,
+        *,
+        if_match: str | None = None,
     ) -> Flow:
         """Change a flow with PATCH semantics: only the given fields change.
 
         ``spec`` is a dict of the fields to change, or a FlowSpec whose fields
         that differ from their defaults are sent (to set a field back to its
         default, such as ``blocks=[]``, pass a dict). ``metadata`` attributes
-        are merged into the flow's.
+        are merged into the flow's. ``if_match``: an etag sent as ``If-Match``;
+        a server that honours it answers ViPreconditionFailedError when the
+        flow has changed since (the Vi API may ignore it).
         """
-        return self._runtime.call(self._target().update, flow_id, spec, metadata)
+        return self._runtime.call(self._target().update, flow_id, spec, metadata, if_match=if_match)
 
-    def delete(self, flow_id: str) -> DeletedResource:
+    def delete(self, flow_id: str, *, if_match: str | None = None) -> DeletedResource:
         """Delete a flow; its runs stay. Raises ViConflictError while a run of it
-        is active, ViNotFoundError if it does not exist.
+        is active, ViNotFoundError if it does not exist. ``if_match``: as in
+        ``update`` (ViPreconditionFailedError when the flow has changed).
         """
-        return self._runtime.call(self._target().delete, flow_id)
+        return self._runtime.call(self._target().delete, flow_id, if_match=if_match)
 
     def delete_many(
         self,
@@ -81,11 +87,15 @@ class FlowsResource:
         dry_run: bool = False,
         progress: Progress | None = None,
         report: BulkReport | None = None,
+        adaptive: bool = True,
     ) -> BulkReport:
         """Delete many flows concurrently; every flow ends in exactly one outcome.
 
         ``flow_ids`` is any iterable or async iterable of ids (or Flows), read
-        lazily: at most ``concurrency`` deletes are in flight, and an id given
+        lazily: at most ``concurrency`` deletes are in flight (a ceiling: the
+        job starts lower and adapts to the server, backing off on 429/503 and
+        slow answers, and one Retry-After pauses the whole job; with
+        ``adaptive=False`` the concurrency is fixed), and an id given
         more than once is handled once (the ids seen are remembered for the
         job: about 100 bytes each). A flow with an active run is ``skipped``
         (``on_active_run="skip"``), has its active runs killed and awaited
@@ -102,10 +112,13 @@ class FlowsResource:
         flow; if it raises, the job stops as if cancelled, every flow taken
         still gets its result, ``report.error`` is set and the exception is
         raised. When the call is cancelled, no new delete starts, DELETEs in
-        flight finish, and the cancellation propagates: pass your own
-        ``report=BulkReport()`` to read what was done (``report.cancelled`` is
-        then true, interrupted flows are ``skipped`` with reason
-        ``"cancelled"``).
+        flight get the client's ``cancel_grace`` (default 10 s) to finish, with
+        their retries and checks (what is still not known then is ``unknown``),
+        and the cancellation propagates: pass your own ``report=BulkReport()``
+        to read what was done (``report.cancelled`` is then true, interrupted
+        flows are ``skipped`` with reason ``"cancelled"``). A DELETE whose
+        answer was lost is confirmed by GET, paid from the client's retry
+        budget; when that cannot tell, the flow is ``unknown``.
         """
         return self._runtime.call(
             self._target().delete_many,
@@ -115,6 +128,7 @@ class FlowsResource:
             dry_run=dry_run,
             progress=progress,
             report=report,
+            adaptive=adaptive,
         )
 
     def cleanup(
@@ -129,6 +143,7 @@ class FlowsResource:
         concurrency: int = 32,
         progress: Progress | None = None,
         report: BulkReport | None = None,
+        adaptive: bool = True,
     ) -> BulkReport:
         """Delete every flow that matches all the given filters, listing and
         deleting at the same time (see ``delete_many`` for outcomes, progress
@@ -153,4 +168,61 @@ class FlowsResource:
             concurrency=concurrency,
             progress=progress,
             report=report,
+            adaptive=adaptive,
+        )
+
+    def plan_cleanup(
+        self,
+        *,
+        older_than: timedelta | None = None,
+        name: str | None = None,
+        where: Callable[[Flow], bool] | None = None,
+        training_project: str | None = None,
+        on_active_run: OnActiveRun = "skip",
+    ) -> CleanupPlan:
+        """Plan a cleanup without deleting anything: the flows that match (as in
+        ``cleanup``), each with its etag, name and why it matched.
+
+        Review ``plan.summary()``, keep ``plan.to_json()``, then ``apply(plan)``:
+        only the planned flows are deleted, and only if unchanged since.
+        """
+        return self._runtime.call(
+            self._target().plan_cleanup,
+            older_than=older_than,
+            name=name,
+            where=where,
+            training_project=training_project,
+            on_active_run=on_active_run,
+        )
+
+    def apply(
+        self,
+        plan: CleanupPlan,
+        *,
+        concurrency: int = 32,
+        on_active_run: OnActiveRun | None = None,
+        progress: Progress | None = None,
+        report: BulkReport | None = None,
+        adaptive: bool = True,
+    ) -> BulkReport:
+        """Delete the flows of a plan that are unchanged since it was made.
+
+        Each DELETE carries ``If-Match: <the plan's etag>``: a flow changed since
+        is ``skipped`` ("changed since the plan"), one already gone is
+        ``not_found``. Against a server that does not say it honours If-Match,
+        each flow is read right before its DELETE and skipped when its etag
+        differs (an edit in that one round trip is not seen). Active runs are
+        handled by the plan's policy unless ``on_active_run`` is given; outcomes,
+        progress, adaptive concurrency and cancellation are as in
+        ``delete_many``. Raises ViPlanError, before any request, for a plan
+        made for another organization.
+        """
+        return self._runtime.call(
+            self._target().apply,
+            plan,
+            concurrency=concurrency,
+            on_active_run=on_active_run,
+            progress=progress,
+            report=report,
+            adaptive=adaptive,
         )

@@ -1,0 +1,181 @@
+"""Cleanup plans: what a cleanup would delete, reviewed first, applied exactly.
+
+Guarantee: applying a plan deletes only flows named in it, and only in the
+version the plan saw: each ``PlannedDelete`` keeps the flow's etag, and the
+apply skips ("changed since the plan") a flow whose etag differs (see
+``_bulk_flows`` for how, and for the one round trip of risk left against a
+server that ignores ``If-Match``). Nothing is matched again at apply time, so
+a flow created or changed to match after the plan is never touched.
+
+The JSON form is versioned: ``{"format": "vi-async/cleanup-plan", "version": 1,
+...}``. A reader refuses a newer version (it may carry rules it does not know)
+and, when told its organization, a plan made for another one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from contextlib import aclosing
+from datetime import datetime, timezone
+from typing import Any
+
+import attrs
+
+from ._bulk_flows import FlowApi, FlowFilter, PlannedDelete, matching_flows
+from .errors import ViPlanError
+from .models import Flow
+
+__all__ = ["PLAN_FORMAT", "PLAN_VERSION", "CleanupPlan", "make_plan"]
+
+PLAN_FORMAT = "vi-async/cleanup-plan"
+PLAN_VERSION = 1
+_LISTED = 20
+
+
+@attrs.frozen
+class CleanupPlan:
+    """The flows a cleanup matched, with their etags, the filters and when it was made."""
+
+    organization_id: str
+    items: tuple[PlannedDelete, ...]
+    filters: dict[str, Any] = attrs.field(factory=dict)
+    """The filters that made the plan, for the record (not applied again)."""
+    on_active_run: str = "skip"
+    created_at: float = attrs.field(factory=time.time)
+    """Epoch seconds when the plan was made."""
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def summary(self) -> str:
+        """A readable multi-line summary: what, where, when, and the first flows."""
+        made = datetime.fromtimestamp(self.created_at, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        filters = ", ".join(f"{k}={v}" for k, v in self.filters.items()) or "none (every flow)"
+        lines = [
+            f"Cleanup plan: {len(self.items)} flow(s) to delete in organization "
+            f"{self.organization_id!r}",
+            f"  made:          {made} UTC",
+            f"  filters:       {filters}",
+            f"  active runs:   {self.on_active_run}",
+            "  a flow changed since the plan is skipped, never deleted",
+        ]
+        for item in self.items[:_LISTED]:
+            lines.append(f"  - {item.flow_id}  {item.name!r}: {item.reason}")
+        if len(self.items) > _LISTED:
+            lines.append(f"  ... and {len(self.items) - _LISTED} more")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready form (see the module notes)."""
+        return {
+            "format": PLAN_FORMAT,
+            "version": PLAN_VERSION,
+            "organizationId": self.organization_id,
+            "createdAt": self.created_at,
+            "onActiveRun": self.on_active_run,
+            "filters": self.filters,
+            "items": [
+                {"flowId": i.flow_id, "etag": i.etag, "name": i.name, "reason": i.reason}
+                for i in self.items
+            ],
+        }
+
+    def to_json(self) -> str:
+        """The plan as JSON text (``CleanupPlan.from_json`` reads it back)."""
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str | bytes, *, organization_id: str | None = None) -> CleanupPlan:
+        """Read a plan written by ``to_json``. Raises ViPlanError for anything else,
+        a newer format version, or (given ``organization_id``) another organization."""
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ViPlanError(f"The plan is not JSON: {exc}") from None
+        plan = cls.from_dict(data)
+        plan.check_organization(organization_id)
+        return plan
+
+    @classmethod
+    def from_dict(cls, data: Any) -> CleanupPlan:
+        """Read the dict form of ``to_dict`` (see ``from_json``)."""
+        if not isinstance(data, dict) or data.get("format") != PLAN_FORMAT:
+            raise ViPlanError(f"Not a cleanup plan (expected format {PLAN_FORMAT!r})")
+        version = data.get("version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise ViPlanError(f"The plan has no valid format version: {version!r}")
+        if version > PLAN_VERSION:
+            raise ViPlanError(
+                f"The plan was written in format version {version}, newer than this "
+                f"vi-async reads ({PLAN_VERSION}): upgrade vi-async to apply it"
+            )
+        try:
+            items = tuple(
+                PlannedDelete(
+                    _text(i["flowId"]), _text(i["etag"]), _text(i["name"]), _text(i["reason"])
+                )
+                for i in data["items"]
+            )
+            plan = cls(
+                organization_id=_text(data["organizationId"]),
+                items=items,
+                filters=dict(data.get("filters") or {}),
+                on_active_run=_text(data.get("onActiveRun", "skip")),
+                created_at=float(data["createdAt"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ViPlanError(f"The plan is malformed: {type(exc).__name__}: {exc}") from None
+        return plan
+
+    def check_organization(self, organization_id: str | None) -> None:
+        """Raise ViPlanError when the plan was made for another organization."""
+        if organization_id is not None and organization_id != self.organization_id:
+            raise ViPlanError(
+                f"The plan was made for organization {self.organization_id!r}, "
+                f"not {organization_id!r}: refusing to apply it here"
+            )
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _reason(keep: FlowFilter, flow: Flow, now: float) -> str:
+    parts = []
+    if keep.name is not None:
+        parts.append(f"name matches {keep.name!r}")
+    if keep.created_before is not None:
+        age = (now * 1000 - flow.metadata.time_created) / 86_400_000
+        parts.append(f"created {age:.1f} days ago")
+    if keep.training_project is not None:
+        parts.append(f"training project {keep.training_project!r}")
+    if keep.where is not None:
+        parts.append(f"where={getattr(keep.where, '__name__', 'predicate')} is true")
+    return "; ".join(parts) or "no filter: every flow"
+
+
+async def make_plan(
+    flows: FlowApi,
+    keep: FlowFilter,
+    *,
+    organization_id: str,
+    filters: dict[str, Any],
+    on_active_run: str,
+    clock: Callable[[], float] = time.time,
+) -> CleanupPlan:
+    """List the flows ``keep`` matches and plan their deletion (no change is made)."""
+    now = clock()
+    items = []
+    async with aclosing(matching_flows(flows, keep)) as matches:
+        async for flow in matches:
+            items.append(
+                PlannedDelete(flow.flow_id, flow.etag, flow.spec.name, _reason(keep, flow, now))
+            )
+    return CleanupPlan(organization_id, tuple(items), filters, on_active_run, now)
