@@ -27,7 +27,11 @@ LAYERS = (
     ("vi_async/_transport", "vi_async transport"),
     ("vi_async/_retry", "vi_async transport"),
     ("vi_async/_body", "vi_async transport"),
+    ("vi_async/_observe", "vi_async transport"),
+    ("vi_async/_otel", "vi_async transport"),
+    ("vi_async/_rate_limit", "vi_async transport"),
     ("vi_async/_bulk", "vi_async bulk engine"),
+    ("vi_async/_adaptive", "vi_async bulk engine"),
     ("vi_async/bulk", "vi_async bulk engine"),
     ("vi_async/resources", "vi_async resources"),
     ("vi_async/_ids", "vi_async resources"),
@@ -108,8 +112,8 @@ def main() -> None:
                 best[layer] = min(us, best.get(layer, us))
     rows = sorted(best.items(), key=lambda row: row[1], reverse=True)
     total = sum(us for _, us in rows)
-    print(f"scene {args.scene}: {n} requests, {total:.0f} us of client CPU per request "
-          "(under cProfile, which inflates it)")
+    print(f"scene {args.scene}: {n} requests, {total:.0f} us per request, best of "
+          f"{args.repeat} per layer (under cProfile, which inflates it: read the shares)")
     print("| layer | us/request | share |\n|---|---|---|")
     for layer, us in rows:
         print(f"| {layer} | {us:.1f} | {us / total:.0%} |")
