@@ -36,6 +36,8 @@ def test_malformed_key_is_refused_without_echoing_it() -> None:
         Client(secret_key=bad, organization_id="org")
     assert bad not in str(info.value)
     assert "secret-value" not in repr(info.value)
+    # The message names the real prefix, not a masked one ("start with 'dtvi_***'").
+    assert "start with 'dtvi_' " in str(info.value)
 
 
 def test_repr_hides_the_secret() -> None:

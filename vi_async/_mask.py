@@ -15,8 +15,9 @@ from urllib.parse import urlsplit, urlunsplit
 SECRET_KEY_PREFIX = "dtvi_"  # every Vi key starts with it
 MASK = SECRET_KEY_PREFIX + "***"
 # From the prefix up to a character that cannot be part of a key (quotes, spaces,
-# brackets, separators): masking too much is harmless, too little is not.
-_ANY_KEY = re.escape(SECRET_KEY_PREFIX) + r"[^\s\"'`<>\\(){}\[\],;&]*"
+# brackets, separators): masking too much is harmless, too little is not. The bare
+# prefix is no key (so "keys start with 'dtvi_'" reads as written).
+_ANY_KEY = re.escape(SECRET_KEY_PREFIX) + r"[^\s\"'`<>\\(){}\[\],;&]+"
 _KNOWN_KEYS = 16  # how many clients' keys are remembered (the most recent ones)
 
 _known: dict[str, None] = {}  # key bodies (without the prefix), oldest first

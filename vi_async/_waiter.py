@@ -27,6 +27,8 @@ OnUpdate = Callable[[Run], Any]
 Until = RunPhase | str | Iterable[RunPhase | str] | None
 
 FAILED_PHASES = frozenset({RunPhase.FAILED, RunPhase.ERROR, RunPhase.CANCELLED})
+# A wait has a deadline unless told otherwise (kubeflow/sdk#696 hung CI forever).
+DEFAULT_WAIT_TIMEOUT = 3600.0
 _RANK = {RunPhase.PENDING: 0, RunPhase.RUNNING: 1}  # terminal phases rank 2
 
 

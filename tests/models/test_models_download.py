@@ -20,6 +20,12 @@ pytestmark = pytest.mark.anyio
 OUTPUTS = "GET /workspaces/{org}/runs/{runId}/outputs"
 
 
+def _no_credentials(text: str, server: LocalServer) -> None:
+    """A manifest on disk holds no key and no signed URL (a signature is a credential)."""
+    assert server.secret_key not in text
+    assert "sig=" not in text and "_storage/" not in text and "exp=" not in text, text
+
+
 def _check(result: ModelDownload, save_dir: Path, run_id: str) -> None:
     assert result.model_dir == save_dir / run_id
     assert result.model_path == result.model_dir / "model_full"
@@ -130,8 +136,10 @@ async def test_resume_after_cancel(
         await task
     assert not (tmp_path / run_id).exists()  # nothing published
     assert leftovers(tmp_path) == [f".{run_id}.vi-download.tar", f".{run_id}.vi-download.tar.json"]
-    manifest = json.loads((tmp_path / f".{run_id}.vi-download.tar.json").read_text())
+    manifest_text = (tmp_path / f".{run_id}.vi-download.tar.json").read_text()
+    manifest = json.loads(manifest_text)
     assert manifest["durable"]  # the partial file was synced before it was saved
+    _no_credentials(manifest_text, vi_server)
     await _no_download_threads()
     first = vi_server.storage_stats.bytes_sent
     assert size // 2 <= first < size
@@ -141,6 +149,7 @@ async def test_resume_after_cancel(
     _check(result, tmp_path, run_id)
     total = vi_server.storage_stats.bytes_sent
     assert total <= 1.35 * result.size_bytes, (first, total)
+    _no_credentials((result.model_dir / ".vi-model.json").read_text(), vi_server)
 
 
 async def test_resets_mid_body_recover(

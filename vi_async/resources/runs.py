@@ -19,7 +19,7 @@ from .._list_poller import ListPoller
 from .._logs import read_logs
 from .._otel import traced
 from .._transport import Response, Transport
-from .._waiter import FAILED_PHASES, OnUpdate, RunWatcher, Until, phases_of
+from .._waiter import DEFAULT_WAIT_TIMEOUT, FAILED_PHASES, OnUpdate, RunWatcher, Until, phases_of
 from .._watch import watch_runs
 from ..errors import ViDecodeError, ViRunFailedError, ViTimeoutError
 from ..models import (
@@ -126,9 +126,10 @@ class RunsResource(Resource):
         Given a flow id, the flow's spec is fetched and embedded, and the id is
         sent in the ``Vi-Flow-Id`` header so the server can link the run to its
         flow. With ``wait=True`` this returns the run once it has ended (or
-        raises ViTimeoutError after ``timeout`` seconds; its ``last_run`` names
-        the run that was created); with ``raise_on_failure=True`` too, a run
-        that ended Failed, Error or Cancelled raises ViRunFailedError.
+        raises ViTimeoutError after ``timeout`` seconds, by default wait_for's
+        hour; its ``last_run`` names the run that was created); with
+        ``raise_on_failure=True`` too, a run that ended Failed, Error or
+        Cancelled raises ViRunFailedError.
         """
         check_number(timeout, "timeout")
         headers = None
@@ -149,7 +150,9 @@ class RunsResource(Resource):
             return run
         try:
             return await self.wait_for(
-                run.run_id, timeout=timeout, raise_on_failure=raise_on_failure
+                run.run_id,
+                timeout=DEFAULT_WAIT_TIMEOUT if timeout is None else timeout,
+                raise_on_failure=raise_on_failure,
             )
         except ViTimeoutError as exc:
             if exc.last_run is None:  # timed out before the first poll: the created run
@@ -207,7 +210,7 @@ class RunsResource(Resource):
         self,
         run_id: str,
         *,
-        timeout: float | None = None,
+        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float | None = None,
         on_update: OnUpdate | None = None,
         until: Until = None,
@@ -247,7 +250,8 @@ class RunsResource(Resource):
     ) -> AsyncIterator[Run]:
         """Yield each run as it ends, in finishing order.
 
-        ``timeout`` bounds the whole iteration (ViTimeoutError). With
+        ``timeout`` bounds the whole iteration (ViTimeoutError; ``None`` means
+        wait_for's default deadline, an hour). With
         ``raise_on_failure=True`` the first run that ended Failed, Error or
         Cancelled raises ViRunFailedError instead of being yielded. Leaving
         the loop early cancels the remaining waits; wrap it in
@@ -255,11 +259,13 @@ class RunsResource(Resource):
         """
         check_number(timeout, "timeout")
         ids = [check_id(run_id, "run_id") for run_id in dict.fromkeys(run_ids)]
-        deadline = None if timeout is None else time.monotonic() + timeout
-        pending = {asyncio.ensure_future(self.wait_for(run_id)) for run_id in ids}
+        timeout = DEFAULT_WAIT_TIMEOUT if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        # One deadline for them all (not one each, kubectl#1219): the inner waits have none.
+        pending = {asyncio.ensure_future(self.wait_for(run_id, timeout=None)) for run_id in ids}
         try:
             while pending:
-                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                left = max(0.0, deadline - time.monotonic())
                 done, pending = await asyncio.wait(
                     pending, timeout=left, return_when=asyncio.FIRST_COMPLETED
                 )

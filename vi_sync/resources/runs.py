@@ -9,7 +9,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from typing import Any
 
 from vi_async._sync_runtime import SyncRuntime
-from vi_async._waiter import OnUpdate, Until
+from vi_async._waiter import DEFAULT_WAIT_TIMEOUT, OnUpdate, Until
 from vi_async.models import (
     DeletedResource,
     FlowSpec,
@@ -71,9 +71,10 @@ class RunsResource:
         Given a flow id, the flow's spec is fetched and embedded, and the id is
         sent in the ``Vi-Flow-Id`` header so the server can link the run to its
         flow. With ``wait=True`` this returns the run once it has ended (or
-        raises ViTimeoutError after ``timeout`` seconds; its ``last_run`` names
-        the run that was created); with ``raise_on_failure=True`` too, a run
-        that ended Failed, Error or Cancelled raises ViRunFailedError.
+        raises ViTimeoutError after ``timeout`` seconds, by default wait_for's
+        hour; its ``last_run`` names the run that was created); with
+        ``raise_on_failure=True`` too, a run that ended Failed, Error or
+        Cancelled raises ViRunFailedError.
         """
         return self._runtime.call(
             self._target().create,
@@ -127,7 +128,7 @@ class RunsResource:
         self,
         run_id: str,
         *,
-        timeout: float | None = None,
+        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float | None = None,
         on_update: OnUpdate | None = None,
         until: Until = None,
@@ -167,7 +168,8 @@ class RunsResource:
     ) -> Iterator[Run]:
         """Yield each run as it ends, in finishing order.
 
-        ``timeout`` bounds the whole iteration (ViTimeoutError). With
+        ``timeout`` bounds the whole iteration (ViTimeoutError; ``None`` means
+        wait_for's default deadline, an hour). With
         ``raise_on_failure=True`` the first run that ended Failed, Error or
         Cancelled raises ViRunFailedError instead of being yielded. Leaving
         the loop early cancels the remaining waits; wrap it in
