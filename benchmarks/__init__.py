@@ -9,6 +9,7 @@ MEASURES = (
     "bulk_delete",
     "bulk_delete_0ms",
     "rate_limited_delete",
+    "client_overhead",
     "wait_fanout",
     "decode",
     "import_time",

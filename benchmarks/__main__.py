@@ -80,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
           + (f"; errors: {', '.join(errors)}" if errors else ""), flush=True)
     for line in missed:
         print(f"#   MISSED {line}")
+    print("# regression lines, one per goal:")
+    for r in results:
+        for g in r.goals:
+            print(f"#   [{r.name}] {g.text}: {g.regression()}")
     if args.json:
         payload = {
             "machine": info,

@@ -29,15 +29,47 @@ from vi_async.local.cli import ADMIN_TOKEN_ENV, read_banner
 
 @dataclass
 class Goal:
-    """One target of a measure and whether this run met it."""
+    """One target of a measure and whether this run met it.
+
+    A goal made by :meth:`at_most` / :meth:`at_least` also keeps the measured
+    value and its limit, so its regression line says by how much it was met or
+    missed.
+    """
 
     text: str
     met: bool | None  # None: not measured (a dependency is missing)
     detail: str = ""
+    value: float | None = None
+    limit: float | None = None
+    unit: str = ""
+    higher_is_better: bool = False
+
+    @classmethod
+    def at_most(cls, text: str, value: float, limit: float, unit: str = "x") -> Goal:
+        """The goal ``value <= limit``."""
+        return cls(text, value <= limit, f"{value:.3g}{unit}", value, limit, unit)
+
+    @classmethod
+    def at_least(cls, text: str, value: float, limit: float, unit: str = "x") -> Goal:
+        """The goal ``value >= limit``."""
+        return cls(text, value >= limit, f"{value:.3g}{unit}", value, limit, unit, True)
 
     def label(self) -> str:
         """``met`` / ``MISSED`` / ``n/a``."""
         return "n/a" if self.met is None else ("met" if self.met else "MISSED")
+
+    def regression(self) -> str:
+        """``met``/``MISSED`` and by how much: the value, the limit and the margin."""
+        if self.met is None or self.value is None or self.limit is None:
+            return f"{self.label()}" + (f" ({self.detail})" if self.detail else "")
+        value, limit, unit = self.value, self.limit, self.unit
+        sign = ">=" if self.higher_is_better else "<="
+        margin = (value - limit) if self.higher_is_better else (limit - value)
+        share = f" ({abs(margin) / limit:.0%})" if limit else ""
+        measured, goal = f"{value:.3g}{unit}", f"{sign} {limit:g}{unit}"
+        if self.met:
+            return f"met: {measured} {goal}, {margin:.3g}{unit} to spare{share}"
+        return f"MISSED by {-margin:.3g}{unit}{share}: {measured}, goal {goal}"
 
 
 @dataclass
@@ -61,7 +93,11 @@ class Result:
             "name": self.name,
             "summary": self.summary,
             "metrics": self.metrics,
-            "goals": [{"goal": g.text, "met": g.met, "detail": g.detail} for g in self.goals],
+            "goals": [
+                {"goal": g.text, "met": g.met, "detail": g.detail, "value": g.value,
+                 "limit": g.limit, "regression": g.regression()}
+                for g in self.goals
+            ],
             "notes": self.notes,
         }
 
@@ -296,6 +332,31 @@ class GcPauses:
             times = [t for g, t in self.pauses if g == gen]
             out[f"gen{gen}"] = {"count": len(times), "max_s": max(times, default=0.0)}
         return out
+
+
+class Stopwatch:
+    """Wall time and this process's CPU time of a block: ``with Stopwatch() as sw:``.
+
+    The CPU time (``time.process_time``) is the client's own work: the server
+    runs in another process, so it is never counted.
+    """
+
+    def __init__(self) -> None:
+        """Not started yet."""
+        self.wall = 0.0
+        self.cpu = 0.0
+        self._started = (0.0, 0.0)
+
+    def __enter__(self) -> Stopwatch:
+        """Start both clocks."""
+        self._started = (time.perf_counter(), time.process_time())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop both clocks."""
+        wall, cpu = self._started
+        self.wall = time.perf_counter() - wall
+        self.cpu = time.process_time() - cpu
 
 
 def fmt_s(seconds: float) -> str:

@@ -13,6 +13,7 @@ import json
 import os
 import tempfile
 import time
+import uuid
 from typing import Any
 
 import aiohttp
@@ -31,7 +32,7 @@ from benchmarks._common import (
 LATENCY = 0.020
 CONCURRENCY = 32
 GOAL_VS_OFFICIAL = 25.0  # at least this many times faster
-GOAL_VS_FLOOR = 1.25  # at most this many times the floor's time
+GOAL_VS_FLOOR = 1.05  # at most this many times the floor's time (issue 17; was 1.25)
 
 
 async def delete_ours(server: ServerProcess, ids: list[str]) -> float:
@@ -65,24 +66,31 @@ async def delete_ours(server: ServerProcess, ids: list[str]) -> float:
 
 
 async def delete_floor(server: ServerProcess, ids: list[str]) -> float:
-    """Delete ``ids`` with bare aiohttp at the same concurrency; returns the elapsed seconds."""
+    """Delete ``ids`` with bare aiohttp at the same concurrency; returns the elapsed seconds.
+
+    The floor sends what our client sends, an ``Idempotency-Key`` on every
+    DELETE (the keys made before the clock starts): the local server writes each
+    key to its database, server work that is not the client's (at 0 ms latency
+    it made a floor without keys about 15% faster).
+    """
     headers = {
         "Authorization": f"Bearer {server.secret_key}",
         "Organization-Id": server.organization_id,
     }
     base = f"{server.endpoint}workspaces/{server.organization_id}/flows/"
+    keys = [{"Idempotency-Key": str(uuid.uuid4())} for _ in ids]
     connector = aiohttp.TCPConnector(limit=CONCURRENCY)
     async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
         sem = asyncio.Semaphore(CONCURRENCY)
 
-        async def one(flow_id: str) -> None:
-            async with sem, session.delete(base + flow_id) as resp:
+        async def one(flow_id: str, key: dict[str, str]) -> None:
+            async with sem, session.delete(base + flow_id, headers=key) as resp:
                 await resp.read()
                 if resp.status >= 300:
                     raise RuntimeError(f"DELETE {flow_id}: HTTP {resp.status}")
 
         started = time.perf_counter()
-        await asyncio.gather(*(one(flow_id) for flow_id in ids))
+        await asyncio.gather(*(one(flow_id, key) for flow_id, key in zip(ids, keys, strict=True)))
         return time.perf_counter() - started
 
 
@@ -176,15 +184,15 @@ def run(
             f", official one-by-one {fmt_s(official_total)}{scaled}; "
             f"ours/official={best_ours / official_total:.3f} ({speedup:.1f}x faster)"
         )
-        goals.append(Goal(f">= {GOAL_VS_OFFICIAL:.0f}x faster than official",
-                          speedup >= GOAL_VS_OFFICIAL, f"{speedup:.1f}x"))
+        goals.append(Goal.at_least(f">= {GOAL_VS_OFFICIAL:.0f}x faster than official",
+                                   speedup, GOAL_VS_OFFICIAL))
     elif official_too:
         summary += ", official client not installed"
         goals.append(Goal(f">= {GOAL_VS_OFFICIAL:.0f}x faster than official", None,
                           "vi-sdk not installed"))
     summary += f"; ours/floor={vs_floor:.2f}"
     summary += f" (client CPU {min(ours_cpu) / min(floor_cpu):.2f}x the floor's)"
-    goals.append(Goal(f"ours/floor <= {floor_goal}", vs_floor <= floor_goal, f"{vs_floor:.2f}"))
+    goals.append(Goal.at_most(f"ours/floor <= {floor_goal}", vs_floor, floor_goal))
     return Result("bulk_delete" if official_too else "bulk_delete_0ms", summary, metrics, goals)
 
 

@@ -19,6 +19,10 @@ from collections.abc import Mapping
 import attrs
 
 _PREFIXES = ("RateLimit-", "X-RateLimit-")
+_SEPARATE = tuple(
+    (prefix + "Limit", prefix + "Remaining", prefix + "Reset") for prefix in _PREFIXES
+)
+_NOTHING: tuple[str | None, str | None, str | None] = (None, None, None)
 _EPOCH_THRESHOLD = 1e9  # a "reset" this large is a Unix timestamp, not a delay
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -46,18 +50,18 @@ class RateLimitInfo:
 
 def parse_rate_limit(headers: Mapping[str, str]) -> RateLimitInfo | None:
     """Read the rate-limit headers of a response (case-insensitive mapping), or None."""
-    combined = headers.get("RateLimit")
+    get = headers.get
+    combined = get("RateLimit")
     if combined is not None:
         fields = dict(_pairs(combined))
         found = (fields.get("limit"), fields.get("remaining"), fields.get("reset"))
     else:
-        found = (None, None, None)
-    if found == (None, None, None):
-        for prefix in _PREFIXES:
-            found = tuple(  # type: ignore[assignment]
-                headers.get(prefix + name) for name in ("Limit", "Remaining", "Reset")
-            )
-            if found != (None, None, None):
+        found = _NOTHING
+    if found == _NOTHING:
+        # Read for every answer, and most carry none of these: no strings built here.
+        for limit_name, remaining_name, reset_name in _SEPARATE:
+            found = (get(limit_name), get(remaining_name), get(reset_name))
+            if found != _NOTHING:
                 break
         else:
             return None

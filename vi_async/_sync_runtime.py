@@ -6,11 +6,12 @@ hand; everything it needs at run time lives here, so the generated files stay
 
 - **One event-loop thread per client, started on first use.** Nothing starts at
   import or construction. The thread runs an anyio :class:`BlockingPortal`
-  (asyncio backend). Every blocking method runs its coroutine as a task in a
-  task group held by the portal's own task, submitted with one thread-safe
-  hand-off (``BlockingPortal.start_task_soon`` costs a second thread round trip
-  per call, as it blocks until the loop has spawned the task), and waits for
-  the result. Calls are thread-safe, so one client can be shared by several
+  (asyncio backend). Every blocking method runs its coroutine as a task of
+  the loop, submitted with one thread-safe hand-off
+  (``BlockingPortal.start_task_soon`` costs a second thread round trip per
+  call, as it blocks until the loop has spawned the task), and waits for the
+  result; the portal's own task cancels and awaits the calls still in flight
+  when it stops. Calls are thread-safe, so one client can be shared by several
   threads (calls run concurrently on the one loop).
 - **Works inside a running event loop.** The caller's thread never runs a loop:
   Jupyter or an async framework calling legacy code just blocks on a future.
@@ -68,7 +69,6 @@ from collections.abc import (
 from typing import Any, Generic, ParamSpec, TypeVar
 
 import anyio
-from anyio.abc import TaskGroup
 from anyio.from_thread import BlockingPortal
 
 from .errors import ViError
@@ -204,38 +204,38 @@ class _ThreadedIterable(Generic[T]):
                 await loop.run_in_executor(None, close)
 
 
-class _Job(Generic[T]):
-    """One blocking call: the coroutine to run and the future its caller waits on.
+class _Job(concurrent.futures.Future[T]):
+    """One blocking call: the coroutine to run, and the future its caller waits on.
 
-    ``future`` is set by the task itself, when it has really finished (also when
-    it was cancelled), so a caller that waits on it knows the work has settled.
+    The job is that future (one object per call, not two). It is set by the
+    call's task itself, when it has really finished (also when it was
+    cancelled), so a caller that waits on it knows the work has settled.
     """
-
-    __slots__ = ("args", "func", "future", "kwargs", "scope", "spawned", "stop")
 
     def __init__(
         self, func: Callable[..., Awaitable[T]], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
+        super().__init__()
         self.func = func
         self.args = args
         self.kwargs = kwargs
-        self.future: concurrent.futures.Future[T] = concurrent.futures.Future()
         self.scope: anyio.CancelScope | None = None
+        self.task: asyncio.Task[None] | None = None
         self.spawned = False
         self.stop = False
 
-    def cancel(self) -> None:
+    def interrupt(self) -> None:
         """Cancel the call (on the loop thread); a no-op once it has finished."""
         self.stop = True
         if self.scope is not None:
             self.scope.cancel()
-        elif not self.spawned and not self.future.done():
+        elif not self.spawned and not self.done():
             # Interrupted before its hand-off was queued: it never runs.
-            self.future.set_exception(_closed_error())
+            self.set_exception(_closed_error())
 
 
 async def _run_job(job: _Job[Any], pending: set[_Job[Any]]) -> None:
-    """The task of one call, in the loop's call task group."""
+    """The task of one call."""
     try:
         with anyio.CancelScope() as scope:
             job.scope = scope
@@ -245,60 +245,70 @@ async def _run_job(job: _Job[Any], pending: set[_Job[Any]]) -> None:
                 result = await job.func(*job.args, **job.kwargs)
             except anyio.get_cancelled_exc_class():
                 # Cancelled by its caller's Ctrl-C (who ignores this) or by close().
-                job.future.set_exception(_closed_error())
+                job.set_exception(_closed_error())
                 raise
             except BaseException as exc:
-                job.future.set_exception(exc)
+                job.set_exception(exc)
                 if not isinstance(exc, Exception):
                     raise
             else:
-                job.future.set_result(result)
+                job.set_result(result)
     finally:
         job.scope = None
         pending.discard(job)
 
 
 class _Loop:
-    """The running loop of one process: the portal, its loop and the call task group.
+    """The running loop of one process: the portal, its loop and the calls in flight.
 
-    Blocking calls are spawned in ``calls``, a task group that lives inside the
-    portal's own task (so ``portal.stop(cancel_remaining=True)`` cancels them),
-    with one thread-safe hand-off each: ``BlockingPortal.start_task_soon`` would
-    block its caller until the loop has spawned the task, then again for the
-    result, two thread round trips per call instead of one.
+    Each blocking call is one task, created on the loop with one thread-safe
+    hand-off: ``BlockingPortal.start_task_soon`` would block its caller until
+    the loop has spawned the task, then again for the result (two thread round
+    trips per call instead of one), and an anyio task group's ``start_soon``
+    costs several times a plain ``create_task``. The calls still end with the
+    portal: ``stop_calls`` (run by the portal's own task when it stops) cancels
+    every call still in flight and waits until each has really finished.
     """
 
-    __slots__ = ("calls", "ident", "loop", "pending", "pid", "portal")
+    __slots__ = ("accepting", "ident", "loop", "pending", "pid", "portal")
 
-    def __init__(
-        self, portal: BlockingPortal, loop: asyncio.AbstractEventLoop, calls: TaskGroup
-    ) -> None:
+    def __init__(self, portal: BlockingPortal, loop: asyncio.AbstractEventLoop) -> None:
         self.portal = portal
         self.loop = loop
-        self.calls: TaskGroup | None = calls
+        self.accepting = True
         self.ident = threading.get_ident()
         self.pid = os.getpid()
         #: Calls submitted and not finished (so close() can fail any the loop never ran).
+        #: It also holds their tasks, which the loop itself only references weakly.
         self.pending: set[_Job[Any]] = set()
 
     def spawn(self, job: _Job[Any]) -> None:
         """Start ``job`` (on the loop thread)."""
-        calls = self.calls
         job.spawned = True
-        try:
-            if calls is None:
-                raise RuntimeError("the call task group is closed")
-            calls.start_soon(_run_job, job, self.pending)
-        except RuntimeError:
+        if not self.accepting:
             self.pending.discard(job)
-            if not job.future.done():
-                job.future.set_exception(_closed_error())
+            if not job.done():
+                job.set_exception(_closed_error())
+            return
+        job.task = self.loop.create_task(_run_job(job, self.pending))
+
+    async def stop_calls(self) -> None:
+        """Refuse new calls, cancel those in flight and wait until every one has ended."""
+        self.accepting = False
+        tasks = []
+        for job in list(self.pending):
+            job.interrupt()
+            if job.task is not None:
+                tasks.append(job.task)
+        if tasks:
+            with anyio.CancelScope(shield=True):
+                await asyncio.wait(tasks)
 
     def fail_pending(self) -> None:
         """Fail the calls the loop never ran (after its thread ended)."""
         for job in list(self.pending):
-            if not job.future.done():
-                job.future.set_exception(_closed_error())
+            if not job.done():
+                job.set_exception(_closed_error())
         self.pending.clear()
 
 
@@ -394,16 +404,15 @@ class SyncRuntime(Generic[R]):
 
         async def main() -> None:
             try:
-                async with BlockingPortal() as portal, anyio.create_task_group() as calls:
-                    running = _Loop(portal, asyncio.get_running_loop(), calls)
+                async with BlockingPortal() as portal:
+                    running = _Loop(portal, asyncio.get_running_loop())
                     try:
                         ready.set_result(running)
                         await portal.sleep_until_stopped()
-                        # stop() without cancel_remaining (never used here) would also
-                        # end the calls; stop(True) cancels them with the portal's tasks.
-                        calls.cancel_scope.cancel()
                     finally:
-                        running.calls = None  # later submissions fail as closed
+                        # The calls end first (later submissions fail as closed), then
+                        # the portal's own tasks (the iterators' drivers).
+                        await running.stop_calls()
             finally:
                 # Every call and iterator of the portal has ended: close the async client.
                 with anyio.CancelScope(shield=True):
@@ -452,14 +461,13 @@ class SyncRuntime(Generic[R]):
                 "vi_sync: this object belongs to the parent process (it was bound to the "
                 "parent's event loop before os.fork()); create it again in the child"
             )
-        job: _Job[T] = _Job(func, args, kwargs)
-        future = job.future
+        future: _Job[T] = _Job(func, args, kwargs)
         try:
-            running.pending.add(job)
+            running.pending.add(future)
             try:
-                running.loop.call_soon_threadsafe(running.spawn, job)
+                running.loop.call_soon_threadsafe(running.spawn, future)
             except RuntimeError:  # the loop is closed
-                running.pending.discard(job)
+                running.pending.discard(future)
                 future.set_exception(_closed_error())
                 raise _closed_error() from None
             return future.result()
@@ -471,7 +479,7 @@ class SyncRuntime(Generic[R]):
                 # reports is final. No time limit: the async side bounds its own cleanup
                 # (a bulk job's cancel grace); a second Ctrl-C abandons the wait.
                 try:
-                    running.loop.call_soon_threadsafe(job.cancel)
+                    running.loop.call_soon_threadsafe(future.interrupt)
                 except RuntimeError:
                     pass  # the loop is gone: close() has failed (or fails) the call
                 else:

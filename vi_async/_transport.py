@@ -54,6 +54,18 @@ if TYPE_CHECKING:
 
 # aiohttp is imported on first use, not with vi_async: it is most of our import
 # time (it loads the CA bundle), and `import vi_async` should stay cheap.
+# _HTTP keeps (aiohttp, yarl.URL) once imported, so an attempt does not run two
+# import statements.
+_HTTP: tuple[Any, Any] | None = None
+
+
+def _import_http() -> tuple[Any, Any]:
+    global _HTTP
+    import aiohttp
+    from yarl import URL
+
+    _HTTP = (aiohttp, URL)
+    return _HTTP
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 PACED_RETRY_FACTOR = 3
@@ -91,6 +103,7 @@ class Transport:
         self._trace_configs = list(trace_configs) if trace_configs else None
         self._base = f"{config.endpoint}workspaces/{segment(config.organization_id)}/"
         self._session: aiohttp.ClientSession | None = None
+        self._timeout: aiohttp.ClientTimeout | None = None
         self._closed = False
         self._headers = {
             "Authorization": f"Bearer {config.secret_key}",
@@ -102,7 +115,10 @@ class Transport:
         self.responses = Responses(self._headers)
         self.quota = RetryQuota(config.retry_budget)
         _mask.remember(config.secret_key)
-        self._send_with_retries = backoff.on_exception(
+        # Retries are driven by backoff, entered only after a first attempt failed:
+        # its set-up (wait generator, details dict, clock) costs more than a whole
+        # attempt's own work, so a request that succeeds at once never pays it.
+        self._retry_after_failure = backoff.on_exception(
             retry_waits,
             ViError,
             base=config.retry_base_delay,
@@ -112,10 +128,16 @@ class Transport:
             on_backoff=self._log_backoff,
             jitter=None,
             logger=None,
-        )(self._attempt)
+        )(self._replay_then_attempt)
 
     def __repr__(self) -> str:
         return f"<Transport {self.config.endpoint} org={self.config.organization_id!r}>"
+
+    def _full_timeout(self) -> aiohttp.ClientTimeout:
+        """The timeout of an attempt with the whole ``config.timeout`` left (made once)."""
+        aiohttp, _ = _HTTP or _import_http()
+        self._timeout = aiohttp.ClientTimeout(total=self.config.timeout)
+        return self._timeout
 
     @property
     def closed(self) -> bool:
@@ -179,7 +201,15 @@ class Transport:
         try:
             payload = None if body is None else _json.dumps(body)
             if retry and self.config.max_retries > 0:
-                response: Response = await self._send_with_retries(call, params, payload, headers)
+                failed: list[ViError] = []
+                try:
+                    response: Response = await self._attempt(call, params, payload, headers)
+                except ViError as exc:
+                    failed.append(exc)
+                if failed:  # outside the except: the retries must not chain to this error
+                    response = await self._retry_after_failure(
+                        call, params, payload, headers, failed
+                    )
             else:
                 response = await self._attempt(call, params, payload, headers)
         finally:
@@ -221,6 +251,20 @@ class Transport:
                 return None
             raise
 
+    async def _replay_then_attempt(
+        self,
+        call: Call,
+        params: dict[str, str] | None,
+        payload: bytes | None,
+        headers: dict[str, str] | None,
+        failed: list[ViError],
+    ) -> Response:
+        """backoff's target: first raise the failure of the attempt already made (so
+        backoff decides about it exactly as if it had made that attempt), then attempt."""
+        if failed:
+            raise failed.pop()
+        return await self._attempt(call, params, payload, headers)
+
     async def _attempt(
         self,
         call: Call,
@@ -228,9 +272,7 @@ class Transport:
         payload: bytes | None,
         headers: dict[str, str] | None,
     ) -> Response:
-        import aiohttp
-        from yarl import URL
-
+        aiohttp, URL = _HTTP or _import_http()
         call.attempts += 1
         started = time.monotonic()
         remaining = call.deadline - started
@@ -245,7 +287,10 @@ class Transport:
             await pacer.before_send(call.deadline)
             started = time.monotonic()
             remaining = call.deadline - started
-        timeout = aiohttp.ClientTimeout(total=min(self.config.timeout, remaining))
+        if remaining < self.config.timeout:
+            timeout = aiohttp.ClientTimeout(total=remaining)
+        else:  # the usual case: one timeout object for every attempt (it is immutable)
+            timeout = self._timeout or self._full_timeout()
         send_headers = {"Content-Type": "application/json"} if payload is not None else {}
         if headers:
             send_headers.update(headers)

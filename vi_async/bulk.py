@@ -71,6 +71,8 @@ class BulkOutcome(str, enum.Enum):
 def _without_traceback(error: ViError | None) -> ViError | None:
     """Drop the traceback of ``error`` and of its causes and contexts (in place):
     a stored error must not keep the stack frames of the failure alive."""
+    if error is None:  # the common case: no walk, no set
+        return None
     seen: set[int] = set()
     exc: BaseException | None = error
     pending: list[BaseException] = []

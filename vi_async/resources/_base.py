@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from .._convert import converter, describe, kind_of, structure
-from .._ids import check_id, segment
+from .._ids import check_id
 from .._otel import traced_call, tracer_for
 from .._transport import Response, Transport
 from ..errors import ViDecodeError
@@ -63,8 +63,8 @@ class Resource:
         self._transport = transport
 
     def _path(self, resource_id: str, *, name: str | None = None) -> str:
-        check_id(resource_id, name or self.id_name)
-        return f"{self.collection}/{segment(resource_id)}"
+        # A valid id holds only [A-Za-z0-9_-], which quoting leaves as it is.
+        return f"{self.collection}/{check_id(resource_id, name or self.id_name)}"
 
     def _pager(
         self,

@@ -1,0 +1,167 @@
+"""Client overhead per request: ours against raw aiohttp on the same server, same concurrency.
+
+With no injected latency a loopback round trip costs a few hundred
+microseconds, so the client's own CPU per request is what sets the pace. The
+server runs in its own process (its CPU is never billed to the client); each
+contender is timed by wall clock and by the client process's CPU time
+(``time.process_time``). Scenes, each against the raw-aiohttp floor (the
+bulk delete at 0 and 20 ms is measured by ``bulk_delete_0ms`` and
+``bulk_delete``):
+
+- ``gather_get``: ``asyncio.gather`` of 1,000 ``flows.get``, against 1,000
+  bare GETs with an orjson decode of each body (the same connection limit, 100).
+- ``sequential_get``: one ``flows.get`` after another, against bare GET + orjson.
+
+Contenders alternate round by round and each keeps its best round (wall and
+CPU separately), so the noise of a shared machine hits both alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import orjson
+
+from benchmarks._common import Goal, Result, ServerProcess, Stopwatch, fmt_s
+
+FLOWS = 1000
+GET_CONNECTIONS = 100  # the client's default max_connections
+GOAL_GATHER = 1.15
+GOAL_SEQUENTIAL_US = 25.0
+
+
+def _raw_session(server: ServerProcess, limit: int) -> aiohttp.ClientSession:
+    headers = {
+        "Authorization": f"Bearer {server.secret_key}",
+        "Organization-Id": server.organization_id,
+    }
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit), headers=headers)
+
+
+def _flows_url(server: ServerProcess) -> str:
+    return f"{server.endpoint}workspaces/{server.organization_id}/flows/"
+
+
+async def _raw_get(session: aiohttp.ClientSession, url: str) -> Any:
+    async with session.get(url) as resp:
+        body = await resp.read()
+        if resp.status != 200:
+            raise RuntimeError(f"GET {url}: HTTP {resp.status}")
+        return orjson.loads(body)
+
+
+async def gather_ours(server: ServerProcess, ids: list[str]) -> Stopwatch:
+    """``gather`` of ``flows.get`` over ``ids`` (after one warm-up call)."""
+    from vi_async import Client
+
+    async with Client(**server.credentials()) as client:
+        await client.flows.get(ids[0])
+        with Stopwatch() as watch:
+            await asyncio.gather(*(client.flows.get(flow_id) for flow_id in ids))
+    return watch
+
+
+async def gather_raw(server: ServerProcess, ids: list[str]) -> Stopwatch:
+    """The same GETs with bare aiohttp, each body decoded with orjson."""
+    base = _flows_url(server)
+    async with _raw_session(server, GET_CONNECTIONS) as session:
+        await _raw_get(session, base + ids[0])
+        with Stopwatch() as watch:
+            await asyncio.gather(*(_raw_get(session, base + flow_id) for flow_id in ids))
+    return watch
+
+
+async def sequential_ours(server: ServerProcess, flow_id: str, calls: int) -> Stopwatch:
+    """``calls`` sequential ``flows.get`` (after one warm-up call)."""
+    from vi_async import Client
+
+    async with Client(**server.credentials()) as client:
+        await client.flows.get(flow_id)
+        with Stopwatch() as watch:
+            for _ in range(calls):
+                await client.flows.get(flow_id)
+    return watch
+
+
+async def sequential_raw(server: ServerProcess, flow_id: str, calls: int) -> Stopwatch:
+    """The same sequential GETs with bare aiohttp + orjson."""
+    url = _flows_url(server) + flow_id
+    async with _raw_session(server, GET_CONNECTIONS) as session:
+        await _raw_get(session, url)
+        with Stopwatch() as watch:
+            for _ in range(calls):
+                await _raw_get(session, url)
+    return watch
+
+
+def _alternate(contenders: dict[str, Callable[[], Stopwatch]], rounds: int) -> dict[str, Any]:
+    """Run the contenders in turn for ``rounds``; the best wall and CPU of each, and all rounds."""
+    walls: dict[str, list[float]] = {name: [] for name in contenders}
+    cpus: dict[str, list[float]] = {name: [] for name in contenders}
+    for round_ in range(rounds):
+        # alternate who goes first, so neither always runs right after the server warmed up
+        order = list(contenders) if round_ % 2 == 0 else list(reversed(contenders))
+        for name in order:
+            watch = contenders[name]()
+            walls[name].append(watch.wall)
+            cpus[name].append(watch.cpu)
+    return {
+        "wall_s": {name: min(v) for name, v in walls.items()},
+        "cpu_s": {name: min(v) for name, v in cpus.items()},
+        "rounds_wall_s": walls,
+        "rounds_cpu_s": cpus,
+    }
+
+
+def _ratios(scene: dict[str, Any]) -> dict[str, Any]:
+    wall, cpu = scene["wall_s"], scene["cpu_s"]
+    scene["wall_ratio"] = wall["ours"] / wall["raw"]
+    scene["cpu_ratio"] = cpu["ours"] / cpu["raw"]
+    return scene
+
+
+def run(quick: bool = False) -> Result:
+    """Run the measure and return its result."""
+    n = 200 if quick else FLOWS
+    gather_rounds = 1 if quick else 9
+    calls, seq_rounds = (50, 2) if quick else (300, 12)
+    metrics: dict[str, Any] = {}
+    with ServerProcess() as server:
+        ids = server.seed_flows(n, "get-")
+        metrics["gather_get"] = _ratios(_alternate({
+            "ours": lambda: asyncio.run(gather_ours(server, ids)),
+            "raw": lambda: asyncio.run(gather_raw(server, ids)),
+        }, gather_rounds))
+        metrics["gather_get"]["gets"] = n
+        seq = _ratios(_alternate({
+            "ours": lambda: asyncio.run(sequential_ours(server, ids[0], calls)),
+            "raw": lambda: asyncio.run(sequential_raw(server, ids[0], calls)),
+        }, seq_rounds))
+    seq["calls_per_round"] = calls
+    seq["over_raw_us"] = (seq["wall_s"]["ours"] - seq["wall_s"]["raw"]) / calls * 1e6
+    seq["cpu_over_raw_us"] = (seq["cpu_s"]["ours"] - seq["cpu_s"]["raw"]) / calls * 1e6
+    seq["ours_per_call_s"] = seq["wall_s"]["ours"] / calls
+    seq["raw_per_call_s"] = seq["wall_s"]["raw"] / calls
+    metrics["sequential_get"] = seq
+
+    g = metrics["gather_get"]
+    summary = "; ".join([
+        f"gather {n} get: ours {fmt_s(g['wall_s']['ours'])} vs raw+orjson "
+        f"{fmt_s(g['wall_s']['raw'])} = {g['wall_ratio']:.2f}x (CPU {g['cpu_ratio']:.2f}x)",
+        f"sequential get: {fmt_s(seq['ours_per_call_s'])} vs {fmt_s(seq['raw_per_call_s'])}"
+        f" = +{seq['over_raw_us']:.0f}us/call (CPU +{seq['cpu_over_raw_us']:.0f}us)",
+    ])
+    goals = [
+        Goal.at_most(f"gather of flows.get <= {GOAL_GATHER}x raw+orjson", g["wall_ratio"],
+                     GOAL_GATHER),
+        Goal.at_most(f"sequential flows.get <= {GOAL_SEQUENTIAL_US:g} us over raw",
+                     seq["over_raw_us"], GOAL_SEQUENTIAL_US, "us"),
+    ]
+    return Result("client_overhead", summary, metrics, goals)
+
+
+if __name__ == "__main__":
+    print(run().line())
