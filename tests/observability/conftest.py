@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
-from reliability.hostile import HostileServer
 
 from .obs_support import Spans, instrumented
 
@@ -14,14 +13,3 @@ from .obs_support import Spans, instrumented
 def spans() -> Iterator[Spans]:
     """vi_async instrumented into an in-memory span exporter for the test."""
     yield from instrumented()
-
-
-@pytest.fixture
-async def hostile() -> AsyncIterator[HostileServer]:
-    """A hostile HTTP server (tests/reliability/hostile.py) on a free loopback port."""
-    server = HostileServer()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()

@@ -1,12 +1,9 @@
-"""Fixtures of the reliability suite: the hostile server and leak checks."""
+"""Helpers of the reliability suite: a client for the hostile server, leak checks."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from vi_async import Client
 
@@ -15,17 +12,6 @@ from .hostile import HostileServer
 # A well-formed key that no server knows: what the hostile-server tests send.
 FAKE_SECRET = "dtvi_" + "S3cr3t" * 16 + "xy"
 assert len(FAKE_SECRET) == 103
-
-
-@pytest.fixture
-async def hostile() -> AsyncIterator[HostileServer]:
-    """A hostile HTTP server on a free loopback port."""
-    server = HostileServer()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 def hostile_client(server: HostileServer, **settings: Any) -> Client:
