@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import Any
 
 from ._config import DEFAULT_MAX_RESPONSE_BYTES, ClientConfig
-from ._download import Progress
+from ._download_progress import Progress
 from ._hooks import ResponseInfo
 from ._rate_limit import RateLimitInfo
 from ._transport import Transport

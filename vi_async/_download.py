@@ -42,6 +42,7 @@ import attrs
 
 from ._download_lock import TargetLock
 from ._download_manifest import Manifest
+from ._download_progress import Progress
 from ._download_ranges import (
     ObjectChanged,
     RangesIgnored,
@@ -67,7 +68,6 @@ from .models import Model, ModelDownload, ModelDownloadUrl
 
 logger = logging.getLogger("vi_async")
 
-Progress = Callable[[int, int], Any]
 GetCheckpoint = Callable[[], Awaitable[Model]]
 
 DEFAULT_WORKERS = 8

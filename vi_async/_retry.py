@@ -10,7 +10,6 @@ job against a failing server cannot multiply its load.
 from __future__ import annotations
 
 import contextvars
-import email.utils
 import math
 import random
 import time
@@ -109,6 +108,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     try:
         seconds = float(value)
     except ValueError:
+        import email.utils  # only for the rare HTTP-date form
+
         try:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):

@@ -12,7 +12,7 @@ from typing import Any
 
 from vi_async._client import Client as _AsyncClient
 from vi_async._config import DEFAULT_MAX_RESPONSE_BYTES
-from vi_async._download import Progress
+from vi_async._download_progress import Progress
 from vi_async._hooks import ResponseInfo
 from vi_async._rate_limit import RateLimitInfo
 from vi_async._sync_runtime import SyncRuntime

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .._download import ModelDownloader, Progress
+from .._download_progress import Progress
 from .._ids import check_id, segment
 from .._otel import traced
 from ..errors import ViNotFoundError
@@ -103,6 +103,8 @@ class ModelsResource(Resource):
             check_id(ckpt, "ckpt")
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
+        from .._download import ModelDownloader  # the download stack loads on first use
+
         downloader = ModelDownloader(
             lambda: self.get(run_id, ckpt, contents=True),
             run_id=run_id,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from vi_async._download import Progress
+from vi_async._download_progress import Progress
 from vi_async._sync_runtime import SyncRuntime
 from vi_async.models import Model, ModelDownload, PaginationParams
 from vi_async.resources.models import ModelsResource as _AsyncModelsResource
