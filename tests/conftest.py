@@ -7,10 +7,24 @@ a small misbehaving HTTP server for the tests of hostile answers.
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import AsyncIterator
 
 import pytest
 from reliability.hostile import HostileServer
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Let the Ctrl-C tests' SIGINT through, however the suite was started.
+
+    A shell without job control starts background commands (``cmd &``) with
+    SIGINT ignored, and Python then never raises KeyboardInterrupt, nor do the
+    CLI subprocesses the tests interrupt (they inherit the ignored signal).
+    """
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
