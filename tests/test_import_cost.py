@@ -1,7 +1,7 @@
 """``import vi_async`` (and ``vi_sync``) loads only what a first request needs.
 
 aiohttp (which builds SSL contexts at import), the model-download stack
-(tarfile, hashing, storage) and the Retry-After date parser load on first
+(tarfile, hashing, storage), hashlib and the Retry-After date parser load on first
 use; the benchmarks time the import, this test keeps the rule from eroding.
 """
 
@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-LAZY = ("aiohttp", "vi_async._download", "tarfile", "email.utils", "opentelemetry")
+LAZY = ("aiohttp", "vi_async._download", "tarfile", "email.utils", "hashlib", "opentelemetry")
 
 
 @pytest.mark.parametrize("package", ["vi_async", "vi_sync"])

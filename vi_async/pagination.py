@@ -7,7 +7,6 @@ demand) and ``pager.all_items()`` walks every item in constant memory.
 
 from __future__ import annotations
 
-import hashlib
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator
 from contextlib import aclosing
@@ -48,6 +47,8 @@ class SeenTokens:
 
     def repeated(self, token: str) -> bool:
         """Record ``token``; True when it was seen before."""
+        import hashlib  # here, not at import: loading OpenSSL costs ~4 ms of import time
+
         digest = hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=16).digest()
         if digest in self._digests or digest == self._checkpoint:
             return True
