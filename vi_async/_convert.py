@@ -286,6 +286,8 @@ def _make_converter() -> cattrs.Converter:
 
 
 converter = _make_converter()
+_HOOKS: dict[Any, Callable[[Any, Any], Any]] = {}
+"""The converter's structure hook per class (``converter.structure`` looks it up per call)."""
 
 
 def kind_of(cls: Any) -> str | None:
@@ -301,8 +303,11 @@ def structure(data: Any, cls: type[T]) -> T:
     expected = _KINDS.get(cls)
     if expected is not None and kind is not None and kind != expected:
         raise ViDecodeError(f"Expected kind {expected!r}, got {kind!r}")
+    hook = _HOOKS.get(cls)
+    if hook is None:
+        hook = _HOOKS[cls] = converter.get_structure_hook(cls)
     try:
-        return converter.structure(data, cls)
+        return hook(data, cls)  # type: ignore[no-any-return]
     except ViDecodeError:
         raise
     except (TypeError, ValueError, KeyError, AttributeError, cattrs.BaseValidationError) as exc:

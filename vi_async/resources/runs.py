@@ -9,7 +9,6 @@ from contextlib import aclosing
 from typing import Any
 
 import anyio
-import attrs
 
 from .. import _json
 from .._checks import check_number
@@ -59,7 +58,7 @@ def _parse_page(response: Response) -> tuple[list[Any], str | None]:
         raise ViDecodeError(
             "The runs list is not JSON", status=response.status, request_id=response.request_id
         ) from None
-    return page_items(attrs.evolve(response, data=data))
+    return page_items(response.replace(data))
 
 
 def _run_attributes(run: Run) -> dict[str, Any]:
