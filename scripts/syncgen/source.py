@@ -75,11 +75,17 @@ def function_node(func: Any) -> ast.FunctionDef | ast.AsyncFunctionDef:
 
 
 def lookup(name: str, namespace: dict[str, Any]) -> object:
-    """What ``name`` means in ``namespace`` (module globals, then builtins)."""
+    """What ``name`` means in ``namespace`` (module globals, then builtins, then the
+    module's imports not made at run time: ``if TYPE_CHECKING:`` or inside a function)."""
     if name in namespace:
         return namespace[name]
     if hasattr(builtins, name):
         return getattr(builtins, name)
+    module_name = namespace.get("__name__")
+    origin = import_origins(module_name).get(name) if module_name else None
+    if origin is not None:
+        module = importlib.import_module(origin[0])
+        return module if origin[1] is None else getattr(module, origin[1])
     raise GenerationError(f"cannot resolve the name {name!r}")
 
 
