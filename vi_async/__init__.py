@@ -6,8 +6,8 @@ async with Client() as client:
     run = await client.runs.wait_for(run.run_id)
 """
 
-from typing import TYPE_CHECKING, Any
-
+from ._bulk_flows import PlannedDelete
+from ._cleanup_plan import CleanupPlan
 from ._client import Client
 from ._hooks import RequestInfo, ResponseInfo
 from ._otel import instrument, uninstrument
@@ -131,20 +131,3 @@ __all__ = [
     "instrument",
     "uninstrument",
 ]
-
-if TYPE_CHECKING:
-    from ._bulk_flows import PlannedDelete
-    from ._cleanup_plan import CleanupPlan
-
-
-def __getattr__(name: str) -> Any:
-    """``CleanupPlan`` and ``PlannedDelete`` load on first use, with the bulk engine."""
-    if name == "CleanupPlan":
-        from ._cleanup_plan import CleanupPlan
-
-        return CleanupPlan
-    if name == "PlannedDelete":
-        from ._bulk_flows import PlannedDelete
-
-        return PlannedDelete
-    raise AttributeError(f"module 'vi_async' has no attribute {name!r}")

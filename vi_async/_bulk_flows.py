@@ -48,12 +48,11 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable
 from contextlib import aclosing
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import attrs
 
-from ._bulk_engine import Grace, run_bulk
 from ._ids import check_id
 from ._retry import RetryQuota
 from .bulk import (
@@ -75,6 +74,12 @@ from .errors import (
 )
 from .models import DeletedResource, Flow, PaginationParams, Run
 from .pagination import AsyncPager
+
+if TYPE_CHECKING:
+    from ._bulk_engine import Grace
+
+# The bulk engine (``_bulk_engine``, ``_adaptive``) is imported where a job starts,
+# so ``import vi_async`` does not load it.
 
 
 class FlowApi(Protocol):
@@ -248,7 +253,11 @@ class FlowDeleter:
         self._active = ActiveRuns(self._runs)
         self._cut_short: dict[str, _Outcome] = {}
         self._quota = RetryQuota(0) if quota is None else quota
-        self.grace = Grace() if grace is None else grace
+        if grace is None:
+            from ._bulk_engine import Grace
+
+            grace = Grace()
+        self.grace = grace
         self._if_match_honoured = False
 
     def interrupted(self, item: FlowRef) -> BulkItemResult:
@@ -456,6 +465,8 @@ async def delete_flows(
 ) -> BulkReport:
     """Run the bulk delete of ``items`` (flow ids, Flows or PlannedDeletes); see
     FlowsResource.delete_many."""
+    from ._bulk_engine import Grace, run_bulk
+
     grace = Grace() if cancel_grace is None else Grace(cancel_grace)
     deleter = FlowDeleter(
         flows, runs, on_active_run=on_active_run, dry_run=dry_run, quota=quota, grace=grace

@@ -40,8 +40,6 @@ from collections import Counter, deque
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
-import attrs
-
 from ._checks import check_number
 from ._convert import converter, describe
 from ._polling import PollSchedule
@@ -61,12 +59,18 @@ MAX_STALLS = 4
 FetchTerminal = Callable[[], Awaitable[bool]]
 
 
-@attrs.frozen
 class _Answer:
-    lines: list[LogLine]
-    cursor: str | None
-    complete: bool | None
-    tail: int | None
+    """One logs page as read: its lines and what the server said about the rest."""
+
+    __slots__ = ("complete", "cursor", "lines", "tail")
+
+    def __init__(
+        self, lines: list[LogLine], cursor: str | None, complete: bool | None, tail: int | None
+    ) -> None:
+        self.lines = lines
+        self.cursor = cursor
+        self.complete = complete
+        self.tail = tail
 
 
 class _Position:

@@ -21,8 +21,6 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import attrs
-
 from ._version import __version__
 from .errors import ViConfigError
 
@@ -34,19 +32,25 @@ T = TypeVar("T")
 Summary = Callable[[Any], dict[str, Any]]
 
 
-@attrs.define(slots=True)
+# Plain slotted classes, not attrs, here and for Call: internal state whose
+# generated attrs methods would only add to ``import vi_async``.
 class _State:
-    enabled: bool = False
-    provider: Any = None
-    tracer: Any = None  # cached for ``provider``
+    __slots__ = ("enabled", "provider", "tracer")
+
+    def __init__(self) -> None:
+        self.enabled = False
+        self.provider: Any = None
+        self.tracer: Any = None  # cached for ``provider``
 
 
-@attrs.define(slots=True)
 class Operation:
     """Counts of one traced SDK call, folded into its parent when it ends."""
 
-    attempts: int = 0
-    retries: int = 0
+    __slots__ = ("attempts", "retries")
+
+    def __init__(self) -> None:
+        self.attempts = 0
+        self.retries = 0
 
 
 _state = _State()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, Callable, Iterable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .._bulk_flows import ON_ACTIVE_RUN, FlowFilter, FlowRef, delete_flows, matching_flows
+from .._cleanup_plan import CleanupPlan, make_plan
 from .._convert import patch_to_wire, spec_to_wire
 from .._ids import new_id
 from .._otel import traced
@@ -16,13 +18,6 @@ from ..models import DeletedResource, Flow, FlowSpec, PaginationParams
 from ..pagination import AsyncPager
 from ._base import Resource, decode, request_body
 from .runs import RunsResource
-
-if TYPE_CHECKING:
-    from .._bulk_flows import FlowRef
-    from .._cleanup_plan import CleanupPlan
-
-# The bulk engine and the cleanup plan (``_bulk_flows``, ``_cleanup_plan``) are
-# imported by the methods that use them, so ``import vi_async`` does not load them.
 
 IF_MATCH_HEADER = "If-Match"
 PRECONDITIONS_HEADER = "Vi-Preconditions"
@@ -166,8 +161,6 @@ class FlowsResource(Resource):
         report: BulkReport | None,
         adaptive: bool,
     ) -> BulkReport:
-        from .._bulk_flows import delete_flows
-
         return await delete_flows(
             self,
             self._runs,
@@ -209,8 +202,6 @@ class FlowsResource(Resource):
         If the listing itself fails, started deletes finish and BulkError is
         raised carrying the partial report.
         """
-        from .._bulk_flows import FlowFilter, matching_flows
-
         keep = FlowFilter.build(
             older_than=older_than, name=name, where=where, training_project=training_project
         )
@@ -240,9 +231,6 @@ class FlowsResource(Resource):
         Review ``plan.summary()``, keep ``plan.to_json()``, then ``apply(plan)``:
         only the planned flows are deleted, and only if unchanged since.
         """
-        from .._bulk_flows import ON_ACTIVE_RUN, FlowFilter
-        from .._cleanup_plan import make_plan
-
         if on_active_run not in ON_ACTIVE_RUN:
             raise ValueError(
                 f"on_active_run must be one of {', '.join(ON_ACTIVE_RUN)}; got {on_active_run!r}"
@@ -290,9 +278,6 @@ class FlowsResource(Resource):
         ``delete_many``. Raises ViPlanError, before any request, for a plan
         made for another organization.
         """
-        from .._bulk_flows import ON_ACTIVE_RUN
-        from .._cleanup_plan import CleanupPlan
-
         if not isinstance(plan, CleanupPlan):
             raise TypeError(f"plan must be a CleanupPlan, not {type(plan).__name__}")
         plan.check_organization(self._transport.config.organization_id)
