@@ -57,7 +57,12 @@ async def test_faults_with_exhausted_retries_stay_exact(vi_server: LocalServer) 
     assert all(r.reason != UNKNOWN_REASON for r in report.failed)
     await assert_exact(vi_server, report, seeded)
     assert all(r.reason == UNKNOWN_REASON for r in report.unknown)
-    assert len(report.unknown) <= 5  # confirmation (GET) failed 6 times in a row: rare
+    # Only a delete whose answer was lost can be unknown: its confirming GETs failed
+    # 6 times, or could not be paid once the client's retry budget was spent (it is
+    # here, and how many lost answers come after that depends on timing). Most lost
+    # answers are still confirmed.
+    assert all(r.error is not None and r.error.after_lost_answer for r in report.unknown)
+    assert len(report.unknown) <= len(seeded) // 4
 
 
 async def test_cancel_mid_job_reports_exactly(vi_server: LocalServer) -> None:
