@@ -41,6 +41,54 @@ async def test_list_and_get(vi_server: LocalServer) -> None:
     assert missing.code == 1 and "error" in missing.err and missing.out == ""
 
 
+async def test_create_by_name_spec_file_and_stdin(vi_server: LocalServer, tmp_path: Path) -> None:
+    made = await cli(
+        vi_server, "flows", "create", "--name", "nightly", "--training-project", "vision",
+        "--attr", "team=cv", "--json",
+    )  # fmt: skip
+    assert made.code == 0, made.err
+    flow = made.json()
+    assert flow["spec"]["name"] == "nightly" and flow["spec"]["trainingProject"] == "vision"
+    spec = {"name": "from-file", "blocks": [{"block": "train"}], "settings": {"epochs": 3}}
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    from_file = await cli(vi_server, "flows", "create", "--spec", str(path), "--json")
+    assert from_file.code == 0, from_file.err
+    piped = await cli(
+        vi_server, "flows", "create", "--spec", "-", "--name", "renamed", stdin=json.dumps(spec)
+    )
+    assert piped.code == 0 and "renamed" in piped.out
+    async with vi_server.client() as client:
+        stored = {f.spec.name: f async for f in client.flows.list().all_items()}
+    assert set(stored) == {"nightly", "from-file", "renamed"}
+    assert stored["nightly"].metadata.attributes["team"] == "cv"
+    assert [b.block for b in stored["from-file"].spec.blocks] == ["train"]
+    assert stored["from-file"].spec.settings == {"epochs": 3}
+    assert stored["renamed"].spec.settings == {"epochs": 3}
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        ((), None, "needs a name"),
+        (("--spec", "-"), "[1, 2]", "JSON object"),
+        (("--spec", "-"), "{not json", "not JSON"),
+        (("--spec", "-"), '{"name": "x", "colour": "red"}', "colour"),
+        (("--spec", "/nonexistent/spec.json"), None, "cannot read the spec"),
+        (("--name", "x", "--attr", "novalue"), None, "KEY=VALUE"),
+    ],
+)
+async def test_create_refuses_bad_input_before_any_request(
+    vi_server: LocalServer, args: tuple[str, ...], stdin: str | None, message: str
+) -> None:
+    vi_server.reset_counts()
+    bad = await cli(vi_server, "flows", "create", *args, stdin=stdin)
+    assert bad.code == 2, (bad.out, bad.err)
+    assert message in bad.err and "Traceback" not in bad.err
+    assert await vi_server.flow_ids() == []
+    assert not any(key.startswith("PUT") for key in vi_server.request_counts)
+
+
 async def test_cleanup_dry_run_then_yes(vi_server: LocalServer) -> None:
     stale = await vi_server.seed_flows(60, name_prefix="tmp-")
     keep = await vi_server.seed_flows(4, name_prefix="keep-")

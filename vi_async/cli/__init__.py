@@ -2,7 +2,7 @@
 
 ::
 
-    vi-async flows list|get|delete|cleanup|apply ...
+    vi-async flows list|get|create|delete|cleanup|apply ...
     vi-async runs list|get|create|wait|watch|logs|kill|delete ...
     vi-async models list RUN_ID | download RUN_ID [--ckpt ID] [--dir DIR]
     vi-async local [--port 8700 --db vi-local.sqlite ...]   # the local Vi server
@@ -121,10 +121,16 @@ def _bulk_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="delete nothing, list the matches")
 
 
+def _attr_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--attr", action="append", default=[], metavar="KEY=VALUE", help="metadata (repeat)"
+    )
+
+
 def _flows(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], common: list[argparse.ArgumentParser]
 ) -> None:
-    flows = sub.add_parser("flows", help="list, show and delete flows").add_subparsers(
+    flows = sub.add_parser("flows", help="list, show, create and delete flows").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
     p = flows.add_parser("list", parents=common, help="list flows, oldest first")
@@ -132,6 +138,18 @@ def _flows(
     p.add_argument("--page-size", type=_positive_int, default=100)
     p = flows.add_parser("get", parents=common, help="show one flow")
     p.add_argument("flow_id")
+    p = flows.add_parser(
+        "create",
+        parents=common,
+        help="create a flow",
+        description="Create a flow named --name, or from --spec FILE: a FlowSpec as JSON "
+        "(name, schema, blocks, settings, tolerations, training_project; snake_case or "
+        "camelCase keys; '-' reads stdin). --name and --training-project override the file.",
+    )
+    p.add_argument("--name", help="the flow's name")
+    p.add_argument("--spec", metavar="FILE", help="a FlowSpec as a JSON object ('-': stdin)")
+    p.add_argument("--training-project")
+    _attr_option(p)
     p = flows.add_parser("delete", parents=common, help="delete flows by id ('-': ids on stdin)")
     p.add_argument("flow_ids", nargs="+", metavar="FLOW_ID")
     _bulk_options(p)
@@ -185,9 +203,7 @@ def _runs(
     p = runs.add_parser("create", parents=common, help="start a run of a flow")
     p.add_argument("flow_id")
     p.add_argument("--training-project")
-    p.add_argument(
-        "--attr", action="append", default=[], metavar="KEY=VALUE", help="metadata (repeat)"
-    )
+    _attr_option(p)
     p.add_argument(
         "--wait", action="store_true", help="wait until it ends (exit 1 unless it succeeded)"
     )

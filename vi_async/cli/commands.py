@@ -4,6 +4,7 @@ returns the exit code (0 success, 1 failures in the result)."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
@@ -96,6 +97,42 @@ async def flows_get(client: Client, args: argparse.Namespace, ctx: Context) -> i
     """``flows get``."""
     _show(await client.flows.get(args.flow_id), ctx)
     return 0
+
+
+async def flows_create(client: Client, args: argparse.Namespace, ctx: Context) -> int:
+    """``flows create --name NAME`` or ``--spec FILE`` (a FlowSpec as JSON, ``-``: stdin);
+    ``--name`` and ``--training-project`` override the file's."""
+    spec = await _read_spec(args.spec) if args.spec is not None else {}
+    if args.name is not None:
+        spec["name"] = args.name
+    if args.training_project is not None:
+        spec["training_project"] = args.training_project
+    if not spec.get("name"):
+        raise UsageError("a flow needs a name: give --name, or a spec file with one")
+    try:
+        flow = await client.flows.create(spec=spec, metadata=_attributes(args.attr))
+    except TypeError as exc:  # a key FlowSpec does not have, or a value of the wrong type
+        raise UsageError(f"the spec does not fit a flow: {exc}") from None
+    _show(flow, ctx)
+    return 0
+
+
+async def _read_spec(source: str) -> dict[str, Any]:
+    """The JSON object in file ``source`` (``-``: stdin)."""
+    try:
+        if source == "-":
+            text = await anyio.to_thread.run_sync(sys.stdin.read)
+        else:
+            text = await anyio.Path(source).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read the spec: {exc}") from None
+    try:
+        spec = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"the spec is not JSON: {exc}") from None
+    if not isinstance(spec, dict):
+        raise UsageError(f"the spec must be a JSON object, not {type(spec).__name__}")
+    return spec
 
 
 async def runs_get(client: Client, args: argparse.Namespace, ctx: Context) -> int:
@@ -400,6 +437,7 @@ async def runs_delete(client: Client, args: argparse.Namespace, ctx: Context) ->
 COMMANDS: dict[tuple[str, str], Command] = {
     ("flows", "list"): flows_list,
     ("flows", "get"): flows_get,
+    ("flows", "create"): flows_create,
     ("flows", "delete"): flows_delete,
     ("flows", "cleanup"): flows_cleanup,
     ("flows", "apply"): flows_apply,
