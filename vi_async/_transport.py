@@ -163,8 +163,7 @@ class Transport:
         if self._closed:
             raise ViError("The client is closed")
         if self._session is None:
-            import aiohttp
-
+            aiohttp, _ = _HTTP or _import_http()
             connector = aiohttp.TCPConnector(
                 limit=self.config.max_connections, limit_per_host=self.config.max_connections
             )

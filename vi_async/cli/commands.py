@@ -117,15 +117,20 @@ async def flows_create(client: Client, args: argparse.Namespace, ctx: Context) -
     return 0
 
 
+async def _read_text(path: str, what: str, *, stdin: bool = False) -> str:
+    """The text of file ``path`` (with ``stdin``, ``-`` reads stdin); UsageError naming
+    ``what`` if it cannot be read."""
+    try:
+        if stdin and path == "-":
+            return await anyio.to_thread.run_sync(sys.stdin.read)
+        return await anyio.Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read the {what}: {exc}") from None
+
+
 async def _read_spec(source: str) -> dict[str, Any]:
     """The JSON object in file ``source`` (``-``: stdin)."""
-    try:
-        if source == "-":
-            text = await anyio.to_thread.run_sync(sys.stdin.read)
-        else:
-            text = await anyio.Path(source).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot read the spec: {exc}") from None
+    text = await _read_text(source, "spec", stdin=True)
     try:
         spec = json.loads(text)
     except ValueError as exc:
@@ -305,10 +310,7 @@ async def flows_cleanup(client: Client, args: argparse.Namespace, ctx: Context) 
 
 async def flows_apply(client: Client, args: argparse.Namespace, ctx: Context) -> int:
     """``flows apply PLAN [--yes]``: show the plan, ask, delete what is unchanged."""
-    try:
-        text = await anyio.Path(args.plan_file).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot read the plan: {exc}") from None
+    text = await _read_text(args.plan_file, "plan")
     plan = CleanupPlan.from_json(text, organization_id=client.organization_id)
     return await _apply(client, plan, args, ctx)
 
