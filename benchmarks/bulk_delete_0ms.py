@@ -23,8 +23,8 @@ GOAL_VS_FLOOR = 1.5  # issue 17 (issue 16's worker pool measured 1.65; the old e
 
 def engine_overhead_us(n: int = 20_000, rounds: int = 5) -> float:
     """CPU microseconds per item of ``run_bulk`` with a do-nothing handler (best round)."""
-    from vi_async._bulk_engine import run_bulk
     from vi_async.bulk import BulkItemResult, BulkOutcome
+    from vi_async.bulk.engine import run_bulk
 
     async def handle(item: str) -> BulkItemResult:
         await anyio.lowlevel.checkpoint()  # one yield, as a request would

@@ -85,7 +85,7 @@ async def _ours(
     run_id: str, save_dir: str, cancel_at: float | None, kill_at: float | None
 ) -> dict[str, Any]:
     from vi_async import Client
-    from vi_async._download import ModelDownloader
+    from vi_async._download.downloader import ModelDownloader
 
     async with Client() as client:
         await client.models.get(run_id)  # warm-up: session, connection, decoding

@@ -16,13 +16,13 @@ import pytest
 
 LAZY = (
     "aiohttp",
-    "vi_async._download",
+    "vi_async._download.downloader",
     "tarfile",
     "email.utils",
     "hashlib",
     "opentelemetry",
-    "vi_async._bulk_engine",
-    "vi_async._adaptive",
+    "vi_async.bulk.engine",
+    "vi_async.bulk.adaptive",
 )
 
 

@@ -6,14 +6,14 @@ async with Client() as client:
     run = await client.runs.wait_for(run.run_id)
 """
 
-from ._bulk_flows import PlannedDelete
-from ._cleanup_plan import CleanupPlan
 from ._client import Client
-from ._hooks import RequestInfo, ResponseInfo
-from ._otel import instrument, uninstrument
-from ._rate_limit import RateLimitInfo
+from ._http.rate_limit import RateLimitInfo
+from ._observe.hooks import RequestInfo, ResponseInfo
+from ._observe.otel import instrument, uninstrument
 from ._version import __version__
-from .bulk import BulkError, BulkItemResult, BulkOutcome, BulkReport, OnActiveRun
+from .bulk.delete import PlannedDelete
+from .bulk.plan import CleanupPlan
+from .bulk.report import BulkError, BulkItemResult, BulkOutcome, BulkReport, OnActiveRun
 from .errors import (
     InvalidIdError,
     ViAuthenticationError,

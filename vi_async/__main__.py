@@ -2,6 +2,6 @@
 
 import sys
 
-from vi_async.cli import main
+from vi_async.cli.main import main
 
 sys.exit(main())

@@ -7,11 +7,21 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from ._config import DEFAULT_MAX_RESPONSE_BYTES, ClientConfig
-from ._download_progress import Progress
-from ._hooks import ResponseInfo
-from ._rate_limit import RateLimitInfo
-from ._transport import Transport
+from ._config import ClientConfig
+from ._constants import (
+    DEFAULT_CANCEL_GRACE,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_RETRY_AFTER,
+    DEFAULT_RETRY_BASE_DELAY,
+    DEFAULT_RETRY_DEADLINE,
+    DEFAULT_TIMEOUT,
+)
+from ._download.progress import Progress
+from ._http.rate_limit import RateLimitInfo
+from ._http.transport import Transport
+from ._observe.hooks import ResponseInfo
 from .models import ModelDownload
 from .resources import FlowsResource, ModelsResource, RunsResource
 
@@ -51,14 +61,14 @@ class Client:
         organization_id: str | None = None,
         endpoint: str | None = None,
         *,
-        timeout: float = 30.0,
-        max_retries: int = 4,
-        retry_deadline: float | None = 120.0,
-        max_retry_after: float = 60.0,
-        max_connections: int = 100,
-        retry_base_delay: float = 0.25,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        retry_deadline: float | None = DEFAULT_RETRY_DEADLINE,
+        max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        retry_base_delay: float = DEFAULT_RETRY_BASE_DELAY,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-        cancel_grace: float = 10.0,
+        cancel_grace: float = DEFAULT_CANCEL_GRACE,
         event_hooks: Mapping[str, Sequence[Callable[[Any], Any]]] | None = None,
         trace_configs: Sequence[Any] | None = None,
         tracing: bool | None = None,

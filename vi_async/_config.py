@@ -8,6 +8,16 @@ from typing import Any
 
 import attrs
 
+from ._constants import (
+    DEFAULT_CANCEL_GRACE,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_RETRY_AFTER,
+    DEFAULT_RETRY_BASE_DELAY,
+    DEFAULT_RETRY_DEADLINE,
+    DEFAULT_TIMEOUT,
+)
 from ._mask import SECRET_KEY_PREFIX
 from .errors import ViConfigError
 
@@ -16,7 +26,6 @@ ENV_ORGANIZATION_ID = "DATATURE_VI_ORGANIZATION_ID"
 ENV_ENDPOINT = "DATATURE_VI_API_ENDPOINT"
 DEFAULT_ENDPOINT = "https://api.vi.datature.com/"
 SECRET_KEY_LENGTH = 103
-DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # a 1,000-run page is a few MiB
 # C0 and C1 controls (CR, LF, tab, NUL, DEL...) and Unicode line separators: in a header
 # or a URL they would split or smuggle HTTP lines.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -51,17 +60,19 @@ class ClientConfig:
     secret_key: str
     organization_id: str
     endpoint: str
-    timeout: float = attrs.field(default=30.0, validator=_positive)
-    max_retries: int = attrs.field(default=4, validator=_non_negative)
-    retry_deadline: float | None = attrs.field(default=120.0, validator=_positive_or_none)
-    max_retry_after: float = attrs.field(default=60.0, validator=_non_negative)
-    max_connections: int = attrs.field(default=100, validator=_positive)
+    timeout: float = attrs.field(default=DEFAULT_TIMEOUT, validator=_positive)
+    max_retries: int = attrs.field(default=DEFAULT_MAX_RETRIES, validator=_non_negative)
+    retry_deadline: float | None = attrs.field(
+        default=DEFAULT_RETRY_DEADLINE, validator=_positive_or_none
+    )
+    max_retry_after: float = attrs.field(default=DEFAULT_MAX_RETRY_AFTER, validator=_non_negative)
+    max_connections: int = attrs.field(default=DEFAULT_MAX_CONNECTIONS, validator=_positive)
     retry_budget: int = attrs.field(default=500, validator=_non_negative)
-    retry_base_delay: float = attrs.field(default=0.25, validator=_positive)
+    retry_base_delay: float = attrs.field(default=DEFAULT_RETRY_BASE_DELAY, validator=_positive)
     max_response_bytes: int = attrs.field(
         default=DEFAULT_MAX_RESPONSE_BYTES, validator=_positive_int
     )
-    cancel_grace: float = attrs.field(default=10.0, validator=_non_negative)
+    cancel_grace: float = attrs.field(default=DEFAULT_CANCEL_GRACE, validator=_non_negative)
 
     def __repr__(self) -> str:
         return (

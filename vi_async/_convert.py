@@ -25,7 +25,6 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from . import _json
 from ._names import camel
 from .errors import ViDecodeError
 from .models import ConditionName, ConditionStatus, Flow, FlowSpec, Model, Run, check_keys
@@ -389,12 +388,3 @@ def patch_to_wire(patch: Any) -> dict[str, Any]:
         if getattr(patch, field.name) != default and key in full:
             changed[key] = full[key]
     return changed
-
-
-def decode(body: bytes) -> Any:
-    """Decode a JSON body, raising ViDecodeError on invalid JSON."""
-    try:
-        return _json.loads(body)
-    except ValueError as exc:
-        problem = describe(exc)
-    raise ViDecodeError(f"The response is not valid JSON: {problem}")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ._mask import mask
 
 if TYPE_CHECKING:
-    from ._rate_limit import RateLimitInfo
+    from ._http.rate_limit import RateLimitInfo
 
 __all__ = [
     "InvalidIdError",

@@ -16,6 +16,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 import attrs
 
+from ._constants import MAX_PAGE_SIZE
 from ._names import camel
 
 __all__ = [
@@ -125,8 +126,10 @@ class PaginationParams:
     def __attrs_post_init__(self) -> None:
         if isinstance(self.page_size, bool) or not isinstance(self.page_size, int):
             raise TypeError(f"page_size must be an integer, got {type(self.page_size).__name__}")
-        if not 1 <= self.page_size <= 1000:
-            raise ValueError(f"page_size must be between 1 and 1000, got {self.page_size}")
+        if not 1 <= self.page_size <= MAX_PAGE_SIZE:
+            raise ValueError(
+                f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {self.page_size}"
+            )
 
 
 @attrs.frozen

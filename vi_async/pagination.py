@@ -12,8 +12,8 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from contextlib import aclosing
 from typing import Any, Generic, TypeVar
 
-from ._checks import check_number
 from ._mask import excerpt
+from ._validate import check_number
 from .errors import ViDecodeError
 from .models import Page
 

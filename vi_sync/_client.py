@@ -11,10 +11,19 @@ from types import TracebackType
 from typing import Any
 
 from vi_async._client import Client as _AsyncClient
-from vi_async._config import DEFAULT_MAX_RESPONSE_BYTES
-from vi_async._download_progress import Progress
-from vi_async._hooks import ResponseInfo
-from vi_async._rate_limit import RateLimitInfo
+from vi_async._constants import (
+    DEFAULT_CANCEL_GRACE,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_RETRY_AFTER,
+    DEFAULT_RETRY_BASE_DELAY,
+    DEFAULT_RETRY_DEADLINE,
+    DEFAULT_TIMEOUT,
+)
+from vi_async._download.progress import Progress
+from vi_async._http.rate_limit import RateLimitInfo
+from vi_async._observe.hooks import ResponseInfo
 from vi_async._sync_runtime import SyncRuntime
 from vi_async.models import ModelDownload
 from vi_sync.resources.flows import FlowsResource
@@ -57,14 +66,14 @@ class Client:
         organization_id: str | None = None,
         endpoint: str | None = None,
         *,
-        timeout: float = 30.0,
-        max_retries: int = 4,
-        retry_deadline: float | None = 120.0,
-        max_retry_after: float = 60.0,
-        max_connections: int = 100,
-        retry_base_delay: float = 0.25,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        retry_deadline: float | None = DEFAULT_RETRY_DEADLINE,
+        max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        retry_base_delay: float = DEFAULT_RETRY_BASE_DELAY,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-        cancel_grace: float = 10.0,
+        cancel_grace: float = DEFAULT_CANCEL_GRACE,
         event_hooks: Mapping[str, Sequence[Callable[[Any], Any]]] | None = None,
         trace_configs: Sequence[Any] | None = None,
         tracing: bool | None = None,

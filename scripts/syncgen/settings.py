@@ -21,4 +21,4 @@ LINE_LENGTH = 100
 INDENT = "    "
 #: Decorators of async methods that keep their signature and kind (the sync twin
 #: simply calls the decorated method): OpenTelemetry spans per SDK call.
-TRANSPARENT_DECORATORS = frozenset({"vi_async._otel.traced"})
+TRANSPARENT_DECORATORS = frozenset({"vi_async._observe.otel.traced"})

@@ -10,8 +10,8 @@ import pytest
 from bulk_support import LONG_RUN, assert_exact, wait_until
 
 from vi_async import Client, FlowSpec, Run, RunPhase, ViConflictError
-from vi_async._bulk_flows import KILL_WAIT_TIMEOUT
 from vi_async.bulk import BulkReport
+from vi_async.bulk.delete import KILL_WAIT_TIMEOUT
 from vi_async.local import FaultConfig, LocalServer
 
 pytestmark = pytest.mark.anyio
@@ -133,8 +133,8 @@ async def test_kill_spares_runs_of_no_flow_with_the_same_spec(
 
 
 def test_the_spec_rule_applies_only_without_links() -> None:
-    from vi_async._bulk_flows import belongs_to
     from vi_async._convert import structure
+    from vi_async.bulk.delete import belongs_to
     from vi_async.models import Flow, Run
 
     spec = {"name": "same", "blocks": []}

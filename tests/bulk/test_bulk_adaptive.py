@@ -10,7 +10,7 @@ import pytest
 from bulk_support import assert_exact
 
 from vi_async import Client
-from vi_async._adaptive import AdaptiveLimit
+from vi_async.bulk.adaptive import AdaptiveLimit
 from vi_async.local import FaultConfig, LocalServer
 
 pytestmark = pytest.mark.anyio

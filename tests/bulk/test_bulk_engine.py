@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import anyio
 import pytest
 
-from vi_async._bulk_engine import run_bulk
 from vi_async.bulk import BulkItemResult, BulkOutcome, BulkReport
+from vi_async.bulk.engine import run_bulk
 
 pytestmark = pytest.mark.anyio
 

@@ -9,15 +9,9 @@ import anyio
 import pytest
 from bulk_support import LONG_RUN, assert_exact
 
-from vi_async import (
-    CleanupPlan,
-    Client,
-    FlowSpec,
-    PlannedDelete,
-    ViPlanError,
-)
-from vi_async._cleanup_plan import PLAN_VERSION
+from vi_async import CleanupPlan, Client, FlowSpec, PlannedDelete, ViPlanError
 from vi_async.bulk import CHANGED_REASON, BulkOutcome, BulkReport
+from vi_async.bulk.plan import PLAN_VERSION
 from vi_async.local import FaultConfig, LocalServer
 
 pytestmark = pytest.mark.anyio

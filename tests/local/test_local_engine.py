@@ -5,13 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vi_async.local import RunSchedule
-from vi_async.local.engine import (
-    RunPlan,
-    conditions,
-    iter_lines,
-    line_count,
-    plan_run,
-)
+from vi_async.local.engine import RunPlan, conditions, iter_lines, line_count, plan_run
 from vi_async.local.errors import ApiError
 
 SCHEDULE = RunSchedule(pending_seconds=1, running_seconds=2, log_interval_seconds=0.5)

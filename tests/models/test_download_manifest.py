@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from vi_async._download_manifest import Manifest, boot_id
+from vi_async._download.manifest import Manifest, boot_id
 
 
 def _saved(path: Path, *, durable: bool, boot: str | None = None) -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from vi_async._hashes import hash_following
-from vi_async._prefix import Aborted, FollowingReader, Prefix
+from vi_async._download.hashes import hash_following
+from vi_async._download.prefix import Aborted, FollowingReader, Prefix
 
 
 def _filled(path: Path, size: int) -> int:

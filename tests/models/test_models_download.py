@@ -12,7 +12,7 @@ import pytest
 from models_support import SIZE, leftovers, sha256_of, succeeded_run
 
 from vi_async import Client, ModelDownload, ViDownloadError
-from vi_async._extract import read_marker
+from vi_async._download.extract import read_marker
 from vi_async.local import FaultConfig, LocalServer, RunSchedule
 
 pytestmark = pytest.mark.anyio

@@ -8,14 +8,7 @@ import aiohttp
 import pytest
 
 import vi_sync
-from vi_async import (
-    Client,
-    FlowSpec,
-    RequestInfo,
-    ResponseInfo,
-    ViNotFoundError,
-    ViServerError,
-)
+from vi_async import Client, FlowSpec, RequestInfo, ResponseInfo, ViNotFoundError, ViServerError
 from vi_async.local import FaultConfig, LocalServer
 
 from .obs_support import assert_no_secret

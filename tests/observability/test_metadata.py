@@ -12,8 +12,8 @@ from reliability.conftest import FAKE_SECRET, hostile_client
 from reliability.hostile import HostileServer, as_json, flow_doc, sequence
 
 from vi_async import Client, FlowSpec, RateLimitInfo, ViRateLimitError
-from vi_async._logging import FIELDS
-from vi_async._rate_limit import parse_rate_limit
+from vi_async._http.rate_limit import parse_rate_limit
+from vi_async._observe.logging import FIELDS
 from vi_async.local import LocalServer
 
 from .obs_support import FailFirstAttempts, Spans, assert_no_secret
@@ -126,7 +126,7 @@ async def test_every_log_record_carries_the_fields_and_no_key(
 async def test_a_record_outside_any_request_has_the_fields_as_none(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from vi_async._transport import logger
+    from vi_async._http.transport import logger
 
     caplog.set_level(logging.INFO, logger="vi_async")
     logger.info("plain")

@@ -13,10 +13,10 @@ from typing import Any, TypeVar
 import anyio
 import attrs
 
-from .._cleanup_plan import CleanupPlan
 from .._client import Client
 from .._convert import converter
-from ..bulk import BulkReport
+from ..bulk.plan import CleanupPlan
+from ..bulk.report import BulkReport
 from ..models import Flow, PaginationParams, Run, RunPhase
 from . import output as term
 
@@ -239,17 +239,6 @@ def _filters(args: argparse.Namespace) -> dict[str, Any]:
             "or --all to delete every flow"
         )
     return filters
-
-
-def _describe(filters: dict[str, Any]) -> str:
-    parts = []
-    if filters["name"] is not None:
-        parts.append(f"named {filters['name']!r}")
-    if filters["older_than"] is not None:
-        parts.append(f"older than {filters['older_than']}")
-    if filters["training_project"] is not None:
-        parts.append(f"of training project {filters['training_project']!r}")
-    return "every flow " + (" and ".join(parts) if parts else "(no filter)")
 
 
 def _ask(question: str) -> bool:

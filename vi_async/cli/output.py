@@ -35,7 +35,7 @@ from rich.table import Table as RichTable
 from rich.text import Text
 
 from .._convert import converter
-from ..bulk import BulkItemResult
+from ..bulk.report import BulkItemResult
 from ..models import Flow, Model, Run, RunEvent
 from .durations import format_duration, parse_duration
 

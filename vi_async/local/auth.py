@@ -44,11 +44,6 @@ def check_secret_key(key: str) -> str:
     return key
 
 
-def mask_key(key: str) -> str:
-    """A printable, non-secret hint of a key."""
-    return key[: len(KEY_PREFIX) + 4] + "…"
-
-
 class KeyRing:
     """An in-memory copy of the stored keys, checked on every request."""
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from .._convert import converter, describe, kind_of, structure
-from .._ids import check_id
-from .._otel import traced_call, tracer_for
-from .._transport import Response, Transport
+from .._http.transport import Response, Transport
+from .._observe.otel import traced_call, tracer_for
+from .._validate import check_id
 from ..errors import ViDecodeError
 from ..models import DeletedResource, Page, PaginationParams
 from ..pagination import AsyncPager

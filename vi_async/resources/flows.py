@@ -6,13 +6,14 @@ from collections.abc import AsyncIterable, Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
-from .._bulk_flows import ON_ACTIVE_RUN, FlowFilter, FlowRef, delete_flows, matching_flows
-from .._cleanup_plan import CleanupPlan, make_plan
+from .._constants import DEFAULT_CONCURRENCY
 from .._convert import patch_to_wire, spec_to_wire
-from .._ids import new_id
-from .._otel import traced
-from .._transport import Transport
-from ..bulk import BulkReport, OnActiveRun, Progress
+from .._http.transport import Transport
+from .._observe.otel import traced
+from .._validate import new_id
+from ..bulk.delete import ON_ACTIVE_RUN, FlowFilter, FlowRef, delete_flows, matching_flows
+from ..bulk.plan import CleanupPlan, make_plan
+from ..bulk.report import BulkReport, OnActiveRun, Progress
 from ..errors import ViPlanError
 from ..models import DeletedResource, Flow, FlowSpec, PaginationParams
 from ..pagination import AsyncPager
@@ -109,7 +110,7 @@ class FlowsResource(Resource):
         self,
         flow_ids: Iterable[str | Flow] | AsyncIterable[str | Flow],
         *,
-        concurrency: int = 32,
+        concurrency: int = DEFAULT_CONCURRENCY,
         on_active_run: OnActiveRun = "skip",
         dry_run: bool = False,
         progress: Progress | None = None,
@@ -185,7 +186,7 @@ class FlowsResource(Resource):
         training_project: str | None = None,
         dry_run: bool = False,
         on_active_run: OnActiveRun = "skip",
-        concurrency: int = 32,
+        concurrency: int = DEFAULT_CONCURRENCY,
         progress: Progress | None = None,
         report: BulkReport | None = None,
         adaptive: bool = True,
@@ -260,7 +261,7 @@ class FlowsResource(Resource):
         self,
         plan: CleanupPlan,
         *,
-        concurrency: int = 32,
+        concurrency: int = DEFAULT_CONCURRENCY,
         on_active_run: OnActiveRun | None = None,
         progress: Progress | None = None,
         report: BulkReport | None = None,

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .._download_progress import Progress
-from .._ids import check_id, segment
-from .._otel import traced
+from .._constants import DEFAULT_DOWNLOAD_WORKERS
+from .._download.progress import Progress
+from .._observe.otel import traced
+from .._validate import check_id, segment
 from ..errors import ViNotFoundError
 from ..models import Model, ModelDownload, Page, PaginationParams
 from ..pagination import AsyncPager
@@ -79,7 +80,7 @@ class ModelsResource(Resource):
         overwrite: bool = False,
         progress: Progress | None = None,
         *,
-        workers: int = 8,
+        workers: int = DEFAULT_DOWNLOAD_WORKERS,
     ) -> ModelDownload:
         """Download a checkpoint (the latest by default) into ``save_dir/<run_id>``.
 
@@ -103,7 +104,7 @@ class ModelsResource(Resource):
             check_id(ckpt, "ckpt")
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
-        from .._download import ModelDownloader  # the download stack loads on first use
+        from .._download.downloader import ModelDownloader  # the download stack loads on first use
 
         downloader = ModelDownloader(
             lambda: self.get(run_id, ckpt, contents=True),

@@ -10,16 +10,16 @@ from typing import Any
 
 import anyio
 
-from .. import _json
-from .._checks import check_number
+from .._constants import MAX_PAGE_SIZE
 from .._convert import spec_to_wire, structure
-from .._ids import check_id, new_id, segment
-from .._list_poller import ListPoller
-from .._logs import read_logs
-from .._otel import traced
-from .._transport import Response, Transport
-from .._waiter import DEFAULT_WAIT_TIMEOUT, FAILED_PHASES, OnUpdate, RunWatcher, Until, phases_of
-from .._watch import watch_runs
+from .._http import json as _json
+from .._http.transport import Response, Transport
+from .._observe.otel import traced
+from .._runs.logs import read_logs
+from .._runs.poller import ListPoller
+from .._runs.wait import DEFAULT_WAIT_TIMEOUT, FAILED_PHASES, OnUpdate, RunWatcher, Until, phases_of
+from .._runs.watch import watch_runs
+from .._validate import check_id, check_number, new_id, segment
 from ..errors import ViDecodeError, ViRunFailedError, ViTimeoutError
 from ..models import (
     DeletedResource,
@@ -36,7 +36,7 @@ from ..pagination import AsyncPager
 from ._base import Resource, decode, page_items, request_body
 
 FLOW_ID_HEADER = "Vi-Flow-Id"
-LIST_PAGE_SIZE = "1000"  # the most the API serves in one page
+LIST_PAGE_SIZE = str(MAX_PAGE_SIZE)
 
 
 def _phase_filter(

@@ -9,9 +9,10 @@ from collections.abc import AsyncIterable, Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
-from vi_async._cleanup_plan import CleanupPlan
+from vi_async._constants import DEFAULT_CONCURRENCY
 from vi_async._sync_runtime import SyncRuntime
-from vi_async.bulk import BulkReport, OnActiveRun, Progress
+from vi_async.bulk.plan import CleanupPlan
+from vi_async.bulk.report import BulkReport, OnActiveRun, Progress
 from vi_async.models import DeletedResource, Flow, FlowSpec, PaginationParams
 from vi_async.resources.flows import FlowsResource as _AsyncFlowsResource
 from vi_sync.pagination import SyncPager
@@ -82,7 +83,7 @@ class FlowsResource:
         self,
         flow_ids: Iterable[str | Flow] | AsyncIterable[str | Flow],
         *,
-        concurrency: int = 32,
+        concurrency: int = DEFAULT_CONCURRENCY,
         on_active_run: OnActiveRun = "skip",
         dry_run: bool = False,
         progress: Progress | None = None,
@@ -140,7 +141,7 @@ class FlowsResource:
         training_project: str | None = None,
         dry_run: bool = False,
         on_active_run: OnActiveRun = "skip",
-        concurrency: int = 32,
+        concurrency: int = DEFAULT_CONCURRENCY,
         progress: Progress | None = None,
         report: BulkReport | None = None,
         adaptive: bool = True,
@@ -199,7 +200,7 @@ class FlowsResource:
         self,
         plan: CleanupPlan,
         *,
-        concurrency: int = 32,
+        concurrency: int = DEFAULT_CONCURRENCY,
         on_active_run: OnActiveRun | None = None,
         progress: Progress | None = None,
         report: BulkReport | None = None,

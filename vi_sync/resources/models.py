@@ -9,7 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from vi_async._download_progress import Progress
+from vi_async._constants import DEFAULT_DOWNLOAD_WORKERS
+from vi_async._download.progress import Progress
 from vi_async._sync_runtime import SyncRuntime
 from vi_async.models import Model, ModelDownload, PaginationParams
 from vi_async.resources.models import ModelsResource as _AsyncModelsResource
@@ -57,7 +58,7 @@ class ModelsResource:
         overwrite: bool = False,
         progress: Progress | None = None,
         *,
-        workers: int = 8,
+        workers: int = DEFAULT_DOWNLOAD_WORKERS,
     ) -> ModelDownload:
         """Download a checkpoint (the latest by default) into ``save_dir/<run_id>``.
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from typing import Any
 
+from vi_async._runs.wait import DEFAULT_WAIT_TIMEOUT, OnUpdate, Until
 from vi_async._sync_runtime import SyncRuntime
-from vi_async._waiter import DEFAULT_WAIT_TIMEOUT, OnUpdate, Until
 from vi_async.models import (
     DeletedResource,
     FlowSpec,

@@ -18,10 +18,10 @@ from typing import Any
 
 import anyio
 
-from ._checks import check_number
-from ._list_poller import ListPoller, Target
-from .errors import ViRunFailedError, ViTimeoutError, ViUnreachablePhaseError
-from .models import Run, RunPhase, reached_phases
+from .._validate import check_number
+from ..errors import ViRunFailedError, ViTimeoutError, ViUnreachablePhaseError
+from ..models import Run, RunPhase, reached_phases
+from .poller import ListPoller, Target
 
 OnUpdate = Callable[[Run], Any]
 Until = RunPhase | str | Iterable[RunPhase | str] | None

@@ -32,11 +32,11 @@ from typing import Any, Protocol
 
 import anyio
 
-from . import _json
-from ._polling import PollSchedule
-from ._retry import is_transient
-from .errors import ViNotFoundError
-from .models import Run
+from .._http import json as _json
+from .._http.retry import is_transient
+from ..errors import ViNotFoundError
+from ..models import Run
+from .cadence import PollSchedule
 
 logger = logging.getLogger("vi_async")
 

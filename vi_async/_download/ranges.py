@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._download_manifest import Manifest
-from ._storage import BlobInfo, StorageSession, UrlSource, redact
-from .errors import ViDownloadError
+from ..errors import ViDownloadError
+from .manifest import Manifest
+from .storage import BlobInfo, StorageSession, UrlSource, redact
 
 if TYPE_CHECKING:
     import aiohttp

@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Iterable
 
-from ._list_poller import ListPoller
-from .models import Run, RunEvent, RunPhase
+from ..models import Run, RunEvent, RunPhase
+from .poller import ListPoller
 
 
 class RunFeed:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 
-from ._hooks import path_template
-from ._retry import current_call
+from .._http.retry import current_call
+from .hooks import path_template
 
 LOGGER_NAME = "vi_async"
 FIELDS = ("method", "path_template", "status", "attempt", "request_id", "elapsed")

@@ -1,12 +1,48 @@
-"""Validation of resource ids before they are put into a URL path."""
+"""Checks of what users pass, before any request is sent: numbers (timeouts,
+intervals, counts) and resource ids.
+
+A bad value is a clear ``TypeError`` or ``ValueError`` naming the argument,
+instead of a bare ``'<' not supported between 'str' and 'int'`` later on or a
+path segment that escapes its URL."""
 
 from __future__ import annotations
 
+import math
 import os
 import re
+from typing import Any
 from urllib.parse import quote
 
 from .errors import InvalidIdError
+
+
+def check_number(
+    value: Any,
+    name: str,
+    *,
+    minimum: float = 0,
+    positive: bool = False,
+    integer: bool = False,
+    optional: bool = True,
+) -> None:
+    """Raise unless ``value`` is a number (an int if ``integer``) that is
+    ``>= minimum`` (``> minimum`` if ``positive``), or None when ``optional``.
+
+    A bool or a NaN is not a number here; ``"10"`` is a TypeError that says so.
+    """
+    if value is None and optional:
+        return
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        kind = "an integer" if integer else "a number"
+        if optional:
+            kind += " or None"
+        shown = repr(value) if isinstance(value, (str, bytes, int, float)) else ""
+        raise TypeError(f"{name} must be {kind}, got {type(value).__name__} {shown}".rstrip())
+    if math.isnan(value) or value < minimum or (positive and value == minimum):
+        bound = f"> {minimum}" if positive else f">= {minimum}"
+        raise ValueError(f"{name} must be {bound}, got {value!r}")
+
 
 _ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,255}")
 MAX_ID_LENGTH = 255

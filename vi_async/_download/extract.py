@@ -23,9 +23,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ._download_manifest import sync_dir
-from ._prefix import FollowingReader, Prefix
-from .errors import ViDownloadError
+from ..errors import ViDownloadError
+from .manifest import sync_dir
+from .prefix import FollowingReader, Prefix
 
 MODEL_DIR = "model_full"
 ADAPTER_DIR = "model_adapter"
@@ -86,7 +86,7 @@ def extract(archive: Path, into: Path, prefix: Prefix | None = None) -> None:
     until the prefix covers it, so extraction runs alongside the download.
     Regular files of an uncompressed archive are copied by offset (in the
     kernel where possible) and synced to disk; everything else goes through
-    tarfile. Raises :class:`~vi_async._prefix.Aborted` when the transfer
+    tarfile. Raises :class:`~vi_async._download.prefix.Aborted` when the transfer
     gives up.
     """
     if prefix is None:

@@ -13,26 +13,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import backoff
 
-from . import _json, _mask
-from ._body import read_body
-from ._config import ClientConfig
-from ._hooks import Hook, normalize_hooks, path_template
-from ._ids import new_id, segment
-from ._logging import sdk_logger
-from ._observe import Responses, Watch, full_url, masked
-from ._otel import tracer_for
-from ._rate_limit import parse_rate_limit
-from ._retry import (
-    Call,
-    RetryQuota,
-    current_call,
-    current_pacer,
-    is_transient,
-    parse_retry_after,
-    retry_waits,
-)
-from ._version import __version__
-from .errors import (
+from .. import _mask
+from .._config import ClientConfig
+from .._observe.attempt import Responses, Watch, full_url, masked
+from .._observe.hooks import Hook, normalize_hooks, path_template
+from .._observe.logging import sdk_logger
+from .._observe.otel import tracer_for
+from .._validate import new_id, segment
+from .._version import __version__
+from ..errors import (
     ViConflictError,
     ViConnectionError,
     ViDecodeError,
@@ -43,6 +32,18 @@ from .errors import (
     ViResponseTooLargeError,
     ViTimeoutError,
     error_for_status,
+)
+from . import json as _json
+from .body import read_body
+from .rate_limit import parse_rate_limit
+from .retry import (
+    Call,
+    RetryQuota,
+    current_call,
+    current_pacer,
+    is_transient,
+    parse_retry_after,
+    retry_waits,
 )
 
 logger = sdk_logger()
@@ -66,6 +67,7 @@ def _import_http() -> tuple[Any, Any]:
     _HTTP = (aiohttp, URL)
     return _HTTP
 
+
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 PACED_RETRY_FACTOR = 3
 _REQUEST_ID_HEADERS = ("X-Request-Id", "Request-Id", "X-Amzn-RequestId")
@@ -81,9 +83,7 @@ class Response:
 
     __slots__ = ("data", "headers", "request_id", "status")
 
-    def __init__(
-        self, status: int, data: Any, request_id: str | None, headers: Any = None
-    ) -> None:
+    def __init__(self, status: int, data: Any, request_id: str | None, headers: Any = None) -> None:
         self.status = status
         self.data = data
         self.request_id = request_id

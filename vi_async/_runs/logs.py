@@ -40,16 +40,17 @@ from collections import Counter, deque
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
-from ._checks import check_number
-from ._convert import converter, describe
-from ._polling import PollSchedule
-from ._transport import Transport
-from .errors import ViDecodeError, ViValidationError
-from .models import LogLine
+from .._constants import MAX_PAGE_SIZE
+from .._convert import converter, describe
+from .._http.transport import Transport
+from .._validate import check_number
+from ..errors import ViDecodeError, ViValidationError
+from ..models import LogLine
+from .cadence import PollSchedule
 
 logger = logging.getLogger("vi_async")
 
-PAGE_LIMIT = 1000
+PAGE_LIMIT = MAX_PAGE_SIZE
 MAX_PAGE_LIMIT = 10000
 """The largest page asked for, when more lines than a page share one millisecond."""
 MAX_REQUESTS = 10_000

@@ -21,8 +21,8 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._version import __version__
-from .errors import ViConfigError
+from .._version import __version__
+from ..errors import ViConfigError
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span, Tracer

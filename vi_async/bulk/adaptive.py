@@ -36,8 +36,8 @@ from collections.abc import Mapping
 
 import anyio
 
-from ._rate_limit import parse_rate_limit
-from ._retry import parse_retry_after
+from .._http.rate_limit import parse_rate_limit
+from .._http.retry import parse_retry_after
 
 __all__ = ["AdaptiveLimit"]
 

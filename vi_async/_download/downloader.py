@@ -40,18 +40,10 @@ from typing import Any
 
 import attrs
 
-from ._download_lock import TargetLock
-from ._download_manifest import Manifest
-from ._download_progress import Progress
-from ._download_ranges import (
-    ObjectChanged,
-    RangesIgnored,
-    Transfer,
-    fetch_chunks,
-    fetch_whole,
-    now_ms,
-)
-from ._extract import (
+from .._constants import DEFAULT_DOWNLOAD_WORKERS
+from ..errors import ViDownloadError
+from ..models import Model, ModelDownload, ModelDownloadUrl
+from .extract import (
     check_layout,
     files_of,
     install,
@@ -60,17 +52,18 @@ from ._extract import (
     remove_leftovers,
     work_dir,
 )
-from ._hashes import PURE_CRC32C_LIMIT, has_fast_crc32c, hash_following
-from ._prefix import Prefix
-from ._storage import BlobInfo, StorageSession, UrlSource, check_storage_url
-from .errors import ViDownloadError
-from .models import Model, ModelDownload, ModelDownloadUrl
+from .hashes import PURE_CRC32C_LIMIT, has_fast_crc32c, hash_following
+from .lock import TargetLock
+from .manifest import Manifest
+from .prefix import Prefix
+from .progress import Progress
+from .ranges import ObjectChanged, RangesIgnored, Transfer, fetch_chunks, fetch_whole, now_ms
+from .storage import BlobInfo, StorageSession, UrlSource, check_storage_url
 
 logger = logging.getLogger("vi_async")
 
 GetCheckpoint = Callable[[], Awaitable[Model]]
 
-DEFAULT_WORKERS = 8
 MAX_RESTARTS = 2
 # The manifest is saved while bytes arrive every SAVE_EVERY seconds or every
 # 1/SAVES_PER_FILE of the file (at least SAVE_MIN_BYTES): what a crash can lose.
@@ -256,7 +249,7 @@ class ModelDownloader:
         save_dir: Path,
         overwrite: bool = False,
         progress: Progress | None = None,
-        workers: int = DEFAULT_WORKERS,
+        workers: int = DEFAULT_DOWNLOAD_WORKERS,
         read_timeout: float = 60.0,
     ) -> None:
         self._get = get_checkpoint

@@ -16,7 +16,7 @@ import time
 from collections.abc import Generator, Mapping
 from typing import Protocol
 
-from .errors import ViConnectionError, ViError, ViRateLimitError, ViServerError, ViTimeoutError
+from ..errors import ViConnectionError, ViError, ViRateLimitError, ViServerError, ViTimeoutError
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 RETRY_COST = 5

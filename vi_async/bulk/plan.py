@@ -23,9 +23,9 @@ from typing import Any
 
 import attrs
 
-from ._bulk_flows import FlowApi, FlowFilter, PlannedDelete, matching_flows
-from .errors import ViPlanError
-from .models import Flow
+from ..errors import ViPlanError
+from ..models import Flow
+from .delete import FlowApi, FlowFilter, PlannedDelete, matching_flows
 
 __all__ = ["PLAN_FORMAT", "PLAN_VERSION", "CleanupPlan", "make_plan"]
 

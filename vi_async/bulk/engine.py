@@ -3,7 +3,7 @@
 ``run_bulk`` reads items from any iterable or async iterable (for a cleanup:
 the flow listing, page by page) through one shared source, taken by a fixed
 pool of ``concurrency`` long-lived workers. A worker takes an item slot from
-the job's :class:`~vi_async._adaptive.AdaptiveLimit` (so at most ``limit``
+the job's :class:`~vi_async.bulk.adaptive.AdaptiveLimit` (so at most ``limit``
 items are in flight, and ``concurrency`` is only its ceiling), then the next
 item, handles it and loops. Reading happens only when a slot is free, so
 memory stays bounded however many items there are, and listing overlaps
@@ -65,18 +65,17 @@ from typing import Generic, TypeVar
 import anyio
 import anyio.lowlevel
 
-from ._adaptive import AdaptiveLimit
-from ._retry import current_pacer
-from .bulk import BulkError, BulkItemResult, BulkReport, Progress
-from .errors import ViError
+from .._constants import DEFAULT_CANCEL_GRACE, DEFAULT_CONCURRENCY
+from .._http.retry import current_pacer
+from ..errors import ViError
+from .adaptive import AdaptiveLimit
+from .report import BulkError, BulkItemResult, BulkReport, Progress
 
 __all__ = ["DEFAULT_CANCEL_GRACE", "Grace", "run_bulk"]
 
 T = TypeVar("T")
 
 Handler = Callable[[T], Awaitable[BulkItemResult]]
-
-DEFAULT_CANCEL_GRACE = 10.0
 
 
 class Grace:
@@ -269,7 +268,7 @@ async def run_bulk(
     handle: Handler[T],
     *,
     interrupted: Callable[[T], BulkItemResult],
-    concurrency: int = 32,
+    concurrency: int = DEFAULT_CONCURRENCY,
     progress: Progress | None = None,
     report: BulkReport | None = None,
     key: Callable[[T], Hashable | None] | None = None,

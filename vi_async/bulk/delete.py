@@ -53,9 +53,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 import attrs
 
-from ._ids import check_id
-from ._retry import RetryQuota
-from .bulk import (
+from .._constants import MAX_PAGE_SIZE
+from .._http.retry import RetryQuota
+from .._validate import check_id
+from ..errors import (
+    ViConflictError,
+    ViError,
+    ViNotFoundError,
+    ViPreconditionFailedError,
+    ViValidationError,
+)
+from ..models import DeletedResource, Flow, PaginationParams, Run
+from ..pagination import AsyncPager
+from .report import (
     CANCELLED_REASON,
     CHANGED_REASON,
     GRACE_REASON,
@@ -65,18 +75,9 @@ from .bulk import (
     BulkReport,
     Progress,
 )
-from .errors import (
-    ViConflictError,
-    ViError,
-    ViNotFoundError,
-    ViPreconditionFailedError,
-    ViValidationError,
-)
-from .models import DeletedResource, Flow, PaginationParams, Run
-from .pagination import AsyncPager
 
 if TYPE_CHECKING:
-    from ._bulk_engine import Grace
+    from .engine import Grace
 
 # The bulk engine (``_bulk_engine``, ``_adaptive``) is imported where a job starts,
 # so ``import vi_async`` does not load it.
@@ -125,7 +126,7 @@ KILL_WAIT_TIMEOUT = 300.0
 CONFIRM_ATTEMPTS = 6
 """GETs (each with the client's retries) spent confirming a delete whose answer was lost."""
 LIST_PAGE_SIZE = 200
-RUNS_PAGE_SIZE = 1000
+RUNS_PAGE_SIZE = MAX_PAGE_SIZE
 
 FlowRef = str | Flow | PlannedDelete
 
@@ -254,7 +255,7 @@ class FlowDeleter:
         self._cut_short: dict[str, _Outcome] = {}
         self._quota = RetryQuota(0) if quota is None else quota
         if grace is None:
-            from ._bulk_engine import Grace
+            from .engine import Grace
 
             grace = Grace()
         self.grace = grace
@@ -465,7 +466,7 @@ async def delete_flows(
 ) -> BulkReport:
     """Run the bulk delete of ``items`` (flow ids, Flows or PlannedDeletes); see
     FlowsResource.delete_many."""
-    from ._bulk_engine import Grace, run_bulk
+    from .engine import Grace, run_bulk
 
     grace = Grace() if cancel_grace is None else Grace(cancel_grace)
     deleter = FlowDeleter(

@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ._prefix import Prefix
-from .errors import ViDownloadError
+from ..errors import ViDownloadError
+from .prefix import Prefix
 
 HASH_BLOCK = 1024 * 1024
 # Pure-python crc32c is ~1 MB/s: used only when google-crc32c is missing and the
@@ -66,7 +66,7 @@ def has_fast_crc32c() -> bool:
 def hash_following(path: Path, prefix: Prefix, name: str) -> bytes:
     """``name`` (``sha256``, ``md5`` or ``crc32c``) of the file, read as it is written.
 
-    Raises :class:`~vi_async._prefix.Aborted` when the transfer gives up.
+    Raises :class:`~vi_async._download.prefix.Aborted` when the transfer gives up.
     """
     hasher: Any = _crc32c() if name == "crc32c" else hashlib.new(name)
     copy = bytes if name == "crc32c" else None  # google-crc32c takes bytes only

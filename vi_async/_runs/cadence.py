@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from ._checks import check_number
+from .._validate import check_number
 
 DEFAULT_INITIAL = 0.2
 DEFAULT_CEILING = 5.0

@@ -18,8 +18,8 @@ from typing import Any
 
 import attrs
 
-from ._mask import mask
-from ._rate_limit import RateLimitInfo, parse_rate_limit
+from .._http.rate_limit import RateLimitInfo, parse_rate_limit
+from .._mask import mask
 
 Hook = Callable[[Any], Any]
 HOOK_EVENTS = ("request", "response")

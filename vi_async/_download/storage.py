@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._version import __version__
-from .errors import ViDownloadError
-from .models import ModelDownloadUrl
+from .._version import __version__
+from ..errors import ViDownloadError
+from ..models import ModelDownloadUrl
 
 if TYPE_CHECKING:
     import aiohttp

@@ -1,8 +1,9 @@
-"""The results of a bulk job: one ``BulkItemResult`` per item, and the ``BulkReport``.
+"""The results of a bulk job: one ``BulkItemResult`` per item, and the ``BulkReport``
+(public as ``vi_async.bulk``).
 
 ``delete_many`` and ``cleanup`` fill a ``BulkReport`` as they go (pass your own
 ``report=`` to keep it when the call is cancelled); each flow ends in exactly
-one outcome. The engine that runs a job is ``vi_async._bulk_engine``.
+one outcome. The engine that runs a job is ``vi_async.bulk.engine``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, Literal
 
 import attrs
 
-from .errors import ViError
+from ..errors import ViError
 
 __all__ = [
     "CANCELLED_REASON",

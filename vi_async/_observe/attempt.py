@@ -18,22 +18,15 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._hooks import (
-    Hook,
-    RequestInfo,
-    ResponseInfo,
-    call_hooks,
-    masked_headers,
-    path_template,
-)
-from ._mask import mask
-from ._otel import end_attempt, start_attempt
-from ._rate_limit import RateLimitInfo, parse_rate_limit
+from .._http.rate_limit import RateLimitInfo, parse_rate_limit
+from .._mask import mask
+from .hooks import Hook, RequestInfo, ResponseInfo, call_hooks, masked_headers, path_template
+from .otel import end_attempt, start_attempt
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span, Tracer
 
-    from ._retry import Call
+    from .._http.retry import Call
 
 # method, yarl URL, params, path, attempt, sent headers, status, elapsed, request id,
 # answer headers

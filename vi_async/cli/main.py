@@ -1,0 +1,370 @@
+"""The command line's entry point: the parser, credentials, exit codes and dispatch."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import textwrap
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from .._config import DEFAULT_ENDPOINT, ENV_ENDPOINT, ENV_ORGANIZATION_ID, ENV_SECRET_KEY
+from .._version import __version__
+from ..models import RunPhase
+from .durations import parse_duration
+
+if TYPE_CHECKING:
+    from ..bulk.report import BulkReport
+    from .commands import Context
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
+EXIT_CODES = {
+    EXIT_OK: "success",
+    EXIT_FAILED: "failure: an API error; a requested delete that did not happen (skipped, "
+    "not found or failed: the reasons are on stderr); a run that did not succeed; a cleanup "
+    "that was not confirmed; or the cli extra is not installed",
+    EXIT_USAGE: "usage error: bad arguments or missing credentials (nothing was sent)",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C); a bulk job prints its partial report",
+    EXIT_BROKEN_PIPE: "stdout was closed early, e.g. by `| head` (as if killed by SIGPIPE)",
+}
+"""Every exit code of ``vi-async`` and what it means."""
+MISSING_EXTRA = (
+    "vi-async: the command line needs the 'cli' extra (rich). Install it with:\n"
+    "    pip install 'vi-async[cli]'"
+)
+
+
+def _duration(text: str) -> timedelta:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def _phase(text: str) -> str:
+    """A run phase in any case (``running`` -> ``Running``)."""
+    for phase in RunPhase:
+        if phase.value.lower() == text.strip().lower():
+            return phase.value
+    names = ", ".join(phase.value for phase in RunPhase)
+    raise argparse.ArgumentTypeError(f"invalid phase {text!r} (choose from {names}; any case)")
+
+
+def _common() -> argparse.ArgumentParser:
+    """Options accepted before or after the command (defaults are set once, at the top)."""
+    common = argparse.ArgumentParser(add_help=False)
+    conn = common.add_argument_group("connection (default: the environment)")
+    conn.add_argument("--endpoint", default=argparse.SUPPRESS, help="DATATURE_VI_API_ENDPOINT")
+    conn.add_argument(
+        "--organization-id", "--org", default=argparse.SUPPRESS, help="DATATURE_VI_ORGANIZATION_ID"
+    )
+    conn.add_argument(
+        "--secret-key",
+        default=argparse.SUPPRESS,
+        help="DATATURE_VI_SECRET_KEY (prefer the variable: arguments are visible to other users)",
+    )
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts"
+    )
+    return common
+
+
+def _bulk_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--on-active-run",
+        choices=("skip", "kill", "fail"),
+        default="skip",
+        help="a flow with a Pending/Running run: skip it (default), kill its runs "
+        "and delete it, or count it as failed",
+    )
+    parser.add_argument("--concurrency", type=_positive_int, default=32, help="default 32")
+    parser.add_argument("--dry-run", action="store_true", help="delete nothing, list the matches")
+
+
+def _attr_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--attr", action="append", default=[], metavar="KEY=VALUE", help="metadata (repeat)"
+    )
+
+
+def _flows(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: list[argparse.ArgumentParser]
+) -> None:
+    flows = sub.add_parser("flows", help="list, show, create and delete flows").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    p = flows.add_parser("list", parents=common, help="list flows, oldest first")
+    p.add_argument("--limit", type=_positive_int, default=None)
+    p.add_argument("--page-size", type=_positive_int, default=100)
+    p = flows.add_parser("get", parents=common, help="show one flow")
+    p.add_argument("flow_id")
+    p = flows.add_parser(
+        "create",
+        parents=common,
+        help="create a flow",
+        description="Create a flow named --name, or from --spec FILE: a FlowSpec as JSON "
+        "(name, schema, blocks, settings, tolerations, training_project; snake_case or "
+        "camelCase keys; '-' reads stdin). --name and --training-project override the file.",
+    )
+    p.add_argument("--name", help="the flow's name")
+    p.add_argument("--spec", metavar="FILE", help="a FlowSpec as a JSON object ('-': stdin)")
+    p.add_argument("--training-project")
+    _attr_option(p)
+    p = flows.add_parser("delete", parents=common, help="delete flows by id ('-': ids on stdin)")
+    p.add_argument("flow_ids", nargs="+", metavar="FLOW_ID")
+    _bulk_options(p)
+    p = flows.add_parser(
+        "cleanup",
+        parents=common,
+        help="delete every flow matching the filters",
+        description="Delete every flow matching all the filters, concurrently. Asks for "
+        "confirmation (after showing the plan) unless --yes or --dry-run; only flows "
+        "unchanged since the plan are deleted. --plan FILE writes the plan instead.",
+    )
+    p.add_argument("--older-than", type=_duration, help="created more than e.g. 7d, 12h, 30m ago")
+    p.add_argument("--name", help="glob on the flow name, e.g. 'tmp-*' (case-sensitive)")
+    p.add_argument("--training-project")
+    p.add_argument("--all", action="store_true", help="no filter: delete every flow")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p.add_argument(
+        "--plan",
+        metavar="FILE",
+        help="write the plan (the matches with their etags) to FILE and delete nothing",
+    )
+    _bulk_options(p)
+    p = flows.add_parser(
+        "apply",
+        parents=common,
+        help="apply a cleanup plan written by `cleanup --plan`",
+        description="Show the plan, ask, then delete its flows; a flow changed since the "
+        "plan is skipped, one already gone is reported not found.",
+    )
+    p.add_argument("plan_file", metavar="PLAN")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--concurrency", type=_positive_int, default=32, help="default 32")
+
+
+def _runs(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: list[argparse.ArgumentParser]
+) -> None:
+    runs = sub.add_parser("runs", help="start, follow, kill and delete runs").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    phases = ", ".join(phase.value for phase in RunPhase)
+    p = runs.add_parser("list", parents=common, help="list runs, oldest first")
+    p.add_argument(
+        "--status", action="append", type=_phase, metavar="PHASE",
+        help=f"keep runs in this phase (repeat; any case): {phases}",
+    )  # fmt: skip
+    p.add_argument("--limit", type=_positive_int, default=None)
+    p.add_argument("--page-size", type=_positive_int, default=100)
+    p = runs.add_parser("get", parents=common, help="show one run")
+    p.add_argument("run_id")
+    p = runs.add_parser("create", parents=common, help="start a run of a flow")
+    p.add_argument("flow_id")
+    p.add_argument("--training-project")
+    _attr_option(p)
+    p.add_argument(
+        "--wait", action="store_true", help="wait until it ends (exit 1 unless it succeeded)"
+    )
+    p.add_argument("--timeout", type=_positive_float, default=None, help="seconds to wait at most")
+    p = runs.add_parser("wait", parents=common, help="wait for runs (exit 1 unless all succeeded)")
+    p.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+    p.add_argument("--timeout", type=_positive_float, default=None, help="seconds to wait at most")
+    p = runs.add_parser(
+        "watch",
+        parents=common,
+        help="print a line per run change (JSON Lines with --json)",
+        description="Print one line per change of the organization's runs (or of the given "
+        "ones): added, changed, removed. Starts with the runs there now unless --no-snapshot; "
+        "runs until Ctrl-C or --timeout.",
+    )
+    p.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="only these runs")
+    p.add_argument(
+        "--status", action="append", type=_phase, metavar="PHASE",
+        help=f"keep runs in this phase (repeat; any case): {phases}",
+    )  # fmt: skip
+    p.add_argument("--interval", type=_positive_float, default=None, help="seconds between polls")
+    p.add_argument("--no-snapshot", action="store_true", help="only changes from now on")
+    p.add_argument(
+        "--timeout", type=_positive_float, default=None, help="stop after this many seconds"
+    )
+    p = runs.add_parser("logs", parents=common, help="print a run's log")
+    p.add_argument("run_id")
+    p.add_argument("--follow", "-f", action="store_true", help="keep printing until it ends")
+    p.add_argument("--tail", type=int, default=100, help="last N lines (-1: all; default 100)")
+    p = runs.add_parser("kill", parents=common, help="stop a run (idempotent)")
+    p.add_argument("run_id")
+    p = runs.add_parser("delete", parents=common, help="delete a run")
+    p.add_argument("run_id")
+
+
+def _exit_codes_help() -> str:
+    lines = ["exit codes:"]
+    for code, text in EXIT_CODES.items():
+        lines += textwrap.wrap(text, 78, initial_indent=f"  {code:<5}", subsequent_indent=" " * 7)
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``vi-async``."""
+    parser = argparse.ArgumentParser(
+        prog="vi-async",
+        parents=[_common()],
+        description="Command line for the Datature Vi training API (flows, runs, models).",
+        epilog=_exit_codes_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.set_defaults(endpoint=None, organization_id=None, secret_key=None, json=False)
+    parser.add_argument("--version", action="version", version=f"vi-async {__version__}")
+    sub = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
+    # A separate instance: set_defaults above changed the top level's own actions.
+    common = [_common()]
+    _flows(sub, common)
+    _runs(sub, common)
+    from . import models as model_commands  # needs rich: main() checks for it first
+
+    model_commands.add_parser(sub, common)
+    sub.add_parser("local", add_help=False, help="run the local Vi server (see: local --help)")
+    demo = sub.add_parser("demo", help="a tour of the SDK on an embedded local server")
+    demo.add_argument("--flows", type=_positive_int, default=150, help="stale flows to clean up")
+    return parser
+
+
+def _credentials(args: argparse.Namespace) -> tuple[str, str, str]:
+    """Secret key, organization id and endpoint, from the options or the environment.
+
+    Missing ones are usage errors naming the option and the variable; when no
+    endpoint is given, a note on stderr says that the production API is used.
+    """
+    from .commands import UsageError
+
+    key = args.secret_key or os.environ.get(ENV_SECRET_KEY)
+    if not key:
+        raise UsageError(f"no secret key: pass --secret-key or set {ENV_SECRET_KEY}")
+    org = args.organization_id or os.environ.get(ENV_ORGANIZATION_ID)
+    if not org:
+        raise UsageError(f"no organization id: pass --organization-id or set {ENV_ORGANIZATION_ID}")
+    endpoint = args.endpoint or os.environ.get(ENV_ENDPOINT)
+    if not endpoint:
+        print(
+            f"vi-async: using the Vi API at {DEFAULT_ENDPOINT} (no --endpoint or "
+            f"{ENV_ENDPOINT}; set one to use another server, e.g. `vi-async local`)",
+            file=sys.stderr,
+        )
+        endpoint = DEFAULT_ENDPOINT
+    return key, org, endpoint
+
+
+async def _run(args: argparse.Namespace, ctx: Context) -> int:
+    from .._client import Client
+    from .commands import COMMANDS
+    from .models import MODEL_COMMANDS
+
+    command = {**COMMANDS, **MODEL_COMMANDS}[(args.group, args.action)]
+    async with Client(*_credentials(args)) as client:
+        return await command(client, args, ctx)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"vi-async: error: {message}", file=sys.stderr)
+    return code
+
+
+def _partial_report(report: BulkReport, ctx: Context) -> None:
+    """A job that stopped early or was interrupted: its report (``cancelled`` /
+    ``error`` set) as JSON on stdout with ``--json``, else the summary on stderr."""
+    from .commands import print_report
+
+    if ctx.printed:
+        return
+    if ctx.json:
+        print_report(report, ctx)
+    else:
+        ctx.printed = True
+        print(report.summary(), file=sys.stderr)
+
+
+def _has_extra() -> bool:
+    try:
+        import rich  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush of a closed
+    pipe raises nothing at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (see ``EXIT_CODES``)."""
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: list[str]) -> int:
+    if argv[:1] == ["local"]:
+        from ..local.cli import main as local_main
+
+        return local_main(argv[1:], prog="vi-async local")
+    if not _has_extra():
+        print(MISSING_EXTRA, file=sys.stderr)
+        return EXIT_FAILED
+    args = build_parser().parse_args(argv)
+    from ..bulk.report import BulkError
+    from ..errors import InvalidIdError, ViConfigError, ViError, ViPlanError
+    from .commands import Context, UsageError
+
+    if args.group == "demo":
+        from .demo import run_demo
+
+        return run_demo(stale_flows=args.flows)
+    ctx = Context(json=args.json)
+    try:
+        return asyncio.run(_run(args, ctx))
+    except KeyboardInterrupt:
+        report = ctx.report
+        if report is not None and not ctx.printed:
+            report.cancelled = True  # also when the interrupt did not reach the job itself
+            _partial_report(report, ctx)
+        return _fail("interrupted", EXIT_INTERRUPTED)
+    except (UsageError, ViConfigError, ViPlanError, InvalidIdError) as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except BulkError as exc:
+        _partial_report(exc.report, ctx)
+        return _fail(str(exc), EXIT_FAILED)
+    except ViError as exc:
+        return _fail(str(exc), EXIT_FAILED)
