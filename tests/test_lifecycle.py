@@ -122,7 +122,7 @@ async def test_cancelling_waiters_leaves_no_task_and_no_connection(
             for _ in range(10):
                 tg.start_soon(vi_client.runs.wait_for, run.run_id)
     assert sdk_tasks() == []
-    assert vi_client.runs._watcher.active_streams() == 0
+    assert vi_client.runs._waiter.active_runs() == 0
     await anyio.sleep(0.05)
     vi_server.reset_counts()
     await anyio.sleep(0.3)

@@ -93,6 +93,57 @@ async def test_numbers_of_the_wrong_type_are_named(
     await vi_client.runs.kill(run.run_id)
 
 
+async def _list_by_status(client: Client, bad: Any) -> None:
+    await client.runs.list(status=bad)
+
+
+async def _wait_until(client: Client, bad: Any) -> None:
+    await client.runs.wait_for("run-1", until=bad, timeout=5)
+
+
+async def _watch_phases(client: Client, bad: Any) -> None:
+    async for _ in client.runs.watch(phases=bad):
+        pass
+
+
+PHASE_ARGUMENTS = [(_list_by_status, "status"), (_wait_until, "until"), (_watch_phases, "phases")]
+VALID = "(valid, in any case: Pending, Running, Succeeded, Failed, Error, Cancelled, Unknown)"
+
+
+@pytest.mark.parametrize(("call", "name"), PHASE_ARGUMENTS)
+@pytest.mark.parametrize(
+    ("bad", "error", "message"),
+    [
+        ("bogus", ValueError, f"{{name}}: 'bogus' is not a run phase {VALID}"),
+        (["Running", "bogus"], ValueError, "{name}: 'bogus' is not a run phase"),
+        ([], ValueError, f"{{name}} must name at least one phase {VALID}"),
+        (5, TypeError, "{name} must be a run phase, a phase name or an iterable of them, got int"),
+        ([RunPhase.RUNNING, 5], TypeError, "{name} must hold run phases or phase names, got int"),
+        (b"Running", TypeError, "{name} must hold run phases or phase names, got int"),
+    ],
+)  # fmt: skip
+async def test_a_bad_phase_is_the_same_error_everywhere_before_any_request(
+    vi_server: LocalServer, vi_client: Client, call: Any, name: str, bad: Any,
+    error: type[Exception], message: str,
+) -> None:  # fmt: skip
+    vi_server.reset_counts()
+    with pytest.raises(error) as caught:
+        await call(vi_client, bad)
+    assert type(caught.value) is error
+    assert message.format(name=name) in str(caught.value)
+    assert sum(vi_server.request_counts.values()) == 0  # nothing was sent
+
+
+async def test_phases_may_be_named_in_any_case(vi_client: Client) -> None:
+    flow = await vi_client.flows.create(FlowSpec(name="phases"))
+    run = await vi_client.runs.create(flow.flow_id, metadata={"vi-local/pending-seconds": "30"})
+    page = await vi_client.runs.list(status=["PENDING", " running", RunPhase.SUCCEEDED])
+    assert run.run_id in {r.run_id for r in page.items}
+    got = await vi_client.runs.wait_for(run.run_id, until=("pending", "Running"), timeout=10)
+    assert got.phase is RunPhase.PENDING
+    await vi_client.runs.kill(run.run_id)
+
+
 @pytest.mark.parametrize("setting", ["timeout", "max_retries", "max_retry_after", "retry_deadline"])
 def test_client_settings_of_the_wrong_type_are_named(setting: str) -> None:
     key = "dtvi_" + "k" * 98

@@ -255,7 +255,7 @@ async def test_watch_yields_every_transition_of_three_runs_exactly_once(
         if event.type == "changed":
             assert event.previous is not None and event.previous.phase is not event.run.phase
     assert sdk_tasks() == []
-    assert vi_client.runs._watcher.active_streams() == 0
+    assert vi_client.runs._waiter.active_runs() == 0
 
 
 async def test_watch_without_snapshot_filtered_by_phase(vi_client: Client) -> None:
@@ -324,7 +324,7 @@ async def test_cancelling_waits_and_watches_leaves_no_task_or_request(
             tg.start_soon(watch)
             tg.start_soon(partial(vi_client.runs.wait_for, ids[0], until=RunPhase.SUCCEEDED))
     assert sdk_tasks() == []
-    assert vi_client.runs._watcher.active_streams() == 0
+    assert vi_client.runs._waiter.active_runs() == 0
     await anyio.sleep(0.05)
     vi_server.reset_counts()
     await anyio.sleep(0.3)

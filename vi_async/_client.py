@@ -18,7 +18,7 @@ from ._constants import (
     DEFAULT_RETRY_DEADLINE,
     DEFAULT_TIMEOUT,
 )
-from ._download.progress import Progress
+from ._download.progress import DownloadProgress
 from ._http.rate_limit import RateLimitInfo
 from ._http.transport import Transport
 from ._observe.hooks import ResponseInfo
@@ -133,7 +133,7 @@ class Client:
         ckpt: str | None = None,
         save_dir: str | Path | None = None,
         overwrite: bool = False,
-        progress: Progress | None = None,
+        progress: DownloadProgress | None = None,
     ) -> ModelDownload:
         """Download a run's checkpoint (the latest by default); the official
         SDK's shortcut for ``client.models.download`` (see there)."""

@@ -25,3 +25,6 @@ DEFAULT_CONCURRENCY = 32
 DEFAULT_DOWNLOAD_WORKERS = 8
 #: The largest page the API serves on a list (flows, runs, log lines).
 MAX_PAGE_SIZE = 1000
+#: Seconds ``runs.wait_for`` waits by default; a wait has a deadline unless told
+#: otherwise (kubeflow/sdk#696 hung CI forever).
+DEFAULT_WAIT_TIMEOUT = 3600.0

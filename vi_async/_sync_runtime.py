@@ -204,10 +204,10 @@ class _ThreadedIterable(Generic[T]):
                 await loop.run_in_executor(None, close)
 
 
-class _Job(concurrent.futures.Future[T]):
+class _BlockingCall(concurrent.futures.Future[T]):
     """One blocking call: the coroutine to run, and the future its caller waits on.
 
-    The job is that future (one object per call, not two). It is set by the
+    The call is that future (one object per call, not two). It is set by the
     call's task itself, when it has really finished (also when it was
     cancelled), so a caller that waits on it knows the work has settled.
     """
@@ -234,28 +234,28 @@ class _Job(concurrent.futures.Future[T]):
             self.set_exception(_closed_error())
 
 
-async def _run_job(job: _Job[Any], pending: set[_Job[Any]]) -> None:
+async def _run_call(call: _BlockingCall[Any], pending: set[_BlockingCall[Any]]) -> None:
     """The task of one call."""
     try:
         with anyio.CancelScope() as scope:
-            job.scope = scope
-            if job.stop:
+            call.scope = scope
+            if call.stop:
                 scope.cancel()
             try:
-                result = await job.func(*job.args, **job.kwargs)
+                result = await call.func(*call.args, **call.kwargs)
             except anyio.get_cancelled_exc_class():
                 # Cancelled by its caller's Ctrl-C (who ignores this) or by close().
-                job.set_exception(_closed_error())
+                call.set_exception(_closed_error())
                 raise
             except BaseException as exc:
-                job.set_exception(exc)
+                call.set_exception(exc)
                 if not isinstance(exc, Exception):
                     raise
             else:
-                job.set_result(result)
+                call.set_result(result)
     finally:
-        job.scope = None
-        pending.discard(job)
+        call.scope = None
+        pending.discard(call)
 
 
 class _Loop:
@@ -280,35 +280,35 @@ class _Loop:
         self.pid = os.getpid()
         #: Calls submitted and not finished (so close() can fail any the loop never ran).
         #: It also holds their tasks, which the loop itself only references weakly.
-        self.pending: set[_Job[Any]] = set()
+        self.pending: set[_BlockingCall[Any]] = set()
 
-    def spawn(self, job: _Job[Any]) -> None:
-        """Start ``job`` (on the loop thread)."""
-        job.spawned = True
+    def spawn(self, call: _BlockingCall[Any]) -> None:
+        """Start ``call`` (on the loop thread)."""
+        call.spawned = True
         if not self.accepting:
-            self.pending.discard(job)
-            if not job.done():
-                job.set_exception(_closed_error())
+            self.pending.discard(call)
+            if not call.done():
+                call.set_exception(_closed_error())
             return
-        job.task = self.loop.create_task(_run_job(job, self.pending))
+        call.task = self.loop.create_task(_run_call(call, self.pending))
 
     async def stop_calls(self) -> None:
         """Refuse new calls, cancel those in flight and wait until every one has ended."""
         self.accepting = False
         tasks = []
-        for job in list(self.pending):
-            job.interrupt()
-            if job.task is not None:
-                tasks.append(job.task)
+        for call in list(self.pending):
+            call.interrupt()
+            if call.task is not None:
+                tasks.append(call.task)
         if tasks:
             with anyio.CancelScope(shield=True):
                 await asyncio.wait(tasks)
 
     def fail_pending(self) -> None:
         """Fail the calls the loop never ran (after its thread ended)."""
-        for job in list(self.pending):
-            if not job.done():
-                job.set_exception(_closed_error())
+        for call in list(self.pending):
+            if not call.done():
+                call.set_exception(_closed_error())
         self.pending.clear()
 
 
@@ -461,7 +461,7 @@ class SyncRuntime(Generic[R]):
                 "vi_sync: this object belongs to the parent process (it was bound to the "
                 "parent's event loop before os.fork()); create it again in the child"
             )
-        future: _Job[T] = _Job(func, args, kwargs)
+        future: _BlockingCall[T] = _BlockingCall(func, args, kwargs)
         try:
             running.pending.add(future)
             try:

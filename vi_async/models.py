@@ -314,7 +314,8 @@ class RunStatus:
 
 _REACHABLE = frozenset({RunPhase.PENDING, RunPhase.RUNNING, RunPhase.SUCCEEDED})
 
-_PHASE_OF_CONDITION: dict[str, RunPhase] = {
+#: The phase each condition name stands for (also read by ``_runs.phases``).
+PHASE_OF_CONDITION: dict[str, RunPhase] = {
     "Pending": RunPhase.PENDING,
     "Running": RunPhase.RUNNING,
     "Started": RunPhase.RUNNING,
@@ -327,16 +328,24 @@ _PHASE_OF_CONDITION: dict[str, RunPhase] = {
 
 
 def phase_of(status: RunStatus, killed_at: int | None) -> RunPhase:
-    """Derive a RunPhase from the latest condition and ``killed_at``.
+    """Derive a run's phase from its latest condition and ``killed_at``.
 
     A condition whose status is ``FailedReach`` means the run could not reach
     that state: reaching Running or Succeeded failed, so the run failed. A run
-    that was killed and is no longer progressing is Cancelled.
+    that was killed and is no longer progressing is Cancelled. (The rules on
+    phases callers pass in are in ``_runs.phases``.)
+
+    Args:
+        status: The run's status, with its condition history.
+        killed_at: When the run was killed (epoch milliseconds), or None.
+
+    Returns:
+        The run's phase; ``UNKNOWN`` for a condition this client does not know.
     """
     if not status.conditions:
         return RunPhase.CANCELLED if killed_at else RunPhase.PENDING
     latest = status.conditions[-1]
-    phase = _PHASE_OF_CONDITION.get(latest.condition.value, RunPhase.UNKNOWN)
+    phase = PHASE_OF_CONDITION.get(latest.condition.value, RunPhase.UNKNOWN)
     if latest.status is ConditionStatus.FAILED_REACH and phase in _REACHABLE:
         phase = RunPhase.FAILED
     elif latest.status is ConditionStatus.WAITING and phase is not RunPhase.UNKNOWN:
@@ -348,15 +357,6 @@ def phase_of(status: RunStatus, killed_at: int | None) -> RunPhase:
         # A kill that the server acknowledged but has not yet reported as a condition.
         return RunPhase.CANCELLED
     return phase
-
-
-def reached_phases(status: RunStatus) -> set[RunPhase]:
-    """The phases a run's condition history shows it reached (the latest included)."""
-    return {
-        _PHASE_OF_CONDITION[c.condition.value]
-        for c in status.conditions
-        if c.status is ConditionStatus.REACHED and c.condition.value in _PHASE_OF_CONDITION
-    }
 
 
 @attrs.frozen

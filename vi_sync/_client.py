@@ -21,7 +21,7 @@ from vi_async._constants import (
     DEFAULT_RETRY_DEADLINE,
     DEFAULT_TIMEOUT,
 )
-from vi_async._download.progress import Progress
+from vi_async._download.progress import DownloadProgress
 from vi_async._http.rate_limit import RateLimitInfo
 from vi_async._observe.hooks import ResponseInfo
 from vi_async._sync_runtime import SyncRuntime
@@ -143,7 +143,7 @@ class Client:
         ckpt: str | None = None,
         save_dir: str | Path | None = None,
         overwrite: bool = False,
-        progress: Progress | None = None,
+        progress: DownloadProgress | None = None,
     ) -> ModelDownload:
         """Download a run's checkpoint (the latest by default); the official
         SDK's shortcut for ``client.models.download`` (see there).

@@ -175,7 +175,7 @@ async def test_kill_uses_the_clients_runs_and_waits_concurrently(
             waiting -= 1
 
     # The bulk job kills and waits through the client's own runs resource
-    # (one RunWatcher: a run the user also waits for is polled once).
+    # (one RunWaiter: a run the user also waits for is polled once).
     monkeypatch.setattr(vi_client.runs, "wait_for", wait_for)
     started = time.monotonic()
     report = await vi_client.flows.delete_many([flow.flow_id], on_active_run="kill")

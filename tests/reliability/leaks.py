@@ -65,7 +65,7 @@ class LeakCheck:
     async def after_cancel(self, client: Client, connector: aiohttp.BaseConnector) -> None:
         """Right after the cancellation, before close: nothing of the client's still runs."""
         assert await settle(lambda: not self.new_tasks(client_side=True)), self.new_tasks()
-        assert client.runs._watcher.active_streams() == 0
+        assert client.runs._waiter.active_runs() == 0
         assert await settle(lambda: not connector._acquired)
 
     async def after_close(self, connector: aiohttp.BaseConnector) -> None:

@@ -128,7 +128,7 @@ async def test_500_waiters_on_10_runs(vi_client: Client, vi_server: LocalServer)
     assert len(results) == TASKS
     # One poll stream per run, not one per waiter.
     assert vi_server.request_counts["GET /workspaces/{org}/runs/{runId}"] < TASKS
-    assert vi_client.runs._watcher.active_streams() == 0
+    assert vi_client.runs._waiter.active_runs() == 0
 
 
 async def test_500_concurrent_listings(vi_client: Client, vi_server: LocalServer) -> None:

@@ -246,4 +246,4 @@ def test_watch_is_a_blocking_iterator_that_stops_polling_when_closed(
         vi_sync.RunPhase.RUNNING,
         vi_sync.RunPhase.SUCCEEDED,
     ]
-    assert sync_client.runs._target()._watcher.active_streams() == 0
+    assert sync_client.runs._target()._waiter.active_runs() == 0

@@ -135,7 +135,7 @@ def test_abandoned_iterators_close_their_async_generators(
         assert first.run_id == fast.run_id
         break
     assert not _suspended_async_generators("as_completed")
-    assert sync_client.runs._target()._watcher.active_streams() == 0
+    assert sync_client.runs._target()._waiter.active_runs() == 0
     assert stays(lambda: counts[GET_RUN])
 
 
@@ -211,7 +211,7 @@ def test_ctrl_c_cancels_a_blocking_wait(
     watcher.join()
     firing.join()
     # The poll stream stopped with the call: no task left, no more requests.
-    assert sync_client.runs._target()._watcher.active_streams() == 0
+    assert sync_client.runs._target()._waiter.active_runs() == 0
     assert stays(lambda: counts[GET_RUN])
     assert sync_client.runs.kill(run.run_id).phase is vi_sync.RunPhase.CANCELLED
 

@@ -56,7 +56,7 @@ from .hashes import PURE_CRC32C_LIMIT, has_fast_crc32c, hash_following
 from .lock import TargetLock
 from .manifest import Manifest
 from .prefix import Prefix
-from .progress import Progress
+from .progress import DownloadProgress
 from .ranges import ObjectChanged, RangesIgnored, Transfer, fetch_chunks, fetch_whole, now_ms
 from .storage import BlobInfo, StorageSession, UrlSource, check_storage_url
 
@@ -248,7 +248,7 @@ class ModelDownloader:
         run_id: str,
         save_dir: Path,
         overwrite: bool = False,
-        progress: Progress | None = None,
+        progress: DownloadProgress | None = None,
         workers: int = DEFAULT_DOWNLOAD_WORKERS,
         read_timeout: float = 60.0,
     ) -> None:

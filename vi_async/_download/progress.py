@@ -6,5 +6,5 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-Progress = Callable[[int, int], Any]
+DownloadProgress = Callable[[int, int], Any]
 """``progress(bytes_done, bytes_total)``, called as bytes arrive."""

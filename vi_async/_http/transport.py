@@ -15,7 +15,7 @@ import backoff
 
 from .. import _mask
 from .._config import ClientConfig
-from .._observe.attempt import Responses, Watch, full_url, masked
+from .._observe.attempt import AttemptObserver, Responses, full_url, masked
 from .._observe.hooks import Hook, normalize_hooks, path_template
 from .._observe.logging import sdk_logger
 from .._observe.otel import tracer_for
@@ -311,7 +311,7 @@ class Transport:
         tracer = tracer_for(self.tracing)
         watch = None
         if self._hooked or tracer is not None:
-            watch = await Watch.start(
+            watch = await AttemptObserver.start(
                 call,
                 full_url(url, params),
                 {**self._headers, **send_headers},

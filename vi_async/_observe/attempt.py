@@ -1,6 +1,6 @@
 """What the transport shows of each attempt: hooks, attempt spans, the last answer.
 
-``Watch`` runs the event hooks and the attempt span of one attempt; the
+``AttemptObserver`` runs the event hooks and the attempt span of one attempt; the
 transport makes one only when a hook is configured or tracing is on, so an
 unobserved attempt builds none of these objects. ``Responses`` keeps, for
 every attempt, the raw pieces of the last answer (a tuple: no header copy, no
@@ -50,8 +50,8 @@ def request_info(
     return RequestInfo(method, url, path, path_template(path), attempt, masked_headers(headers))
 
 
-class Watch:
-    """Hooks and span of one observed attempt."""
+class AttemptObserver:
+    """Runs the hooks and the span of one observed attempt."""
 
     __slots__ = ("_response_hooks", "_span", "request")
 
@@ -68,14 +68,27 @@ class Watch:
         headers: Mapping[str, str],
         hooks: tuple[tuple[Hook, ...], tuple[Hook, ...]],
         tracer: Tracer | None,
-    ) -> Watch:
-        """Run the request hooks (their exception aborts the attempt), then open the span."""
+    ) -> AttemptObserver:
+        """Run the request hooks (their exception aborts the attempt), then open the span.
+
+        Args:
+            call: The request, with its attempt number.
+            url: The full URL the attempt is sent to.
+            headers: The headers sent (masked before any hook sees them).
+            hooks: The request hooks and the response hooks.
+            tracer: The tracer for the attempt span, or None when tracing is off.
+
+        Returns:
+            The observer, to ``finish`` and ``responded`` once the attempt ends.
+        """
         info = request_info(call.method, url, call.path, call.attempts, headers)
-        watch = cls(info, hooks[1])
-        await call_hooks(hooks[0], watch.request)
+        observer = cls(info, hooks[1])
+        await call_hooks(hooks[0], observer.request)
         if tracer is not None:
-            watch._span = start_attempt(tracer, call.method, url, info.path_template, call.attempts)
-        return watch
+            observer._span = start_attempt(
+                tracer, call.method, url, info.path_template, call.attempts
+            )
+        return observer
 
     def finish(self, status: int, request_id: str | None) -> None:
         """End the attempt span; call from the attempt's ``finally`` (reads the exception)."""

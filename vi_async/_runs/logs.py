@@ -152,6 +152,91 @@ class _Position:
         return True
 
 
+class _Reader:
+    """One read of a run's log: where it resumes, and what the last answers showed."""
+
+    def __init__(self, tail: int | None) -> None:
+        self.tail = tail
+        self.position = _Position()
+        self.kept: deque[LogLine] | None = None  # the last N lines, when the server ignores tail
+        self.previous: list[LogLine] = []  # the last page read by cursor
+        self.first = True
+        self.stalls = 0  # answers in a row that did not advance
+
+    def query(self, sent: dict[str, str]) -> dict[str, str]:
+        """The next request's query: the position's, and ``tail`` on the first request."""
+        params = dict(sent)
+        if self.first and self.tail is not None:
+            params["tail"] = str(self.tail)
+        return params
+
+    def read(self, answer: _Answer, params: dict[str, str]) -> tuple[list[LogLine], bool, bool]:
+        """Take one answer to the query ``params``.
+
+        Args:
+            answer: The decoded page.
+            params: The query it answers.
+
+        Returns:
+            The lines to yield now, whether new lines may be waiting at once
+            (ask again), and whether the answer stalled (did not advance).
+        """
+        by_cursor = answer.cursor is not None
+        if by_cursor and answer.lines and answer.lines == self.previous:
+            fresh = []  # the very same page again, whatever its cursor says
+        else:
+            fresh = self.position.take(answer, params.get("since"))
+        self.previous = answer.lines if by_cursor else []
+        full = len(answer.lines) >= int(params["limit"])
+        # By time, any new line means "ask again": a server may cut pages shorter than asked.
+        more = bool(fresh) and (full or not by_cursor)
+        unmoved = by_cursor and bool(answer.lines) and answer.cursor == params.get("since")
+        stalled = not fresh and (full or unmoved)
+        self.stalls = self.stalls + 1 if stalled else 0
+        if self.first:
+            self.first = False
+            fresh = self._first_answer(answer, fresh)
+        if self.kept is not None:
+            self.kept.extend(fresh)  # reading towards the end, to keep its last lines
+            return [], more, stalled
+        return fresh, more, stalled
+
+    def _first_answer(self, answer: _Answer, fresh: list[LogLine]) -> list[LogLine]:
+        """Honour ``tail``: cut the lines if the server did not, else keep the last N."""
+        tail = self.tail
+        if tail is not None and answer.tail == tail:
+            return fresh[-tail:] if tail else []
+        if tail is not None:
+            self.kept = deque(maxlen=tail)
+        return fresh
+
+    def remedied(self, answer: _Answer, stalled: bool, sent: dict[str, str]) -> bool:
+        """Whether a stalled answer taught a remedy (e.g. how the server reads since)."""
+        if not stalled or self.stalls > MAX_STALLS:
+            return False
+        return self.position.params() != sent or self.position.unstick(answer.lines)
+
+    def flush(self) -> list[LogLine]:
+        """The kept last N lines, once the read has reached the end (then none are kept)."""
+        if self.kept is None:
+            return []
+        lines, self.kept = list(self.kept), None
+        return lines
+
+
+async def _get_page(
+    transport: Transport, path: str, params: dict[str, str], position: _Position
+) -> _Answer | None:
+    """One logs page; None when the server refused the page size (ask again, smaller)."""
+    try:
+        response = await transport.request("GET", path, params=params)
+    except ViValidationError:
+        if position.refused_limit():
+            return None
+        raise
+    return _decode(response.data)
+
+
 async def read_logs(
     transport: Transport,
     path: str,
@@ -161,73 +246,50 @@ async def read_logs(
     is_terminal: FetchTerminal,
     poll_interval: float | None = None,
 ) -> AsyncGenerator[LogLine, None]:
-    """Yield log lines of the run at ``path`` (see the module docstring).
+    """Yield the log lines of the run at ``path`` (see the module docstring).
 
-    ``tail=N`` starts with the last N lines (None: from the first line); with
-    ``follow`` it goes on until the run is terminal and its log is drained.
+    Args:
+        transport: The client's transport.
+        path: The run's logs path (``runs/{id}/logs``).
+        tail: Start with the last N lines; None starts from the first line.
+        follow: Go on until the run is terminal and its log is drained.
+        is_terminal: Tells whether the run has ended (one GET of the run).
+        poll_interval: Poll every this many seconds instead of backing off.
+
+    Yields:
+        Each line once, in the server's order.
+
+    Raises:
+        TypeError: ``tail`` is not an integer or None.
+        ValueError: ``tail`` is negative.
+        ViDecodeError: An answer is not a logs page.
     """
     check_number(tail, "tail", integer=True)
     schedule = PollSchedule(poll_interval, initial=0.1, ceiling=2.0)
-    position = _Position()
-    kept: deque[LogLine] | None = None  # the last N lines, when the server ignores tail
-    previous: list[LogLine] = []
-    first = True
+    reader = _Reader(tail)
     ended = False  # the run was seen terminal before the current request
-    requests = stalls = 0
+    requests = 0
     while True:
         if not follow and requests >= MAX_REQUESTS:
             logger.warning("The log did not end after %d requests; stopping", requests)
             return
-        sent = position.params()
-        params = dict(sent)
-        if first and tail is not None:
-            params["tail"] = str(tail)
+        sent = reader.position.params()
+        params = reader.query(sent)
         requests += 1
-        try:
-            response = await transport.request("GET", path, params=params)
-        except ViValidationError:
-            if position.refused_limit():
-                continue
-            raise
-        answer = _decode(response.data)
-        by_cursor = answer.cursor is not None
-        if by_cursor and answer.lines and answer.lines == previous:
-            fresh = []  # the very same page again, whatever its cursor says
-        else:
-            fresh = position.take(answer, params.get("since"))
-        previous = answer.lines if by_cursor else []
-        full = len(answer.lines) >= int(params["limit"])
-        # By time, any new line means "ask again": a server may cut pages shorter than asked.
-        more = bool(fresh) and (full or not by_cursor)
-        unmoved = by_cursor and bool(answer.lines) and answer.cursor == params.get("since")
-        stalled = not fresh and (full or unmoved)
-        stalls = stalls + 1 if stalled else 0
-        if first:
-            first = False
-            if tail is not None and answer.tail == tail:
-                fresh = fresh[-tail:] if tail else []
-            elif tail is not None:
-                kept = deque(maxlen=tail)
-        if kept is not None:
-            kept.extend(fresh)  # reading towards the end, to keep its last lines
-        else:
-            for line in fresh:
-                yield line
-        if more:
-            continue  # new lines: more may be waiting now
-        if stalled and stalls <= MAX_STALLS:
-            # What this answer taught (e.g. how the server reads since) may be the remedy.
-            if position.params() != sent or position.unstick(answer.lines):
-                continue
-        if kept is not None:
-            fresh, kept = list(kept), None
-            for line in fresh:
-                yield line
+        answer = await _get_page(transport, path, params, reader.position)
+        if answer is None:
+            continue
+        fresh, more, stalled = reader.read(answer, params)
+        for line in fresh:
+            yield line
+        if more or reader.remedied(answer, stalled, sent):
+            continue  # new lines may be waiting now, or a remedy to try
+        flushed = reader.flush()
+        for line in flushed:
+            yield line
         if stalled:
             logger.warning("The log of %s did not advance (the same lines again)", path)
-        if not follow:
-            return
-        if answer.complete is True and not stalled:
+        if not follow or (answer.complete is True and not stalled):
             return
         if answer.complete is None or stalled:
             if ended:
@@ -235,7 +297,7 @@ async def read_logs(
             ended = await is_terminal()
             if ended:
                 continue  # read once more: every line written before the end is there now
-        if fresh:
+        if fresh or flushed:
             schedule.reset()
         await asyncio.sleep(schedule.next_delay())
 

@@ -1,19 +1,21 @@
 """One poller per client for every run it waits on or watches.
 
 However many runs a client waits on or watches, one poller task makes the
-requests. Each round it observes the runs that are due, either with one
-``GET /runs/{id}`` per run or by walking the runs list (pages of 1,000),
-whichever took fewer requests the last time it looked: few waits in a big
-organization stay per run, many waits cost a page or two. A run missing from a
-walk that read the whole list is checked with a GET; a 404 ends its waiters
-with ViNotFoundError (and is a "removed" for watches).
+requests. Two kinds of followers share it: waiters (``runs.wait_for``, through
+``join``/``leave``) and subscribers (the feeds of ``runs.watch()``, through
+``subscribe``/``subscribe_list``). Each round it observes the runs that are
+due, either with one ``GET /runs/{id}`` per run or by walking the runs list
+(pages of 1,000), whichever took fewer requests the last time it looked: few
+waits in a big organization stay per run, many waits cost a page or two. A run
+missing from a walk that read the whole list is checked with a GET; a 404 ends
+its waiters with ViNotFoundError (and is a "removed" for watches).
 
 Every run keeps its own cadence (adaptive, or the smallest ``poll_interval`` of
-its subscribers, with jitter), and a walk counts as a poll of every run it saw.
-Observations reach subscribers in order, and an unchanged run is not decoded
-again. The poller starts with the first subscriber and is cancelled (and
+its followers, with jitter), and a walk counts as a poll of every run it saw.
+Observations reach followers in order, and an unchanged run is not decoded
+again. The poller starts with the first follower and is cancelled (and
 awaited) when the last one leaves; a run's GET in flight is cancelled when its
-last subscriber leaves, so cancelling never leaves a task or a request behind.
+last follower leaves, so cancelling never leaves a task or a request behind.
 Failures that may pass (an outage longer than the transport's retries) are
 ridden out, polling more slowly; each waiter's own deadline still bounds it.
 """
@@ -55,20 +57,20 @@ COALESCE = 0.3
 CHUNK = 100
 
 
-class Watcher(Protocol):
-    """What the poller tells a watch (see ``_watch.RunFeed``)."""
+class Subscriber(Protocol):
+    """What the poller tells a subscriber: the feed of a ``runs.watch()`` (``watch.RunFeed``)."""
 
     def observe(self, run: Run) -> None:
         """A run was seen (maybe unchanged)."""
 
     def gone(self, run_id: str) -> None:
-        """A run the watch may know does not exist."""
+        """A run the subscriber may know does not exist."""
 
     def walked(self) -> None:
-        """A walk of the whole list has ended (watches of the whole list only)."""
+        """A walk of the whole list has ended (subscribers to the whole list only)."""
 
     def fail(self, error: BaseException) -> None:
-        """Polling cannot go on for this watch."""
+        """Polling cannot go on for this subscriber."""
 
 
 def _fingerprint(raw: Any) -> tuple[Any, bytes]:
@@ -94,8 +96,8 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-class Target:
-    """One run being polled: its latest state, its subscribers and its cadence."""
+class PolledRun:
+    """One run being polled: its latest state, its waiters and subscribers, its cadence."""
 
     __slots__ = (
         "changed",
@@ -110,9 +112,9 @@ class Target:
         "run_id",
         "schedule",
         "seen_round",
+        "subscribers",
         "task",
         "waiters",
-        "watches",
     )
 
     def __init__(self, run_id: str) -> None:
@@ -125,7 +127,7 @@ class Target:
         self.error: BaseException | None = None
         self.changed = asyncio.Event()
         self.waiters = 0
-        self.watches: list[tuple[Watcher, float | None]] = []
+        self.subscribers: list[tuple[Subscriber, float | None]] = []
         self.intervals: list[float | None] = []  # the waiters' poll_interval
         self.schedule = PollSchedule()
         self.due = 0.0
@@ -155,15 +157,15 @@ class Target:
 
     def idle(self) -> bool:
         """Nobody follows this run any more."""
-        return self.waiters == 0 and not self.watches
+        return self.waiters == 0 and not self.subscribers
 
     def finished(self) -> bool:
         """Only waiters follow it, and it has ended (or failed): no more polls."""
-        return not self.watches and (self.error is not None or self.ended)
+        return not self.subscribers and (self.error is not None or self.ended)
 
     def cadence_changed(self) -> None:
-        """Subscribers came or went: poll at the smallest interval asked for, if any."""
-        asked = [*self.intervals, *(interval for _, interval in self.watches)]
+        """Followers came or went: poll at the smallest interval asked for, if any."""
+        asked = [*self.intervals, *(interval for _, interval in self.subscribers)]
         fixed = [i for i in asked if i is not None]
         self.schedule.interval = min(fixed) if fixed else None
 
@@ -188,10 +190,10 @@ class ListPoller:
         self._fetch_page = fetch_page
         self._parse_page = parse_page
         self._decode = decode
-        self._targets: dict[str, Target] = {}
-        self._list_watches: list[tuple[Watcher, PollSchedule]] = []
-        self._list_due: dict[int, float] = {}  # id(watch) -> when it next needs a walk
-        # What list-wide watches last saw of each run (fingerprint, decoded run).
+        self._polled: dict[str, PolledRun] = {}
+        self._list_subscribers: list[tuple[Subscriber, PollSchedule]] = []
+        self._list_due: dict[int, float] = {}  # id(subscriber) -> when it next needs a walk
+        # What list-wide subscribers last saw of each run (fingerprint, decoded run).
         self._seen: dict[str, tuple[tuple[Any, bytes], Run]] = {}
         self._slots = asyncio.Semaphore(max_concurrent_polls)
         self._task: asyncio.Task[None] | None = None
@@ -208,73 +210,92 @@ class ListPoller:
     # -- subscribers ------------------------------------------------------------------
 
     def active_runs(self) -> int:
-        """How many runs are being followed right now."""
-        return len(self._targets)
+        """How many runs are followed right now, for waits and per-run subscribers."""
+        return len(self._polled)
 
-    def _target(self, run_id: str) -> Target:
-        target = self._targets.get(run_id)
-        if target is None:
-            target = self._targets[run_id] = Target(run_id)
+    def _polled_run(self, run_id: str) -> PolledRun:
+        polled = self._polled.get(run_id)
+        if polled is None:
+            polled = self._polled[run_id] = PolledRun(run_id)
             self._kick()
         self._start()
-        return target
+        return polled
 
-    def join(self, run_id: str, poll_interval: float | None) -> Target:
-        """Follow a run for a waiter; it is polled at once if nobody followed it."""
-        target = self._target(run_id)
-        target.waiters += 1
-        target.intervals.append(poll_interval)
-        target.cadence_changed()
-        return target
+    def join(self, run_id: str, poll_interval: float | None) -> PolledRun:
+        """Follow a run for a waiter; it is polled at once if nobody followed it.
 
-    async def leave(self, target: Target, poll_interval: float | None) -> None:
+        Args:
+            run_id: The run to follow.
+            poll_interval: Poll at least this often (seconds), or None to adapt.
+
+        Returns:
+            The run's record, shared by everyone following it.
+        """
+        polled = self._polled_run(run_id)
+        polled.waiters += 1
+        polled.intervals.append(poll_interval)
+        polled.cadence_changed()
+        return polled
+
+    async def leave(self, polled: PolledRun, poll_interval: float | None) -> None:
         """A waiter stops following a run; the last one out cancels its polls."""
-        target.waiters -= 1
-        target.intervals.remove(poll_interval)
-        target.cadence_changed()
-        await self._drop_if_idle(target)
+        polled.waiters -= 1
+        polled.intervals.remove(poll_interval)
+        polled.cadence_changed()
+        await self._drop_if_idle(polled)
 
-    def join_watch(self, run_id: str, watch: Watcher, poll_interval: float | None) -> None:
-        """Follow a run for ``watch``, for as long as the watch lasts."""
-        target = self._target(run_id)
-        target.watches.append((watch, poll_interval))
-        target.cadence_changed()
-        if target.due == math.inf:  # ended for its waiters; a watch goes on
-            target.due = 0.0
+    def subscribe(self, run_id: str, subscriber: Subscriber, poll_interval: float | None) -> None:
+        """Follow a run for ``subscriber`` until it unsubscribes.
+
+        Args:
+            run_id: The run to follow.
+            subscriber: Told of every observation of the run.
+            poll_interval: Poll at least this often (seconds), or None to adapt.
+        """
+        polled = self._polled_run(run_id)
+        polled.subscribers.append((subscriber, poll_interval))
+        polled.cadence_changed()
+        if polled.due == math.inf:  # ended for its waiters; a subscriber goes on
+            polled.due = 0.0
             self._kick()
 
-    async def leave_watch(self, run_id: str, watch: Watcher) -> None:
-        """``watch`` stops following a run."""
-        target = self._targets.get(run_id)
-        if target is None:
+    async def unsubscribe(self, run_id: str, subscriber: Subscriber) -> None:
+        """``subscriber`` stops following a run; the last one out cancels its polls."""
+        polled = self._polled.get(run_id)
+        if polled is None:
             return
-        target.watches = [(w, i) for w, i in target.watches if w is not watch]
-        target.cadence_changed()
-        await self._drop_if_idle(target)
+        polled.subscribers = [(w, i) for w, i in polled.subscribers if w is not subscriber]
+        polled.cadence_changed()
+        await self._drop_if_idle(polled)
 
-    async def _drop_if_idle(self, target: Target) -> None:
-        if not target.idle():
+    async def _drop_if_idle(self, polled: PolledRun) -> None:
+        if not polled.idle():
             return
-        if self._targets.get(target.run_id) is target:
-            del self._targets[target.run_id]
-        await _cancel(target.task)
+        if self._polled.get(polled.run_id) is polled:
+            del self._polled[polled.run_id]
+        await _cancel(polled.task)
         await self._stop_if_idle()
 
-    def join_list(self, watch: Watcher, poll_interval: float | None) -> None:
-        """Follow the whole list for ``watch`` (walked every round it is due)."""
+    def subscribe_list(self, subscriber: Subscriber, poll_interval: float | None) -> None:
+        """Follow the whole list for ``subscriber`` (walked every round it is due).
+
+        Args:
+            subscriber: Told of every run each walk shows, and when a walk ends.
+            poll_interval: Walk at least this often (seconds), or None to adapt.
+        """
         if self._list_error is not None:  # the server refused the list before
-            watch.fail(copy.copy(self._list_error))
+            subscriber.fail(copy.copy(self._list_error))
             return
-        self._list_watches.append((watch, PollSchedule(poll_interval)))
-        self._list_due[id(watch)] = 0.0
+        self._list_subscribers.append((subscriber, PollSchedule(poll_interval)))
+        self._list_due[id(subscriber)] = 0.0
         self._kick()
         self._start()
 
-    async def leave_list(self, watch: Watcher) -> None:
-        """Stop following the whole list for ``watch``."""
-        self._list_watches = [(w, s) for w, s in self._list_watches if w is not watch]
-        self._list_due.pop(id(watch), None)
-        if not self._list_watches:
+    async def unsubscribe_list(self, subscriber: Subscriber) -> None:
+        """Stop following the whole list for ``subscriber``."""
+        self._list_subscribers = [(w, s) for w, s in self._list_subscribers if w is not subscriber]
+        self._list_due.pop(id(subscriber), None)
+        if not self._list_subscribers:
             self._seen.clear()
         await self._stop_if_idle()
 
@@ -288,7 +309,7 @@ class ListPoller:
         self._wake.set()
 
     async def _stop_if_idle(self) -> None:
-        if self._targets or self._list_watches:
+        if self._polled or self._list_subscribers:
             return
         task, self._task = self._task, None
         await _cancel(task)
@@ -297,7 +318,7 @@ class ListPoller:
 
     async def _run(self) -> None:
         try:
-            while self._targets or self._list_watches:
+            while self._polled or self._list_subscribers:
                 now = time.monotonic()
                 due, walk_all = self._due(now)
                 if not due and not walk_all:
@@ -307,13 +328,13 @@ class ListPoller:
                 await self._poll(due, walk_all)
         except Exception as exc:  # a bug must not leave waiters hanging silently
             logger.exception("the run poller failed")
-            for target in list(self._targets.values()):
-                target.publish(error=exc)
-            for watch, _ in self._list_watches:
-                watch.fail(exc)
+            for polled in list(self._polled.values()):
+                polled.publish(error=exc)
+            for subscriber, _ in self._list_subscribers:
+                subscriber.fail(exc)
 
     def _next_due(self) -> float:
-        dues = [t.due for t in self._targets.values()]
+        dues = [t.due for t in self._polled.values()]
         dues.extend(self._list_due.values())
         return min(dues, default=math.inf)
 
@@ -324,31 +345,31 @@ class ListPoller:
         with anyio.move_on_after(None if delay == math.inf else delay):
             await self._wake.wait()
 
-    def _due(self, now: float) -> tuple[list[Target], bool]:
-        due = [t for t in self._targets.values() if t.due <= now]
+    def _due(self, now: float) -> tuple[list[PolledRun], bool]:
+        due = [t for t in self._polled.values() if t.due <= now]
         walk_all = self.list_enabled and any(t <= now for t in self._list_due.values())
         return due, walk_all
 
-    def _due_soon(self, now: float) -> list[Target]:
+    def _due_soon(self, now: float) -> list[PolledRun]:
         """The runs due now or within a fraction of their delay: what a walk would poll."""
         return [
             t
-            for t in self._targets.values()
+            for t in self._polled.values()
             if t.due <= now + COALESCE * (t.schedule.interval or 0.2)
         ]
 
-    async def _poll(self, due: list[Target], walk_all: bool) -> None:
+    async def _poll(self, due: list[PolledRun], walk_all: bool) -> None:
         now = time.monotonic()
         walked: bool | None = False
         soon = len(self._due_soon(now)) if due and self.list_enabled else 0
         if walk_all:
             self._list_changed = False
             walked = await self._walk(budget=None, everything=True)
-            for watch, schedule in self._list_watches:
-                if self._list_due.get(id(watch), math.inf) <= now:
+            for subscriber, schedule in self._list_subscribers:
+                if self._list_due.get(id(subscriber), math.inf) <= now:
                     if self._list_changed:
                         schedule.reset()
-                    self._list_due[id(watch)] = time.monotonic() + schedule.next_delay()
+                    self._list_due[id(subscriber)] = time.monotonic() + schedule.next_delay()
         elif soon and self._list_is_cheaper(soon):
             # Runs due a little later ride along: a walk polls them at no extra cost,
             # and the next round finds them all due together again.
@@ -357,11 +378,11 @@ class ListPoller:
         left = [t for t in due if t.seen_round != self._round]
         if walked is None:  # the walk hit an outage: everyone waits a little
             later = time.monotonic()
-            for target in left:
-                target.reschedule(later)
+            for polled in left:
+                polled.reschedule(later)
             return
         # Read to the end of the list, so whatever it did not show is checked with a GET.
-        missing = [t for t in self._targets.values() if walked and t.seen_round != self._round]
+        missing = [t for t in self._polled.values() if walked and t.seen_round != self._round]
         await self._get_each(dict.fromkeys([*left, *missing]))
 
     def _list_is_cheaper(self, due: int) -> bool:
@@ -372,7 +393,7 @@ class ListPoller:
     async def _walk(self, *, budget: int | None, everything: bool) -> bool | None:
         """Walk the list, observing what it shows. True: it read the whole list;
         False: it stopped early (everyone seen, or the budget); None: an outage."""
-        wanted = set(self._targets)
+        wanted = set(self._polled)
         seen: set[str] = set()
         token: str | None = None
         pages = 0
@@ -396,8 +417,8 @@ class ListPoller:
                 logger.info("the runs list failed (%s); polling runs one by one", exc)
                 self.list_enabled = False
                 self._list_error = exc
-                for watch, _ in self._list_watches:
-                    watch.fail(exc)
+                for subscriber, _ in self._list_subscribers:
+                    subscriber.fail(exc)
                 return False
             pages += 1
             if not token or token in tokens:
@@ -410,10 +431,10 @@ class ListPoller:
         self.pages = pages
         if everything:
             for run_id in [r for r in self._seen if r not in seen]:
-                if run_id not in self._targets:
+                if run_id not in self._polled:
                     await self._check_gone(run_id)
-            for watch, _ in self._list_watches:
-                watch.walked()
+            for subscriber, _ in self._list_subscribers:
+                subscriber.walked()
         return True
 
     async def _handle_page(self, items: list[Any], seen: set[str], everything: bool) -> None:
@@ -429,52 +450,52 @@ class ListPoller:
 
     def _saw(self, run_id: str, raw: Any, now: float, *, list_wide: bool) -> None:
         """One run as a response showed it: decode it if it changed, tell subscribers."""
-        target = self._targets.get(run_id)
-        if target is None and not list_wide:
+        polled = self._polled.get(run_id)
+        if polled is None and not list_wide:
             return  # nobody follows this run: no need to decode it
         fingerprint = _fingerprint(raw)
         known = self._seen.get(run_id) if list_wide else None
         run: Run | None = None
-        if target is not None and target.fingerprint == fingerprint:
-            run = target.latest
+        if polled is not None and polled.fingerprint == fingerprint:
+            run = polled.latest
         elif known is not None and known[0] == fingerprint:
             run = known[1]
         if run is None:
             try:
                 run = self._decode(raw)
             except Exception as exc:
-                if target is not None:
-                    self._fail(target, exc)
+                if polled is not None:
+                    self._fail(polled, exc)
                 return
         if list_wide:
             if known is None or known[0] != fingerprint:
                 self._list_changed = True
             self._seen[run_id] = (fingerprint, run)
-            for watch, _ in self._list_watches:
-                watch.observe(run)
-        if target is None or target.error is not None:
+            for subscriber, _ in self._list_subscribers:
+                subscriber.observe(run)
+        if polled is None or polled.error is not None:
             return
-        target.polls += 1
-        target.seen_round = self._round
-        if target.fingerprint != fingerprint:
-            previous = target.latest
-            target.fingerprint = fingerprint
+        polled.polls += 1
+        polled.seen_round = self._round
+        if polled.fingerprint != fingerprint:
+            previous = polled.latest
+            polled.fingerprint = fingerprint
             if previous is None or previous.phase is not run.phase:
-                target.schedule.reset()
-            target.publish(run)
-        for watch, _ in target.watches:
-            watch.observe(run)
-        target.reschedule(now)
+                polled.schedule.reset()
+            polled.publish(run)
+        for subscriber, _ in polled.subscribers:
+            subscriber.observe(run)
+        polled.reschedule(now)
 
-    async def _get_each(self, targets: Iterable[Target]) -> None:
+    async def _get_each(self, polled_runs: Iterable[PolledRun]) -> None:
         loop = asyncio.get_running_loop()
         tasks = []
-        for target in targets:
-            if target.task is None and self._targets.get(target.run_id) is target:
-                target.task = loop.create_task(
-                    self._get_one(target), name=f"vi-async poll {target.run_id}"
+        for polled in polled_runs:
+            if polled.task is None and self._polled.get(polled.run_id) is polled:
+                polled.task = loop.create_task(
+                    self._get_one(polled), name=f"vi-async poll {polled.run_id}"
                 )
-                tasks.append(target.task)
+                tasks.append(polled.task)
         if not tasks:
             return
         try:
@@ -485,38 +506,38 @@ class ListPoller:
             with anyio.CancelScope(shield=True):
                 await asyncio.wait(tasks)
 
-    async def _get_one(self, target: Target) -> None:
+    async def _get_one(self, polled: PolledRun) -> None:
         try:
             async with self._slots:
-                raw = await self._get_raw(target.run_id)
+                raw = await self._get_raw(polled.run_id)
         except Exception as exc:
-            if self._targets.get(target.run_id) is not target:
+            if self._polled.get(polled.run_id) is not polled:
                 return
             if isinstance(exc, ViNotFoundError):
-                for watch, _ in target.watches:
-                    watch.gone(target.run_id)
-                self._fail(target, exc)
+                for subscriber, _ in polled.subscribers:
+                    subscriber.gone(polled.run_id)
+                self._fail(polled, exc)
             elif is_transient(exc):
                 # The transport's retries ran out (an outage): keep waiting, more
                 # slowly; each waiter's own deadline still bounds the wait.
-                logger.info("polling run %s: %s; will poll again", target.run_id, exc)
-                target.reschedule(time.monotonic())
+                logger.info("polling run %s: %s; will poll again", polled.run_id, exc)
+                polled.reschedule(time.monotonic())
             else:
-                self._fail(target, exc)
+                self._fail(polled, exc)
             return
         finally:
-            target.task = None
-        if self._targets.get(target.run_id) is target:
-            self._saw(target.run_id, raw, time.monotonic(), list_wide=bool(self._list_watches))
+            polled.task = None
+        if self._polled.get(polled.run_id) is polled:
+            self._saw(polled.run_id, raw, time.monotonic(), list_wide=bool(self._list_subscribers))
 
     async def _check_gone(self, run_id: str) -> None:
-        """A run a list-wide watch knew is missing from the list: is it gone?"""
+        """A run a list-wide subscriber knew is missing from the list: is it gone?"""
         try:
             raw = await self._get_raw(run_id)
         except ViNotFoundError:
             self._seen.pop(run_id, None)
-            for watch, _ in self._list_watches:
-                watch.gone(run_id)
+            for subscriber, _ in self._list_subscribers:
+                subscriber.gone(run_id)
             return
         except Exception as exc:
             if not is_transient(exc):
@@ -524,17 +545,17 @@ class ListPoller:
             return
         self._saw(run_id, raw, time.monotonic(), list_wide=True)
 
-    def _fail(self, target: Target, error: BaseException) -> None:
-        """End the target's waiters with ``error``; its watches go on with a fresh one."""
-        if self._targets.get(target.run_id) is target:
-            del self._targets[target.run_id]
-        if target.watches:
-            fresh = self._targets[target.run_id] = Target(target.run_id)
-            fresh.watches, target.watches = target.watches, []
-            fresh.schedule = target.schedule
+    def _fail(self, polled: PolledRun, error: BaseException) -> None:
+        """End the run's waiters with ``error``; its subscribers go on with a fresh record."""
+        if self._polled.get(polled.run_id) is polled:
+            del self._polled[polled.run_id]
+        if polled.subscribers:
+            fresh = self._polled[polled.run_id] = PolledRun(polled.run_id)
+            fresh.subscribers, polled.subscribers = polled.subscribers, []
+            fresh.schedule = polled.schedule
             fresh.cadence_changed()
             fresh.reschedule(time.monotonic())
-        target.publish(error=error)
+        polled.publish(error=error)
 
 
 async def _cancel(task: asyncio.Task[None] | None) -> None:

@@ -18,7 +18,15 @@ from .poller import ListPoller
 
 
 class RunFeed:
-    """Turns the poller's observations into RunEvents for one watch."""
+    """The feed of one ``runs.watch()``: turns the poller's observations into RunEvents.
+
+    It is the watch's ``poller.Subscriber``; events wait in ``queue`` for the consumer.
+
+    Args:
+        run_ids: The runs watched, or None for every run.
+        phases: Report only runs in these phases, or None for every phase.
+        snapshot: Report the runs first seen as "added" (else start quietly).
+    """
 
     def __init__(
         self,
@@ -96,17 +104,28 @@ async def watch_runs(
     poll_interval: float | None,
     snapshot: bool,
 ) -> AsyncGenerator[RunEvent, None]:
-    """Yield RunEvents until closed (see RunsResource.watch)."""
+    """Yield RunEvents until closed (see RunsResource.watch); arguments are already checked.
+
+    Args:
+        poller: The client's poller.
+        run_ids: The runs to watch, or None for every run of the organization.
+        phases: Report only runs in these phases, or None for every phase.
+        poll_interval: Poll at least this often (seconds), or None to adapt.
+        snapshot: Start with an "added" for each run already in view.
+
+    Yields:
+        Each change of a watched run, once, in the order seen for that run.
+    """
     ids = None if run_ids is None else list(dict.fromkeys(run_ids))
     if ids == []:
         return
     feed = RunFeed(None if ids is None else frozenset(ids), phases, snapshot=snapshot)
     try:
         if ids is None:
-            poller.join_list(feed, poll_interval)
+            poller.subscribe_list(feed, poll_interval)
         else:
             for run_id in ids:
-                poller.join_watch(run_id, feed, poll_interval)
+                poller.subscribe(run_id, feed, poll_interval)
         while True:
             item = await feed.queue.get()
             if isinstance(item, BaseException):
@@ -114,7 +133,7 @@ async def watch_runs(
             yield item
     finally:
         if ids is None:
-            await poller.leave_list(feed)
+            await poller.unsubscribe_list(feed)
         else:
             for run_id in ids:
-                await poller.leave_watch(run_id, feed)
+                await poller.unsubscribe(run_id, feed)

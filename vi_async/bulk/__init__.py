@@ -1,7 +1,8 @@
 """Bulk jobs on flows: the per-item results and the report (public), and the
 machinery behind ``delete_many``, ``cleanup`` and ``apply`` (private modules).
 
-- ``report``: ``BulkItemResult``, ``BulkReport``, ``BulkOutcome``, ``BulkError``;
+- ``report``: ``BulkItemResult``, ``BulkReport``, ``BulkOutcome``, ``BulkError``,
+  ``BulkProgress`` (the ``progress`` callback; ``Progress`` is its public alias);
 - ``plan``: ``CleanupPlan`` and ``PlannedDelete`` (reviewed first, applied exactly);
 - ``delete``: one flow's delete under the active-run policy, the cleanup filter;
 - ``engine`` and ``adaptive``: a fixed pool of workers under an adaptive limit.
@@ -17,6 +18,7 @@ from .report import (
     BulkError,
     BulkItemResult,
     BulkOutcome,
+    BulkProgress,
     BulkReport,
     OnActiveRun,
     Progress,
@@ -30,6 +32,7 @@ __all__ = [
     "BulkError",
     "BulkItemResult",
     "BulkOutcome",
+    "BulkProgress",
     "BulkReport",
     "OnActiveRun",
     "Progress",

@@ -72,8 +72,8 @@ from .report import (
     UNKNOWN_REASON,
     BulkItemResult,
     BulkOutcome,
+    BulkProgress,
     BulkReport,
-    Progress,
 )
 
 if TYPE_CHECKING:
@@ -250,7 +250,7 @@ class FlowDeleter:
         self._flows = flows
         self._policy = on_active_run
         self._dry_run = dry_run
-        self._runs = runs  # the client's own: one RunWatcher, one poll stream per run
+        self._runs = runs  # the client's own: one poller, one poll stream per run
         self._active = ActiveRuns(self._runs)
         self._cut_short: dict[str, _Outcome] = {}
         self._quota = RetryQuota(0) if quota is None else quota
@@ -458,7 +458,7 @@ async def delete_flows(
     concurrency: int,
     on_active_run: str,
     dry_run: bool,
-    progress: Progress | None,
+    progress: BulkProgress | None,
     report: BulkReport | None,
     quota: RetryQuota | None = None,
     cancel_grace: float | None = None,

@@ -69,7 +69,7 @@ from .._constants import DEFAULT_CANCEL_GRACE, DEFAULT_CONCURRENCY
 from .._http.retry import current_pacer
 from ..errors import ViError
 from .adaptive import AdaptiveLimit
-from .report import BulkError, BulkItemResult, BulkReport, Progress
+from .report import BulkError, BulkItemResult, BulkProgress, BulkReport
 
 __all__ = ["DEFAULT_CANCEL_GRACE", "Grace", "run_bulk"]
 
@@ -162,7 +162,7 @@ class _Source(Generic[T]):
 _END: object = object()
 
 
-class _Job(Generic[T]):
+class _BulkJob(Generic[T]):
     """The shared state of one running bulk job."""
 
     def __init__(
@@ -170,7 +170,7 @@ class _Job(Generic[T]):
         handle: Handler[T],
         interrupted: Callable[[T], BulkItemResult],
         report: BulkReport,
-        progress: Progress | None,
+        progress: BulkProgress | None,
         total: int | None,
         limit: AdaptiveLimit,
         grace: Grace,
@@ -269,7 +269,7 @@ async def run_bulk(
     *,
     interrupted: Callable[[T], BulkItemResult],
     concurrency: int = DEFAULT_CONCURRENCY,
-    progress: Progress | None = None,
+    progress: BulkProgress | None = None,
     report: BulkReport | None = None,
     key: Callable[[T], Hashable | None] | None = None,
     adaptive: bool = True,
@@ -298,7 +298,7 @@ async def run_bulk(
     report.finished = False
     total = len(items) if isinstance(items, Sized) else None
     limit = AdaptiveLimit(concurrency, adaptive=adaptive)
-    job = _Job(handle, interrupted, report, progress, total, limit, grace or Grace())
+    job = _BulkJob(handle, interrupted, report, progress, total, limit, grace or Grace())
     source = _Source(items, key)
     started = time.monotonic()
     token = current_pacer.set(limit if adaptive else None)

@@ -25,6 +25,7 @@ __all__ = [
     "BulkError",
     "BulkItemResult",
     "BulkOutcome",
+    "BulkProgress",
     "BulkReport",
     "OnActiveRun",
     "Progress",
@@ -125,8 +126,11 @@ class BulkItemResult:
         }
 
 
-Progress = Callable[[int, "int | None", BulkItemResult], object]
+BulkProgress = Callable[[int, "int | None", BulkItemResult], object]
 """``progress(done, total_or_None, last_result)``: called after every item (sync)."""
+
+Progress = BulkProgress
+"""The public alias of ``BulkProgress`` (``vi_async.bulk.Progress``)."""
 
 
 @attrs.define(eq=False)

@@ -13,7 +13,7 @@ from .._observe.otel import traced
 from .._validate import new_id
 from ..bulk.delete import ON_ACTIVE_RUN, FlowFilter, FlowRef, delete_flows, matching_flows
 from ..bulk.plan import CleanupPlan, make_plan
-from ..bulk.report import BulkReport, OnActiveRun, Progress
+from ..bulk.report import BulkProgress, BulkReport, OnActiveRun
 from ..errors import ViPlanError
 from ..models import DeletedResource, Flow, FlowSpec, PaginationParams
 from ..pagination import AsyncPager
@@ -113,7 +113,7 @@ class FlowsResource(Resource):
         concurrency: int = DEFAULT_CONCURRENCY,
         on_active_run: OnActiveRun = "skip",
         dry_run: bool = False,
-        progress: Progress | None = None,
+        progress: BulkProgress | None = None,
         report: BulkReport | None = None,
         adaptive: bool = True,
     ) -> BulkReport:
@@ -158,7 +158,7 @@ class FlowsResource(Resource):
         concurrency: int,
         on_active_run: str,
         dry_run: bool,
-        progress: Progress | None,
+        progress: BulkProgress | None,
         report: BulkReport | None,
         adaptive: bool,
     ) -> BulkReport:
@@ -187,7 +187,7 @@ class FlowsResource(Resource):
         dry_run: bool = False,
         on_active_run: OnActiveRun = "skip",
         concurrency: int = DEFAULT_CONCURRENCY,
-        progress: Progress | None = None,
+        progress: BulkProgress | None = None,
         report: BulkReport | None = None,
         adaptive: bool = True,
     ) -> BulkReport:
@@ -263,7 +263,7 @@ class FlowsResource(Resource):
         *,
         concurrency: int = DEFAULT_CONCURRENCY,
         on_active_run: OnActiveRun | None = None,
-        progress: Progress | None = None,
+        progress: BulkProgress | None = None,
         report: BulkReport | None = None,
         adaptive: bool = True,
     ) -> BulkReport:

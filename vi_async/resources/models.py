@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from .._constants import DEFAULT_DOWNLOAD_WORKERS
-from .._download.progress import Progress
+from .._download.progress import DownloadProgress
 from .._observe.otel import traced
 from .._validate import check_id, segment
 from ..errors import ViNotFoundError
@@ -78,7 +78,7 @@ class ModelsResource(Resource):
         ckpt: str | None = None,
         save_dir: str | Path | None = None,
         overwrite: bool = False,
-        progress: Progress | None = None,
+        progress: DownloadProgress | None = None,
         *,
         workers: int = DEFAULT_DOWNLOAD_WORKERS,
     ) -> ModelDownload:

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from contextlib import aclosing
 from typing import Any
 
 import anyio
 
-from .._constants import MAX_PAGE_SIZE
+from .._constants import DEFAULT_WAIT_TIMEOUT, MAX_PAGE_SIZE
 from .._convert import spec_to_wire, structure
 from .._http import json as _json
 from .._http.transport import Response, Transport
 from .._observe.otel import traced
 from .._runs.logs import read_logs
+from .._runs.phases import FAILED_PHASES, Phases, phase_filter, phase_set
 from .._runs.poller import ListPoller
-from .._runs.wait import DEFAULT_WAIT_TIMEOUT, FAILED_PHASES, OnUpdate, RunWatcher, Until, phases_of
+from .._runs.wait import OnUpdate, RunWaiter
 from .._runs.watch import watch_runs
 from .._validate import check_id, check_number, new_id, segment
 from ..errors import ViDecodeError, ViRunFailedError, ViTimeoutError
@@ -29,7 +30,6 @@ from ..models import (
     PaginationParams,
     Run,
     RunEvent,
-    RunPhase,
     RunSpec,
 )
 from ..pagination import AsyncPager
@@ -37,17 +37,6 @@ from ._base import Resource, decode, page_items, request_body
 
 FLOW_ID_HEADER = "Vi-Flow-Id"
 LIST_PAGE_SIZE = str(MAX_PAGE_SIZE)
-
-
-def _phase_filter(
-    status: RunPhase | str | Iterable[RunPhase | str] | None,
-) -> Callable[[Run], bool] | None:
-    if status is None:
-        return None
-    wanted = (
-        {RunPhase(status)} if isinstance(status, (RunPhase, str)) else {RunPhase(s) for s in status}
-    )
-    return lambda run: run.phase in wanted
 
 
 def _parse_page(response: Response) -> tuple[list[Any], str | None]:
@@ -80,7 +69,7 @@ class RunsResource(Resource):
             lambda raw: structure(raw, Run),
             max_concurrent_polls=transport.config.max_connections,
         )
-        self._watcher = RunWatcher(self._poller)
+        self._waiter = RunWaiter(self._poller)
 
     async def _get_raw(self, run_id: str) -> Any:
         return (await self._transport.request("GET", self._path(run_id))).data
@@ -93,16 +82,26 @@ class RunsResource(Resource):
         self,
         pagination: PaginationParams | dict[str, Any] | None = None,
         *,
-        status: RunPhase | str | Sequence[RunPhase | str] | None = None,
+        status: Phases | None = None,
         limit: int | None = None,
     ) -> AsyncPager[Run]:
-        """Runs of the organization, oldest first.
+        """List the organization's runs, oldest first.
 
-        ``status`` keeps only runs in that phase (or any of a list of phases),
-        filtered client-side; ``limit`` caps the number of runs and stops
-        fetching pages once it is reached.
+        Args:
+            pagination: The page size and the token of the first page to fetch.
+            status: Keep only runs in this phase, or in any of these phases
+                (RunPhase or name, any case); filtered client-side.
+            limit: At most this many runs; no page is fetched once it is reached.
+
+        Returns:
+            A pager: ``await pager`` gives the first page, ``async for``
+            every page, ``all_items()`` every run.
+
+        Raises:
+            TypeError: ``status`` is not a phase, a phase name or an iterable of them.
+            ValueError: ``status`` names no phase (the message lists the valid ones).
         """
-        return self._pager(Run, pagination, where=_phase_filter(status), limit=limit)
+        return self._pager(Run, pagination, where=phase_filter(status), limit=limit)
 
     @traced("vi.runs.get", id_param="run_id")
     async def get(self, run_id: str) -> Run:
@@ -212,31 +211,47 @@ class RunsResource(Resource):
         timeout: float | None = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float | None = None,
         on_update: OnUpdate | None = None,
-        until: Until = None,
+        until: Phases | None = None,
         raise_on_failure: bool = False,
     ) -> Run:
         """Wait until the run has ended (or reached ``until``) and return it.
 
-        ``until`` is a phase or a set of phases (default: the terminal ones):
-        ``until=RunPhase.RUNNING`` returns once the run runs, and raises
-        ViUnreachablePhaseError (a ViRunFailedError) at once if the run ended
-        without getting there. With ``raise_on_failure=True`` a run that ended
-        Failed, Error or Cancelled raises ViRunFailedError (``.run``,
-        ``.reason``, ``.condition_message``). Polls quickly at first and backs
-        off (or every ``poll_interval`` seconds); all of a client's waits share
-        one poller, which reads the runs list instead of each run when that
-        takes fewer requests. ``on_update(run)`` (sync or async) is called on
-        each phase change. ``timeout`` is a deadline for the whole wait,
-        hanging requests included: ViTimeoutError carries the last Run seen as
-        ``last_run``. A missing run raises ViNotFoundError.
+        Polls quickly at first and backs off; all of a client's waits share one
+        poller, which reads the runs list instead of each run when that takes
+        fewer requests.
+
+        Args:
+            run_id: The run to wait on.
+            timeout: A deadline for the whole wait, hanging requests included
+                (seconds), or None for none.
+            poll_interval: Poll every this many seconds instead of backing off.
+            on_update: Called with the run (sync or async) on each phase change.
+            until: A phase or a set of phases (default: the terminal ones);
+                ``until=RunPhase.RUNNING`` returns once the run runs.
+            raise_on_failure: Raise if the run ended Failed, Error or Cancelled.
+
+        Returns:
+            The run, as first seen in one of the phases waited for.
+
+        Raises:
+            ViTimeoutError: The deadline passed; ``last_run`` is the last Run seen.
+            ViUnreachablePhaseError: The run ended (or moved past ``until``)
+                without reaching it; raised at once (a ViRunFailedError).
+            ViRunFailedError: With ``raise_on_failure``, the run failed
+                (``.run``, ``.reason``, ``.condition_message``).
+            ViNotFoundError: The run does not exist.
+            TypeError: ``until`` is not a phase, a phase name or an iterable of them.
+            ValueError: ``until`` names no phase (the message lists the valid ones).
         """
         check_id(run_id, "run_id")
-        return await self._watcher.wait(
+        check_number(poll_interval, "poll_interval", positive=True)
+        check_number(timeout, "timeout")
+        return await self._waiter.wait(
             run_id,
             timeout=timeout,
             poll_interval=poll_interval,
             on_update=on_update,
-            until=until,
+            until=phase_set(until, "until"),
             raise_on_failure=raise_on_failure,
         )
 
@@ -285,23 +300,35 @@ class RunsResource(Resource):
     async def watch(
         self,
         run_ids: Iterable[str] | None = None,
-        phases: RunPhase | str | Iterable[RunPhase | str] | None = None,
+        phases: Phases | None = None,
         poll_interval: float | None = None,
         *,
         snapshot: bool = True,
     ) -> AsyncGenerator[RunEvent, None]:
         """Yield a RunEvent for each change of the organization's runs, until closed.
 
-        ``run_ids`` limits the watch to those runs (a watch of every run walks
-        the runs list each round); ``phases`` to runs in those phases (a run
-        leaving them is "removed"). It starts with an "added" for each run in
-        view (the snapshot) unless ``snapshot=False``, which reports only
-        changes from then on. Each change is reported once, in order per run.
-        Leaving the ``async for`` (or closing the iterator) stops the polling.
+        Each change is reported once, in order per run. Leaving the
+        ``async for`` (or closing the iterator) stops the polling.
+
+        Args:
+            run_ids: Watch only these runs (a watch of every run walks the runs
+                list each round).
+            phases: Watch only runs in these phases; a run leaving them is "removed".
+            poll_interval: Poll every this many seconds instead of backing off.
+            snapshot: Start with an "added" for each run in view; False reports
+                only changes from then on.
+
+        Yields:
+            RunEvents: "added", "changed" or "removed", with the run.
+
+        Raises:
+            TypeError: ``phases`` is not a phase, a phase name or an iterable of
+                them (raised by the first iteration, before any request).
+            ValueError: ``phases`` names no phase (the message lists the valid ones).
         """
         check_number(poll_interval, "poll_interval", positive=True)
         ids = None if run_ids is None else [check_id(r, "run_id") for r in run_ids]
-        wanted = phases_of(phases, "phases")
+        wanted = phase_set(phases, "phases")
         async with aclosing(
             watch_runs(self._poller, ids, wanted, poll_interval=poll_interval, snapshot=snapshot)
         ) as events:

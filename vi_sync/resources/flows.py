@@ -12,7 +12,7 @@ from typing import Any
 from vi_async._constants import DEFAULT_CONCURRENCY
 from vi_async._sync_runtime import SyncRuntime
 from vi_async.bulk.plan import CleanupPlan
-from vi_async.bulk.report import BulkReport, OnActiveRun, Progress
+from vi_async.bulk.report import BulkProgress, BulkReport, OnActiveRun
 from vi_async.models import DeletedResource, Flow, FlowSpec, PaginationParams
 from vi_async.resources.flows import FlowsResource as _AsyncFlowsResource
 from vi_sync.pagination import SyncPager
@@ -86,7 +86,7 @@ class FlowsResource:
         concurrency: int = DEFAULT_CONCURRENCY,
         on_active_run: OnActiveRun = "skip",
         dry_run: bool = False,
-        progress: Progress | None = None,
+        progress: BulkProgress | None = None,
         report: BulkReport | None = None,
         adaptive: bool = True,
     ) -> BulkReport:
@@ -142,7 +142,7 @@ class FlowsResource:
         dry_run: bool = False,
         on_active_run: OnActiveRun = "skip",
         concurrency: int = DEFAULT_CONCURRENCY,
-        progress: Progress | None = None,
+        progress: BulkProgress | None = None,
         report: BulkReport | None = None,
         adaptive: bool = True,
     ) -> BulkReport:
@@ -202,7 +202,7 @@ class FlowsResource:
         *,
         concurrency: int = DEFAULT_CONCURRENCY,
         on_active_run: OnActiveRun | None = None,
-        progress: Progress | None = None,
+        progress: BulkProgress | None = None,
         report: BulkReport | None = None,
         adaptive: bool = True,
     ) -> BulkReport:

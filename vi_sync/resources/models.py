@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from vi_async._constants import DEFAULT_DOWNLOAD_WORKERS
-from vi_async._download.progress import Progress
+from vi_async._download.progress import DownloadProgress
 from vi_async._sync_runtime import SyncRuntime
 from vi_async.models import Model, ModelDownload, PaginationParams
 from vi_async.resources.models import ModelsResource as _AsyncModelsResource
@@ -56,7 +56,7 @@ class ModelsResource:
         ckpt: str | None = None,
         save_dir: str | Path | None = None,
         overwrite: bool = False,
-        progress: Progress | None = None,
+        progress: DownloadProgress | None = None,
         *,
         workers: int = DEFAULT_DOWNLOAD_WORKERS,
     ) -> ModelDownload:

@@ -5,20 +5,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any
 
-from vi_async._runs.wait import DEFAULT_WAIT_TIMEOUT, OnUpdate, Until
+from vi_async._constants import DEFAULT_WAIT_TIMEOUT
+from vi_async._runs.phases import Phases
+from vi_async._runs.wait import OnUpdate
 from vi_async._sync_runtime import SyncRuntime
-from vi_async.models import (
-    DeletedResource,
-    FlowSpec,
-    LogLine,
-    PaginationParams,
-    Run,
-    RunEvent,
-    RunPhase,
-)
+from vi_async.models import DeletedResource, FlowSpec, LogLine, PaginationParams, Run, RunEvent
 from vi_async.resources.runs import RunsResource as _AsyncRunsResource
 from vi_sync.pagination import SyncPager
 
@@ -39,14 +33,24 @@ class RunsResource:
         self,
         pagination: PaginationParams | dict[str, Any] | None = None,
         *,
-        status: RunPhase | str | Sequence[RunPhase | str] | None = None,
+        status: Phases | None = None,
         limit: int | None = None,
     ) -> SyncPager[Run]:
-        """Runs of the organization, oldest first.
+        """List the organization's runs, oldest first.
 
-        ``status`` keeps only runs in that phase (or any of a list of phases),
-        filtered client-side; ``limit`` caps the number of runs and stops
-        fetching pages once it is reached.
+        Args:
+            pagination: The page size and the token of the first page to fetch.
+            status: Keep only runs in this phase, or in any of these phases
+                (RunPhase or name, any case); filtered client-side.
+            limit: At most this many runs; no page is fetched once it is reached.
+
+        Returns:
+            A pager: ``pager.items`` holds the first page's items, ``for``
+            every page, ``all_items()`` every run.
+
+        Raises:
+            TypeError: ``status`` is not a phase, a phase name or an iterable of them.
+            ValueError: ``status`` names no phase (the message lists the valid ones).
         """
         return SyncPager(
             self._runtime, lambda: self._target().list(pagination, status=status, limit=limit)
@@ -131,23 +135,37 @@ class RunsResource:
         timeout: float | None = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float | None = None,
         on_update: OnUpdate | None = None,
-        until: Until = None,
+        until: Phases | None = None,
         raise_on_failure: bool = False,
     ) -> Run:
         """Wait until the run has ended (or reached ``until``) and return it.
 
-        ``until`` is a phase or a set of phases (default: the terminal ones):
-        ``until=RunPhase.RUNNING`` returns once the run runs, and raises
-        ViUnreachablePhaseError (a ViRunFailedError) at once if the run ended
-        without getting there. With ``raise_on_failure=True`` a run that ended
-        Failed, Error or Cancelled raises ViRunFailedError (``.run``,
-        ``.reason``, ``.condition_message``). Polls quickly at first and backs
-        off (or every ``poll_interval`` seconds); all of a client's waits share
-        one poller, which reads the runs list instead of each run when that
-        takes fewer requests. ``on_update(run)`` (sync or async) is called on
-        each phase change. ``timeout`` is a deadline for the whole wait,
-        hanging requests included: ViTimeoutError carries the last Run seen as
-        ``last_run``. A missing run raises ViNotFoundError.
+        Polls quickly at first and backs off; all of a client's waits share one
+        poller, which reads the runs list instead of each run when that takes
+        fewer requests.
+
+        Args:
+            run_id: The run to wait on.
+            timeout: A deadline for the whole wait, hanging requests included
+                (seconds), or None for none.
+            poll_interval: Poll every this many seconds instead of backing off.
+            on_update: Called with the run (sync or async) on each phase change.
+            until: A phase or a set of phases (default: the terminal ones);
+                ``until=RunPhase.RUNNING`` returns once the run runs.
+            raise_on_failure: Raise if the run ended Failed, Error or Cancelled.
+
+        Returns:
+            The run, as first seen in one of the phases waited for.
+
+        Raises:
+            ViTimeoutError: The deadline passed; ``last_run`` is the last Run seen.
+            ViUnreachablePhaseError: The run ended (or moved past ``until``)
+                without reaching it; raised at once (a ViRunFailedError).
+            ViRunFailedError: With ``raise_on_failure``, the run failed
+                (``.run``, ``.reason``, ``.condition_message``).
+            ViNotFoundError: The run does not exist.
+            TypeError: ``until`` is not a phase, a phase name or an iterable of them.
+            ValueError: ``until`` names no phase (the message lists the valid ones).
         """
         return self._runtime.call(
             self._target().wait_for,
@@ -182,19 +200,31 @@ class RunsResource:
     def watch(
         self,
         run_ids: Iterable[str] | None = None,
-        phases: RunPhase | str | Iterable[RunPhase | str] | None = None,
+        phases: Phases | None = None,
         poll_interval: float | None = None,
         *,
         snapshot: bool = True,
     ) -> Generator[RunEvent, None, None]:
         """Yield a RunEvent for each change of the organization's runs, until closed.
 
-        ``run_ids`` limits the watch to those runs (a watch of every run walks
-        the runs list each round); ``phases`` to runs in those phases (a run
-        leaving them is "removed"). It starts with an "added" for each run in
-        view (the snapshot) unless ``snapshot=False``, which reports only
-        changes from then on. Each change is reported once, in order per run.
-        Leaving the ``for`` (or closing the iterator) stops the polling.
+        Each change is reported once, in order per run. Leaving the
+        ``for`` (or closing the iterator) stops the polling.
+
+        Args:
+            run_ids: Watch only these runs (a watch of every run walks the runs
+                list each round).
+            phases: Watch only runs in these phases; a run leaving them is "removed".
+            poll_interval: Poll every this many seconds instead of backing off.
+            snapshot: Start with an "added" for each run in view; False reports
+                only changes from then on.
+
+        Yields:
+            RunEvents: "added", "changed" or "removed", with the run.
+
+        Raises:
+            TypeError: ``phases`` is not a phase, a phase name or an iterable of
+                them (raised by the first iteration, before any request).
+            ValueError: ``phases`` names no phase (the message lists the valid ones).
         """
         return self._runtime.iterate(
             self._target().watch, run_ids, phases, poll_interval, snapshot=snapshot
