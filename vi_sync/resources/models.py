@@ -36,8 +36,13 @@ class ModelsResource:
     ) -> SyncPager[Model]:
         """The checkpoints of a run, oldest first (none unless it Succeeded).
 
-        ``await`` it for the first page, ``for`` for every page,
-        ``.all_items()`` for every checkpoint.
+        Args:
+            run_id: The run.
+            pagination: Page size and cursor (PaginationParams or a dict of its fields).
+
+        Returns:
+            A pager: ``await`` it for the first page, ``for`` for every page,
+            ``.all_items()`` for every checkpoint.
         """
         return SyncPager(self._runtime, lambda: self._target().list(run_id, pagination))
 
