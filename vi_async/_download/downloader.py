@@ -1,12 +1,14 @@
 """Downloading a checkpoint: fetch, verify, extract, publish.
 
-Guarantees, on top of those of the modules it uses (``_storage``: no API
-header reaches storage, redirects only to https or loopback; ``_download_ranges``:
-bounded concurrent ranged requests, each answer checked; ``_download_manifest``:
-resume keyed on checkpoint + ETag + size; ``_extract``: safe, atomic publish):
+Guarantees, on top of those of the modules it uses (``storage``: no API
+header reaches storage, redirects only to https or loopback; ``ranges``:
+bounded concurrent ranged requests, each answer checked; ``manifest``:
+resume keyed on checkpoint + ETag + size; ``extract``: safe, atomic publish):
 
-- One API call (``get(contents=True)``) when the model is already on disk with
-  the same checkpoint id and ETag: no storage request at all.
+- The resource fetches the checkpoint (one API call, ``get(contents=True)``) and
+  hands it over; when the model is already on disk with the same checkpoint id
+  and ETag, no storage request is made at all. The API is asked again only to
+  refresh an expired or refused URL.
 - A cancelled or killed download resumes in a later call or process, fetching
   only what the manifest lacks; an object whose ETag or size changed (or a
   ``416``) starts over from zero.
@@ -62,7 +64,8 @@ from .storage import BlobInfo, StorageSession, UrlSource, check_storage_url
 
 logger = logging.getLogger("vi_async")
 
-GetCheckpoint = Callable[[], Awaitable[Model]]
+Refetch = Callable[[], Awaitable[Model]]
+"""Fetches the checkpoint again from the API, for a fresh signed download URL."""
 
 MAX_RESTARTS = 2
 # The manifest is saved while bytes arrive every SAVE_EVERY seconds or every
@@ -243,7 +246,8 @@ class ModelDownloader:
 
     def __init__(
         self,
-        get_checkpoint: GetCheckpoint,
+        model: Model,
+        refetch: Refetch,
         *,
         run_id: str,
         save_dir: Path,
@@ -252,7 +256,21 @@ class ModelDownloader:
         workers: int = DEFAULT_DOWNLOAD_WORKERS,
         read_timeout: float = 60.0,
     ) -> None:
-        self._get = get_checkpoint
+        """Prepare the download of ``model``; nothing happens before :meth:`run`.
+
+        Args:
+            model: The checkpoint as the API gave it, with its signed download URL.
+            refetch: Fetches the checkpoint again; called only when its URL expires
+                or storage refuses it.
+            run_id: The run; the model goes to ``save_dir/<run_id>``.
+            save_dir: The directory holding downloaded models (``~`` is expanded).
+            overwrite: Replace whatever ``save_dir/<run_id>`` holds.
+            progress: Called as ``progress(done_bytes, total_bytes)`` as bytes arrive.
+            workers: Concurrent ranged requests to storage (at least 1).
+            read_timeout: Seconds storage may stay silent before a request fails.
+        """
+        self._model = model
+        self._refetch = refetch
         self._paths = _Paths.of(save_dir, run_id)
         self._save_dir = save_dir
         self._run_id = run_id
@@ -263,8 +281,17 @@ class ModelDownloader:
         self.stats = DownloadStats()
 
     async def run(self) -> ModelDownload:
-        """Download (or find on disk), verify, extract and publish the checkpoint."""
-        model = await self._get()
+        """Download (or find on disk), verify, extract and publish the checkpoint.
+
+        Returns:
+            The published model, or the one already on disk (``reused``).
+
+        Raises:
+            ViDownloadError: Storage, verification or archive failure, or a
+                directory in the way without ``overwrite``.
+            ViError: The API refused to refresh an expired URL.
+        """
+        model = self._model
         self._save_dir = await asyncio.to_thread(self._save_dir.expanduser)
         self._paths = _Paths.of(self._save_dir, self._run_id)
         found = await self._reusable(model)
@@ -301,7 +328,7 @@ class ModelDownloader:
         target = self._paths.target
 
         async def refresh() -> ModelDownloadUrl:
-            return _download_url(await self._get())
+            return _download_url(await self._refetch())
 
         urls = UrlSource(_download_url(model), refresh)
         session = StorageSession(connections=self._workers + 1, read_timeout=self._read_timeout)

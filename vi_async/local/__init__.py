@@ -7,7 +7,8 @@ at ``server.endpoint`` with ``server.organization_id`` and ``server.secret_key``
 lifecycle and its ``vi-local/*`` attributes, :mod:`vi_async.local.faults` for
 fault injection, :mod:`vi_async.local.service` for the run -> flow link rule and
 :mod:`vi_async.local.admin` for the ``/_local/`` test routes (they need
-``server.admin_headers()``).
+``server.admin_headers()``) and :mod:`vi_async.local.seeding` for test data
+(``server.seed_flows``, ``add_organization``, ``flow_ids``, ``run_ids``).
 """
 
 from vi_async.local.engine import RunSchedule

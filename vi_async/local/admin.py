@@ -24,7 +24,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from yarl import URL
 
-from vi_async.local import service
+from vi_async.local import seeding
 from vi_async.local.body import read_json_object
 from vi_async.local.errors import ApiError, bad_request
 from vi_async.local.faults import FaultConfig
@@ -126,7 +126,7 @@ async def seed(request: web.Request) -> web.StreamResponse:
     age = body.get("ageSeconds", 0)
     if not isinstance(age, (int, float)) or isinstance(age, bool) or not 0 <= age < 1e11:
         raise bad_request("'ageSeconds' must be a number >= 0")
-    ids = await service.seed_flows(state.store, org_id, count, prefix, float(age))
+    ids = await seeding.seed_flows(state.store, org_id, count, prefix, float(age))
     return json_response({"organizationId": org_id, "flowIds": ids})
 
 

@@ -39,6 +39,7 @@ from aiohttp.typedefs import Handler
 from vi_async.local import documents, preconditions, service
 from vi_async.local.admin import add_admin_routes
 from vi_async.local.body import REQUEST_TIMEOUT_STATUS, read_json_object
+from vi_async.local.database import Database
 from vi_async.local.errorlog import ErrorLog
 from vi_async.local.errors import ApiError
 from vi_async.local.faults import API_PREFIX
@@ -48,7 +49,6 @@ from vi_async.local.pagination import decode_token, parse_page_size
 from vi_async.local.records import RunRecord
 from vi_async.local.responses import error_response, json_response
 from vi_async.local.state import STATE, LocalState
-from vi_async.local.store import Database
 from vi_async.local.validation import JsonObject, check_id
 
 logger = logging.getLogger("vi_async.local")

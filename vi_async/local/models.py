@@ -29,6 +29,7 @@ from aiohttp import web
 
 from vi_async.local import engine
 from vi_async.local.blob import ArtifactKey
+from vi_async.local.database import Database
 from vi_async.local.documents import run_link
 from vi_async.local.errors import ApiError, bad_request
 from vi_async.local.pagination import decode_token, encode_token, parse_page_size
@@ -36,7 +37,6 @@ from vi_async.local.records import RunRecord
 from vi_async.local.responses import json_response
 from vi_async.local.state import STATE, LocalState
 from vi_async.local.storage import STORAGE, STORAGE_PREFIX, Storage, send_artifact
-from vi_async.local.store import Database
 from vi_async.local.validation import check_id
 
 ATTR_CHECKPOINTS = "vi-local/checkpoints"

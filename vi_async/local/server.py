@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import Counter
-from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
 from aiohttp import web
 
-from vi_async.local import service
 from vi_async.local.app import build_app
 from vi_async.local.auth import (
     KeyRing,
@@ -20,11 +18,13 @@ from vi_async.local.auth import (
     new_organization_id,
     new_secret_key,
 )
+from vi_async.local.database import Database
 from vi_async.local.engine import RunSchedule
 from vi_async.local.faults import FaultConfig, FaultInjector
+from vi_async.local.seeding import SeedingMixin
 from vi_async.local.state import LocalState, dialect_name
 from vi_async.local.storage import STORAGE, StorageStats
-from vi_async.local.store import Database, Store
+from vi_async.local.store import Store
 from vi_async.local.validation import check_id
 
 SHUTDOWN_TIMEOUT = 2.0
@@ -53,7 +53,7 @@ def _resolve_default(db: Database, org_id: str | None, secret_key: str | None) -
     return org_id, secret_key
 
 
-class LocalServer:
+class LocalServer(SeedingMixin):
     """A Vi-compatible API server backed by SQLite.
 
     ``async with LocalServer() as server:`` serves on the current event loop;
@@ -87,7 +87,27 @@ class LocalServer:
     ) -> None:
         """Configure the server; nothing starts until :meth:`start` or a ``with`` block.
 
-        ``download_url_ttl``: seconds a checkpoint's pre-signed download URL is valid.
+        Args:
+            db_path: The SQLite file (or ``file:`` URI); ``":memory:"`` for a
+                temporary database.
+            host: The address to listen on.
+            port: The port; 0 for a free one (read :attr:`endpoint` once started).
+            schedule: The default timing of new runs.
+            faults: Faults to inject (none by default).
+            organization_id: The default organization; the stored default, or a
+                new one, when None.
+            secret_key: The default organization's key; its stored key, or a new
+                one, when None.
+            strict: Serve only the Vi wire, none of the local extensions.
+            download_url_ttl: Seconds a checkpoint's pre-signed download URL is valid.
+            admin_token: The token of the ``/_local/`` routes; random when None.
+            read_timeout: Seconds a client has to send a request's headers or
+                body, or to reuse an idle connection.
+
+        Raises:
+            ValueError: ``read_timeout`` outside 0..3600 s, ``admin_token`` not
+                printable ASCII, or ``secret_key`` not in the official format.
+            ApiError: A 400 for an invalid ``organization_id``.
         """
         if not 0 < read_timeout <= 3600:
             raise ValueError("read_timeout must be within 0..3600 seconds")
@@ -204,6 +224,12 @@ class LocalServer:
         """Requests answered 429 by the ``rate_limit`` fault since the server started."""
         return self._state.faults.rate_limited if self._state is not None else 0
 
+    def _running_state(self) -> LocalState:
+        """The running server's state; RuntimeError when it is stopped."""
+        if self._state is None:
+            raise RuntimeError("the server is not running")
+        return self._state
+
     @property
     def storage_stats(self) -> StorageStats:
         """What the storage route (checkpoint downloads) served since start."""
@@ -310,49 +336,6 @@ class LocalServer:
     ) -> None:
         """Stop the server."""
         await self.stop()
-
-    # -- helpers for tests ---------------------------------------------------------------
-
-    def _store(self) -> Store:
-        if self._state is None:
-            raise RuntimeError("the server is not running")
-        return self._state.store
-
-    async def add_organization(self, org_id: str | None = None) -> tuple[str, str]:
-        """Add an organization with a fresh key; returns ``(org_id, secret_key)``."""
-        org_id = check_id(org_id, "organization id") if org_id else new_organization_id()
-        key = new_secret_key()
-        await self._store().run(Database.add_organization, org_id, key)
-        assert self._state is not None
-        self._state.keys.add(key, org_id)
-        return org_id, key
-
-    async def seed_flows(
-        self,
-        n: int,
-        *,
-        name_prefix: str = "seed-",
-        org_id: str | None = None,
-        age: timedelta | float = 0.0,
-    ) -> list[str]:
-        """Bulk-insert ``n`` flows in one transaction; returns their ids.
-
-        ``age`` (a timedelta or seconds) back-dates their creation time, e.g.
-        ``age=timedelta(days=8)`` makes flows that ``cleanup(older_than=timedelta(days=7))``
-        matches.
-        """
-        seconds = age.total_seconds() if isinstance(age, timedelta) else float(age)
-        return await service.seed_flows(
-            self._store(), org_id or self.organization_id, n, name_prefix, seconds
-        )
-
-    async def flow_ids(self, org_id: str | None = None) -> list[str]:
-        """Ids of the stored flows of an organization, oldest first."""
-        return await self._store().run(Database.ids, "flows", org_id or self.organization_id)
-
-    async def run_ids(self, org_id: str | None = None) -> list[str]:
-        """Ids of the stored runs of an organization, oldest first."""
-        return await self._store().run(Database.ids, "runs", org_id or self.organization_id)
 
     # -- lifecycle (thread) -------------------------------------------------------------
 

@@ -9,13 +9,13 @@ flow of the organization whose spec equals the run's embedded ``spec.flow``
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from vi_async.local import engine
+from vi_async.local.database import Database
 from vi_async.local.errors import bad_request
 from vi_async.local.records import FlowRecord, RunRecord
-from vi_async.local.store import Database, Store
+from vi_async.local.store import Store
 from vi_async.local.validation import (
     JsonObject,
     canonical_json,
@@ -147,31 +147,3 @@ async def update_run(store: Store, org_id: str, run_id: str, body: JsonObject) -
         return spec, _merged_attributes(record.meta.attributes, attrs_patch), cancelled_at
 
     return await store.run(Database.update_run, org_id, run_id, change)
-
-
-def _seed(
-    db: Database, org_id: str, count: int, name_prefix: str, age_ms: int = 0
-) -> list[str]:
-    ids, rows = [], []
-    for index in range(count):
-        flow_id = str(uuid.uuid4())
-        spec = normalize_flow_spec({"name": f"{name_prefix}{index}"})
-        ids.append(flow_id)
-        rows.append((flow_id, spec, spec_key(spec), canonical_json({"spec": spec})))
-    db.seed_flows(org_id, rows, age_ms)
-    return ids
-
-
-async def seed_flows(
-    store: Store, org_id: str, count: int, name_prefix: str, age_seconds: float = 0.0
-) -> list[str]:
-    """Bulk-insert ``count`` minimal flows in one transaction, created ``age_seconds``
-    ago (to try ``cleanup(older_than=...)``); returns their ids.
-
-    The rows are built on the store's thread, not on the event loop.
-    """
-    if count < 0:
-        raise bad_request("the number of flows must be >= 0")
-    if age_seconds < 0:
-        raise bad_request("the age of seeded flows must be >= 0 seconds")
-    return await store.run(_seed, org_id, count, name_prefix, round(age_seconds * 1000))

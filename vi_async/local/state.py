@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from vi_async.local.auth import KeyRing, new_admin_token
+from vi_async.local.database import now_ms
 from vi_async.local.engine import RunSchedule
 from vi_async.local.faults import FaultInjector
-from vi_async.local.store import Store, now_ms
+from vi_async.local.store import Store
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,13 @@ class ModelsResource(Resource):
     ) -> AsyncPager[Model]:
         """The checkpoints of a run, oldest first (none unless it Succeeded).
 
-        ``await`` it for the first page, ``async for`` for every page,
-        ``.all_items()`` for every checkpoint.
+        Args:
+            run_id: The run.
+            pagination: Page size and cursor (PaginationParams or a dict of its fields).
+
+        Returns:
+            A pager: ``await`` it for the first page, ``async for`` for every page,
+            ``.all_items()`` for every checkpoint.
         """
         return self._pager(Model, pagination, path=self._outputs(run_id), params=INTENT)
 
@@ -47,12 +53,24 @@ class ModelsResource(Resource):
     async def get(self, run_id: str, ckpt: str | None = None, contents: bool = False) -> Model:
         """The latest checkpoint of a run, or the one named ``ckpt``.
 
-        ``contents=True`` includes the pre-signed download URL. Raises
-        ViNotFoundError when the run (or checkpoint) does not exist, or the
-        run has no checkpoint (it has not Succeeded).
+        Args:
+            run_id: The run.
+            ckpt: The checkpoint's id; None for the latest.
+            contents: Include the pre-signed download URL.
+
+        Returns:
+            The checkpoint.
+
+        Raises:
+            InvalidIdError: ``run_id`` or ``ckpt`` is not a valid id (before any request).
+            ViNotFoundError: The run (or checkpoint) does not exist, or the run has
+                no checkpoint (it has not Succeeded).
         """
+        return await self._checkpoint(self._outputs(run_id, ckpt), run_id, ckpt, contents)
+
+    async def _checkpoint(self, path: str, run_id: str, ckpt: str | None, contents: bool) -> Model:
+        """GET the checkpoint at ``path`` (ids already validated); see :meth:`get`."""
         params = {**INTENT, "contents": "y"} if contents else dict(INTENT)
-        path = self._outputs(run_id, ckpt)
         response = await self._transport.request("GET", path, params=params)
         if isinstance(response.data, dict) and response.data.get("kind") == "RunOutput":
             response = type(response)(
@@ -84,30 +102,48 @@ class ModelsResource(Resource):
     ) -> ModelDownload:
         """Download a checkpoint (the latest by default) into ``save_dir/<run_id>``.
 
-        ``save_dir`` defaults to ``~/.datature/vi/models`` (as the official
-        SDK). Already on disk with the same checkpoint and ETag, nothing is
-        downloaded (``overwrite=True`` downloads again). Without
-        ``overwrite``, a directory there holding another checkpoint, or files
-        this SDK did not download, raises ViDownloadError before any storage
-        request; its own damaged or outdated copy of this checkpoint is
+        Already on disk with the same checkpoint and ETag, nothing is downloaded.
+        Without ``overwrite``, a directory there holding another checkpoint, or
+        files this SDK did not download, is an error raised before any storage
+        request; this SDK's own damaged or outdated copy of this checkpoint is
         replaced. One download at a time per target: another one (in this
-        process or another) waits, then reuses what the first published.
-        The archive is fetched with up to
-        ``workers`` concurrent ranged requests, resumed after a cancel or a
-        crash, verified against the server's hash, extracted and checked,
-        then renamed into place. ``progress(done_bytes, total_bytes)`` is
-        called as bytes arrive. Storage, verification and archive failures
-        raise ViDownloadError; nothing half-done is ever published.
+        process or another) waits, then reuses what the first published. The
+        archive is fetched with concurrent ranged requests, resumed after a
+        cancel or a crash, verified against the server's hash, extracted and
+        checked, then renamed into place; nothing half-done is ever published.
+
+        Args:
+            run_id: The run.
+            ckpt: The checkpoint's id; None for the latest.
+            save_dir: Where models go; defaults to ``~/.datature/vi/models`` (as
+                the official SDK).
+            overwrite: Download again, replacing whatever ``save_dir/<run_id>`` holds.
+            progress: Called as ``progress(done_bytes, total_bytes)`` as bytes arrive.
+            workers: Concurrent ranged requests to storage.
+
+        Returns:
+            The model on disk: its paths, checkpoint, size, sha256, and whether
+            it was ``reused``.
+
+        Raises:
+            InvalidIdError: ``run_id`` or ``ckpt`` is not a valid id.
+            ValueError: ``workers`` is below 1.
+            ViNotFoundError: The run or checkpoint does not exist, or the run has
+                no checkpoint.
+            ViDownloadError: Storage, verification or archive failure, or a
+                directory in the way without ``overwrite``.
         """
-        check_id(run_id, "run_id")
-        if ckpt is not None:
-            check_id(ckpt, "ckpt")
+        path = self._outputs(run_id, ckpt)
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         from .._download.downloader import ModelDownloader  # the download stack loads on first use
 
+        def refetch() -> Awaitable[Model]:
+            return self._checkpoint(path, run_id, ckpt, contents=True)
+
         downloader = ModelDownloader(
-            lambda: self.get(run_id, ckpt, contents=True),
+            await refetch(),
+            refetch,
             run_id=run_id,
             save_dir=DEFAULT_SAVE_DIR if save_dir is None else Path(save_dir),
             overwrite=overwrite,
