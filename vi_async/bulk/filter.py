@@ -83,12 +83,7 @@ class FlowFilter:
     @property
     def empty(self) -> bool:
         """True when no condition is given (the filter takes every flow)."""
-        return (
-            self.name is None
-            and self.older_than is None
-            and self.where is None
-            and (self.training_project is None)
-        )
+        return not self.to_record()
 
     def __call__(self, flow: Flow) -> bool:
         """Tell whether a flow matches.
