@@ -281,11 +281,11 @@ class FlowsResource(Resource):
 
         Args:
             plan: The plan (``plan_cleanup``, or ``CleanupPlan.from_json``).
-            concurrency: As in ``delete_many``.
+            concurrency: Deletes in flight at most (a ceiling, as in ``delete_many``).
             on_active_run: Overrides the plan's active-run policy.
-            progress: As in ``delete_many``.
-            report: As in ``delete_many``.
-            adaptive: As in ``delete_many``.
+            progress: Called after every flow, as in ``delete_many``.
+            report: The report to fill as the job goes, as in ``delete_many``.
+            adaptive: False keeps the concurrency fixed at ``concurrency``.
 
         Returns:
             The report: one result per planned flow.
