@@ -25,6 +25,7 @@ def engine_overhead_us(n: int = 20_000, rounds: int = 5) -> float:
     """CPU microseconds per item of ``run_bulk`` with a do-nothing handler (best round)."""
     from vi_async.bulk import BulkItemResult, BulkOutcome
     from vi_async.bulk.engine import run_bulk
+    from vi_async.bulk.options import BulkOptions
 
     async def handle(item: str) -> BulkItemResult:
         await anyio.lowlevel.checkpoint()  # one yield, as a request would
@@ -34,12 +35,13 @@ def engine_overhead_us(n: int = 20_000, rounds: int = 5) -> float:
         return BulkItemResult(item, BulkOutcome.SKIPPED)
 
     items = [f"flow-{i}" for i in range(n)]
+    options = BulkOptions(concurrency=32)
 
     async def measure() -> float:
         best = float("inf")
         for _ in range(rounds):
             started = time.process_time()
-            await run_bulk(items, handle, interrupted=interrupted, concurrency=32, key=str)
+            await run_bulk(items, handle, interrupted=interrupted, options=options, key=str)
             best = min(best, time.process_time() - started)
         return best
 

@@ -11,8 +11,7 @@ from ._http.rate_limit import RateLimitInfo
 from ._observe.hooks import RequestInfo, ResponseInfo
 from ._observe.otel import instrument, uninstrument
 from ._version import __version__
-from .bulk.delete import PlannedDelete
-from .bulk.plan import CleanupPlan
+from .bulk.plan import CleanupPlan, PlannedDelete
 from .bulk.report import BulkError, BulkItemResult, BulkOutcome, BulkReport, OnActiveRun
 from .errors import (
     InvalidIdError,

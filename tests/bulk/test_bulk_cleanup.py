@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import anyio
 import pytest
 from bulk_support import assert_exact, ids
 
-from vi_async import Client, Flow, FlowSpec, ViValidationError
+from vi_async import CleanupPlan, Client, Flow, FlowSpec, ViValidationError
 from vi_async.bulk import BulkError, BulkItemResult, BulkOutcome, BulkReport
 from vi_async.local import LocalServer
 
@@ -78,13 +79,29 @@ async def test_cleanup_where_and_training_project(
     await assert_exact(vi_server, report, [b.flow_id], untouched=[a.flow_id, c.flow_id])
 
 
-async def test_cleanup_rejects_bad_arguments(vi_client: Client) -> None:
-    with pytest.raises(ValueError, match="on_active_run"):
-        await vi_client.flows.cleanup(on_active_run="explode")  # type: ignore[arg-type]
+async def test_bad_arguments_are_refused_before_any_request(
+    vi_server: LocalServer, vi_client: Client
+) -> None:
+    await vi_server.seed_flows(2)
+    vi_server.reset_counts()
+    flows, bad = vi_client.flows, "explode"
+    plan = CleanupPlan(vi_client.organization_id, ())
+    calls: list[Callable[[], Awaitable[object]]] = [
+        lambda: flows.cleanup(on_active_run=bad),  # type: ignore[arg-type]
+        lambda: flows.delete_many(["f"], on_active_run=bad),  # type: ignore[arg-type]
+        lambda: flows.plan_cleanup(on_active_run=bad),  # type: ignore[arg-type]
+        lambda: flows.apply(plan, on_active_run=bad),  # type: ignore[arg-type]
+    ]
+    for call in calls:  # one check, one message, wherever the policy is given
+        with pytest.raises(ValueError, match=r"^on_active_run must be one of skip, kill, fail;"):
+            await call()
     with pytest.raises(ValueError, match="concurrency"):
-        await vi_client.flows.cleanup(concurrency=0)
+        await flows.cleanup(concurrency=0)
     with pytest.raises(TypeError, match="timedelta"):
-        await vi_client.flows.cleanup(older_than=7)  # type: ignore[arg-type]
+        await flows.cleanup(older_than=7)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="callable"):
+        await flows.plan_cleanup(where="tmp")  # type: ignore[arg-type]
+    assert sum(vi_server.request_counts.values()) == 0
 
 
 async def test_delete_many_every_item_one_outcome(

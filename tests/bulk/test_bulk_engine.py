@@ -9,6 +9,7 @@ import pytest
 
 from vi_async.bulk import BulkItemResult, BulkOutcome, BulkReport
 from vi_async.bulk.engine import run_bulk
+from vi_async.bulk.options import BulkOptions
 
 pytestmark = pytest.mark.anyio
 
@@ -43,7 +44,8 @@ class Probe:
 
 async def test_concurrency_and_read_ahead_are_bounded() -> None:
     probe = Probe()
-    report = await run_bulk(probe.source(300), probe.handle, interrupted=_skipped, concurrency=7)
+    options = BulkOptions(concurrency=7)
+    report = await run_bulk(probe.source(300), probe.handle, interrupted=_skipped, options=options)
     assert len(report.deleted) == 300 and report.ok
     assert probe.peak == 7  # adaptive: started lower, grew to the ceiling
     assert probe.max_ahead <= 7  # a worker takes an item only once it holds a slot
@@ -53,7 +55,10 @@ async def test_fixed_concurrency_starts_at_the_ceiling() -> None:
     probe = Probe(delay=0.05)
     with anyio.move_on_after(0.02):
         await run_bulk(
-            probe.source(300), probe.handle, interrupted=_skipped, concurrency=7, adaptive=False
+            probe.source(300),
+            probe.handle,
+            interrupted=_skipped,
+            options=BulkOptions(concurrency=7, adaptive=False),
         )
     assert probe.taken == 7 and probe.active == 0
 
@@ -75,9 +80,7 @@ async def test_cancel_reports_every_taken_item_once() -> None:
             source(),
             probe.handle,
             interrupted=_skipped,
-            concurrency=5,
-            report=report,
-            adaptive=False,
+            options=BulkOptions(concurrency=5, report=report, adaptive=False),
         )
     assert report.cancelled and closed.is_set() and report.finished
     assert [r.flow_id for r in report.skipped] == [f"item-{i}" for i in range(probe.taken)]
@@ -98,8 +101,7 @@ async def test_a_bug_in_a_handler_stops_the_job_unwrapped() -> None:
             range(50),
             handle,
             interrupted=lambda i: _skipped(str(i)),
-            concurrency=4,
-            report=report,
+            options=BulkOptions(concurrency=4, report=report),
         )
     assert isinstance(report.error, KeyError) and not report.cancelled
     assert report.total < 50 and not report.complete
@@ -113,6 +115,6 @@ async def test_progress_sees_known_totals() -> None:
         items,
         probe.handle,
         interrupted=_skipped,
-        progress=lambda done, total, last: calls.append((done, total)),
+        options=BulkOptions(progress=lambda done, total, last: calls.append((done, total))),
     )
     assert calls == [(i, 5) for i in range(1, 6)]

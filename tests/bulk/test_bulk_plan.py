@@ -9,8 +9,9 @@ import anyio
 import pytest
 from bulk_support import LONG_RUN, assert_exact
 
-from vi_async import CleanupPlan, Client, FlowSpec, PlannedDelete, ViPlanError
+from vi_async import CleanupPlan, Client, Flow, FlowSpec, PlannedDelete, ViPlanError
 from vi_async.bulk import CHANGED_REASON, BulkOutcome, BulkReport
+from vi_async.bulk.filter import FlowFilter
 from vi_async.bulk.plan import PLAN_VERSION
 from vi_async.local import FaultConfig, LocalServer
 
@@ -82,6 +83,10 @@ async def test_plan_refusals(vi_server: LocalServer, vi_client: Client) -> None:
     with pytest.raises(ViPlanError, match="not JSON"):
         CleanupPlan.from_json("{")
     data["version"] = PLAN_VERSION
+    data["onActiveRun"] = "explode"
+    with pytest.raises(ViPlanError, match="malformed: ValueError: on_active_run must be one of"):
+        CleanupPlan.from_json(json.dumps(data))
+    data["onActiveRun"] = "kill"
     data["items"][0]["etag"] = 7
     with pytest.raises(ViPlanError, match="malformed"):
         CleanupPlan.from_json(json.dumps(data))
@@ -125,3 +130,28 @@ async def test_cancel_during_apply_is_bounded_and_exact(
     remaining = set(await server.flow_ids())
     assert remaining == set(seeded) - {r.flow_id for r in report.deleted}
     assert {r.outcome for r in report.results()} <= {BulkOutcome.DELETED, BulkOutcome.SKIPPED}
+
+
+PLAN_WRITTEN_BEFORE = """{
+  "format": "vi-async/cleanup-plan",
+  "version": 1,
+  "organizationId": "org-1",
+  "createdAt": 1700000000.0,
+  "onActiveRun": "kill",
+  "filters": {"older_than": "7 days, 0:00:00", "name": "tmp-*", "where": "stale"},
+  "items": [{"flowId": "f1", "etag": "e1", "name": "tmp-1", "reason": "name matches 'tmp-*'"}]
+}"""
+
+
+def test_a_plan_written_before_reads_and_describes_its_filters_as_the_filter_does() -> None:
+    plan = CleanupPlan.from_json(PLAN_WRITTEN_BEFORE, organization_id="org-1")
+    assert plan.items == (PlannedDelete("f1", "e1", "tmp-1", "name matches 'tmp-*'"),)
+
+    def stale(flow: Flow) -> bool:
+        return True
+
+    keep = FlowFilter(name="tmp-*", older_than=timedelta(days=7), where=stale)
+    assert keep.to_record() == plan.filters  # the filter writes what plans hold
+    assert f"filters:       {keep.describe()}\n" in plan.summary()
+    assert keep.describe() == "older_than=7 days, 0:00:00, name=tmp-*, where=stale"
+    assert FlowFilter().describe() == "none (every flow)"

@@ -3,11 +3,14 @@ machinery behind ``delete_many``, ``cleanup`` and ``apply`` (private modules).
 
 - ``report``: ``BulkItemResult``, ``BulkReport``, ``BulkOutcome``, ``BulkError``,
   ``BulkProgress`` (the ``progress`` callback; ``Progress`` is its public alias);
+- ``options``: ``BulkOptions``, the knobs of one job, checked once;
+- ``filter``: ``FlowFilter``, which flows a cleanup takes and why;
 - ``plan``: ``CleanupPlan`` and ``PlannedDelete`` (reviewed first, applied exactly);
-- ``delete``: one flow's delete under the active-run policy, the cleanup filter;
+- ``delete``: one flow's delete under the active-run policy, ``delete_flows``;
 - ``engine`` and ``adaptive``: a fixed pool of workers under an adaptive limit.
 
-Only ``report`` loads with ``import vi_async``; the rest loads with the first bulk call.
+``import vi_async`` loads ``report``, ``options``, ``filter``, ``plan`` and
+``delete``; ``engine`` and ``adaptive`` load with the first bulk call.
 """
 
 from .report import (

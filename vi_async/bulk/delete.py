@@ -1,4 +1,5 @@
-"""Flow deletion in bulk: one flow's delete under an active-run policy, and the cleanup filter.
+"""Flow deletion in bulk: every flow given ends in exactly one outcome, and one
+that has an active run is handled by the job's active-run policy.
 
 Active-run rule. Deleting a flow that has a Pending or Running run is refused
 with 409. Under ``on_active_run="kill"`` the flow's active runs are found by
@@ -32,26 +33,24 @@ the one round trip between that read and the DELETE is then not seen: that
 window is the remaining risk against such a server.
 
 Cancellation. The DELETE and the check of its outcome run in the job's
-grace shield (see ``_bulk_engine``): a DELETE still in flight when the grace
+grace shield (see ``vi_async.bulk.engine``): a DELETE still in flight when the grace
 ends is reported ``unknown``. Confirming a lost answer (GET) draws on the
 client's retry budget like a retry does: with the budget spent, the flow is
 ``unknown`` without another request.
 
-A flow id given more than once is handled once (one result); see bulk.py for
-the memory this takes.
+A flow id given more than once is handled once (one result); see
+``vi_async.bulk.engine`` for the memory this takes. The flows a cleanup takes
+are chosen by ``vi_async.bulk.filter``.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import time
-from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable
+from collections.abc import AsyncIterable, Iterable
 from contextlib import aclosing
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import anyio
-import attrs
 
 from .._constants import MAX_PAGE_SIZE
 from .._http.retry import RetryQuota
@@ -65,6 +64,9 @@ from ..errors import (
 )
 from ..models import DeletedResource, Flow, PaginationParams, Run
 from ..pagination import AsyncPager
+from .filter import FlowLister
+from .options import BulkOptions
+from .plan import PlannedDelete
 from .report import (
     CANCELLED_REASON,
     CHANGED_REASON,
@@ -72,21 +74,15 @@ from .report import (
     UNKNOWN_REASON,
     BulkItemResult,
     BulkOutcome,
-    BulkProgress,
     BulkReport,
 )
 
-if TYPE_CHECKING:
-    from .engine import Grace
-
-# The bulk engine (``_bulk_engine``, ``_adaptive``) is imported where a job starts,
+# The bulk engine (``engine``, ``adaptive``) is imported where a job starts,
 # so ``import vi_async`` does not load it.
 
 
-class FlowApi(Protocol):
+class FlowApi(FlowLister, Protocol):
     """What bulk deletes need from ``client.flows`` (the engine never imports resources)."""
-
-    def list(self, pagination: PaginationParams | None = None) -> AsyncPager[Flow]: ...
 
     async def get(self, flow_id: str) -> Flow: ...
 
@@ -106,18 +102,6 @@ class RunApi(Protocol):
     async def wait_for(self, run_id: str, *, timeout: float | None = ...) -> Run: ...
 
 
-@attrs.frozen
-class PlannedDelete:
-    """One flow of a cleanup plan: deleted only while its etag is still ``etag``."""
-
-    flow_id: str
-    etag: str
-    name: str
-    reason: str
-    """Why the flow matched the plan's filters, in words."""
-
-
-ON_ACTIVE_RUN: tuple[str, ...] = ("skip", "kill", "fail")
 ACTIVE_RUN_REASON = "active run"
 KILL_ROUNDS = 2
 """How many times the runs of one flow are killed before its delete is given up."""
@@ -125,64 +109,9 @@ KILL_WAIT_TIMEOUT = 300.0
 """Seconds to wait, all together, for the runs killed for one flow to end."""
 CONFIRM_ATTEMPTS = 6
 """GETs (each with the client's retries) spent confirming a delete whose answer was lost."""
-LIST_PAGE_SIZE = 200
 RUNS_PAGE_SIZE = MAX_PAGE_SIZE
 
 FlowRef = str | Flow | PlannedDelete
-
-
-@attrs.frozen
-class FlowFilter:
-    """Which flows a cleanup deletes: every given condition must hold."""
-
-    created_before: int | None = None
-    """Epoch milliseconds: only flows created before then."""
-    name: str | None = None
-    """A glob (``fnmatch``, case-sensitive) on ``spec.name``."""
-    training_project: str | None = None
-    where: Callable[[Flow], bool] | None = None
-
-    @classmethod
-    def build(
-        cls,
-        *,
-        older_than: timedelta | None = None,
-        name: str | None = None,
-        where: Callable[[Flow], bool] | None = None,
-        training_project: str | None = None,
-    ) -> FlowFilter:
-        """Validate the cleanup arguments; ``older_than`` counts back from now."""
-        cutoff = None
-        if older_than is not None:
-            if not isinstance(older_than, timedelta):
-                raise TypeError(f"older_than must be a timedelta, not {type(older_than).__name__}")
-            if older_than < timedelta(0):
-                raise ValueError(f"older_than must not be negative, got {older_than}")
-            cutoff = int((time.time() - older_than.total_seconds()) * 1000)
-        if where is not None and not callable(where):
-            raise TypeError("where must be a callable taking a Flow")
-        return cls(cutoff, name, training_project, where)
-
-    def __call__(self, flow: Flow) -> bool:
-        """True if the flow matches."""
-        if self.created_before is not None and flow.metadata.time_created >= self.created_before:
-            return False
-        if self.name is not None and not fnmatch.fnmatchcase(flow.spec.name, self.name):
-            return False
-        if self.training_project is not None and (
-            flow.spec.training_project != self.training_project
-        ):
-            return False
-        return self.where is None or bool(self.where(flow))
-
-
-async def matching_flows(flows: FlowApi, keep: FlowFilter) -> AsyncGenerator[Flow, None]:
-    """The organization's flows that ``keep`` accepts, listed one page at a time."""
-    pager = flows.list(pagination=PaginationParams(page_size=LIST_PAGE_SIZE))
-    async with aclosing(pager.all_items()) as items:
-        async for flow in items:
-            if keep(flow):
-                yield flow
 
 
 def belongs_to(run: Run, flow: Flow, *, links_reported: bool) -> bool:
@@ -231,34 +160,25 @@ class ActiveRuns:
 
 
 class FlowDeleter:
-    """Deletes one flow under the job's active-run policy; returns its result."""
+    """Deletes one flow under the job's active-run policy; returns its result.
 
-    def __init__(
-        self,
-        flows: FlowApi,
-        runs: RunApi,
-        *,
-        on_active_run: str,
-        dry_run: bool,
-        quota: RetryQuota | None = None,
-        grace: Grace | None = None,
-    ) -> None:
-        if on_active_run not in ON_ACTIVE_RUN:
-            raise ValueError(
-                f"on_active_run must be one of {', '.join(ON_ACTIVE_RUN)}; got {on_active_run!r}"
-            )
+    Args:
+        flows: ``client.flows``.
+        runs: ``client.runs`` (its kills and waits: one poll stream per run).
+        options: The job's options (policy, dry run, grace, retry budget).
+    """
+
+    def __init__(self, flows: FlowApi, runs: RunApi, options: BulkOptions) -> None:
+        from .engine import Grace
+
         self._flows = flows
-        self._policy = on_active_run
-        self._dry_run = dry_run
+        self._policy = options.on_active_run
+        self._dry_run = options.dry_run
         self._runs = runs  # the client's own: one poller, one poll stream per run
         self._active = ActiveRuns(self._runs)
         self._cut_short: dict[str, _Outcome] = {}
-        self._quota = RetryQuota(0) if quota is None else quota
-        if grace is None:
-            from .engine import Grace
-
-            grace = Grace()
-        self.grace = grace
+        self._quota = RetryQuota(0) if options.quota is None else options.quota
+        self.grace = Grace(options.cancel_grace)
         self._if_match_honoured = False
 
     def interrupted(self, item: FlowRef) -> BulkItemResult:
@@ -454,46 +374,42 @@ async def delete_flows(
     flows: FlowApi,
     runs: RunApi,
     items: Iterable[FlowRef] | AsyncIterable[FlowRef],
-    *,
-    concurrency: int,
-    on_active_run: str,
-    dry_run: bool,
-    progress: BulkProgress | None,
-    report: BulkReport | None,
-    quota: RetryQuota | None = None,
-    cancel_grace: float | None = None,
-    adaptive: bool = True,
+    options: BulkOptions,
 ) -> BulkReport:
-    """Run the bulk delete of ``items`` (flow ids, Flows or PlannedDeletes); see
-    FlowsResource.delete_many."""
-    from .engine import Grace, run_bulk
+    """Run the bulk delete of ``items`` (see ``FlowsResource.delete_many``).
 
-    grace = Grace() if cancel_grace is None else Grace(cancel_grace)
-    deleter = FlowDeleter(
-        flows, runs, on_active_run=on_active_run, dry_run=dry_run, quota=quota, grace=grace
-    )
-    report = BulkReport() if report is None else report
-    report.dry_run = dry_run
+    Args:
+        flows: ``client.flows``.
+        runs: ``client.runs``.
+        items: Flow ids, Flows or PlannedDeletes, read lazily.
+        options: The job's options.
+
+    Returns:
+        The report: one result per distinct flow.
+
+    Raises:
+        BulkError: The source (a listing) failed; the report is attached.
+    """
+    from .engine import run_bulk
+
+    deleter = FlowDeleter(flows, runs, options)
     return await run_bulk(
         items,
         deleter,
         interrupted=deleter.interrupted,
-        concurrency=concurrency,
-        progress=progress,
-        report=report,
+        options=options,
         key=_flow_key,
-        adaptive=adaptive,
-        grace=grace,
+        grace=deleter.grace,
     )
 
 
 __all__ = [
-    "CHANGED_REASON",
-    "ON_ACTIVE_RUN",
+    "ACTIVE_RUN_REASON",
+    "KILL_WAIT_TIMEOUT",
     "FlowApi",
-    "FlowFilter",
-    "PlannedDelete",
+    "FlowDeleter",
+    "FlowRef",
     "RunApi",
+    "belongs_to",
     "delete_flows",
-    "matching_flows",
 ]

@@ -65,10 +65,11 @@ from typing import Generic, TypeVar
 import anyio
 import anyio.lowlevel
 
-from .._constants import DEFAULT_CANCEL_GRACE, DEFAULT_CONCURRENCY
+from .._constants import DEFAULT_CANCEL_GRACE
 from .._http.retry import current_pacer
 from ..errors import ViError
 from .adaptive import AdaptiveLimit
+from .options import BulkOptions
 from .report import BulkError, BulkItemResult, BulkProgress, BulkReport
 
 __all__ = ["DEFAULT_CANCEL_GRACE", "Grace", "run_bulk"]
@@ -268,37 +269,46 @@ async def run_bulk(
     handle: Handler[T],
     *,
     interrupted: Callable[[T], BulkItemResult],
-    concurrency: int = DEFAULT_CONCURRENCY,
-    progress: BulkProgress | None = None,
-    report: BulkReport | None = None,
+    options: BulkOptions | None = None,
     key: Callable[[T], Hashable | None] | None = None,
-    adaptive: bool = True,
     grace: Grace | None = None,
 ) -> BulkReport:
-    """Run ``handle(item)`` for every item, at most ``concurrency`` at a time; return the report.
+    """Run ``handle(item)`` for every item, at most ``options.concurrency`` at a time.
 
-    ``handle`` returns the item's result and must turn ViErrors into results;
-    its work that must not be cut short runs under ``grace.shield()``.
-    ``interrupted(item)`` makes the result of an item cut short by cancellation.
-    ``key(item)`` (optional) identifies an item: a later item with a key already
-    taken is dropped (``None`` means "never a duplicate"); see the module notes
-    on memory. ``adaptive`` (default): ``concurrency`` is a ceiling and the job
-    adapts to the server (see ``_adaptive``); otherwise it is fixed. A ViError
-    while reading the source stops reading, lets started items finish and
-    raises BulkError carrying the report; any other exception (a bug in the
-    handler or the source, or an exception from ``progress``) stops the job
-    like a cancellation and is re-raised once every taken item has its
-    result, with ``report.error`` set to it. On cancellation the report (pass
-    ``report=`` to keep it) has ``cancelled=True`` and the cancellation
-    propagates.
+    Args:
+        items: Any iterable or async iterable, read lazily (see the module notes).
+        handle: Makes the result of one item; it must turn ViErrors into results,
+            and run the work that must not be cut short under ``grace.shield()``.
+        interrupted: Makes the result of an item cut short by cancellation.
+        options: The job's concurrency (a ceiling when ``adaptive``, see
+            ``vi_async.bulk.adaptive``; else fixed), progress callback, report
+            (``dry_run`` is copied onto it) and ``cancel_grace``.
+        key: Identifies an item: a later item with a key already taken is dropped
+            (``None`` means "never a duplicate"); see the module notes on memory.
+        grace: The handler's grace (default: a new one of ``options.cancel_grace``).
+
+    Returns:
+        The report, one result per item taken.
+
+    Raises:
+        BulkError: Reading the source raised a ViError: reading stopped, the
+            started items finished, and the report is attached.
+        Exception: A bug in the handler or the source, or an exception from
+            ``progress``: the job stopped like a cancellation and every taken
+            item has its result (``report.error`` is this exception).
+
+    On cancellation the report (pass ``options.report`` to keep it) has
+    ``cancelled=True`` and the cancellation propagates.
     """
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise ValueError(f"concurrency must be a positive integer, got {concurrency!r}")
-    report = BulkReport() if report is None else report
+    options = BulkOptions() if options is None else options
+    concurrency, adaptive, progress = options.concurrency, options.adaptive, options.progress
+    report = BulkReport() if options.report is None else options.report
+    report.dry_run = options.dry_run
     report.finished = False
     total = len(items) if isinstance(items, Sized) else None
     limit = AdaptiveLimit(concurrency, adaptive=adaptive)
-    job = _BulkJob(handle, interrupted, report, progress, total, limit, grace or Grace())
+    grace = Grace(options.cancel_grace) if grace is None else grace
+    job = _BulkJob(handle, interrupted, report, progress, total, limit, grace)
     source = _Source(items, key)
     started = time.monotonic()
     token = current_pacer.set(limit if adaptive else None)

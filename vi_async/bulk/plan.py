@@ -3,20 +3,22 @@
 Guarantee: applying a plan deletes only flows named in it, and only in the
 version the plan saw: each ``PlannedDelete`` keeps the flow's etag, and the
 apply skips ("changed since the plan") a flow whose etag differs (see
-``_bulk_flows`` for how, and for the one round trip of risk left against a
-server that ignores ``If-Match``). Nothing is matched again at apply time, so
-a flow created or changed to match after the plan is never touched.
+``vi_async.bulk.delete`` for how, and for the one round trip of risk left
+against a server that ignores ``If-Match``). Nothing is matched again at
+apply time, so a flow created or changed to match after the plan is never
+touched.
 
 The JSON form is versioned: ``{"format": "vi-async/cleanup-plan", "version": 1,
 ...}``. A reader refuses a newer version (it may carry rules it does not know)
-and, when told its organization, a plan made for another one.
+and, when told its organization, a plan made for another one. The plan's
+``filters`` is the filter's record (``FlowFilter.to_record``), kept for the
+reader and never applied again.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from contextlib import aclosing
 from datetime import datetime, timezone
 from typing import Any
@@ -24,10 +26,11 @@ from typing import Any
 import attrs
 
 from ..errors import ViPlanError
-from ..models import Flow
-from .delete import FlowApi, FlowFilter, PlannedDelete, matching_flows
+from .filter import FlowFilter, FlowLister, describe_record, matching_flows
+from .options import check_on_active_run
+from .report import OnActiveRun
 
-__all__ = ["PLAN_FORMAT", "PLAN_VERSION", "CleanupPlan", "make_plan"]
+__all__ = ["PLAN_FORMAT", "PLAN_VERSION", "CleanupPlan", "PlannedDelete", "make_plan"]
 
 PLAN_FORMAT = "vi-async/cleanup-plan"
 PLAN_VERSION = 1
@@ -35,14 +38,29 @@ _LISTED = 20
 
 
 @attrs.frozen
+class PlannedDelete:
+    """One flow of a cleanup plan: deleted only while its etag is still ``etag``."""
+
+    flow_id: str
+    etag: str
+    name: str
+    reason: str
+    """Why the flow matched the plan's filters, in words."""
+
+
+@attrs.frozen
 class CleanupPlan:
-    """The flows a cleanup matched, with their etags, the filters and when it was made."""
+    """The flows a cleanup matched, with their etags, the filters and when it was made.
+
+    Raises:
+        ValueError: ``on_active_run`` is not ``"skip"``, ``"kill"`` or ``"fail"``.
+    """
 
     organization_id: str
     items: tuple[PlannedDelete, ...]
     filters: dict[str, Any] = attrs.field(factory=dict)
     """The filters that made the plan, for the record (not applied again)."""
-    on_active_run: str = "skip"
+    on_active_run: OnActiveRun = attrs.field(default="skip", converter=check_on_active_run)
     created_at: float = attrs.field(factory=time.time)
     """Epoch seconds when the plan was made."""
 
@@ -52,7 +70,7 @@ class CleanupPlan:
     def summary(self) -> str:
         """A readable multi-line summary: what, where, when, and the first flows."""
         made = datetime.fromtimestamp(self.created_at, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-        filters = ", ".join(f"{k}={v}" for k, v in self.filters.items()) or "none (every flow)"
+        filters = describe_record(self.filters)
         lines = [
             f"Cleanup plan: {len(self.items)} flow(s) to delete in organization "
             f"{self.organization_id!r}",
@@ -91,8 +109,19 @@ class CleanupPlan:
 
     @classmethod
     def from_json(cls, text: str | bytes, *, organization_id: str | None = None) -> CleanupPlan:
-        """Read a plan written by ``to_json``. Raises ViPlanError for anything else,
-        a newer format version, or (given ``organization_id``) another organization."""
+        """Read a plan written by ``to_json``.
+
+        Args:
+            text: The JSON text.
+            organization_id: When given, the organization the plan must be for.
+
+        Returns:
+            The plan.
+
+        Raises:
+            ViPlanError: The text is not a plan, is malformed, has a newer format
+                version, or was made for another organization.
+        """
         try:
             data = json.loads(text)
         except ValueError as exc:
@@ -103,7 +132,18 @@ class CleanupPlan:
 
     @classmethod
     def from_dict(cls, data: Any) -> CleanupPlan:
-        """Read the dict form of ``to_dict`` (see ``from_json``)."""
+        """Read the dict form of ``to_dict``.
+
+        Args:
+            data: The decoded JSON.
+
+        Returns:
+            The plan (its organization is not checked: see ``from_json``).
+
+        Raises:
+            ViPlanError: ``data`` is not a plan, is malformed (an unknown
+                ``onActiveRun`` included) or has a newer format version.
+        """
         if not isinstance(data, dict) or data.get("format") != PLAN_FORMAT:
             raise ViPlanError(f"Not a cleanup plan (expected format {PLAN_FORMAT!r})")
         version = data.get("version")
@@ -133,7 +173,14 @@ class CleanupPlan:
         return plan
 
     def check_organization(self, organization_id: str | None) -> None:
-        """Raise ViPlanError when the plan was made for another organization."""
+        """Check that the plan is for ``organization_id``.
+
+        Args:
+            organization_id: The organization it is to be applied in (None: any).
+
+        Raises:
+            ViPlanError: The plan was made for another organization.
+        """
         if organization_id is not None and organization_id != self.organization_id:
             raise ViPlanError(
                 f"The plan was made for organization {self.organization_id!r}, "
@@ -147,35 +194,27 @@ def _text(value: Any) -> str:
     return value
 
 
-def _reason(keep: FlowFilter, flow: Flow, now: float) -> str:
-    parts = []
-    if keep.name is not None:
-        parts.append(f"name matches {keep.name!r}")
-    if keep.created_before is not None:
-        age = (now * 1000 - flow.metadata.time_created) / 86_400_000
-        parts.append(f"created {age:.1f} days ago")
-    if keep.training_project is not None:
-        parts.append(f"training project {keep.training_project!r}")
-    if keep.where is not None:
-        parts.append(f"where={getattr(keep.where, '__name__', 'predicate')} is true")
-    return "; ".join(parts) or "no filter: every flow"
-
-
 async def make_plan(
-    flows: FlowApi,
-    keep: FlowFilter,
-    *,
-    organization_id: str,
-    filters: dict[str, Any],
-    on_active_run: str,
-    clock: Callable[[], float] = time.time,
+    flows: FlowLister, keep: FlowFilter, *, organization_id: str, on_active_run: str
 ) -> CleanupPlan:
-    """List the flows ``keep`` matches and plan their deletion (no change is made)."""
-    now = clock()
+    """List the flows ``keep`` matches and plan their deletion (no change is made).
+
+    Args:
+        flows: ``client.flows``.
+        keep: The filter; its record and its reasons go into the plan, and its
+            ``now`` is the plan's ``created_at``.
+        organization_id: The organization the plan is for.
+        on_active_run: The active-run policy the plan asks for.
+
+    Returns:
+        The plan: each matching flow with its etag, name and reason.
+
+    Raises:
+        ValueError: ``on_active_run`` is not a known policy.
+        ViError: The listing failed.
+    """
     items = []
     async with aclosing(matching_flows(flows, keep)) as matches:
         async for flow in matches:
-            items.append(
-                PlannedDelete(flow.flow_id, flow.etag, flow.spec.name, _reason(keep, flow, now))
-            )
-    return CleanupPlan(organization_id, tuple(items), filters, on_active_run, now)
+            items.append(PlannedDelete(flow.flow_id, flow.etag, flow.spec.name, keep.reason(flow)))
+    return CleanupPlan(organization_id, tuple(items), keep.to_record(), on_active_run, keep.now)

@@ -107,7 +107,7 @@ async def _cleanup(client: Client, stale_flow: str) -> None:
     bar = term.ProgressBar("   cleaning up")
     try:
         report = await client.flows.cleanup(
-            name="tmp-*", on_active_run="kill", progress=term.BulkProgress(bar)
+            name="tmp-*", on_active_run="kill", progress=term.BulkProgressBar(bar)
         )
     finally:
         bar.close()

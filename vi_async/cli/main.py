@@ -1,4 +1,9 @@
-"""The command line's entry point: the parser, credentials, exit codes and dispatch."""
+"""The command line's entry point: the parser, credentials, exit codes and dispatch.
+
+Guarantee: ``main`` returns one of ``EXIT_CODES``; bad arguments or missing
+credentials exit 2 before anything is sent. The commands themselves are in
+``flows``, ``runs`` and ``models`` (what they share in ``common``).
+"""
 
 from __future__ import annotations
 
@@ -12,13 +17,15 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from .._config import DEFAULT_ENDPOINT, ENV_ENDPOINT, ENV_ORGANIZATION_ID, ENV_SECRET_KEY
+from .._constants import DEFAULT_CONCURRENCY
 from .._version import __version__
+from ..bulk.options import ON_ACTIVE_RUN
 from ..models import RunPhase
 from .durations import parse_duration
 
 if TYPE_CHECKING:
     from ..bulk.report import BulkReport
-    from .commands import Context
+    from .common import Context
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
 EXIT_CODES = {
@@ -95,13 +102,22 @@ def _common() -> argparse.ArgumentParser:
 def _bulk_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--on-active-run",
-        choices=("skip", "kill", "fail"),
+        choices=ON_ACTIVE_RUN,
         default="skip",
         help="a flow with a Pending/Running run: skip it (default), kill its runs "
         "and delete it, or count it as failed",
     )
-    parser.add_argument("--concurrency", type=_positive_int, default=32, help="default 32")
+    _concurrency_option(parser)
     parser.add_argument("--dry-run", action="store_true", help="delete nothing, list the matches")
+
+
+def _concurrency_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=DEFAULT_CONCURRENCY,
+        help=f"deletes in flight at most (default {DEFAULT_CONCURRENCY})",
+    )
 
 
 def _attr_option(parser: argparse.ArgumentParser) -> None:
@@ -164,7 +180,7 @@ def _flows(
     )
     p.add_argument("plan_file", metavar="PLAN")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
-    p.add_argument("--concurrency", type=_positive_int, default=32, help="default 32")
+    _concurrency_option(p)
 
 
 def _runs(
@@ -260,7 +276,7 @@ def _credentials(args: argparse.Namespace) -> tuple[str, str, str]:
     Missing ones are usage errors naming the option and the variable; when no
     endpoint is given, a note on stderr says that the production API is used.
     """
-    from .commands import UsageError
+    from .common import UsageError
 
     key = args.secret_key or os.environ.get(ENV_SECRET_KEY)
     if not key:
@@ -281,10 +297,11 @@ def _credentials(args: argparse.Namespace) -> tuple[str, str, str]:
 
 async def _run(args: argparse.Namespace, ctx: Context) -> int:
     from .._client import Client
-    from .commands import COMMANDS
+    from .flows import FLOW_COMMANDS
     from .models import MODEL_COMMANDS
+    from .runs import RUN_COMMANDS
 
-    command = {**COMMANDS, **MODEL_COMMANDS}[(args.group, args.action)]
+    command = {**FLOW_COMMANDS, **RUN_COMMANDS, **MODEL_COMMANDS}[(args.group, args.action)]
     async with Client(*_credentials(args)) as client:
         return await command(client, args, ctx)
 
@@ -297,7 +314,7 @@ def _fail(message: str, code: int) -> int:
 def _partial_report(report: BulkReport, ctx: Context) -> None:
     """A job that stopped early or was interrupted: its report (``cancelled`` /
     ``error`` set) as JSON on stdout with ``--json``, else the summary on stderr."""
-    from .commands import print_report
+    from .flows import print_report
 
     if ctx.printed:
         return
@@ -346,7 +363,7 @@ def _main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     from ..bulk.report import BulkError
     from ..errors import InvalidIdError, ViConfigError, ViError, ViPlanError
-    from .commands import Context, UsageError
+    from .common import Context, UsageError
 
     if args.group == "demo":
         from .demo import run_demo

@@ -7,7 +7,7 @@ import argparse
 from .._client import Client
 from ..models import PaginationParams
 from . import output as term
-from .commands import Command, Context, print_items
+from .common import Command, Context, print_items
 
 
 def add_parser(

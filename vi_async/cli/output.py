@@ -48,7 +48,7 @@ __all__ = [
     "RESULT_COLUMNS",
     "RUN_COLUMNS",
     "RUN_VIEW",
-    "BulkProgress",
+    "BulkProgressBar",
     "JsonArray",
     "LiveStatus",
     "ProgressBar",
@@ -433,7 +433,7 @@ class LiveStatus:
         self._bar.close()
 
 
-class BulkProgress:
+class BulkProgressBar:
     """A bulk job ``progress`` callback drawing a ProgressBar with live counts."""
 
     def __init__(self, bar: ProgressBar) -> None:

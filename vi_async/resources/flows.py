@@ -6,15 +6,18 @@ from collections.abc import AsyncIterable, Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
+import attrs
+
 from .._constants import DEFAULT_CONCURRENCY
 from .._convert import patch_to_wire, spec_to_wire
 from .._http.transport import Transport
 from .._observe.otel import traced
 from .._validate import new_id
-from ..bulk.delete import ON_ACTIVE_RUN, FlowFilter, FlowRef, delete_flows, matching_flows
+from ..bulk.delete import FlowRef, delete_flows
+from ..bulk.filter import FlowFilter, matching_flows
+from ..bulk.options import BulkOptions, check_on_active_run
 from ..bulk.plan import CleanupPlan, make_plan
 from ..bulk.report import BulkProgress, BulkReport, OnActiveRun
-from ..errors import ViPlanError
 from ..models import DeletedResource, Flow, FlowSpec, PaginationParams
 from ..pagination import AsyncPager
 from ._base import Resource, decode, request_body
@@ -119,62 +122,52 @@ class FlowsResource(Resource):
     ) -> BulkReport:
         """Delete many flows concurrently; every flow ends in exactly one outcome.
 
-        ``flow_ids`` is any iterable or async iterable of ids (or Flows), read
-        lazily: at most ``concurrency`` deletes are in flight (a ceiling: the
-        job starts lower and adapts to the server, backing off on 429/503 and
-        slow answers, and one Retry-After pauses the whole job; with
-        ``adaptive=False`` the concurrency is fixed), and an id given
-        more than once is handled once (the ids seen are remembered for the
-        job: about 100 bytes each). A flow with an active run is ``skipped``
-        (``on_active_run="skip"``), has its active runs killed and awaited
-        before the delete is retried (``"kill"``), or is ``failed``
-        (``"fail"``). Under ``"kill"`` a run is the flow's when the server
-        links it to the flow; when the server reports no links (the Vi API),
-        when its embedded spec equals the flow's and it is not older than the
-        flow. A flow already gone is ``not_found``; other errors make it
-        ``failed`` with the typed ViError (kept without its traceback), and
-        never stop the job. ``dry_run=True`` sends no DELETE: it checks each
-        id exists and lists it under ``would_delete``.
+        The ids are read lazily, at most ``concurrency`` deletes are in flight,
+        and an id given more than once is handled once. A flow already gone is
+        ``not_found``; any other error makes it ``failed`` (with its typed
+        ViError) and never stops the job; a DELETE whose answer was lost is
+        confirmed by GET (paid from the client's retry budget), else it is
+        ``unknown``. When the call is cancelled no new delete starts, DELETEs
+        in flight get the client's ``cancel_grace`` to finish, and the
+        cancellation propagates. The rules (adaptive concurrency, which runs
+        are a flow's under ``"kill"``, cancellation) are in the README's
+        "Clean up flows in bulk".
 
-        ``progress(done, total_or_None, last_result)`` is called after every
-        flow; if it raises, the job stops as if cancelled, every flow taken
-        still gets its result, ``report.error`` is set and the exception is
-        raised. When the call is cancelled, no new delete starts, DELETEs in
-        flight get the client's ``cancel_grace`` (default 10 s) to finish, with
-        their retries and checks (what is still not known then is ``unknown``),
-        and the cancellation propagates: pass your own ``report=BulkReport()``
-        to read what was done (``report.cancelled`` is then true, interrupted
-        flows are ``skipped`` with reason ``"cancelled"``). A DELETE whose
-        answer was lost is confirmed by GET, paid from the client's retry
-        budget; when that cannot tell, the flow is ``unknown``.
+        Args:
+            flow_ids: Any iterable or async iterable of flow ids or Flows.
+            concurrency: Deletes in flight at most: a ceiling that the job adapts
+                to the server under (429/503 and slow answers slow it down).
+            on_active_run: A flow with an active run is left in place and
+                reported ``skipped`` (``"skip"``), has its runs killed and awaited
+                before its delete is retried (``"kill"``), or is reported
+                ``failed`` (``"fail"``).
+            dry_run: Send no DELETE: check that each flow exists and list it under
+                ``would_delete``.
+            progress: ``progress(done, total_or_None, last_result)``, called after
+                every flow; if it raises, the job stops as if cancelled and the
+                exception is raised once every flow taken has its result.
+            report: The report to fill as the job goes: pass your own to read
+                what was done after a cancellation (``report.cancelled``).
+            adaptive: False keeps the concurrency fixed at ``concurrency``.
+
+        Returns:
+            The report: one result per flow, grouped by outcome.
+
+        Raises:
+            ValueError: ``concurrency`` or ``on_active_run`` is invalid (before any
+                request).
         """
-        return await self._bulk(
-            flow_ids, concurrency, on_active_run, dry_run, progress, report, adaptive
-        )
+        options = BulkOptions(concurrency=concurrency, on_active_run=on_active_run, dry_run=dry_run,
+                              progress=progress, report=report, adaptive=adaptive)  # fmt: skip
+        return await self._bulk(flow_ids, options)
 
     async def _bulk(
-        self,
-        items: Iterable[FlowRef] | AsyncIterable[FlowRef],
-        concurrency: int,
-        on_active_run: str,
-        dry_run: bool,
-        progress: BulkProgress | None,
-        report: BulkReport | None,
-        adaptive: bool,
+        self, items: Iterable[FlowRef] | AsyncIterable[FlowRef], options: BulkOptions
     ) -> BulkReport:
-        return await delete_flows(
-            self,
-            self._runs,
-            items,
-            concurrency=concurrency,
-            on_active_run=on_active_run,
-            dry_run=dry_run,
-            progress=progress,
-            report=report,
-            quota=self._transport.quota,
-            cancel_grace=self._transport.config.cancel_grace,
-            adaptive=adaptive,
-        )
+        """Delete ``items`` under ``options``, with this client's grace and retry budget."""
+        grace, quota = self._transport.config.cancel_grace, self._transport.quota
+        options = attrs.evolve(options, cancel_grace=grace, quota=quota)
+        return await delete_flows(self, self._runs, items, options)
 
     @traced("vi.flows.cleanup", summary=_report_attributes)
     async def cleanup(
@@ -191,30 +184,39 @@ class FlowsResource(Resource):
         report: BulkReport | None = None,
         adaptive: bool = True,
     ) -> BulkReport:
-        """Delete every flow that matches all the given filters, listing and
-        deleting at the same time (see ``delete_many`` for outcomes, progress
-        and cancellation).
+        """Delete every flow that matches all the given filters, listing and deleting at once.
 
-        ``older_than``: created more than this long ago; ``name``: a glob on
-        ``spec.name`` (``"tmp-*"``, case-sensitive); ``training_project``:
-        ``spec.training_project`` equals it; ``where``: a predicate on the
-        Flow. No filter at all matches every flow. With ``dry_run=True``
-        nothing is deleted and the matches are listed under ``would_delete``.
-        If the listing itself fails, started deletes finish and BulkError is
-        raised carrying the partial report.
+        No filter at all matches every flow. Outcomes, progress and
+        cancellation are as in ``delete_many``.
+
+        Args:
+            older_than: Only flows created more than this long ago.
+            name: A glob on ``spec.name`` (``"tmp-*"``, case-sensitive).
+            where: A predicate on the Flow.
+            training_project: Only flows whose ``spec.training_project`` equals it.
+            dry_run: Delete nothing; list the matches under ``would_delete``.
+            on_active_run: As in ``delete_many``.
+            concurrency: As in ``delete_many``.
+            progress: As in ``delete_many``.
+            report: As in ``delete_many``.
+            adaptive: As in ``delete_many``.
+
+        Returns:
+            The report: one result per matching flow.
+
+        Raises:
+            TypeError: ``older_than`` is not a timedelta, or ``where`` is not callable.
+            ValueError: ``older_than`` is negative, or ``concurrency`` or
+                ``on_active_run`` is invalid (all before any request).
+            BulkError: The listing itself failed: the started deletes finished,
+                and the partial report is attached.
         """
-        keep = FlowFilter.build(
-            older_than=older_than, name=name, where=where, training_project=training_project
+        keep = FlowFilter(
+            name=name, older_than=older_than, where=where, training_project=training_project
         )
-        return await self._bulk(
-            matching_flows(self, keep),
-            concurrency,
-            on_active_run,
-            dry_run,
-            progress,
-            report,
-            adaptive,
-        )
+        options = BulkOptions(concurrency=concurrency, on_active_run=on_active_run, dry_run=dry_run,
+                              progress=progress, report=report, adaptive=adaptive)  # fmt: skip
+        return await self._bulk(matching_flows(self, keep), options)
 
     @traced("vi.flows.plan_cleanup")
     async def plan_cleanup(
@@ -226,34 +228,35 @@ class FlowsResource(Resource):
         training_project: str | None = None,
         on_active_run: OnActiveRun = "skip",
     ) -> CleanupPlan:
-        """Plan a cleanup without deleting anything: the flows that match (as in
-        ``cleanup``), each with its etag, name and why it matched.
+        """Plan a cleanup without deleting anything.
 
-        Review ``plan.summary()``, keep ``plan.to_json()``, then ``apply(plan)``:
-        only the planned flows are deleted, and only if unchanged since.
+        The plan holds the flows that match (as in ``cleanup``), each with its
+        etag, name and why it matched. Review ``plan.summary()``, keep
+        ``plan.to_json()``, then ``apply(plan)``: only the planned flows are
+        deleted, and only if unchanged since.
+
+        Args:
+            older_than: As in ``cleanup``.
+            name: As in ``cleanup``.
+            where: As in ``cleanup``.
+            training_project: As in ``cleanup``.
+            on_active_run: The policy the plan records for ``apply``.
+
+        Returns:
+            The plan.
+
+        Raises:
+            TypeError: ``older_than`` is not a timedelta, or ``where`` is not callable.
+            ValueError: ``older_than`` is negative, or ``on_active_run`` is invalid
+                (before any request).
         """
-        if on_active_run not in ON_ACTIVE_RUN:
-            raise ValueError(
-                f"on_active_run must be one of {', '.join(ON_ACTIVE_RUN)}; got {on_active_run!r}"
-            )
-        keep = FlowFilter.build(
-            older_than=older_than, name=name, where=where, training_project=training_project
+        check_on_active_run(on_active_run)
+        keep = FlowFilter(
+            name=name, older_than=older_than, where=where, training_project=training_project
         )
-        filters: dict[str, object] = {}
-        if older_than is not None:
-            filters["older_than"] = str(older_than)
-        if name is not None:
-            filters["name"] = name
-        if training_project is not None:
-            filters["training_project"] = training_project
-        if where is not None:
-            filters["where"] = getattr(where, "__name__", "predicate")
+        organization_id = self._transport.config.organization_id
         return await make_plan(
-            self,
-            keep,
-            organization_id=self._transport.config.organization_id,
-            filters=filters,
-            on_active_run=on_active_run,
+            self, keep, organization_id=organization_id, on_active_run=on_active_run
         )
 
     @traced("vi.flows.apply", summary=_report_attributes)
@@ -273,16 +276,34 @@ class FlowsResource(Resource):
         is ``skipped`` ("changed since the plan"), one already gone is
         ``not_found``. Against a server that does not say it honours If-Match,
         each flow is read right before its DELETE and skipped when its etag
-        differs (an edit in that one round trip is not seen). Active runs are
-        handled by the plan's policy unless ``on_active_run`` is given; outcomes,
-        progress, adaptive concurrency and cancellation are as in
-        ``delete_many``. Raises ViPlanError, before any request, for a plan
-        made for another organization.
+        differs (an edit in that one round trip is not seen). Outcomes,
+        progress, adaptive concurrency and cancellation are as in ``delete_many``.
+
+        Args:
+            plan: The plan (``plan_cleanup``, or ``CleanupPlan.from_json``).
+            concurrency: Deletes in flight at most (a ceiling, as in ``delete_many``).
+            on_active_run: Overrides the plan's active-run policy.
+            progress: Called after every flow, as in ``delete_many``.
+            report: The report to fill as the job goes, as in ``delete_many``.
+            adaptive: False keeps the concurrency fixed at ``concurrency``.
+
+        Returns:
+            The report: one result per planned flow.
+
+        Raises:
+            TypeError: ``plan`` is not a CleanupPlan.
+            ViPlanError: The plan was made for another organization (before any
+                request).
+            ValueError: ``concurrency`` or ``on_active_run`` is invalid.
         """
         if not isinstance(plan, CleanupPlan):
             raise TypeError(f"plan must be a CleanupPlan, not {type(plan).__name__}")
         plan.check_organization(self._transport.config.organization_id)
-        policy = plan.on_active_run if on_active_run is None else on_active_run
-        if policy not in ON_ACTIVE_RUN:
-            raise ViPlanError(f"The plan's on_active_run {policy!r} is not one of {ON_ACTIVE_RUN}")
-        return await self._bulk(plan.items, concurrency, policy, False, progress, report, adaptive)
+        options = BulkOptions(
+            concurrency=concurrency,
+            on_active_run=plan.on_active_run if on_active_run is None else on_active_run,
+            progress=progress,
+            report=report,
+            adaptive=adaptive,
+        )
+        return await self._bulk(plan.items, options)

@@ -92,34 +92,40 @@ class FlowsResource:
     ) -> BulkReport:
         """Delete many flows concurrently; every flow ends in exactly one outcome.
 
-        ``flow_ids`` is any iterable or async iterable of ids (or Flows), read
-        lazily: at most ``concurrency`` deletes are in flight (a ceiling: the
-        job starts lower and adapts to the server, backing off on 429/503 and
-        slow answers, and one Retry-After pauses the whole job; with
-        ``adaptive=False`` the concurrency is fixed), and an id given
-        more than once is handled once (the ids seen are remembered for the
-        job: about 100 bytes each). A flow with an active run is ``skipped``
-        (``on_active_run="skip"``), has its active runs killed and awaited
-        before the delete is retried (``"kill"``), or is ``failed``
-        (``"fail"``). Under ``"kill"`` a run is the flow's when the server
-        links it to the flow; when the server reports no links (the Vi API),
-        when its embedded spec equals the flow's and it is not older than the
-        flow. A flow already gone is ``not_found``; other errors make it
-        ``failed`` with the typed ViError (kept without its traceback), and
-        never stop the job. ``dry_run=True`` sends no DELETE: it checks each
-        id exists and lists it under ``would_delete``.
+        The ids are read lazily, at most ``concurrency`` deletes are in flight,
+        and an id given more than once is handled once. A flow already gone is
+        ``not_found``; any other error makes it ``failed`` (with its typed
+        ViError) and never stops the job; a DELETE whose answer was lost is
+        confirmed by GET (paid from the client's retry budget), else it is
+        ``unknown``. When the call is cancelled no new delete starts, DELETEs
+        in flight get the client's ``cancel_grace`` to finish, and the
+        cancellation propagates. The rules (adaptive concurrency, which runs
+        are a flow's under ``"kill"``, cancellation) are in the README's
+        "Clean up flows in bulk".
 
-        ``progress(done, total_or_None, last_result)`` is called after every
-        flow; if it raises, the job stops as if cancelled, every flow taken
-        still gets its result, ``report.error`` is set and the exception is
-        raised. When the call is cancelled, no new delete starts, DELETEs in
-        flight get the client's ``cancel_grace`` (default 10 s) to finish, with
-        their retries and checks (what is still not known then is ``unknown``),
-        and the cancellation propagates: pass your own ``report=BulkReport()``
-        to read what was done (``report.cancelled`` is then true, interrupted
-        flows are ``skipped`` with reason ``"cancelled"``). A DELETE whose
-        answer was lost is confirmed by GET, paid from the client's retry
-        budget; when that cannot tell, the flow is ``unknown``.
+        Args:
+            flow_ids: Any iterable or async iterable of flow ids or Flows.
+            concurrency: Deletes in flight at most: a ceiling that the job adapts
+                to the server under (429/503 and slow answers slow it down).
+            on_active_run: A flow with an active run is left in place and
+                reported ``skipped`` (``"skip"``), has its runs killed and awaited
+                before its delete is retried (``"kill"``), or is reported
+                ``failed`` (``"fail"``).
+            dry_run: Send no DELETE: check that each flow exists and list it under
+                ``would_delete``.
+            progress: ``progress(done, total_or_None, last_result)``, called after
+                every flow; if it raises, the job stops as if cancelled and the
+                exception is raised once every flow taken has its result.
+            report: The report to fill as the job goes: pass your own to read
+                what was done after a cancellation (``report.cancelled``).
+            adaptive: False keeps the concurrency fixed at ``concurrency``.
+
+        Returns:
+            The report: one result per flow, grouped by outcome.
+
+        Raises:
+            ValueError: ``concurrency`` or ``on_active_run`` is invalid (before any
+                request).
         """
         return self._runtime.call(
             self._target().delete_many,
@@ -146,17 +152,32 @@ class FlowsResource:
         report: BulkReport | None = None,
         adaptive: bool = True,
     ) -> BulkReport:
-        """Delete every flow that matches all the given filters, listing and
-        deleting at the same time (see ``delete_many`` for outcomes, progress
-        and cancellation).
+        """Delete every flow that matches all the given filters, listing and deleting at once.
 
-        ``older_than``: created more than this long ago; ``name``: a glob on
-        ``spec.name`` (``"tmp-*"``, case-sensitive); ``training_project``:
-        ``spec.training_project`` equals it; ``where``: a predicate on the
-        Flow. No filter at all matches every flow. With ``dry_run=True``
-        nothing is deleted and the matches are listed under ``would_delete``.
-        If the listing itself fails, started deletes finish and BulkError is
-        raised carrying the partial report.
+        No filter at all matches every flow. Outcomes, progress and
+        cancellation are as in ``delete_many``.
+
+        Args:
+            older_than: Only flows created more than this long ago.
+            name: A glob on ``spec.name`` (``"tmp-*"``, case-sensitive).
+            where: A predicate on the Flow.
+            training_project: Only flows whose ``spec.training_project`` equals it.
+            dry_run: Delete nothing; list the matches under ``would_delete``.
+            on_active_run: As in ``delete_many``.
+            concurrency: As in ``delete_many``.
+            progress: As in ``delete_many``.
+            report: As in ``delete_many``.
+            adaptive: As in ``delete_many``.
+
+        Returns:
+            The report: one result per matching flow.
+
+        Raises:
+            TypeError: ``older_than`` is not a timedelta, or ``where`` is not callable.
+            ValueError: ``older_than`` is negative, or ``concurrency`` or
+                ``on_active_run`` is invalid (all before any request).
+            BulkError: The listing itself failed: the started deletes finished,
+                and the partial report is attached.
         """
         return self._runtime.call(
             self._target().cleanup,
@@ -181,11 +202,27 @@ class FlowsResource:
         training_project: str | None = None,
         on_active_run: OnActiveRun = "skip",
     ) -> CleanupPlan:
-        """Plan a cleanup without deleting anything: the flows that match (as in
-        ``cleanup``), each with its etag, name and why it matched.
+        """Plan a cleanup without deleting anything.
 
-        Review ``plan.summary()``, keep ``plan.to_json()``, then ``apply(plan)``:
-        only the planned flows are deleted, and only if unchanged since.
+        The plan holds the flows that match (as in ``cleanup``), each with its
+        etag, name and why it matched. Review ``plan.summary()``, keep
+        ``plan.to_json()``, then ``apply(plan)``: only the planned flows are
+        deleted, and only if unchanged since.
+
+        Args:
+            older_than: As in ``cleanup``.
+            name: As in ``cleanup``.
+            where: As in ``cleanup``.
+            training_project: As in ``cleanup``.
+            on_active_run: The policy the plan records for ``apply``.
+
+        Returns:
+            The plan.
+
+        Raises:
+            TypeError: ``older_than`` is not a timedelta, or ``where`` is not callable.
+            ValueError: ``older_than`` is negative, or ``on_active_run`` is invalid
+                (before any request).
         """
         return self._runtime.call(
             self._target().plan_cleanup,
@@ -212,11 +249,25 @@ class FlowsResource:
         is ``skipped`` ("changed since the plan"), one already gone is
         ``not_found``. Against a server that does not say it honours If-Match,
         each flow is read right before its DELETE and skipped when its etag
-        differs (an edit in that one round trip is not seen). Active runs are
-        handled by the plan's policy unless ``on_active_run`` is given; outcomes,
-        progress, adaptive concurrency and cancellation are as in
-        ``delete_many``. Raises ViPlanError, before any request, for a plan
-        made for another organization.
+        differs (an edit in that one round trip is not seen). Outcomes,
+        progress, adaptive concurrency and cancellation are as in ``delete_many``.
+
+        Args:
+            plan: The plan (``plan_cleanup``, or ``CleanupPlan.from_json``).
+            concurrency: Deletes in flight at most (a ceiling, as in ``delete_many``).
+            on_active_run: Overrides the plan's active-run policy.
+            progress: Called after every flow, as in ``delete_many``.
+            report: The report to fill as the job goes, as in ``delete_many``.
+            adaptive: False keeps the concurrency fixed at ``concurrency``.
+
+        Returns:
+            The report: one result per planned flow.
+
+        Raises:
+            TypeError: ``plan`` is not a CleanupPlan.
+            ViPlanError: The plan was made for another organization (before any
+                request).
+            ValueError: ``concurrency`` or ``on_active_run`` is invalid.
         """
         return self._runtime.call(
             self._target().apply,
