@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .._mask import url_without_query
 from ..errors import ViDownloadError
 from .manifest import Manifest
-from .storage import BlobInfo, StorageSession, UrlSource, redact
+from .storage import BlobInfo, StorageSession, UrlSource
 
 if TYPE_CHECKING:
     import aiohttp
@@ -117,7 +118,8 @@ class Transfer:
                         raise ObjectChanged("the object's ETag changed")
                     raise RangesIgnored()
                 if status != (206 if ranged else 200):
-                    raise ViDownloadError(f"Storage answered {status} for {redact(url)!r}")
+                    shown = url_without_query(url)
+                    raise ViDownloadError(f"Storage answered {status} for {shown!r}")
                 if ranged:
                     _check_content_range(
                         response.headers.get("Content-Range"), start, end, self.info

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .._mask import url_without_query
 from .._version import __version__
 from ..errors import ViDownloadError
 from ..models import ModelDownloadUrl
@@ -36,13 +37,15 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _TOTAL = re.compile(r"^bytes \d+-\d+/(\d+)$")
 
 
-def redact(url: str) -> str:
-    """A URL without its query (safe to log or put in an error)."""
-    return url.split("?", 1)[0]
-
-
 def check_storage_url(url: str) -> None:
-    """Refuse a storage URL that is neither https nor http to loopback."""
+    """Refuse a storage URL that is neither https nor http to loopback.
+
+    Args:
+        url: A pre-signed storage URL, or a redirect's target.
+
+    Raises:
+        ViDownloadError: The URL is refused (its query, the signature, not shown).
+    """
     from yarl import URL
 
     parsed = URL(url)
@@ -51,7 +54,8 @@ def check_storage_url(url: str) -> None:
     if parsed.scheme == "http" and parsed.host and _is_loopback(parsed.host):
         return
     raise ViDownloadError(
-        f"Refusing the storage URL {redact(url)!r}: only https, or http to a loopback address"
+        f"Refusing the storage URL {url_without_query(url)!r}: "
+        "only https, or http to a loopback address"
     )
 
 

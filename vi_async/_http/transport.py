@@ -1,5 +1,10 @@
-"""HTTP transport: one aiohttp session per client, auth headers, deadlines,
-typed errors and retries (with ``backoff``) for requests that are safe to repeat.
+"""HTTP transport: every request ends in a Response or a typed ViError, within its deadline.
+
+One aiohttp session per client carries the auth headers. A request is retried
+(with ``backoff``) only when the caller says it is safe to repeat, and aiohttp
+never resends one on its own; redirects are never followed; bodies are read
+within ``max_response_bytes``; no error, log record, hook or span holds the
+secret key (``_mask``).
 """
 
 from __future__ import annotations
@@ -8,14 +13,15 @@ import asyncio
 import logging
 import platform
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import backoff
 
 from .. import _mask
 from .._config import ClientConfig
-from .._observe.attempt import AttemptObserver, Responses, full_url, masked
+from .._observe.attempt import AttemptObserver, Responses, full_url
 from .._observe.hooks import Hook, normalize_hooks, path_template
 from .._observe.logging import sdk_logger
 from .._observe.otel import tracer_for
@@ -38,6 +44,7 @@ from .body import read_body
 from .rate_limit import parse_rate_limit
 from .retry import (
     Call,
+    Pacer,
     RetryQuota,
     current_call,
     current_pacer,
@@ -51,6 +58,7 @@ E = TypeVar("E", bound=ViError)
 
 if TYPE_CHECKING:
     import aiohttp
+    from opentelemetry.trace import Tracer
 
 # aiohttp is imported on first use, not with vi_async: it is most of our import
 # time (it loads the CA bundle), and `import vi_async` should stay cheap.
@@ -285,113 +293,231 @@ class Transport:
         payload: bytes | None,
         headers: dict[str, str] | None,
     ) -> Response:
+        """Make one attempt of ``call``: one HTTP exchange within the call's deadline.
+
+        Small steps, as httpx layers ``send``: the deadline, the pacer and the
+        hooks; the exchange (``_send``; the body is read here, within bounds, as a
+        coroutine of its own would cost every request one more); then
+        ``_exchange_error`` for a failed exchange, ``_record_attempt`` for every
+        attempt and ``_answer`` for the answer.
+
+        Args:
+            call: The request's state across attempts (counts this attempt).
+            params: The query parameters.
+            payload: The encoded JSON body, or None.
+            headers: This request's headers, on top of the client's.
+
+        Returns:
+            The answer, decoded (``_answer``).
+
+        Raises:
+            ViTimeoutError: The deadline passed before or during the exchange.
+            ViConnectionError: No connection, it dropped, or the answer was malformed.
+            ViError: The answer's typed error (``_answer``), or, once the deadline
+                has passed, the last attempt's.
+        """
         aiohttp, URL = _HTTP or _import_http()
         call.attempts += 1
         started = time.monotonic()
-        remaining = call.deadline - started
-        if remaining <= 0:
-            if call.last_error is not None:
-                raise call.last_error  # the real reason the call did not succeed in time
-            raise self._error(ViTimeoutError, call, "Deadline exceeded before the request was sent")
+        if started >= call.deadline:
+            raise self._out_of_time(call)
         pacer = current_pacer.get()
         if pacer is not None:
             # A bulk job's gate: a Retry-After seen by any of its requests holds back
             # every new attempt of the job (this one's retries too), not just its own.
             await pacer.before_send(call.deadline)
             started = time.monotonic()
-            remaining = call.deadline - started
-        if remaining < self.config.timeout:
-            timeout = aiohttp.ClientTimeout(total=remaining)
-        else:  # the usual case: one timeout object for every attempt (it is immutable)
-            timeout = self._timeout or self._full_timeout()
+        timeout = self._attempt_timeout(call.deadline - started)
         send_headers = {"Content-Type": "application/json"} if payload is not None else {}
         if headers:
             send_headers.update(headers)
         url = URL(self._base + call.path, encoded=True)
         tracer = tracer_for(self.tracing)
-        watch = None
+        observer = None
         if self._hooked or tracer is not None:
-            watch = await AttemptObserver.start(
-                call,
-                full_url(url, params),
-                {**self._headers, **send_headers},
-                self.hooks,
-                tracer,
-            )
+            observer = await self._observe(call, url, params, send_headers, tracer)
         status = 0
         resp_headers: Any = None
         request_id: str | None = None
-        unchained: str | None = None
+        unchained: ViError | None = None
         try:
-            async with self.session().request(
-                call.method,
-                url,
-                params=params,
-                data=payload,
-                headers=send_headers,
-                timeout=timeout,
-                allow_redirects=False,  # the API never redirects; another host is not trusted
-            ) as resp:
+            async with self._send(call, url, params, payload, send_headers, timeout) as resp:
                 status = resp.status
                 resp_headers = resp.headers
                 raw = await read_body(resp, call.method, self.config.max_response_bytes)
-        except aiohttp.ConnectionTimeoutError as exc:
-            raise self._error(ViTimeoutError, call, "Could not connect in time") from exc
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            call.answer_lost = True
-            raise self._error(
-                ViTimeoutError, call, f"No answer within {timeout.total:.3g}s"
-            ) from exc
-        except aiohttp.ClientConnectorError as exc:
-            where = f"{exc.host}:{exc.port}"  # a DNS failure's message does not name the host
-            raise self._error(
-                ViConnectionError, call, f"Cannot connect to {where}: {exc.os_error}"
-            ) from exc
-        except aiohttp.ClientResponseError as exc:
-            # Raised below, outside this block: this exception's request_info holds our
-            # request headers, the key among them, and must not become a cause or context.
-            call.answer_lost = True
-            unchained = f"Malformed HTTP response: {exc.message}"
-        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
-            call.answer_lost = True
-            raise self._error(
-                ViConnectionError, call, f"Connection dropped: {type(exc).__name__}"
-            ) from exc
-        except aiohttp.ClientError as exc:
-            call.answer_lost = True
-            unchained = f"HTTP client error: {type(exc).__name__}"
+        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+            error, chain = self._exchange_error(call, exc, timeout)
+            if chain:
+                raise error from exc
+            unchained = error  # raised below, outside this block: see _exchange_error
         finally:
             elapsed = time.monotonic() - started
             if resp_headers is not None:
                 request_id = _first_header(resp_headers, _REQUEST_ID_HEADERS)
-            if pacer is not None:
-                pacer.after_answer(started, status or None, resp_headers if status else None)
-            if logger.isEnabledFor(logging.DEBUG):
-                logger.debug(
-                    "%s %s -> %s attempt=%d elapsed=%.3fs",
-                    call.method,
-                    call.path,
-                    status or "no answer",
-                    call.attempts,
-                    elapsed,
-                    extra={
-                        "method": call.method,
-                        "path_template": path_template(call.path),
-                        "status": status or None,
-                        "attempt": call.attempts,
-                        "request_id": masked(request_id),
-                        "elapsed": elapsed,
-                    },
-                )
-            if watch is not None:
-                watch.finish(status, request_id)
+            _record_attempt(
+                call, started, elapsed, status, request_id, resp_headers, pacer, observer
+            )
         if unchained is not None:
-            raise self._error(ViConnectionError, call, unchained)
+            raise unchained
         self.responses.record(
             call, url, params, send_headers, status, elapsed, request_id, resp_headers
         )
-        if watch is not None:
-            await watch.responded(status, elapsed, request_id, resp_headers)
+        if observer is not None:
+            await observer.responded(status, elapsed, request_id, resp_headers)
+        return self._answer(call, headers, status, raw, resp_headers, request_id)
+
+    def _attempt_timeout(self, remaining: float) -> aiohttp.ClientTimeout:
+        """The timeout of an attempt: ``config.timeout``, or less near the deadline.
+
+        Args:
+            remaining: Seconds left before the call's deadline.
+
+        Returns:
+            The client's one ``ClientTimeout`` of the whole ``config.timeout`` (it is
+            immutable, so every attempt shares it), or a new one of ``remaining``.
+        """
+        if remaining < self.config.timeout:
+            aiohttp, _ = _HTTP or _import_http()
+            return aiohttp.ClientTimeout(total=remaining)  # type: ignore[no-any-return]
+        return self._timeout or self._full_timeout()
+
+    def _observe(
+        self,
+        call: Call,
+        url: Any,
+        params: dict[str, str] | None,
+        send_headers: dict[str, str],
+        tracer: Tracer | None,
+    ) -> Awaitable[AttemptObserver]:
+        """Start observing an attempt: its request hooks, then its span.
+
+        Args:
+            call: The request's state across attempts.
+            url: The attempt's URL (a yarl URL), without its query.
+            params: The query parameters.
+            send_headers: This attempt's headers, on top of the client's.
+            tracer: The tracer, when tracing is on.
+
+        Returns:
+            ``AttemptObserver.start``'s awaitable: a request hook's exception aborts the attempt.
+        """
+        sent = {**self._headers, **send_headers}
+        return AttemptObserver.start(call, full_url(url, params), sent, self.hooks, tracer)
+
+    def _send(
+        self,
+        call: Call,
+        url: Any,
+        params: dict[str, str] | None,
+        payload: bytes | None,
+        send_headers: dict[str, str],
+        timeout: aiohttp.ClientTimeout,
+    ) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
+        """Send one request on the session; redirects are not followed.
+
+        Args:
+            call: The request's state across attempts (method and path).
+            url: The URL (a yarl URL), without its query.
+            params: The query parameters.
+            payload: The encoded JSON body, or None.
+            send_headers: This attempt's headers, on top of the session's.
+            timeout: The attempt's timeout (``_attempt_timeout``).
+
+        Returns:
+            aiohttp's context manager of the response: entering it sends the request
+            and reads the status and headers.
+        """
+        return self.session().request(
+            call.method,
+            url,
+            params=params,
+            data=payload,
+            headers=send_headers,
+            timeout=timeout,
+            allow_redirects=False,  # the API never redirects; another host is not trusted
+        )
+
+    def _out_of_time(self, call: Call) -> ViError:
+        """The error of an attempt that would start after the call's deadline.
+
+        Args:
+            call: The request's state across attempts.
+
+        Returns:
+            The last attempt's error (the real reason the call did not succeed in
+            time), else a ViTimeoutError.
+        """
+        if call.last_error is not None:
+            return call.last_error
+        return self._error(ViTimeoutError, call, "Deadline exceeded before the request was sent")
+
+    def _exchange_error(
+        self, call: Call, exc: Any, timeout: aiohttp.ClientTimeout
+    ) -> tuple[ViError, bool]:
+        """Map an exchange that failed with ``exc`` to a typed error.
+
+        Marks ``call.answer_lost`` when the request may have reached the server.
+
+        Args:
+            call: The request's state across attempts.
+            exc: What aiohttp or asyncio raised (a timeout or an ``aiohttp.ClientError``).
+            timeout: The attempt's timeout (named in the message).
+
+        Returns:
+            The error, and whether ``exc`` may be its cause. It may not where ``exc``
+            holds aiohttp's ``request_info``, whose request headers carry the key:
+            that error must be raised outside the ``except`` block, so that ``exc``
+            becomes neither its cause nor its context.
+        """
+        aiohttp, _ = _HTTP or _import_http()
+        if isinstance(exc, aiohttp.ConnectionTimeoutError):
+            return self._error(ViTimeoutError, call, "Could not connect in time"), True
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            where = f"{exc.host}:{exc.port}"  # a DNS failure's message does not name the host
+            message = f"Cannot connect to {where}: {exc.os_error}"
+            return self._error(ViConnectionError, call, message), True
+        call.answer_lost = True
+        if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+            message = f"No answer within {timeout.total:.3g}s"
+            return self._error(ViTimeoutError, call, message), True
+        if isinstance(exc, aiohttp.ClientResponseError):
+            message = f"Malformed HTTP response: {exc.message}"
+            return self._error(ViConnectionError, call, message), False
+        if isinstance(exc, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)):
+            message = f"Connection dropped: {type(exc).__name__}"
+            return self._error(ViConnectionError, call, message), True
+        message = f"HTTP client error: {type(exc).__name__}"
+        return self._error(ViConnectionError, call, message), False
+
+    def _answer(
+        self,
+        call: Call,
+        headers: dict[str, str] | None,
+        status: int,
+        raw: bytes | None,
+        resp_headers: Any,
+        request_id: str | None,
+    ) -> Response:
+        """Map an answer that arrived to a Response, or raise its typed error.
+
+        Args:
+            call: The request's state across attempts.
+            headers: The headers this request added (its ``Idempotency-Key``).
+            status: The answer's status.
+            raw: Its body (None: it passed ``max_response_bytes``).
+            resp_headers: Its headers.
+            request_id: Its request id, if it had one.
+
+        Returns:
+            The answer, with its JSON body decoded (None for a DELETE or an empty
+            body; the bytes for a raw-body call).
+
+        Raises:
+            ViResponseTooLargeError: The body passed ``max_response_bytes``.
+            ViRedirectError: A 3xx (never followed).
+            ViError: The status's typed error (``error_for_status``) for a 4xx or 5xx.
+            ViDecodeError: The body is not JSON.
+        """
         if raw is None:
             raise self._error(
                 ViResponseTooLargeError,
@@ -521,6 +647,54 @@ class Transport:
             type(details["exception"]).__name__,
             details["tries"] + 1,
         )
+
+
+def _record_attempt(
+    call: Call,
+    started: float,
+    elapsed: float,
+    status: int,
+    request_id: str | None,
+    resp_headers: Any,
+    pacer: Pacer | None,
+    observer: AttemptObserver | None,
+) -> None:
+    """Tell the pacer, the debug log and the attempt span how one attempt went.
+
+    Called from the attempt's ``finally``, for every attempt, answered or not: the
+    span reads the exception in flight.
+
+    Args:
+        call: The request's state across attempts.
+        started: When the attempt was sent (``time.monotonic()``).
+        elapsed: Seconds from sending to the end of the body (or the failure).
+        status: The answer's status; 0 when no answer arrived.
+        request_id: The answer's request id, if any.
+        resp_headers: The answer's headers; None when no answer arrived.
+        pacer: The bulk job's gate, if the request belongs to one.
+        observer: The attempt's hooks and span, if observed.
+    """
+    if pacer is not None:
+        pacer.after_answer(started, status or None, resp_headers if status else None)
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug(
+            "%s %s -> %s attempt=%d elapsed=%.3fs",
+            call.method,
+            call.path,
+            status or "no answer",
+            call.attempts,
+            elapsed,
+            extra={
+                "method": call.method,
+                "path_template": path_template(call.path),
+                "status": status or None,
+                "attempt": call.attempts,
+                "request_id": _mask.masked(request_id),
+                "elapsed": elapsed,
+            },
+        )
+    if observer is not None:
+        observer.finish(status, request_id)
 
 
 def _first_header(headers: Any, names: tuple[str, ...]) -> str | None:

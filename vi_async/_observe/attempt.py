@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._http.rate_limit import RateLimitInfo, parse_rate_limit
-from .._mask import mask
-from .hooks import Hook, RequestInfo, ResponseInfo, call_hooks, masked_headers, path_template
+from .._mask import masked, masked_headers
+from .hooks import Hook, RequestInfo, ResponseInfo, call_hooks, path_template
 from .otel import end_attempt, start_attempt
 
 if TYPE_CHECKING:
@@ -31,11 +31,6 @@ if TYPE_CHECKING:
 # method, yarl URL, params, path, attempt, sent headers, status, elapsed, request id,
 # answer headers
 _Seen = tuple[Any, ...]
-
-
-def masked(text: str | None) -> str | None:
-    """Server text (a request id) with any Vi key hidden."""
-    return None if text is None else mask(text)
 
 
 def full_url(url: Any, params: Mapping[str, str] | None) -> str:

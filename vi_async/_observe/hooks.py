@@ -19,11 +19,9 @@ from typing import Any
 import attrs
 
 from .._http.rate_limit import RateLimitInfo, parse_rate_limit
-from .._mask import mask
 
 Hook = Callable[[Any], Any]
 HOOK_EVENTS = ("request", "response")
-MASK = "***"
 
 # The name of the id placeholder after each collection segment of a path.
 _ID_NAMES = {"flows": "flow_id", "runs": "run_id", "outputs": "ckpt"}
@@ -67,16 +65,6 @@ def path_template(path: str) -> str:
     for i in range(1, len(parts), 2):
         parts[i] = "{" + _ID_NAMES.get(parts[i - 1], "id") + "}"
     return "/".join(parts)
-
-
-def masked_headers(headers: Mapping[str, str]) -> Mapping[str, str]:
-    """A read-only copy of ``headers`` with any Vi key hidden (``_mask``)."""
-    from multidict import CIMultiDict, CIMultiDictProxy
-
-    out: CIMultiDict[str] = CIMultiDict()
-    for name, value in headers.items():
-        out.add(name, f"Bearer {MASK}" if name.lower() == "authorization" else mask(value))
-    return CIMultiDictProxy(out)
 
 
 def normalize_hooks(
