@@ -153,6 +153,99 @@ def _inline_check(hook: str, optional: bool, cls_name: str, var: str) -> str:
     return f"if {test}: {var} = {hook}({var}, None)"
 
 
+def _field_check(i: int, var: str, t: Any, conv: cattrs.Converter, globs: dict[str, Any]) -> str:
+    """The generated statement(s) that check and convert field ``i`` held in ``var``.
+
+    Args:
+        i: The field's position (names the helpers it puts into ``globs``).
+        var: The local variable holding the field's raw value.
+        t: The field's type.
+        conv: The converter whose hooks handle nested types.
+        globs: The generated function's globals; helpers are added here.
+
+    Returns:
+        Source text; ``{indent}`` marks where a continuation line is indented.
+    """
+    if t is str:
+        return _inline_check("__strict_str", False, "str", var)
+    if t is int:
+        return _inline_check("__strict_int", False, "int", var)
+    if t == _OPTIONAL_STR:
+        return _inline_check("__strict_str", True, "str", var)
+    if t == _OPTIONAL_INT:
+        return _inline_check("__strict_int", True, "int", var)
+    if t == _ANY_DICT:
+        # free-form data: passed through untouched, once known to be an object
+        return f"if {var}.__class__ is not dict: raise __wrong(dict, {var})"
+    if typing.get_origin(t) is list and len(typing.get_args(t)) == 1:
+        (elem,) = typing.get_args(t)
+        globs[f"__h{i}"], globs[f"__t{i}"] = _hook(conv, elem), elem
+        return (
+            f"if {var}.__class__ is not list: raise __wrong(list, {var})\n"
+            f"{{indent}}{var} = [__h{i}(e, __t{i}) for e in {var}]"
+        )
+    hook = _hook(conv, t)
+    enum_cls: Any = getattr(hook, "enum_cls", None)
+    if enum_cls is not None and enum_cls is t:
+        # _enum_structure inlined: a dict lookup, the class call only for unknown values
+        globs[f"__m{i}"], globs[f"__e{i}"] = enum_cls._value2member_map_, enum_cls
+        return (
+            f"try: {var} = __m{i}[{var}]\n"
+            f"{{indent}}except (KeyError, TypeError): {var} = __e{i}({var})"
+        )
+    globs[f"__h{i}"], globs[f"__t{i}"] = hook, t
+    return f"{var} = __h{i}({var}, __t{i})"
+
+
+def _field_lines(
+    i: int, var: str, key: str, default: Any, check: str, globs: dict[str, Any]
+) -> list[str] | None:
+    """The generated lines reading field ``i`` from ``o`` (None: cattrs must do it).
+
+    Args:
+        i: The field's position.
+        var: The local variable to hold the value.
+        key: The field's wire (camelCase) name.
+        default: The field's attrs default (``attrs.NOTHING`` when required).
+        check: The field's check from :func:`_field_check`.
+        globs: The generated function's globals; defaults are added here.
+
+    Returns:
+        The lines, or None for a factory that takes ``self``.
+    """
+    if default is attrs.NOTHING:
+        return [f"  {var} = o[{key!r}]", "  " + check.replace("{indent}", "  ")]
+    if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+        if default.takes_self:
+            return None
+        globs[f"__f{i}"] = default.factory
+        fallback = f"__f{i}()"
+    else:
+        globs[f"__d{i}"] = default
+        fallback = f"__d{i}"
+    # one lookup per field: servers send (nearly) every field
+    return [
+        f"  {var} = get({key!r}, __missing)",
+        f"  if {var} is __missing:",
+        f"    {var} = {fallback}",
+        "  else:",
+        "    " + check.replace("{indent}", "    "),
+    ]
+
+
+def _compile(cls: type[Any], lines: list[str], globs: dict[str, Any]) -> Callable[[Any, Any], Any]:
+    """Compile the body ``lines`` into ``structure_<cls>(o, _=None)``, visible to tracebacks."""
+    name = f"structure_{cls.__name__}"
+    source = f"def {name}(o, _=None):\n" + "\n".join(lines) + "\n"
+    qualname = f"{cls.__module__}.{cls.__qualname__}"
+    filename = f"<vi_async generated structure {qualname}-{next(_counter)}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace: dict[str, Any] = {}
+    exec(compile(source, filename, "exec"), globs, namespace)
+    fn: Callable[[Any, Any], Any] = namespace[name]
+    return fn
+
+
 def _gen_structure_fn(cls: type[Any], conv: cattrs.Converter) -> Callable[[Any, Any], Any] | None:
     """Generate a fast structure function for an attrs class (None: leave it to cattrs)."""
     fields = attrs.fields(attrs.resolve_types(cls))
@@ -173,71 +266,15 @@ def _gen_structure_fn(cls: type[Any], conv: cattrs.Converter) -> Callable[[Any, 
     ]
     args = []
     for i, a in enumerate(fields):
-        var, key = f"v{i}", camel(a.name)
-        t: Any = a.type
-        if t is str:
-            check = _inline_check("__strict_str", False, "str", var)
-        elif t is int:
-            check = _inline_check("__strict_int", False, "int", var)
-        elif t == _OPTIONAL_STR:
-            check = _inline_check("__strict_str", True, "str", var)
-        elif t == _OPTIONAL_INT:
-            check = _inline_check("__strict_int", True, "int", var)
-        elif t == _ANY_DICT:
-            # free-form data: passed through untouched, once known to be an object
-            check = f"if {var}.__class__ is not dict: raise __wrong(dict, {var})"
-        elif typing.get_origin(t) is list and len(typing.get_args(t)) == 1:
-            (elem,) = typing.get_args(t)
-            globs[f"__h{i}"], globs[f"__t{i}"] = _hook(conv, elem), elem
-            check = (
-                f"if {var}.__class__ is not list: raise __wrong(list, {var})\n"
-                f"{{indent}}{var} = [__h{i}(e, __t{i}) for e in {var}]"
-            )
-        else:
-            hook = _hook(conv, t)
-            enum_cls: Any = getattr(hook, "enum_cls", None)
-            if enum_cls is not None and enum_cls is t:
-                # _enum_structure inlined: a dict lookup, the class call only for unknown values
-                globs[f"__m{i}"], globs[f"__e{i}"] = enum_cls._value2member_map_, enum_cls
-                check = (
-                    f"try: {var} = __m{i}[{var}]\n"
-                    f"{{indent}}except (KeyError, TypeError): {var} = __e{i}({var})"
-                )
-            else:
-                globs[f"__h{i}"], globs[f"__t{i}"] = hook, t
-                check = f"{var} = __h{i}({var}, __t{i})"
-        default = a.default
-        if default is attrs.NOTHING:
-            lines.append(f"  {var} = o[{key!r}]")
-            if check:
-                lines.append("  " + check.replace("{indent}", "  "))
-        else:
-            if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
-                if default.takes_self:
-                    return None
-                globs[f"__f{i}"] = default.factory
-                fallback = f"__f{i}()"
-            else:
-                globs[f"__d{i}"] = default
-                fallback = f"__d{i}"
-            # one lookup per field: servers send (nearly) every field
-            lines.append(f"  {var} = get({key!r}, __missing)")
-            lines.append(f"  if {var} is __missing:")
-            lines.append(f"    {var} = {fallback}")
-            if check:
-                lines.append("  else:")
-                lines.append("    " + check.replace("{indent}", "    "))
+        var = f"v{i}"
+        check = _field_check(i, var, a.type, conv, globs)
+        field_lines = _field_lines(i, var, camel(a.name), a.default, check, globs)
+        if field_lines is None:
+            return None
+        lines += field_lines
         args.append(var)
-    name = f"structure_{cls.__name__}"
     lines.append(f"  return __cl({', '.join(args)})")
-    source = f"def {name}(o, _=None):\n" + "\n".join(lines) + "\n"
-    qualname = f"{cls.__module__}.{cls.__qualname__}"
-    filename = f"<vi_async generated structure {qualname}-{next(_counter)}>"
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    namespace: dict[str, Any] = {}
-    exec(compile(source, filename, "exec"), globs, namespace)
-    fn: Callable[[Any, Any], Any] = namespace[name]
-    return fn
+    return _compile(cls, lines, globs)
 
 
 def _make_converter() -> cattrs.Converter:
