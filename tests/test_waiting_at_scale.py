@@ -83,8 +83,10 @@ async def test_a_few_waits_stay_per_run(vi_client: Client, vi_server: LocalServe
 async def test_a_run_missing_from_the_list_ends_its_waiters_with_not_found(
     vi_client: Client, vi_server: LocalServer
 ) -> None:
-    ids = await _create(vi_client, 30, run_meta(pending=0.1, running=0.8))
-    doomed = ids[7]
+    ids = await _create(vi_client, 29, run_meta(pending=0.1, running=0.8))
+    # the deleted run cannot end before its delete, however loaded the machine is
+    (doomed,) = await _create(vi_client, 1, run_meta(pending=0.1, running=600))
+    ids.insert(7, doomed)
     outcomes: dict[str, object] = {}
 
     async def wait(run_id: str) -> None:
