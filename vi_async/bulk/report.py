@@ -17,21 +17,6 @@ import attrs
 
 from ..errors import ViError
 
-__all__ = [
-    "CANCELLED_REASON",
-    "CHANGED_REASON",
-    "GRACE_REASON",
-    "UNKNOWN_REASON",
-    "BulkError",
-    "BulkItemResult",
-    "BulkOutcome",
-    "BulkProgress",
-    "BulkReport",
-    "OnActiveRun",
-    "Progress",
-]
-
-
 CHANGED_REASON = "changed since the plan"
 """The reason of a planned flow skipped by ``flows.apply``: its etag is not the plan's."""
 CANCELLED_REASON = "cancelled"
