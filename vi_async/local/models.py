@@ -36,7 +36,7 @@ from vi_async.local.pagination import decode_token, encode_token, parse_page_siz
 from vi_async.local.records import RunRecord
 from vi_async.local.responses import json_response
 from vi_async.local.state import STATE, LocalState
-from vi_async.local.storage import STORAGE, STORAGE_PREFIX, Storage, send_artifact
+from vi_async.local.storage import STORAGE, STORAGE_PREFIX, Storage, UrlSigner, send_artifact
 from vi_async.local.validation import check_id
 
 ATTR_CHECKPOINTS = "vi-local/checkpoints"
@@ -237,7 +237,7 @@ async def get_blob(request: web.Request) -> web.StreamResponse:
 
 def add_model_routes(app: web.Application) -> None:
     """Register the run output routes and the storage route on ``app``."""
-    app[STORAGE] = Storage()
+    app[STORAGE] = Storage(signer=UrlSigner(clock=app[STATE].clock))
     base = "/workspaces/{org}/runs/{runId}/outputs"
     app.router.add_get(base, list_outputs)
     app.router.add_get(base + "/{ckpt}", get_output)

@@ -102,17 +102,51 @@ class Store:
             ApiError: A 503 when the database cannot take the write (read-only,
                 full, failing or locked), or what ``fn`` raised.
         """
-        if self._executor is None or self._db is None:
-            raise RuntimeError("the store is not open")
-        loop = asyncio.get_running_loop()
-        call = functools.partial(fn, self._db, *args, **kwargs)
+        executor, call = self._bind(fn, *args, **kwargs)
         try:
-            return await loop.run_in_executor(self._executor, call)
+            return await asyncio.get_running_loop().run_in_executor(executor, call)
         except sqlite3.Error as exc:
             error = unavailable(exc)
             if error is None:
                 raise
             raise error from exc
+
+    def call(
+        self, fn: Callable[Concatenate[Database, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Call ``fn(database, *args, **kwargs)`` on the worker thread and wait, blocking.
+
+        For the server's control methods, which tests call from the server's own
+        event loop or from another thread: the call needs no event loop, and a
+        database call is short.
+
+        Args:
+            fn: A :class:`Database` method, or a function taking the database first.
+            *args: Passed on to ``fn``.
+            **kwargs: Passed on to ``fn``.
+
+        Returns:
+            What ``fn`` returns.
+
+        Raises:
+            RuntimeError: The store is not open.
+            ApiError: As :meth:`run`.
+        """
+        executor, call = self._bind(fn, *args, **kwargs)
+        try:
+            return executor.submit(call).result()
+        except sqlite3.Error as exc:
+            error = unavailable(exc)
+            if error is None:
+                raise
+            raise error from exc
+
+    def _bind(
+        self, fn: Callable[Concatenate[Database, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> tuple[ThreadPoolExecutor, Callable[[], T]]:
+        if self._executor is None or self._db is None:
+            raise RuntimeError("the store is not open")
+        return self._executor, functools.partial(fn, self._db, *args, **kwargs)
 
     async def close(self) -> None:
         """Close the database and stop the worker thread."""
