@@ -102,7 +102,7 @@ class RequestJournal:
     def __init__(self, maxlen: int = DEFAULT_MAXLEN) -> None:
         """Keep at most ``maxlen`` entries (the oldest go first)."""
         if maxlen < 1:
-            raise ValueError("maxlen must be >= 1")
+            raise ValueError(f"journal_size must be >= 1, got {maxlen!r}")
         self._entries: deque[JournalEntry] = deque(maxlen=maxlen)
         self._lock = threading.Lock()
 

@@ -93,6 +93,7 @@ class LocalServer(SeedingMixin, ControlMixin):
         admin_token: str | None = None,
         read_timeout: float = READ_TIMEOUT,
         clock: str = "real",
+        journal_size: int = 10_000,
     ) -> None:
         """Configure the server; nothing starts until :meth:`start` or a ``with`` block.
 
@@ -114,11 +115,12 @@ class LocalServer(SeedingMixin, ControlMixin):
                 body, or to reuse an idle connection.
             clock: ``"real"`` (the wall clock) or ``"manual"`` (starts at the real
                 time and stands still until :meth:`advance`).
+            journal_size: How many requests :attr:`requests` keeps (the newest).
 
         Raises:
             ValueError: ``read_timeout`` outside 0..3600 s, ``admin_token`` not
-                printable ASCII, ``secret_key`` not in the official format, or
-                an unknown ``clock``.
+                printable ASCII, ``secret_key`` not in the official format, an
+                unknown ``clock``, or ``journal_size`` below 1.
             ApiError: A 400 for an invalid ``organization_id``.
         """
         if not 0 < read_timeout <= 3600:
@@ -148,7 +150,7 @@ class LocalServer(SeedingMixin, ControlMixin):
         self._thread_loop: asyncio.AbstractEventLoop | None = None
         self._thread_stop: asyncio.Event | None = None
         self._clock = make_clock(clock)
-        self._journal = RequestJournal()
+        self._journal = RequestJournal(journal_size)
         self._rules = RuleBook()
 
     def __repr__(self) -> str:
