@@ -53,7 +53,9 @@ class TrainingService:
 async def _when_started(server: LocalServer, count: int) -> None:
     """Wait (real time, briefly) until the service has created ``count`` runs."""
     with anyio.fail_after(10):
-        while len(server.requests.filter(method="PUT", path="runs/*", status=201)) < count:
+        while True:
+            if len(server.requests.filter(method="PUT", path="runs/*", status=201)) >= count:
+                return
             await anyio.sleep(0.005)
 
 

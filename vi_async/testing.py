@@ -115,5 +115,7 @@ def vi_server_thread(
     """A local Vi server running on a background thread, for synchronous tests."""
     from vi_async.local import LocalServer
 
-    with LocalServer(schedule=vi_run_schedule, strict=_strict(vi_dialect), clock=vi_clock) as server:
+    with LocalServer(
+        schedule=vi_run_schedule, strict=_strict(vi_dialect), clock=vi_clock
+    ) as server:
         yield server

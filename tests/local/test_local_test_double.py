@@ -144,9 +144,7 @@ async def test_set_run_refuses_bad_moves_before_changing_anything(
 
 
 @MANUAL
-async def test_append_logs_merges_lines_at_server_time(
-    vi_server: LocalServer, api: Api
-) -> None:
+async def test_append_logs_merges_lines_at_server_time(vi_server: LocalServer, api: Api) -> None:
     await api.create_run("r", flow={"name": "f", "blocks": [{"block": "x"}, {"block": "y"}]})
     start = _ms(vi_server)
     vi_server.append_logs("r", ["a", "b"], block="y")

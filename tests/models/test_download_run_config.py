@@ -18,7 +18,10 @@ MODEL_BLOCK = {"block": "model", "settings": {"architecture": {"name": "qwen25vl
 @pytest.mark.vi_clock("manual")
 @pytest.mark.parametrize(
     ("blocks", "expected"),
-    [([], ("phrase-grounding", "vi-local-tiny")), ([MODEL_BLOCK], ("phrase-grounding", "qwen25vl"))],
+    [
+        ([], ("phrase-grounding", "vi-local-tiny")),
+        ([MODEL_BLOCK], ("phrase-grounding", "qwen25vl")),
+    ],
 )
 async def test_download_reads_task_type_and_architecture(
     vi_server: LocalServer,

@@ -59,8 +59,8 @@ from .lock import TargetLock
 from .manifest import Manifest
 from .prefix import Prefix
 from .progress import DownloadProgress
-from .run_config import read_run_config
 from .ranges import ObjectChanged, RangesIgnored, Transfer, fetch_chunks, fetch_whole, now_ms
+from .run_config import read_run_config
 from .storage import BlobInfo, StorageSession, UrlSource, check_storage_url
 
 logger = logging.getLogger("vi_async")

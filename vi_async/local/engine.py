@@ -31,8 +31,8 @@ the reason and message it was given.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
 import dataclasses
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -198,9 +198,7 @@ def _moved(plan: RunPlan, phase: str, current: str, now: int) -> dict[str, Any]:
     return {"outcome": phase, "finished_at": now, "running_at": running_at}
 
 
-def drive(
-    plan: RunPlan, phase: str, now: int, reason: str | None, message: str | None
-) -> RunPlan:
+def drive(plan: RunPlan, phase: str, now: int, reason: str | None, message: str | None) -> RunPlan:
     """The plan of a run moved to ``phase`` at ``now`` (``LocalServer.set_run``).
 
     Args:

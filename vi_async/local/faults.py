@@ -340,7 +340,9 @@ class FaultInjector:
         if rule.reset:
             return _reset(request)
         if rule.status is not None:
-            headers = {} if rule.retry_after is None else {"Retry-After": _seconds(rule.retry_after)}
+            headers = (
+                {} if rule.retry_after is None else {"Retry-After": _seconds(rule.retry_after)}
+            )
             raise ApiError(rule.status, f"injected fault: HTTP {rule.status}", headers=headers)
         return None
 

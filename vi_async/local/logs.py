@@ -128,7 +128,6 @@ class LogView:
         return min(max(first, 0), self._len)
 
 
-
 class MergedView:
     """A :class:`LogView` with the lines added by ``append_logs`` merged in.
 
