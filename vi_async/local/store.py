@@ -10,9 +10,10 @@ cause, never a bare 500.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Concatenate, ParamSpec, TypeVar
 
@@ -52,6 +53,18 @@ def unavailable(exc: sqlite3.Error) -> ApiError | None:
                 headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)},
             )
     return None
+
+
+@contextlib.contextmanager
+def _answered_as_503() -> Iterator[None]:
+    """Turn a storage failure SQLite raises into its 503 answer (see :func:`unavailable`)."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        error = unavailable(exc)
+        if error is None:
+            raise
+        raise error from exc
 
 
 class Store:
@@ -103,13 +116,8 @@ class Store:
                 full, failing or locked), or what ``fn`` raised.
         """
         executor, call = self._bind(fn, *args, **kwargs)
-        try:
+        with _answered_as_503():
             return await asyncio.get_running_loop().run_in_executor(executor, call)
-        except sqlite3.Error as exc:
-            error = unavailable(exc)
-            if error is None:
-                raise
-            raise error from exc
 
     def call(
         self, fn: Callable[Concatenate[Database, P], T], *args: P.args, **kwargs: P.kwargs
@@ -120,26 +128,11 @@ class Store:
         event loop or from another thread: the call needs no event loop, and a
         database call is short.
 
-        Args:
-            fn: A :class:`Database` method, or a function taking the database first.
-            *args: Passed on to ``fn``.
-            **kwargs: Passed on to ``fn``.
-
-        Returns:
-            What ``fn`` returns.
-
-        Raises:
-            RuntimeError: The store is not open.
-            ApiError: As :meth:`run`.
+        Args, return value and errors are those of :meth:`run`.
         """
         executor, call = self._bind(fn, *args, **kwargs)
-        try:
+        with _answered_as_503():
             return executor.submit(call).result()
-        except sqlite3.Error as exc:
-            error = unavailable(exc)
-            if error is None:
-                raise
-            raise error from exc
 
     def _bind(
         self, fn: Callable[Concatenate[Database, P], T], *args: P.args, **kwargs: P.kwargs
