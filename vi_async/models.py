@@ -540,7 +540,9 @@ class ModelDownload(_Summarized):
     ``adapter_path`` the ``model_adapter`` directory or None. ``sha256`` is
     that of the downloaded archive; ``files`` are paths relative to
     ``model_dir``; ``reused`` is true when the model was already on disk and
-    nothing was downloaded.
+    nothing was downloaded. ``task_type`` and ``architecture`` are what the
+    model's ``run.json`` states (its ``flow.spec.task_type``; the FlowSpec model
+    block's ``settings.architecture.name``), None when it does not say.
     """
 
     model_dir: Path
@@ -552,6 +554,8 @@ class ModelDownload(_Summarized):
     sha256: str
     files: list[str] = attrs.field(factory=list)
     reused: bool = False
+    task_type: str | None = None
+    architecture: str | None = None
 
     def summary(self) -> str:
         """Return the readable multi-line summary that ``info()`` prints."""
@@ -562,6 +566,7 @@ class ModelDownload(_Summarized):
             f"  Weights:          {self.model_path}",
             f"  Adapter:          {self.adapter_path or 'none'}",
             f"  Run config:       {self.run_config_path}",
+            f"  Task, model:      {self.task_type or '-'}, {self.architecture or '-'}",
             f"  Archive:          {self.size_bytes / 1e6:.1f} MB, sha256 {self.sha256[:16]}...",
             f"  Files:            {len(self.files)}",
         ]

@@ -11,6 +11,15 @@ Installed with vi-async and loaded by pytest automatically. Fixtures:
   ``-m "not strict"`` runs one half). ``@pytest.mark.parametrize("vi_dialect",
   ["extended"])`` pins a test about an extension to the default dialect.
 
+- ``vi_clock``: the servers' clock, ``"real"`` unless the test is marked
+  ``@pytest.mark.vi_clock("manual")`` (or overrides the fixture). With a manual
+  clock, time stands still until the test calls ``vi_server.advance(seconds)``.
+
+Every test gets fresh servers, so ``vi_server.requests`` (the request journal)
+holds only that test's requests. The control methods (``advance``, ``set_run``,
+``append_logs``, ``inject``, ``requests``) are plain calls, the same in async
+tests (``vi_server``) and sync ones (``vi_server_thread``).
+
 Async fixtures run on the anyio pytest plugin (mark tests ``@pytest.mark.anyio``).
 Override ``vi_run_schedule`` to change how fast runs progress.
 """
@@ -36,12 +45,27 @@ def vi_run_schedule() -> RunSchedule:
 
 
 DIALECTS = ("extended", "strict")
+CLOCKS = ("real", "manual")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the dialect markers."""
+    """Register the dialect markers and the clock marker."""
     for name in DIALECTS:
         config.addinivalue_line("markers", f"{name}: runs against the {name} local server")
+    config.addinivalue_line(
+        "markers", 'vi_clock(kind): the local servers\' clock, "real" (default) or "manual"'
+    )
+
+
+@pytest.fixture
+def vi_clock(request: pytest.FixtureRequest) -> str:
+    """The test servers' clock: ``"real"``, or the ``@pytest.mark.vi_clock(...)`` kind."""
+    marker = request.node.get_closest_marker("vi_clock")
+    if marker is None:
+        return "real"
+    if len(marker.args) != 1 or marker.args[0] not in CLOCKS:
+        raise ValueError(f'use @pytest.mark.vi_clock("real") or ("manual"), got {marker.args}')
+    return str(marker.args[0])
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -66,11 +90,14 @@ def _strict(dialect: str) -> bool:
 
 
 @pytest.fixture
-async def vi_server(vi_run_schedule: RunSchedule, vi_dialect: str) -> AsyncIterator[LocalServer]:
+async def vi_server(
+    vi_run_schedule: RunSchedule, vi_dialect: str, vi_clock: str
+) -> AsyncIterator[LocalServer]:
     """A local Vi server on a free loopback port, with an in-memory database."""
     from vi_async.local import LocalServer
 
-    async with LocalServer(schedule=vi_run_schedule, strict=_strict(vi_dialect)) as server:
+    strict = _strict(vi_dialect)
+    async with LocalServer(schedule=vi_run_schedule, strict=strict, clock=vi_clock) as server:
         yield server
 
 
@@ -82,9 +109,13 @@ async def vi_client(vi_server: LocalServer) -> AsyncIterator[Client]:
 
 
 @pytest.fixture
-def vi_server_thread(vi_run_schedule: RunSchedule, vi_dialect: str) -> Iterator[LocalServer]:
+def vi_server_thread(
+    vi_run_schedule: RunSchedule, vi_dialect: str, vi_clock: str
+) -> Iterator[LocalServer]:
     """A local Vi server running on a background thread, for synchronous tests."""
     from vi_async.local import LocalServer
 
-    with LocalServer(schedule=vi_run_schedule, strict=_strict(vi_dialect)) as server:
+    with LocalServer(
+        schedule=vi_run_schedule, strict=_strict(vi_dialect), clock=vi_clock
+    ) as server:
         yield server

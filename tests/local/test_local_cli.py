@@ -93,9 +93,14 @@ def test_cli_serves_and_stops_on_sigint(tmp_path: Path) -> None:
 
 def test_cli_strict_serves_only_the_vi_wire(tmp_path: Path) -> None:
     banner: list[str] = []
-    proc, env = _start(tmp_path / "s.sqlite", "--strict", "--pending-seconds", "0", banner=banner)
+    seed = ("--seed-flows", "3", "--seed-prefix", "nightly-", "--seed-age-days", "10")
+    proc, env = _start(
+        tmp_path / "s.sqlite", "--strict", "--pending-seconds", "0", *seed, banner=banner
+    )
     try:
         assert "(strict dialect)" in banner[0]
+        # The banner confirms what --seed-flows made.
+        assert "Seeded 3 flows: nightly-0 .. nightly-2, created 10 days ago\n" in banner
         base = f"{env['DATATURE_VI_API_ENDPOINT']}workspaces/{env['DATATURE_VI_ORGANIZATION_ID']}"
         auth = {
             "Authorization": f"Bearer {env['DATATURE_VI_SECRET_KEY']}",

@@ -6,6 +6,8 @@ Skipped when vi-sdk is not installed. The server runs on a background thread
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -166,10 +168,10 @@ def test_bad_key_is_an_authentication_error(vi: Any, server: LocalServer) -> Non
         c.flows.list()
 
 
-def _succeeded_run(client: Any, checkpoints: int = 2) -> str:
+def _succeeded_run(client: Any, checkpoints: int = 2, flow: dict[str, Any] = SPEC) -> str:
     """A Succeeded run with small checkpoints, made and awaited through the official client."""
     run = client.runs.create(
-        flow=SPEC,
+        flow=flow,
         metadata={"vi-local/checkpoints": str(checkpoints), "vi-local/model-bytes": "300000"},
     )
     return str(_wait_terminal(client, run.run_id).run_id)
@@ -194,3 +196,66 @@ def test_models_download_and_get_model(client: Any, server: LocalServer, tmp_pat
     again = client.get_model(run_id, save_path=tmp_path / "other", show_progress=False)
     assert (Path(again.model_path) / "model.safetensors").is_file()
     assert server.storage_stats.with_authorization == 0
+
+
+TRAINED = {
+    **SPEC,
+    "blocks": [
+        {"block": "dataset", "settings": {"projectKind": "vqa"}, "style": {}},
+        {"block": "model", "settings": {"architecture": {"name": "qwen25vl", "size": "7B"}},
+         "style": {}},
+    ],
+}  # fmt: skip
+
+
+def _official_model_info(vi: Any) -> Any:
+    """``vi/inference/model_info.py`` (standard library only), loaded without ``vi.inference``,
+    whose package imports transformers and pydantic."""
+    path = Path(vi.__file__).parent / "inference" / "model_info.py"
+    spec = importlib.util.spec_from_file_location("vi_official_model_info", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _loader_architecture(result: Any) -> str:
+    """The architecture the official loader detects from run.json: ``ViLoader``'s own
+    ``_detect_from_datature_config`` when importable, else its exact steps (the official
+    FlowSpec decoded with msgspec, the first block named ``*model*``)."""
+    try:
+        from vi.inference.loaders.vi_loader import _ViLoaderFactory
+    except ImportError:
+        msgspec = pytest.importorskip("msgspec")
+        responses = pytest.importorskip("vi.api.resources.training_projects.flows.responses")
+        config = json.loads(Path(result.run_config_path).read_text())
+        flow = msgspec.convert(config["spec"]["flow"], type=responses.FlowSpec)
+        block = next(block for block in flow.blocks if "model" in block.block)
+        return str(block.settings["architecture"]["name"])
+    return str(_ViLoaderFactory()._detect_from_datature_config(result))
+
+
+@pytest.mark.parametrize(
+    ("flow", "task", "architecture"),
+    [(SPEC, "phrase-grounding", "vi-local-tiny"), (TRAINED, "vqa", "qwen25vl")],
+)
+def test_official_inference_helpers_read_the_archive(
+    vi: Any,
+    client: Any,
+    server: LocalServer,
+    tmp_path: Path,
+    flow: dict[str, Any],
+    task: str,
+    architecture: str,
+) -> None:
+    run_id = client.runs.create(flow=flow, metadata={"vi-local/model-bytes": "300000"}).run_id
+    server.set_run(run_id, "Succeeded")  # no waiting for the schedule
+    result = client.models.download(run_id, save_dir=tmp_path, show_progress=False)
+    assert _loader_architecture(result) == architecture
+    info = _official_model_info(vi).inspect_model_from_path(result.model_path)
+    assert (info.architecture, info.task_type) == (architecture, task)
+    config = json.loads(Path(result.run_config_path).read_text())
+    assert config["spec"]["flow"]["name"] == flow["name"]
+    assert config["flow"]["spec"]["name"] == flow["name"]
+    blocks = [block["block"] for block in config["spec"]["flow"]["blocks"]]
+    assert blocks[: len(flow["blocks"])] == [block["block"] for block in flow["blocks"]]

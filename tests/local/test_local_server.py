@@ -166,6 +166,12 @@ async def test_seed_route_and_helper(server: LocalServer, api: Api) -> None:
     assert await server.flow_ids(other_org) == r.body["flowIds"]
     assert (await api.raw("POST", url, json={"flows": -1}, headers=admin)).status == 400
     assert (await api.raw("POST", url, json={"flows": "many"}, headers=admin)).status == 400
+    # Unknown keys are refused, by name, and nothing is seeded.
+    before = await server.flow_ids()
+    typo = {"flows": 2000, "prefix": "nightly-", "ageDays": 10}
+    r = await api.raw("POST", url, json=typo, headers=admin)
+    assert r.status == 400 and "ageDays" in r.body["message"] and "prefix" in r.body["message"]
+    assert await server.flow_ids() == before
     more = await server.seed_flows(5, name_prefix="h-")
     assert (await server.flow_ids())[-5:] == more
 

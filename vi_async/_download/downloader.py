@@ -60,6 +60,7 @@ from .manifest import Manifest
 from .prefix import Prefix
 from .progress import DownloadProgress
 from .ranges import ObjectChanged, RangesIgnored, Transfer, fetch_chunks, fetch_whole, now_ms
+from .run_config import read_run_config
 from .storage import BlobInfo, StorageSession, UrlSource, check_storage_url
 
 logger = logging.getLogger("vi_async")
@@ -126,6 +127,7 @@ def _download_url(model: Model) -> ModelDownloadUrl:
 
 def _result(model: Model, target: Path, size: int, sha256: str, reused: bool) -> ModelDownload:
     model_path, adapter, config = check_layout(target)
+    task_type, architecture = read_run_config(config)
     return ModelDownload(
         model_dir=target,
         model_path=model_path,
@@ -136,6 +138,8 @@ def _result(model: Model, target: Path, size: int, sha256: str, reused: bool) ->
         sha256=sha256,
         files=files_of(target),
         reused=reused,
+        task_type=task_type,
+        architecture=architecture,
     )
 
 

@@ -3,9 +3,14 @@
 - ``GET /_local/health``: ``{"status": "ok"}`` (open to any loopback client)
 - ``GET /_local/stats``: ``{"requests": {"GET /workspaces/{org}/runs/{runId}": 12, ...}}``
 - ``DELETE /_local/stats``: reset the counters
-- ``POST /_local/seed`` with ``{"organizationId"?, "flows": N, "namePrefix"?, "ageSeconds"?}``:
-  bulk-insert N (at most :data:`MAX_SEED_FLOWS`) flows in one transaction, off
-  the event loop, created ``ageSeconds`` ago; answers ``{"organizationId", "flowIds"}``
+- ``POST /_local/seed``: bulk-insert flows in one transaction, off the event
+  loop; answers ``{"organizationId", "flowIds"}``. Body (any other key is a 400
+  naming it):
+
+  - ``flows`` (required): how many, 0 to :data:`MAX_SEED_FLOWS`
+  - ``namePrefix`` (default ``"seed-"``): names are ``<prefix>0``, ``<prefix>1``, ...
+  - ``ageSeconds`` (default 0): created this many seconds before the server time
+  - ``organizationId`` (default: the default organization)
 - ``GET /_local/faults`` / ``PUT /_local/faults`` with FaultConfig fields as JSON
 
 Every route but health needs the server's admin token (``LocalServer.admin_token``,
@@ -30,12 +35,13 @@ from vi_async.local.errors import ApiError, bad_request
 from vi_async.local.faults import FaultConfig
 from vi_async.local.responses import json_response
 from vi_async.local.state import STATE
-from vi_async.local.validation import check_id
+from vi_async.local.validation import check_id, check_keys
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 ADMIN_HEADER = "X-Vi-Local-Admin"
 MAX_SEED_FLOWS = 100_000
 MAX_NAME_PREFIX = 200
+SEED_KEYS = {"flows", "namePrefix", "ageSeconds", "organizationId"}
 
 
 def _check_local(request: web.Request) -> None:
@@ -116,6 +122,7 @@ async def seed(request: web.Request) -> web.StreamResponse:
     """Bulk-insert flows for benchmarks."""
     state = request.app[STATE]
     body = await read_json_object(request)
+    check_keys(body, SEED_KEYS, "the seed body")
     org_id = check_id(str(body.get("organizationId") or state.default_org), "organizationId")
     count = body.get("flows")
     if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= MAX_SEED_FLOWS:

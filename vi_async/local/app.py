@@ -42,7 +42,7 @@ from vi_async.local.body import REQUEST_TIMEOUT_STATUS, read_json_object
 from vi_async.local.database import Database
 from vi_async.local.errorlog import ErrorLog
 from vi_async.local.errors import ApiError
-from vi_async.local.faults import API_PREFIX
+from vi_async.local.faults import API_PREFIX, RESET_STATUS
 from vi_async.local.logs import LogQuery, logs_document
 from vi_async.local.models import add_model_routes
 from vi_async.local.pagination import decode_token, parse_page_size
@@ -92,6 +92,8 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
         response = error_response(ApiError(500, "internal server error"), request_id)
     if response.status == REQUEST_TIMEOUT_STATUS:
         response.force_close()  # the rest of a late body must not be read as a request
+    answered = None if response.status == RESET_STATUS else response.status
+    state.journal.record(request, answered, state.clock())
     response.headers[REQUEST_ID_HEADER] = request_id
     idempotency_key = _idempotency_key(request)
     if idempotency_key is not None:
@@ -214,8 +216,9 @@ async def get_logs(request: web.Request) -> web.StreamResponse:
     """GET the logs of a run (see :mod:`vi_async.local.logs`)."""
     state, org_id, run_id = _target(request, "runId")
     query = LogQuery.parse(request.query, strict=state.strict)
-    record = await state.store.run(Database.get_run, org_id, run_id)
-    return json_response(logs_document(record, query, state.clock(), strict=state.strict))
+    record, extras = await state.store.run(Database.run_with_logs, org_id, run_id)
+    document = logs_document(record, query, state.clock(), strict=state.strict, extras=extras)
+    return json_response(document)
 
 
 def build_app(state: LocalState) -> web.Application:

@@ -3,7 +3,7 @@
 A checkpoint's blob is an uncompressed tar with the official layout::
 
     model_full/model.safetensors      a valid safetensors file (one U8 tensor)
-    model_full/run.json               the run's config (flow name, task type, model name)
+    model_full/run.json               the run's config (see :func:`run_config`)
     model_adapter/adapter_model.safetensors, adapter_config.json   (checkpoints after the first)
 
 Its bytes depend only on the :class:`ArtifactKey`, so any byte range can be
@@ -32,6 +32,13 @@ PATTERN_PERIOD = 65_521  # prime
 TAR_BLOCK = 512
 MTIME = 1_700_000_000
 MIN_TENSOR_BYTES = 64
+DEFAULT_ARCHITECTURE = "vi-local-tiny"
+DEFAULT_TASK_TYPE = "phrase-grounding"
+DEFAULT_MODEL_SETTINGS: dict[str, Any] = {
+    "quantization": {"enabled": False},
+    "compute": {"precisionType": "bfloat16"},
+    "evaluation": {},
+}
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,8 @@ class ArtifactKey:
     index: int
     size: int
     flow_name: str
+    flow_spec: str = ""
+    """The run's FlowSpec as canonical JSON ("": a minimal one named ``flow_name``)."""
 
     @property
     def etag(self) -> str:
@@ -51,17 +60,51 @@ class ArtifactKey:
         return f'"{digest[:32]}"'
 
 
+def _with_model(flow: dict[str, Any]) -> tuple[dict[str, Any], str, str]:
+    """The flow with a complete model block; its architecture name and task type.
+
+    The official loaders take the first block whose name contains ``model``
+    (``settings.architecture.name/size``, ``quantization.enabled``, ``compute``,
+    ``evaluation``) and the task from a ``dataset`` block's ``projectKind``; what
+    the run's own blocks lack is filled in, what they set is kept.
+    """
+    blocks = [dict(block) for block in flow.get("blocks") or [] if isinstance(block, dict)]
+    model = next((b for b in blocks if "model" in str(b.get("block", ""))), None)
+    if model is None:
+        model = {"block": "model", "settings": {}, "style": {}}
+        blocks.append(model)
+    settings = model["settings"] = dict(model.get("settings") or {})
+    architecture = settings["architecture"] = dict(settings.get("architecture") or {})
+    architecture.setdefault("name", DEFAULT_ARCHITECTURE)
+    architecture.setdefault("size", "tiny")
+    for name, default in DEFAULT_MODEL_SETTINGS.items():
+        settings.setdefault(name, default)
+    task = DEFAULT_TASK_TYPE
+    for block in blocks:
+        if "dataset" in str(block.get("block", "")):
+            block["settings"] = {"projectKind": task, **(block.get("settings") or {})}
+            task = str(block["settings"]["projectKind"])
+            break
+    return {**flow, "blocks": blocks}, str(architecture["name"]), task
+
+
 def run_config(key: ArtifactKey) -> dict[str, Any]:
-    """The ``run.json`` of a checkpoint: what inference reads from it."""
+    """The ``run.json`` of a checkpoint, as the official inference code reads it.
+
+    ``spec.flow`` is the run's FlowSpec with a model block naming the
+    architecture (``vi.inference`` loaders read it); ``flow.spec`` has the task
+    type and model name (its ``model_info`` reader reads those).
+    """
+    flow = json.loads(key.flow_spec) if key.flow_spec else {}
+    flow = {"name": key.flow_name, "schema": "v1", "tolerations": {}, "settings": {}, **flow}
+    flow, architecture, task = _with_model(flow)
     return {
+        "kind": "Run",
         "runId": key.run_id,
         "checkpoint": key.checkpoint_id,
+        "spec": {"flow": flow},
         "flow": {
-            "spec": {
-                "name": key.flow_name,
-                "task_type": "phrase-grounding",
-                "model": {"name": "vi-local-tiny"},
-            }
+            "spec": {"name": key.flow_name, "task_type": task, "model": {"name": architecture}}
         },
     }
 

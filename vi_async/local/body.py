@@ -7,6 +7,7 @@ import asyncio
 from aiohttp import web
 
 from vi_async.local.errors import ApiError
+from vi_async.local.journal import BODY
 from vi_async.local.state import STATE
 from vi_async.local.validation import JsonObject, parse_json_object
 
@@ -19,4 +20,6 @@ async def read_json_object(request: web.Request) -> JsonObject:
         raw = await asyncio.wait_for(request.read(), request.app[STATE].read_timeout)
     except asyncio.TimeoutError:
         raise ApiError(REQUEST_TIMEOUT_STATUS, "the request body did not arrive in time") from None
-    return parse_json_object(raw)
+    body = parse_json_object(raw)
+    request[BODY] = body
+    return body

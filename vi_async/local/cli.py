@@ -104,13 +104,30 @@ def build_parser(prog: str = "python -m vi_async.local") -> argparse.ArgumentPar
     return parser
 
 
-def banner(server: LocalServer) -> str:
-    """What the command prints once the server is up."""
+def seeded_line(count: int, prefix: str, age_days: float) -> str:
+    """The banner's confirmation of what ``--seed-flows`` made.
+
+    Args:
+        count: How many flows were seeded.
+        prefix: Their name prefix.
+        age_days: How many days they were back-dated.
+
+    Returns:
+        One line, e.g. ``Seeded 3 flows: seed-0 .. seed-2, created 10 days ago``.
+    """
+    names = f"{prefix}0" if count == 1 else f"{prefix}0 .. {prefix}{count - 1}"
+    age = "now" if age_days == 0 else f"{age_days:g} days ago"
+    return f"Seeded {count} flow{'s' if count != 1 else ''}: {names}, created {age}"
+
+
+def banner(server: LocalServer, seeded: str | None = None) -> str:
+    """What the command prints once the server is up (``seeded``: what was seeded)."""
     lines = [
         f"Vi local server listening on {server.endpoint} ({server.dialect} dialect)",
         f"Organization ID: {server.organization_id}",
         f"Secret key: {server.secret_key}",
         f"Admin token (header {ADMIN_HEADER}, for /_local/ routes): {server.admin_token}",
+        *([seeded] if seeded else []),
         "",
     ]
     exports = {**server.env(), ADMIN_TOKEN_ENV: server.admin_token}
@@ -168,11 +185,13 @@ async def serve(args: argparse.Namespace) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         async with server:
+            seeded = None
             if args.seed_flows:
-                await server.seed_flows(
+                ids = await server.seed_flows(
                     args.seed_flows, name_prefix=args.seed_prefix, age=args.seed_age_days * 86400
                 )
-            print(banner(server), flush=True)
+                seeded = seeded_line(len(ids), args.seed_prefix, args.seed_age_days)
+            print(banner(server, seeded), flush=True)
             await stop.wait()
             print("Shutting down.", flush=True)
     finally:

@@ -25,9 +25,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from vi_async.local import preconditions
-from vi_async.local.engine import RunPlan
+from vi_async.local.engine import RunPlan, line_count
 from vi_async.local.errors import conflict, not_found
-from vi_async.local.records import FlowRecord, Meta, PageRows, RunRecord
+from vi_async.local.records import ExtraLine, FlowRecord, Meta, PageRows, RunRecord
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS organizations (
@@ -74,10 +74,22 @@ CREATE TABLE IF NOT EXISTS runs (
     outcome TEXT NOT NULL,
     log_interval_ms INTEGER NOT NULL,
     cancelled_at INTEGER,
+    texts TEXT NOT NULL DEFAULT '[]',
     UNIQUE (org_id, run_id)
 );
 CREATE INDEX IF NOT EXISTS runs_org_seq ON runs (org_id, seq);
 CREATE INDEX IF NOT EXISTS runs_org_flow ON runs (org_id, flow_id, finished_at);
+CREATE TABLE IF NOT EXISTS run_logs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    org_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    rank INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    level TEXT NOT NULL,
+    block TEXT,
+    message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS run_logs_run ON run_logs (org_id, run_id, id);
 CREATE TABLE IF NOT EXISTS deletions (
     org_id TEXT NOT NULL,
     idempotency_key TEXT NOT NULL,
@@ -87,6 +99,10 @@ CREATE TABLE IF NOT EXISTS deletions (
 """
 
 TABLES = {"flows": "flow_id", "runs": "run_id"}
+#: Columns added since the first schema: (table, column, definition), for older files.
+ADDED_COLUMNS = (("runs", "texts", "TEXT NOT NULL DEFAULT '[]'"),)
+#: The most log lines ``append_logs`` may add to one run.
+MAX_EXTRA_LINES = 100_000
 
 
 def _create_private(path: str) -> None:
@@ -134,6 +150,7 @@ def _run(row: sqlite3.Row) -> RunRecord:
         outcome=row["outcome"],
         log_interval_ms=row["log_interval_ms"],
         cancelled_at=row["cancelled_at"],
+        texts=tuple(tuple(text) for text in json.loads(row["texts"])),
     )
     return RunRecord(
         run_id=row["run_id"],
@@ -171,10 +188,18 @@ class Database:
             self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(SCHEMA)
+        self._add_columns()
         # Orders flows by their latest write (milliseconds are too coarse to break ties).
         self._revision: int = self._conn.execute(
             "SELECT COALESCE(MAX(revision), 0) FROM flows"
         ).fetchone()[0]
+
+    def _add_columns(self) -> None:
+        """Bring a database made by an older version up to the current schema."""
+        for table, column, definition in ADDED_COLUMNS:
+            known = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
+            if column not in known:
+                self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
     def _next_revision(self) -> int:
         self._revision += 1
@@ -712,8 +737,110 @@ class Database:
             cur = conn.execute("DELETE FROM runs WHERE org_id = ? AND run_id = ?", (org_id, run_id))
             if cur.rowcount == 0:
                 raise not_found("run", run_id)
+            conn.execute("DELETE FROM run_logs WHERE org_id = ? AND run_id = ?", (org_id, run_id))
             self._record_delete(conn, org_id, key, f"runs/{run_id}")
             return False
+
+    def drive_run(
+        self, org_id: str, run_id: str, move: Callable[[RunPlan, int], RunPlan]
+    ) -> RunRecord:
+        """Replace a run's plan at the current time (``LocalServer.set_run``).
+
+        Args:
+            org_id: The organization.
+            run_id: The run.
+            move: Given the plan and the time, returns the new plan.
+
+        Returns:
+            The updated run.
+
+        Raises:
+            ApiError: A 404 when there is no such run.
+            ValueError: What ``move`` raises (a terminal run, an unknown phase).
+        """
+        with self._tx() as conn:
+            record = self.get_run(org_id, run_id)
+            now = self.clock()
+            plan = move(record.plan, now)
+            conn.execute(
+                "UPDATE runs SET running_at = ?, finished_at = ?, outcome = ?, cancelled_at = ?,"
+                " texts = ?, last_updated = ?, etag = ? WHERE seq = ?",
+                (
+                    plan.running_at,
+                    plan.finished_at,
+                    plan.outcome,
+                    plan.cancelled_at,
+                    _dumps(plan.texts),
+                    now,
+                    new_etag(),
+                    record.meta.seq,
+                ),
+            )
+            return self.get_run(org_id, run_id)
+
+    def append_logs(
+        self,
+        org_id: str,
+        run_id: str,
+        messages: list[str],
+        level: str,
+        block: str | None,
+    ) -> int:
+        """Add log lines to an active run at the current time.
+
+        Args:
+            org_id: The organization.
+            run_id: The run.
+            messages: The lines' messages, in order.
+            level: Their level.
+            block: Their flow block, or None.
+
+        Returns:
+            The server time they carry, epoch milliseconds.
+
+        Raises:
+            ApiError: A 404 when there is no such run.
+            ValueError: The run is terminal, or would hold more than
+                :data:`MAX_EXTRA_LINES` added lines.
+        """
+        with self._tx() as conn:
+            record = self.get_run(org_id, run_id)
+            now = self.clock()
+            if record.plan.is_terminal(now):
+                raise ValueError(f"run {run_id!r} is terminal: its log is complete")
+            (held,) = conn.execute(
+                "SELECT COUNT(*) FROM run_logs WHERE org_id = ? AND run_id = ?", (org_id, run_id)
+            ).fetchone()
+            if held + len(messages) > MAX_EXTRA_LINES:
+                raise ValueError(f"a run holds at most {MAX_EXTRA_LINES} added log lines")
+            rank = line_count(record.plan, now)
+            conn.executemany(
+                "INSERT INTO run_logs (org_id, run_id, rank, at, level, block, message)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                ((org_id, run_id, rank, now, level, block, text) for text in messages),
+            )
+            return now
+
+    def run_with_logs(self, org_id: str, run_id: str) -> tuple[RunRecord, list[ExtraLine]]:
+        """A run and the log lines added to it, in the order they were added.
+
+        Args:
+            org_id: The organization.
+            run_id: The run.
+
+        Returns:
+            The run and its added lines.
+
+        Raises:
+            ApiError: A 404 when there is no such run.
+        """
+        record = self.get_run(org_id, run_id)
+        rows = self._conn.execute(
+            "SELECT rank, at, level, block, message FROM run_logs"
+            " WHERE org_id = ? AND run_id = ? ORDER BY id",
+            (org_id, run_id),
+        )
+        return record, [ExtraLine(*row) for row in rows]
 
 
 __all__ = ["Database", "new_etag", "now_ms"]

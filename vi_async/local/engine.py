@@ -22,10 +22,16 @@ client can use them):
 Logs: line 1 is the Pending line at creation; while Running one line is made
 every ``log_interval_seconds`` (the first one at the start); a final line marks
 the outcome or the cancellation. Lines are numbered from 1 (``seq``).
+
+Driven runs (``LocalServer.set_run``, see :func:`drive`): a run moved to
+Pending or Running stays there (its schedule no longer applies) until it is
+moved again; a terminal run stays terminal. A phase reached this way carries
+the reason and message it was given.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +45,10 @@ FAILED = "Failed"
 ERROR = "Error"
 CANCELLED = "Cancelled"
 OUTCOMES = (SUCCEEDED, FAILED, ERROR)
+PHASES = (PENDING, RUNNING, *OUTCOMES, CANCELLED)
+TERMINAL = (*OUTCOMES, CANCELLED)
+#: A time no run reaches (epoch ms): a driven run waits there until moved again.
+NEVER = 2**62
 #: The longest duration a schedule or an attribute may ask for (30 days).
 MAX_SECONDS = 30 * 24 * 3600.0
 
@@ -49,6 +59,11 @@ ATTR_LOG_INTERVAL = "vi-local/log-interval-seconds"
 MIN_LOG_INTERVAL_SECONDS = 0.01
 """The smallest log interval a client may ask for (100 lines a second)."""
 
+_PHASE_TEXT: dict[str, tuple[str | None, str | None]] = {
+    PENDING: (None, "Waiting for resources"),
+    RUNNING: (None, "Training in progress"),
+    CANCELLED: ("Killed", "Run was killed"),
+}
 _OUTCOME_TEXT = {
     SUCCEEDED: ("INFO", None, "Run finished: Succeeded"),
     FAILED: ("ERROR", "TrainingFailed", "Run finished: Failed (training failed)"),
@@ -85,6 +100,8 @@ class RunPlan:
     outcome: str
     log_interval_ms: int
     cancelled_at: int | None = None
+    texts: tuple[tuple[str, str | None, str | None], ...] = ()
+    """``(condition, reason, message)`` given by :func:`drive`, overriding the defaults."""
 
     @property
     def ends_at(self) -> int:
@@ -98,6 +115,13 @@ class RunPlan:
     def phase(self, now: int) -> str:
         """The name of the latest condition at ``now``."""
         return conditions(self, now)[-1]["condition"]  # type: ignore[no-any-return]
+
+    def text(self, name: str) -> tuple[str | None, str | None]:
+        """The reason and message of condition ``name``: as driven, else the defaults."""
+        for condition, reason, message in self.texts:
+            if condition == name:
+                return reason, message
+        return _default_text(name)
 
 
 def _seconds(attrs: Mapping[str, str], key: str, default: float) -> float:
@@ -135,7 +159,8 @@ def plan_run(created_at: int, schedule: RunSchedule, attrs: Mapping[str, str]) -
     )
 
 
-def _condition(name: str, at: int, reason: str | None, message: str | None) -> dict[str, Any]:
+def _condition(plan: RunPlan, name: str, at: int) -> dict[str, Any]:
+    reason, message = plan.text(name)
     return {
         "condition": name,
         "status": "Reached",
@@ -147,16 +172,66 @@ def _condition(name: str, at: int, reason: str | None, message: str | None) -> d
 
 def conditions(plan: RunPlan, now: int) -> list[dict[str, Any]]:
     """The run's conditions reached by ``now``, oldest first."""
-    result = [_condition(PENDING, plan.created_at, None, "Waiting for resources")]
+    result = [_condition(plan, PENDING, plan.created_at)]
     if plan.running_at <= min(now, plan.ends_at):
-        result.append(_condition(RUNNING, plan.running_at, None, "Training in progress"))
+        result.append(_condition(plan, RUNNING, plan.running_at))
     if now >= plan.ends_at:
         if plan.cancelled_at is not None:
-            result.append(_condition(CANCELLED, plan.cancelled_at, "Killed", "Run was killed"))
+            result.append(_condition(plan, CANCELLED, plan.cancelled_at))
         else:
-            _, reason, message = _OUTCOME_TEXT[plan.outcome]
-            result.append(_condition(plan.outcome, plan.finished_at, reason, message))
+            result.append(_condition(plan, plan.outcome, plan.finished_at))
     return result
+
+
+def _moved(plan: RunPlan, phase: str, current: str, now: int) -> dict[str, Any]:
+    """The plan fields that put a run of phase ``current`` in ``phase`` at ``now``."""
+    if phase == PENDING:
+        if current != PENDING:
+            raise ValueError(f"a {current} run cannot go back to Pending")
+        return {"running_at": NEVER, "finished_at": NEVER}
+    if phase == RUNNING:
+        return {"running_at": plan.running_at if current == RUNNING else now, "finished_at": NEVER}
+    if phase == CANCELLED:
+        return {"cancelled_at": now}
+    # An outcome reached from Pending skips Running: the run never started.
+    running_at = plan.running_at if current == RUNNING else NEVER
+    return {"outcome": phase, "finished_at": now, "running_at": running_at}
+
+
+def drive(plan: RunPlan, phase: str, now: int, reason: str | None, message: str | None) -> RunPlan:
+    """The plan of a run moved to ``phase`` at ``now`` (``LocalServer.set_run``).
+
+    Args:
+        plan: The run's plan.
+        phase: Pending, Running, Succeeded, Failed, Error or Cancelled.
+        now: The server time, epoch milliseconds.
+        reason: The new condition's reason (the default one when None).
+        message: The new condition's message (the default one when None).
+
+    Returns:
+        The new plan.
+
+    Raises:
+        ValueError: An unknown phase, a terminal run, or Running -> Pending.
+    """
+    if phase not in PHASES:
+        raise ValueError(f"phase must be one of {', '.join(PHASES)}, got {phase!r}")
+    current = plan.phase(now)
+    if current in TERMINAL:
+        raise ValueError(f"the run is {current}: a terminal run stays terminal")
+    texts = tuple(t for t in plan.texts if t[0] != phase)
+    if reason is not None or message is not None:
+        default_reason, default_message = _default_text(phase)
+        reason = default_reason if reason is None else reason
+        texts += ((phase, reason, default_message if message is None else message),)
+    return dataclasses.replace(plan, texts=texts, **_moved(plan, phase, current, now))
+
+
+def _default_text(phase: str) -> tuple[str | None, str | None]:
+    """The reason and message a condition has unless ``set_run`` gave others."""
+    if phase in _OUTCOME_TEXT:
+        return _OUTCOME_TEXT[phase][1], _OUTCOME_TEXT[phase][2]
+    return _PHASE_TEXT[phase]
 
 
 def running_line_count(plan: RunPlan, now: int) -> int:
@@ -193,6 +268,9 @@ def log_line(plan: RunPlan, seq: int, blocks: tuple[str, ...]) -> dict[str, Any]
     if plan.cancelled_at is not None:
         return _line(seq, plan.cancelled_at, None, "WARNING", "Run cancelled (killed)")
     level, _, text = _OUTCOME_TEXT[plan.outcome]
+    driven = [message for name, _, message in plan.texts if name == plan.outcome]
+    if driven and driven[0]:
+        text = f"Run finished: {plan.outcome} ({driven[0]})"
     return _line(seq, plan.finished_at, None, level, text)
 
 

@@ -52,6 +52,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from vi_async.local.errors import ApiError
+from vi_async.local.rules import FaultRule, RuleBook
 
 API_PREFIX = "/workspaces/"
 MAX_TRACKED_REQUESTS = 1_000_000
@@ -61,6 +62,8 @@ MAX_PATTERN_LENGTH = 100
 MAX_MATCHED_PATH = 1024
 MAX_BRANCHES = 4
 INTEGER_FIELDS = ("seed", "blob_max_faults")
+#: The status of a dropped connection's response, which is never sent.
+RESET_STATUS = 499
 
 _ALIASES = {
     "503": "error_503_rate",
@@ -243,9 +246,10 @@ def _shape(pattern: str) -> tuple[bool, int]:
 class FaultInjector:
     """Holds the active FaultConfig with its random generator, and applies it."""
 
-    def __init__(self, config: FaultConfig | None = None) -> None:
-        """Start with ``config`` (default: no faults)."""
+    def __init__(self, config: FaultConfig | None = None, rules: RuleBook | None = None) -> None:
+        """Start with ``config`` (default: no faults) and the scripted ``rules``."""
         self.config = config or FaultConfig()
+        self.rules = rules or RuleBook()
         self.stopping = asyncio.Event()
         self.rate_limited = 0
         """Requests answered 429 by the rate limit since the server started."""
@@ -329,9 +333,27 @@ class FaultInjector:
                 pass
         return False
 
+    async def _apply_rule(self, rule: FaultRule, request: web.Request) -> web.StreamResponse | None:
+        """Apply a scripted rule: a dropped connection, an error, or None to go on."""
+        if rule.delay and not await self._wait(rule.delay, request):
+            return _reset(request)
+        if rule.reset:
+            return _reset(request)
+        if rule.status is not None:
+            headers = (
+                {} if rule.retry_after is None else {"Retry-After": _seconds(rule.retry_after)}
+            )
+            raise ApiError(rule.status, f"injected fault: HTTP {rule.status}", headers=headers)
+        return None
+
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """aiohttp middleware applying latency and the drawn fault."""
+        """aiohttp middleware applying the scripted rules, latency and the drawn fault."""
+        rule = self.rules.take(request.method, request.path)
+        if rule is not None:
+            answer = await self._apply_rule(rule, request)
+            if answer is not None:
+                return answer
         decision = self._decide(request.method, request.path)
         if decision is None:
             return await handler(request)
@@ -347,8 +369,7 @@ class FaultInjector:
             return _reset(request)
         if fault in ("503", "429"):
             status = int(fault)
-            seconds = config.retry_after
-            header = str(int(seconds)) if seconds == int(seconds) else f"{seconds:g}"
+            header = _seconds(config.retry_after)
             raise ApiError(
                 status, f"injected fault: HTTP {status}", headers={"Retry-After": header}
             )
@@ -363,6 +384,11 @@ class FaultInjector:
         return await handler(request)
 
 
+def _seconds(seconds: float) -> str:
+    """A ``Retry-After`` value: whole seconds as an integer, else the shortest decimal."""
+    return str(int(seconds)) if seconds == int(seconds) else f"{seconds:g}"
+
+
 def _client_gone(request: web.Request) -> bool:
     transport = request.transport
     return transport is None or transport.is_closing()
@@ -373,4 +399,4 @@ def _reset(request: web.Request) -> web.StreamResponse:
     transport = request.transport
     if transport is not None:
         transport.abort()
-    return web.Response(status=499)
+    return web.Response(status=RESET_STATUS)

@@ -19,7 +19,9 @@ last N lines of the window (the lines it skips count as read for
 
 The lines are computed from the run's plan, never listed: a page costs time
 and memory proportional to the page (plus a binary search over time in the
-strict dialect), however many lines the run has produced.
+strict dialect), however many lines the run has produced. Lines added with
+``LocalServer.append_logs`` (stored, at most ``MAX_EXTRA_LINES`` a run) are
+merged in where they were added: after the run's own lines made by then.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any
 
 from vi_async.local import engine
 from vi_async.local.errors import bad_request
-from vi_async.local.records import RunRecord
+from vi_async.local.records import ExtraLine, RunRecord
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10000
@@ -125,16 +127,81 @@ class LogView:
             first = self._running_before(seq - 1)  # Running lines with k + 2 <= seq
         return min(max(first, 0), self._len)
 
+
+class MergedView:
+    """A :class:`LogView` with the lines added by ``append_logs`` merged in.
+
+    ``seq`` numbers count every line of the run, own and added; an added line
+    with ``rank`` r comes after the run's own line r. Added lines are few, so
+    their positions are listed; the run's own lines stay computed.
+    """
+
+    def __init__(self, base: LogView, extras: list[ExtraLine], block: str | None) -> None:
+        """Merge ``extras`` (all of the run's, in order) into ``base`` (filtered by ``block``)."""
+        self._base = base
+        ordered = sorted(range(len(extras)), key=lambda i: (extras[i].rank, i))
+        self._ranks = [extras[i].rank for i in ordered]
+        kept = [m for m, i in enumerate(ordered) if block is None or extras[i].block == block]
+        self._lines = [(self._ranks[m] + m + 1, extras[ordered[m]]) for m in kept]
+        self._at = [
+            base.after_seq(line.rank) + position for position, (_, line) in enumerate(self._lines)
+        ]
+
+    def __len__(self) -> int:
+        """How many lines there are."""
+        return len(self._base) + len(self._lines)
+
+    def _locate(self, index: int) -> tuple[int, bool]:
+        """``(k, True)`` when line ``index`` is added line k, else ``(base index, False)``."""
+        k = bisect_left(self._at, index)
+        if k < len(self._at) and self._at[k] == index:
+            return k, True
+        return index - k, False
+
+    def seq(self, index: int) -> int:
+        """The ``seq`` of line ``index``."""
+        k, added = self._locate(index)
+        if added:
+            return self._lines[k][0]
+        own = self._base.seq(k)
+        return own + bisect_left(self._ranks, own)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        """Line ``index`` (0 <= index < len), as the extended dialect serves it."""
+        k, added = self._locate(index)
+        if not added:
+            line = self._base[k]
+            return {**line, "seq": line["seq"] + bisect_left(self._ranks, line["seq"])}
+        seq, extra = self._lines[k]
+        return {
+            "seq": seq,
+            "timestamp": extra.at,
+            "block": extra.block,
+            "level": extra.level,
+            "message": extra.message,
+        }
+
+    def after_seq(self, seq: int) -> int:
+        """The index of the first line with a ``seq`` greater than ``seq``."""
+        if not self._ranks:
+            return self._base.after_seq(seq)
+        return _first(len(self), lambda j: self.seq(j) > seq)
+
     def at_time(self, ms: int) -> int:
         """The index of the first line with ``timestamp >= ms`` (timestamps never decrease)."""
-        low, high = 0, self._len
-        while low < high:
-            mid = (low + high) // 2
-            if self[mid]["timestamp"] < ms:
-                low = mid + 1
-            else:
-                high = mid
-        return low
+        return _first(len(self), lambda j: self[j]["timestamp"] >= ms)
+
+
+def _first(length: int, reached: Any) -> int:
+    """The first index in ``range(length)`` where the monotone ``reached(index)`` holds."""
+    low, high = 0, length
+    while low < high:
+        mid = (low + high) // 2
+        if reached(mid):
+            high = mid
+        else:
+            low = mid + 1
+    return low
 
 
 def _wire_line(line: dict[str, Any]) -> dict[str, Any]:
@@ -143,10 +210,19 @@ def _wire_line(line: dict[str, Any]) -> dict[str, Any]:
 
 
 def logs_document(
-    record: RunRecord, query: LogQuery, now: int, *, strict: bool = False
+    record: RunRecord,
+    query: LogQuery,
+    now: int,
+    *,
+    strict: bool = False,
+    extras: list[ExtraLine] | None = None,
 ) -> dict[str, Any]:
-    """The lines of ``record`` matching ``query`` at ``now``, in the chosen dialect."""
-    view = LogView(record.plan, record.blocks, now, query.block)
+    """The lines of ``record`` matching ``query`` at ``now``, in the chosen dialect.
+
+    ``extras`` are the lines added to the run with ``append_logs``.
+    """
+    base = LogView(record.plan, record.blocks, now, query.block)
+    view = MergedView(base, extras or [], query.block)
     document: dict[str, Any] = {"kind": "RunLogs", "runId": record.run_id}
     if strict:
         start = view.at_time(query.since)

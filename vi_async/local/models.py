@@ -36,8 +36,8 @@ from vi_async.local.pagination import decode_token, encode_token, parse_page_siz
 from vi_async.local.records import RunRecord
 from vi_async.local.responses import json_response
 from vi_async.local.state import STATE, LocalState
-from vi_async.local.storage import STORAGE, STORAGE_PREFIX, Storage, send_artifact
-from vi_async.local.validation import check_id
+from vi_async.local.storage import STORAGE, STORAGE_PREFIX, Storage, UrlSigner, send_artifact
+from vi_async.local.validation import canonical_json, check_id
 
 ATTR_CHECKPOINTS = "vi-local/checkpoints"
 ATTR_MODEL_BYTES = "vi-local/model-bytes"
@@ -82,14 +82,15 @@ def checkpoints(record: RunRecord, now: int) -> list[Checkpoint]:
     attrs = record.meta.attributes
     count = _int_attribute(attrs, ATTR_CHECKPOINTS, DEFAULT_CHECKPOINTS, MAX_CHECKPOINTS)
     size = _int_attribute(attrs, ATTR_MODEL_BYTES, DEFAULT_MODEL_BYTES, MAX_MODEL_BYTES)
-    name = str(record.spec.get("flow", {}).get("name", ""))
+    flow = record.spec.get("flow", {})
+    name, spec = str(flow.get("name", "")), canonical_json(flow)
     plan = record.plan
     span = max(0, plan.finished_at - plan.running_at)
     return [
         Checkpoint(
             index=i,
             created_at=plan.running_at + span * i // count,
-            key=ArtifactKey(record.run_id, f"checkpoint_{i}", i, size, name),
+            key=ArtifactKey(record.run_id, f"checkpoint_{i}", i, size, name, spec),
         )
         for i in range(1, count + 1)
     ]
@@ -237,7 +238,7 @@ async def get_blob(request: web.Request) -> web.StreamResponse:
 
 def add_model_routes(app: web.Application) -> None:
     """Register the run output routes and the storage route on ``app``."""
-    app[STORAGE] = Storage()
+    app[STORAGE] = Storage(signer=UrlSigner(clock=app[STATE].clock))
     base = "/workspaces/{org}/runs/{runId}/outputs"
     app.router.add_get(base, list_outputs)
     app.router.add_get(base + "/{ckpt}", get_output)

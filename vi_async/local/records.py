@@ -49,6 +49,21 @@ class RunRecord:
 
 
 @dataclass(frozen=True)
+class ExtraLine:
+    """A log line added with ``LocalServer.append_logs``.
+
+    ``rank`` is how many of the run's own (computed) lines existed when it was
+    added: it comes after those and before the next one.
+    """
+
+    rank: int
+    at: int
+    level: str
+    block: str | None
+    message: str
+
+
+@dataclass(frozen=True)
 class PageRows:
     """One page of rows plus whether more exist on either side."""
 

@@ -18,9 +18,13 @@ from vi_async.local.auth import (
     new_organization_id,
     new_secret_key,
 )
+from vi_async.local.clock import make_clock
+from vi_async.local.control import ControlMixin
 from vi_async.local.database import Database
 from vi_async.local.engine import RunSchedule
 from vi_async.local.faults import FaultConfig, FaultInjector
+from vi_async.local.journal import RequestJournal
+from vi_async.local.rules import RuleBook
 from vi_async.local.seeding import SeedingMixin
 from vi_async.local.state import LocalState, dialect_name
 from vi_async.local.storage import STORAGE, StorageStats
@@ -53,7 +57,7 @@ def _resolve_default(db: Database, org_id: str | None, secret_key: str | None) -
     return org_id, secret_key
 
 
-class LocalServer(SeedingMixin):
+class LocalServer(SeedingMixin, ControlMixin):
     """A Vi-compatible API server backed by SQLite.
 
     ``async with LocalServer() as server:`` serves on the current event loop;
@@ -68,6 +72,10 @@ class LocalServer(SeedingMixin):
     extensions (log ``seq``/``nextSince``/``complete``/``tail``, the
     ``Vi-Flow-Id`` link header and ``status.flowId``, ``Idempotency-Key``
     replay and echo); the ``/_local/*`` admin routes stay.
+
+    ``clock="manual"`` makes a test double: server time stands still until
+    :meth:`advance`; :meth:`set_run`, :meth:`append_logs`, :attr:`requests`
+    and :meth:`inject` drive and inspect it (see :mod:`vi_async.local.control`).
     """
 
     def __init__(
@@ -84,6 +92,8 @@ class LocalServer(SeedingMixin):
         download_url_ttl: float = 900.0,
         admin_token: str | None = None,
         read_timeout: float = READ_TIMEOUT,
+        clock: str = "real",
+        journal_size: int = 10_000,
     ) -> None:
         """Configure the server; nothing starts until :meth:`start` or a ``with`` block.
 
@@ -103,10 +113,14 @@ class LocalServer(SeedingMixin):
             admin_token: The token of the ``/_local/`` routes; random when None.
             read_timeout: Seconds a client has to send a request's headers or
                 body, or to reuse an idle connection.
+            clock: ``"real"`` (the wall clock) or ``"manual"`` (starts at the real
+                time and stands still until :meth:`advance`).
+            journal_size: How many requests :attr:`requests` keeps (the newest).
 
         Raises:
             ValueError: ``read_timeout`` outside 0..3600 s, ``admin_token`` not
-                printable ASCII, or ``secret_key`` not in the official format.
+                printable ASCII, ``secret_key`` not in the official format, an
+                unknown ``clock``, or ``journal_size`` below 1.
             ApiError: A 400 for an invalid ``organization_id``.
         """
         if not 0 < read_timeout <= 3600:
@@ -135,6 +149,9 @@ class LocalServer(SeedingMixin):
         self._thread: threading.Thread | None = None
         self._thread_loop: asyncio.AbstractEventLoop | None = None
         self._thread_stop: asyncio.Event | None = None
+        self._clock = make_clock(clock)
+        self._journal = RequestJournal(journal_size)
+        self._rules = RuleBook()
 
     def __repr__(self) -> str:
         """Describe the server without its secret key."""
@@ -268,7 +285,7 @@ class LocalServer(SeedingMixin):
         """Open the database and start serving on the current event loop."""
         if self._runner is not None:
             raise RuntimeError("the server is already running")
-        store = Store(self.db_path)
+        store = Store(self.db_path, clock=self._clock)
         await store.open()
         try:
             org_id, key = await store.run(_resolve_default, *self._requested)
@@ -276,7 +293,7 @@ class LocalServer(SeedingMixin):
             state = LocalState(
                 store=store,
                 keys=keys,
-                faults=FaultInjector(self._faults),
+                faults=FaultInjector(self._faults, rules=self._rules),
                 schedule=self._schedule,
                 default_org=org_id,
                 counts=self._counts,
@@ -284,6 +301,8 @@ class LocalServer(SeedingMixin):
                 read_timeout=self.read_timeout,
                 strict=self._strict,
                 download_url_ttl=self.download_url_ttl,
+                clock=self._clock,
+                journal=self._journal,
             )
             runner = web.AppRunner(
                 build_app(state),

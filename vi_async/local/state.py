@@ -17,12 +17,15 @@ from vi_async.local.auth import KeyRing, new_admin_token
 from vi_async.local.database import now_ms
 from vi_async.local.engine import RunSchedule
 from vi_async.local.faults import FaultInjector
+from vi_async.local.journal import RequestJournal
 from vi_async.local.store import Store
 
 
 @dataclass
 class LocalState:
-    """Store, keys, faults, schedule, request counters and download URL lifetime (s).
+    """Store, keys, faults, schedule, request counters, journal and download URL lifetime (s).
+
+    ``clock`` is the server time in epoch milliseconds (see :mod:`vi_async.local.clock`).
 
     ``admin_token`` guards the ``/_local/`` routes; ``read_timeout`` bounds how
     long a request body may take to arrive.
@@ -40,6 +43,8 @@ class LocalState:
     admin_token: str = field(default_factory=new_admin_token)
     read_timeout: float = 30.0
     download_url_ttl: float = 900.0
+    journal: RequestJournal = field(default_factory=RequestJournal)
+    """The requests answered (``LocalServer.requests``)."""
 
     @property
     def dialect(self) -> str:

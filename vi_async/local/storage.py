@@ -18,13 +18,14 @@ import hashlib
 import hmac
 import os
 import re
-import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from vi_async.local.blob import Artifact, ArtifactCache
+from vi_async.local.clock import wall_ms
 from vi_async.local.errors import ApiError
 from vi_async.local.faults import FaultInjector
 
@@ -50,8 +51,9 @@ class StorageStats:
 class UrlSigner:
     """Signs and checks storage paths with an expiry, HMAC-SHA256."""
 
-    def __init__(self, secret: bytes | None = None) -> None:
+    def __init__(self, secret: bytes | None = None, clock: Callable[[], int] = wall_ms) -> None:
         self._secret = secret or os.urandom(32)
+        self._clock = clock  # the server's: URLs expire in server time
 
     def _signature(self, path: str, expires_at: int) -> str:
         message = f"{path}|{expires_at}".encode()
@@ -59,7 +61,7 @@ class UrlSigner:
 
     def sign(self, origin: str, path: str, ttl_seconds: float) -> tuple[str, int]:
         """A URL for ``path`` on ``origin`` valid ``ttl_seconds``; and its expiry (ms)."""
-        expires_at = int((time.time() + ttl_seconds) * 1000)
+        expires_at = self._clock() + int(ttl_seconds * 1000)
         return (
             f"{origin}{path}?exp={expires_at}&sig={self._signature(path, expires_at)}",
             expires_at,
@@ -74,7 +76,7 @@ class UrlSigner:
         expected = self._signature(path, expires_at)
         if not signature or not hmac.compare_digest(expected, signature):
             raise ApiError(403, "the signature does not match", code="SignatureDoesNotMatch")
-        if expires_at <= time.time() * 1000:
+        if expires_at <= self._clock():
             raise ApiError(403, "the download URL has expired", code="ExpiredToken")
 
 

@@ -10,9 +10,10 @@ cause, never a bare 500.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Concatenate, ParamSpec, TypeVar
 
@@ -52,6 +53,18 @@ def unavailable(exc: sqlite3.Error) -> ApiError | None:
                 headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)},
             )
     return None
+
+
+@contextlib.contextmanager
+def _answered_as_503() -> Iterator[None]:
+    """Turn a storage failure SQLite raises into its 503 answer (see :func:`unavailable`)."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        error = unavailable(exc)
+        if error is None:
+            raise
+        raise error from exc
 
 
 class Store:
@@ -102,17 +115,31 @@ class Store:
             ApiError: A 503 when the database cannot take the write (read-only,
                 full, failing or locked), or what ``fn`` raised.
         """
+        executor, call = self._bind(fn, *args, **kwargs)
+        with _answered_as_503():
+            return await asyncio.get_running_loop().run_in_executor(executor, call)
+
+    def call(
+        self, fn: Callable[Concatenate[Database, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Call ``fn(database, *args, **kwargs)`` on the worker thread and wait, blocking.
+
+        For the server's control methods, which tests call from the server's own
+        event loop or from another thread: the call needs no event loop, and a
+        database call is short.
+
+        Args, return value and errors are those of :meth:`run`.
+        """
+        executor, call = self._bind(fn, *args, **kwargs)
+        with _answered_as_503():
+            return executor.submit(call).result()
+
+    def _bind(
+        self, fn: Callable[Concatenate[Database, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> tuple[ThreadPoolExecutor, Callable[[], T]]:
         if self._executor is None or self._db is None:
             raise RuntimeError("the store is not open")
-        loop = asyncio.get_running_loop()
-        call = functools.partial(fn, self._db, *args, **kwargs)
-        try:
-            return await loop.run_in_executor(self._executor, call)
-        except sqlite3.Error as exc:
-            error = unavailable(exc)
-            if error is None:
-                raise
-            raise error from exc
+        return self._executor, functools.partial(fn, self._db, *args, **kwargs)
 
     async def close(self) -> None:
         """Close the database and stop the worker thread."""
