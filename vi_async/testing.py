@@ -7,9 +7,10 @@ Installed with vi-async and loaded by pytest automatically. Fixtures:
 - ``vi_server_thread``: a LocalServer on a background thread, for sync tests.
 - ``vi_dialect``: ``"extended"`` or ``"strict"``; the three server fixtures are
   parametrized over both, so every test using them runs once per dialect (the
-  dialect shows in the test id, e.g. ``test_x[strict]``, and as a marker:
-  ``-m "not strict"`` runs one half). ``@pytest.mark.parametrize("vi_dialect",
-  ["extended"])`` pins a test about an extension to the default dialect.
+  dialect shows in the test id, e.g. ``test_x[strict]``, and as a marker,
+  ``vi_extended`` or ``vi_strict``: ``-m "not vi_strict"`` runs one half).
+  ``@pytest.mark.parametrize("vi_dialect", ["extended"])`` pins a test about an
+  extension to the default dialect.
 
 Async fixtures run on the anyio pytest plugin (mark tests ``@pytest.mark.anyio``).
 Override ``vi_run_schedule`` to change how fast runs progress.
@@ -36,12 +37,15 @@ def vi_run_schedule() -> RunSchedule:
 
 
 DIALECTS = ("extended", "strict")
+# The markers carry the plugin's prefix, so that they never clash with a user's own
+# ``strict`` or ``extended`` marker in a session where vi-async happens to be installed.
+MARKERS = {dialect: f"vi_{dialect}" for dialect in DIALECTS}
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the dialect markers."""
-    for name in DIALECTS:
-        config.addinivalue_line("markers", f"{name}: runs against the {name} local server")
+    """Register the dialect markers, ``vi_extended`` and ``vi_strict``."""
+    for dialect, marker in MARKERS.items():
+        config.addinivalue_line("markers", f"{marker}: runs against the {dialect} local server")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -50,7 +54,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         callspec = getattr(item, "callspec", None)
         dialect = callspec.params.get("vi_dialect") if callspec is not None else None
         if dialect in DIALECTS:
-            item.add_marker(dialect)
+            item.add_marker(MARKERS[dialect])
 
 
 @pytest.fixture(params=DIALECTS)
