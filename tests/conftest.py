@@ -27,6 +27,18 @@ def pytest_configure(config: pytest.Config) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """This project's own aliases of the plugin's dialect markers: ``strict`` beside
+    ``vi_strict`` and ``extended`` beside ``vi_extended`` (registered in pyproject.toml,
+    never by the plugin), so that ``-m "not strict"`` keeps working here. Read from the
+    ``vi_dialect`` parameter, as the plugin does: this hook runs before pytest's ``-m``."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        dialect = callspec.params.get("vi_dialect") if callspec is not None else None
+        if dialect in ("strict", "extended"):
+            item.add_marker(dialect)
+
+
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     """vi_async runs on asyncio (aiohttp)."""

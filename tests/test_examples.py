@@ -1,4 +1,4 @@
-"""The examples in examples/ (shown in the README) run against the local server."""
+"""The examples in examples/ (shown in docs/waiting.md) run against the local server."""
 
 from __future__ import annotations
 

@@ -1,66 +1,74 @@
-"""Every python block of the README runs as written against a local server.
+"""Every python block of the README and of docs/ runs as written against a local server.
 
-The convention (stated in the README's "Code in this README"): each block is
-self-contained; blocks that talk to the API read the DATATURE_VI_* variables,
-which this test points at a fresh local server per block. A block added to the
-README is picked up here with no change.
+The convention (stated in docs/getting-started.md, "Code in these pages"): each
+block is self-contained; blocks that talk to the API read the DATATURE_VI_*
+variables, which this test points at a fresh local server per block. A block
+added to the README or to a page of docs/ is picked up here with no change (the
+machinery is tests/doc_blocks.py); one that defines ``test_`` functions runs
+under pytest.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from doc_blocks import DOCS, README, ROOT, Block, fenced_blocks, run_block
 
 from vi_async.local import LocalServer, RunSchedule
 
-ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text()
-FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.M | re.S)
 FAST = RunSchedule(pending_seconds=0.1, running_seconds=0.4, log_interval_seconds=0.1)
+PYTHON_BLOCKS = fenced_blocks("python")
 
 
-def _blocks(language: str) -> list[tuple[str, str]]:
-    """(id, code) of each fenced block in ``language``; the id names the section."""
-    found = []
-    for match in FENCE.finditer(README):
-        if match.group(1) != language:
-            continue
-        headings = re.findall(r"^#+ (.+)$", README[: match.start()], re.M)
-        section = re.sub(r"\W+", "-", headings[-1] if headings else "top").strip("-").lower()
-        found.append((f"{section}-{len(found) + 1}", match.group(2)))
-    return found
+def test_the_readme_and_the_docs_have_python_blocks() -> None:
+    pages = {block.page for block in PYTHON_BLOCKS}
+    assert README in pages
+    assert len(pages) >= 8, sorted(page.name for page in pages)
+    assert {"waiting.md", "logs.md", "observability.md"} <= {p.name for p in pages}
 
 
-PYTHON_BLOCKS = _blocks("python")
-
-
-def test_the_readme_has_python_blocks() -> None:
-    assert len(PYTHON_BLOCKS) >= 5
-
-
-@pytest.mark.parametrize(("block_id", "code"), PYTHON_BLOCKS, ids=[b for b, _ in PYTHON_BLOCKS])
-def test_python_block_runs(block_id: str, code: str, tmp_path: Path) -> None:
-    script = tmp_path / f"{block_id}.py"
-    script.write_text(code)
+@pytest.mark.parametrize("block", PYTHON_BLOCKS, ids=[b.id for b in PYTHON_BLOCKS])
+def test_python_block_runs(block: Block, tmp_path: Path) -> None:
     with LocalServer(schedule=FAST) as server:
-        env = {**os.environ, **server.env()}
-        result = subprocess.run(
-            [sys.executable, str(script)],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
-    assert result.returncode == 0, f"README block {block_id} failed:\n{code}\n{result.stderr}"
+        result = run_block(block, tmp_path, {**os.environ, **server.env()})
+    page = block.page.relative_to(ROOT)
+    assert result.returncode == 0, (
+        f"{page} block {block.id} failed:\n{block.code}\n{result.stdout}\n{result.stderr}"
+    )
+    assert "Traceback" not in result.stderr, result.stderr
     assert server.secret_key not in result.stdout + result.stderr
 
 
 def test_ci_runs_exactly_the_readme_test_command() -> None:
-    commands = [line for _, code in _blocks("bash") for line in code.splitlines()]
+    commands = [line for b in fenced_blocks("bash", [README]) for line in b.code.splitlines()]
     [test_command] = [c for c in commands if c.endswith("nox -s tests")]
     assert "python3 -m venv .venv" in test_command  # works in a fresh venv, not as root
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert test_command in ci
     assert "set -euo pipefail" in ci
+
+
+def test_docs_pages_are_all_in_the_site_nav() -> None:
+    """mkdocs --strict (nox -s docs) warns about a page left out; this says so sooner."""
+    nav = (ROOT / "mkdocs.yml").read_text()
+    pages = {p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md")}
+    assert {p for p in pages if p not in nav} == set()
+
+
+def test_the_readme_is_a_landing_page_with_absolute_links() -> None:
+    """PyPI shows the README: short, and no relative link (they break there). Links
+    into this repository name files that exist, and the site's repo_url is the same."""
+    text = README.read_text()
+    assert len(text.splitlines()) <= 220
+    assert text.index("## Install") < text.index("## Set up")
+    [repo] = re.findall(r'^Source = "(.+)"$', (ROOT / "pyproject.toml").read_text(), re.M)
+    assert f"repo_url: {repo}\n" in (ROOT / "mkdocs.yml").read_text()
+    links = re.findall(r"\]\(([^)\s]+)\)", text)
+    assert [link for link in links if not link.startswith("https://")] == []
+    prefix = re.compile(f"^{re.escape(repo)}/(blob|tree)/main/")
+    paths = [prefix.sub("", link) for link in links if prefix.match(link)]
+    assert [path for path in paths if not (ROOT / path).exists()] == []
+    assert len([path for path in paths if path.startswith("docs/")]) >= 10

@@ -7,9 +7,10 @@ Installed with vi-async and loaded by pytest automatically. Fixtures:
 - ``vi_server_thread``: a LocalServer on a background thread, for sync tests.
 - ``vi_dialect``: ``"extended"`` or ``"strict"``; the three server fixtures are
   parametrized over both, so every test using them runs once per dialect (the
-  dialect shows in the test id, e.g. ``test_x[strict]``, and as a marker:
-  ``-m "not strict"`` runs one half). ``@pytest.mark.parametrize("vi_dialect",
-  ["extended"])`` pins a test about an extension to the default dialect.
+  dialect shows in the test id, e.g. ``test_x[strict]``, and as a marker,
+  ``vi_extended`` or ``vi_strict``: ``-m "not vi_strict"`` runs one half).
+  ``@pytest.mark.parametrize("vi_dialect", ["extended"])`` pins a test about an
+  extension to the default dialect.
 
 - ``vi_clock``: the servers' clock, ``"real"`` unless the test is marked
   ``@pytest.mark.vi_clock("manual")`` (or overrides the fixture). With a manual
@@ -46,12 +47,15 @@ def vi_run_schedule() -> RunSchedule:
 
 DIALECTS = ("extended", "strict")
 CLOCKS = ("real", "manual")
+# The markers carry the plugin's prefix, so that they never clash with a user's own
+# ``strict`` or ``extended`` marker in a session where vi-async happens to be installed.
+MARKERS = {dialect: f"vi_{dialect}" for dialect in DIALECTS}
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the dialect markers and the clock marker."""
-    for name in DIALECTS:
-        config.addinivalue_line("markers", f"{name}: runs against the {name} local server")
+    """Register the dialect markers (``vi_extended``, ``vi_strict``) and ``vi_clock``."""
+    for dialect, marker in MARKERS.items():
+        config.addinivalue_line("markers", f"{marker}: runs against the {dialect} local server")
     config.addinivalue_line(
         "markers", 'vi_clock(kind): the local servers\' clock, "real" (default) or "manual"'
     )
@@ -74,7 +78,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         callspec = getattr(item, "callspec", None)
         dialect = callspec.params.get("vi_dialect") if callspec is not None else None
         if dialect in DIALECTS:
-            item.add_marker(dialect)
+            item.add_marker(MARKERS[dialect])
 
 
 @pytest.fixture(params=DIALECTS)

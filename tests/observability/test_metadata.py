@@ -107,7 +107,7 @@ async def test_every_log_record_carries_the_fields_and_no_key(
     async with vi_server.client(event_hooks=FailFirstAttempts(vi_server, 1).hooks()) as client:
         for _ in range(2):
             await client.flows.get(flow.flow_id)
-    records = [r for r in caplog.records if r.name == "vi_async"]
+    records = [r for r in caplog.records if r.name == "vi_async.transport"]
     assert any(r.levelno == logging.INFO and "retrying" in r.getMessage() for r in records)
     for record in records:
         for field in FIELDS:

@@ -31,10 +31,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -43,6 +43,7 @@ from typing import Any
 import attrs
 
 from .._constants import DEFAULT_DOWNLOAD_WORKERS
+from .._observe.logging import sdk_logger
 from ..errors import ViDownloadError
 from ..models import Model, ModelDownload, ModelDownloadUrl
 from .extract import (
@@ -63,7 +64,7 @@ from .ranges import ObjectChanged, RangesIgnored, Transfer, fetch_chunks, fetch_
 from .run_config import read_run_config
 from .storage import BlobInfo, StorageSession, UrlSource, check_storage_url
 
-logger = logging.getLogger("vi_async")
+logger = sdk_logger("vi_async.download")
 
 Refetch = Callable[[], Awaitable[Model]]
 """Fetches the checkpoint again from the API, for a fresh signed download URL."""
@@ -174,7 +175,16 @@ def _hash_names(info: BlobInfo) -> list[str]:
         if fast_crc or info.size <= PURE_CRC32C_LIMIT:
             names.append("crc32c")
         else:
-            logger.warning("install google-crc32c to verify downloads that have no md5")
+            # A hint the user can act on, so a warning (shown once per place by default,
+            # and filterable) rather than a log line: the same category google-crc32c
+            # itself uses for its slow fallback.
+            warnings.warn(
+                "this download is not checked against the storage's hash: the storage "
+                "gives only a crc32c and google-crc32c is not installed "
+                "(pip install 'vi-async[fast]')",
+                RuntimeWarning,
+                stacklevel=2,
+            )
     elif info.md5 is not None:
         names.append("md5")
     return names

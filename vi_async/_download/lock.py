@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 from pathlib import Path
+
+from .._observe.logging import sdk_logger
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-logger = logging.getLogger("vi_async")
+logger = sdk_logger("vi_async.download")
 
 POLL = 0.05
 

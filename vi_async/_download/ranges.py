@@ -17,7 +17,6 @@ retried cancels the other workers, which are awaited before it is raised.
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import re
 import time
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .._mask import url_without_query
+from .._observe.logging import sdk_logger
 from ..errors import ViDownloadError
 from .manifest import Manifest
 from .storage import BlobInfo, StorageSession, UrlSource
@@ -34,7 +34,7 @@ from .storage import BlobInfo, StorageSession, UrlSource
 if TYPE_CHECKING:
     import aiohttp
 
-logger = logging.getLogger("vi_async")
+logger = sdk_logger("vi_async.download")
 
 READ_SIZE = 256 * 1024
 MAX_ATTEMPTS = 6

@@ -23,7 +23,7 @@ from .. import _mask
 from .._config import ClientConfig
 from .._observe.attempt import AttemptObserver, Responses, full_url
 from .._observe.hooks import Hook, normalize_hooks, path_template
-from .._observe.logging import sdk_logger
+from .._observe.logging import RepeatedWarnings, sdk_logger
 from .._observe.otel import tracer_for
 from .._validate import new_id, segment
 from .._version import __version__
@@ -53,7 +53,7 @@ from .retry import (
     retry_waits,
 )
 
-logger = sdk_logger()
+logger = sdk_logger("vi_async.transport")
 E = TypeVar("E", bound=ViError)
 
 if TYPE_CHECKING:
@@ -127,6 +127,7 @@ class Transport:
         self._session: aiohttp.ClientSession | None = None
         self._timeout: aiohttp.ClientTimeout | None = None
         self._closed = False
+        self._repeated = RepeatedWarnings(logger)  # once per client per cause, then a count
         self._headers = {
             "Authorization": f"Bearer {config.secret_key}",
             "Organization-Id": config.organization_id,
@@ -191,6 +192,7 @@ class Transport:
     async def close(self) -> None:
         """Close the session and its connections. Idempotent."""
         self._closed = True
+        self._repeated.flush()
         session, self._session = self._session, None
         if session is not None:
             await session.close()
@@ -631,7 +633,12 @@ class Transport:
             return False
         cost = self.quota.acquire(error)
         if cost is None:
-            logger.warning("%s %s: retry budget exhausted, not retrying", call.method, call.path)
+            self._repeated.warning(
+                "retry budget exhausted",
+                "%s %s: retry budget exhausted, not retrying (repeats are counted)",
+                call.method,
+                call.path,
+            )
             return True
         call.retry_tokens += cost
         return False

@@ -35,7 +35,6 @@ poll interval (and ends, with a warning, once the run is terminal).
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import Counter, deque
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
@@ -43,12 +42,13 @@ from typing import Any
 from .._constants import MAX_PAGE_SIZE
 from .._convert import converter, describe
 from .._http.transport import Transport
+from .._observe.logging import sdk_logger
 from .._validate import check_number
 from ..errors import ViDecodeError, ViValidationError
 from ..models import LogLine
 from .cadence import PollSchedule
 
-logger = logging.getLogger("vi_async")
+logger = sdk_logger("vi_async.runs")
 
 PAGE_LIMIT = MAX_PAGE_SIZE
 MAX_PAGE_LIMIT = 10000

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import gc
-import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -36,11 +35,12 @@ import anyio
 
 from .._http import json as _json
 from .._http.retry import is_transient
+from .._observe.logging import sdk_logger
 from ..errors import ViNotFoundError
 from ..models import Run
 from .cadence import PollSchedule
 
-logger = logging.getLogger("vi_async")
+logger = sdk_logger("vi_async.runs")
 
 GetRaw = Callable[[str], Awaitable[Any]]  # a run's JSON
 FetchPage = Callable[[str | None], Awaitable[Any]]  # a list page's answer, undecoded

@@ -357,6 +357,9 @@ def _main(argv: list[str]) -> int:
         from ..local.cli import main as local_main
 
         return local_main(argv[1:], prog="vi-async local")
+    if argv == ["--version"]:  # answers without the cli extra
+        print(f"vi-async {__version__}")
+        return EXIT_OK
     if not _has_extra():
         print(MISSING_EXTRA, file=sys.stderr)
         return EXIT_FAILED
