@@ -3,92 +3,26 @@ error, never a corrupt or unsafe published file, and never sends the API key."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import io
 import tarfile
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 
 from vi_async import ViDownloadError
-from vi_async.local.blob import Artifact, ArtifactKey
 
 from .conftest import FAKE_SECRET, hostile_client
 from .hostile import HostileServer
+from .hostile_storage import BLOB, RUN, archive, model_tar, storage
 
 pytestmark = pytest.mark.anyio
 
-RUN = "run-1"
-BLOB = "/blob/ckpt.tar"
-
-
-def _output(server: HostileServer) -> dict[str, object]:
-    return {
-        "kind": "RunOutput",
-        "runId": RUN,
-        "runOutputId": "ckpt-1",
-        "etag": "e1",
-        "spec": {"kind": "Checkpoint"},
-        "status": {
-            "contents": {"downloadUrl": {"url": server.endpoint.rstrip("/") + BLOB, "expiresAt": 0}}
-        },
-    }
-
-
-def storage(
-    body: bytes,
-    *,
-    ranges: bool = True,
-    honour_range: bool = True,
-    content_range: Callable[[int, int, int], str] | None = None,
-    head_status: int | None = None,
-) -> Callable[[web.Request, HostileServer], object]:
-    """A handler: the outputs API, and a blob route serving ``body``."""
-    md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
-    headers = {"ETag": '"b1"', "x-goog-hash": f"md5={md5}"}
-    if ranges:
-        headers["Accept-Ranges"] = "bytes"
-
-    async def handle(request: web.Request, server: HostileServer) -> web.StreamResponse:
-        if request.path.startswith("/workspaces/"):
-            return web.json_response({"items": [_output(server)], "nextPage": None})
-        if request.method == "HEAD":
-            if head_status is not None:  # storage that serves GET only
-                return web.Response(status=head_status)
-            return web.Response(headers={**headers, "Content-Length": str(len(body))})
-        spec = request.headers.get("Range")
-        if spec and honour_range:
-            first, last = (int(x) for x in spec.removeprefix("bytes=").split("-"))
-            cr = content_range or (lambda a, b, n: f"bytes {a}-{b}/{n}")
-            return web.Response(
-                status=206,
-                body=body[first : last + 1],
-                headers={**headers, "Content-Range": cr(first, last, len(body))},
-            )
-        return web.Response(body=body, headers=headers)
-
-    return handle
-
-
-def model_tar(size: int = 2 * 1024 * 1024) -> bytes:
-    """A valid checkpoint archive (the local server's generator)."""
-    return Artifact(ArtifactKey(RUN, "ckpt-1", 1, size, "f")).to_bytes()
-
-
 def evil_tar(member: tarfile.TarInfo) -> bytes:
     """A valid archive plus one hostile member."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=io.BytesIO(model_tar(100_000))) as good:
-        with tarfile.open(fileobj=buffer, mode="w") as out:
-            for m in good.getmembers():
-                out.addfile(m, good.extractfile(m))
-            data = b"evil"
-            member.size = 0 if member.issym() or member.islnk() else len(data)
-            out.addfile(member, io.BytesIO(data) if member.isfile() else None)
-    return buffer.getvalue()
+    data = b"" if member.issym() or member.islnk() else b"evil"
+    member.size = len(data)
+    return archive([(member, data)])
 
 
 async def test_server_ignoring_range(hostile: HostileServer, tmp_path: Path) -> None:
