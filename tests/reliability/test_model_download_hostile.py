@@ -18,6 +18,7 @@ from .hostile_storage import BLOB, RUN, archive, model_tar, storage
 
 pytestmark = pytest.mark.anyio
 
+
 def evil_tar(member: tarfile.TarInfo) -> bytes:
     """A valid archive plus one hostile member."""
     data = b"" if member.issym() or member.islnk() else b"evil"
@@ -69,7 +70,7 @@ async def test_wrong_content_range_is_not_written(hostile: HostileServer, tmp_pa
     hostile.handler = storage(  # type: ignore[assignment]
         model_tar(), content_range=lambda a, b, n: f"bytes {a + 1}-{b}/{n}"
     )
-    async with hostile_client(hostile) as client:
+    async with hostile_client(hostile, retry_deadline=1.0) as client:
         with pytest.raises(ViDownloadError, match="not"):
             await client.models.download(RUN, save_dir=tmp_path)
     assert not (tmp_path / RUN).exists()
