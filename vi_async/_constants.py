@@ -23,6 +23,9 @@ DEFAULT_CANCEL_GRACE = 10.0
 DEFAULT_CONCURRENCY = 32
 #: Concurrent ranged requests of one model download.
 DEFAULT_DOWNLOAD_WORKERS = 8
+#: The largest model archive a download accepts, and the most its files may hold
+#: (``max_bytes``): a ceiling against implausible sizes and archive bombs.
+DEFAULT_MAX_MODEL_BYTES = 256 * 1024**3
 #: The largest page the API serves on a list (flows, runs, log lines).
 MAX_PAGE_SIZE = 1000
 #: Seconds ``runs.wait_for`` waits by default; a wait has a deadline unless told

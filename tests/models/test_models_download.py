@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import threading
 from pathlib import Path
@@ -12,12 +13,14 @@ import pytest
 from models_support import SIZE, leftovers, sha256_of, succeeded_run
 
 from vi_async import Client, ModelDownload, ViDownloadError
-from vi_async._download.extract import read_marker
+from vi_async._download.publish import read_marker
 from vi_async.local import FaultConfig, LocalServer, RunSchedule
 
 pytestmark = pytest.mark.anyio
 
 OUTPUTS = "GET /workspaces/{org}/runs/{runId}/outputs"
+#: A URL refresh asks for the checkpoint being downloaded by its id.
+CHECKPOINT = OUTPUTS + "/{ckpt}"
 
 
 def _no_credentials(text: str, server: LocalServer) -> None:
@@ -216,7 +219,7 @@ async def test_expired_urls_refreshed(
     result = await vi_client.models.download(run_id, save_dir=tmp_path)
     _check(result, tmp_path, run_id)
     # the first answers are refusals: the URL was renewed (once for concurrent refusals)
-    assert vi_server.request_counts[OUTPUTS] >= 2
+    assert vi_server.request_counts[OUTPUTS] == 1 and vi_server.request_counts[CHECKPOINT] >= 1
 
 
 async def test_short_lived_urls(tmp_path: Path, vi_run_schedule: RunSchedule) -> None:
@@ -228,7 +231,7 @@ async def test_short_lived_urls(tmp_path: Path, vi_run_schedule: RunSchedule) ->
             server.reset_counts()
             result = await client.models.download(run_id, save_dir=tmp_path, workers=1)
             _check(result, tmp_path, run_id)
-            assert server.request_counts[OUTPUTS] >= 3
+            assert server.request_counts[CHECKPOINT] >= 2
 
 
 async def test_no_api_key_reaches_storage(
@@ -259,6 +262,47 @@ async def test_damaged_copy_of_same_checkpoint_repaired(vi_client: Client, tmp_p
     again = await vi_client.models.download(run_id, save_dir=tmp_path)
     assert not again.reused and again.sha256 == first.sha256
     _check(again, tmp_path, run_id)
+
+
+def _damage(result: ModelDownload, how: str) -> None:
+    weights, config = result.model_path / "model.safetensors", result.run_config_path
+    if how == "truncated":
+        os.truncate(weights, weights.stat().st_size // 2)
+        config.write_text('{"flow": {"spec": {"model": {"name": "swapped"}}}}')
+    elif how == "touched":  # same bytes, another time: replaced by a copy, say
+        stat = config.stat()
+        os.utime(config, ns=(stat.st_atime_ns, stat.st_mtime_ns - 10**9))
+    else:
+        (result.model_path / "extra.bin").write_bytes(b"planted")
+
+
+@pytest.mark.parametrize("how", ["truncated", "touched", "added"])
+async def test_changed_copy_is_not_reused(vi_client: Client, tmp_path: Path, how: str) -> None:
+    """The marker records every file's size and time: a copy changed since it was
+    published is fetched again, never ``reused``."""
+    run_id = await succeeded_run(vi_client, size=1024 * 1024)
+    first = await vi_client.models.download(run_id, save_dir=tmp_path)
+    weights, config = (
+        sha256_of(p) for p in (first.model_path / "model.safetensors", first.run_config_path)
+    )
+    _damage(first, how)
+    again = await vi_client.models.download(run_id, save_dir=tmp_path)
+    assert not again.reused and again.sha256 == first.sha256
+    assert sha256_of(again.model_path / "model.safetensors") == weights
+    assert sha256_of(again.run_config_path) == config
+    assert "model_full/extra.bin" not in again.files
+    assert (await vi_client.models.download(run_id, save_dir=tmp_path)).reused
+
+
+async def test_manifest_of_wrong_types_is_ignored(vi_client: Client, tmp_path: Path) -> None:
+    """A manifest on disk that does not validate is as good as none."""
+    run_id = await succeeded_run(vi_client)
+    partial = tmp_path / f".{run_id}.vi-download.tar"
+    partial.write_bytes(bytes(SIZE))
+    manifest = {"version": 2, "checkpoint": "checkpoint_2", "etag": "x", "size": SIZE}
+    manifest |= {"chunk_size": 1024 * 1024, "done": ["a", 0, 0], "boot": "", "durable": True}
+    partial.with_name(partial.name + ".json").write_text(json.dumps(manifest))
+    _check(await vi_client.models.download(run_id, save_dir=tmp_path), tmp_path, run_id)
 
 
 async def test_concurrent_downloads_same_target(

@@ -3,12 +3,16 @@
 Guarantees, on top of those of the modules it uses (``storage``: no API
 header reaches storage, redirects only to https or loopback; ``ranges``:
 bounded concurrent ranged requests, each answer checked; ``manifest``:
-resume keyed on checkpoint + ETag + size; ``extract``: safe, atomic publish):
+resume keyed on checkpoint + ETag + size; ``extract``: nothing written outside
+the extraction directory, bombs refused; ``publish``: atomic publish, damage
+detected; ``outage``: storage outages ridden out for a bounded time):
 
 - The resource fetches the checkpoint (one API call, ``get(contents=True)``) and
-  hands it over; when the model is already on disk with the same checkpoint id
-  and ETag, no storage request is made at all. The API is asked again only to
-  refresh an expired or refused URL.
+  hands it over; when the model is already on disk, intact, with the same
+  checkpoint id and ETag, no storage request is made at all. The API is asked
+  again only to refresh an expired or refused URL, for the same checkpoint.
+- An object larger than ``max_bytes`` is refused before anything is written
+  (memory never grows with the size storage declares).
 - A cancelled or killed download resumes in a later call or process, fetching
   only what the manifest lacks; an object whose ETag or size changed (or a
   ``416``) starts over from zero.
@@ -24,7 +28,8 @@ resume keyed on checkpoint + ETag + size; ``extract``: safe, atomic publish):
   published.
 - Every failure is a typed ViError (ViDownloadError for storage, verification
   and archive problems); cancellation leaves the partial file and its manifest
-  for the next attempt, and no task or connection behind.
+  for the next attempt, and no task or connection behind. The partial file is
+  opened without following links: a link planted at its path is replaced.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import stat
 import time
 import warnings
 from collections.abc import Awaitable, Callable
@@ -42,24 +48,30 @@ from typing import Any
 
 import attrs
 
-from .._constants import DEFAULT_DOWNLOAD_WORKERS
+from .._constants import (
+    DEFAULT_DOWNLOAD_WORKERS,
+    DEFAULT_MAX_MODEL_BYTES,
+    DEFAULT_RETRY_DEADLINE,
+)
 from .._observe.logging import sdk_logger
 from ..errors import ViDownloadError
 from ..models import Model, ModelDownload, ModelDownloadUrl
-from .extract import (
+from .extract import Limits
+from .hashes import PURE_CRC32C_LIMIT, has_fast_crc32c, hash_following
+from .lock import TargetLock
+from .manifest import Manifest, open_new
+from .outage import MAX_REFRESHES, TRANSIENT_STATUS, Outage
+from .prefix import Prefix
+from .progress import DownloadProgress
+from .publish import (
     check_layout,
-    files_of,
     install,
+    intact,
     prepare,
     read_marker,
     remove_leftovers,
     work_dir,
 )
-from .hashes import PURE_CRC32C_LIMIT, has_fast_crc32c, hash_following
-from .lock import TargetLock
-from .manifest import Manifest
-from .prefix import Prefix
-from .progress import DownloadProgress
 from .ranges import ObjectChanged, RangesIgnored, Transfer, fetch_chunks, fetch_whole, now_ms
 from .run_config import read_run_config
 from .storage import BlobInfo, StorageSession, UrlSource, check_storage_url
@@ -126,7 +138,7 @@ def _download_url(model: Model) -> ModelDownloadUrl:
     return url
 
 
-def _result(model: Model, target: Path, size: int, sha256: str, reused: bool) -> ModelDownload:
+def _result(model: Model, target: Path, marker: dict[str, Any], *, reused: bool) -> ModelDownload:
     model_path, adapter, config = check_layout(target)
     task_type, architecture = read_run_config(config)
     return ModelDownload(
@@ -135,9 +147,9 @@ def _result(model: Model, target: Path, size: int, sha256: str, reused: bool) ->
         run_config_path=config,
         adapter_path=adapter,
         checkpoint=model,
-        size_bytes=size,
-        sha256=sha256,
-        files=files_of(target),
+        size_bytes=int(marker["size"]),
+        sha256=str(marker["sha256"]),
+        files=sorted(marker["files"]),
         reused=reused,
         task_type=task_type,
         architecture=architecture,
@@ -145,15 +157,19 @@ def _result(model: Model, target: Path, size: int, sha256: str, reused: bool) ->
 
 
 def _on_disk(model: Model, target: Path) -> ModelDownload | None:
+    """The model published in ``target`` when it is this checkpoint and intact."""
     marker = read_marker(target)
     if marker is None or (marker.get("checkpoint"), marker.get("etag")) != (
         model.model_id,
         model.etag,
     ):
         return None
+    if not intact(target, marker):
+        logger.info("the copy in %s was changed since it was published; fetching it", target)
+        return None
     try:
-        return _result(model, target, int(marker["size"]), str(marker["sha256"]), True)
-    except (ViDownloadError, KeyError, ValueError):
+        return _result(model, target, marker, reused=True)
+    except (ViDownloadError, KeyError, ValueError, TypeError):
         return None
 
 
@@ -214,7 +230,9 @@ class _Followers:
     """The hashes and the extraction, in their own threads, following the
     partial file's written prefix while the transfer fills it."""
 
-    def __init__(self, archive: Path, info: BlobInfo, written: int, work: Path) -> None:
+    def __init__(
+        self, archive: Path, info: BlobInfo, written: int, work: Path, limits: Limits
+    ) -> None:
         self.prefix = Prefix(info.size, written)
         self.work = work
         names = _hash_names(info)
@@ -226,7 +244,9 @@ class _Followers:
             name: loop.run_in_executor(self._pool, hash_following, archive, self.prefix, name)
             for name in names
         }
-        self._extraction = loop.run_in_executor(self._pool, prepare, archive, work, self.prefix)
+        self._extraction = loop.run_in_executor(
+            self._pool, prepare, archive, work, limits, self.prefix
+        )
 
     async def finish(self) -> tuple[dict[str, bytes], ViDownloadError | None]:
         """The digests and the extraction's error, if any, once the file is whole."""
@@ -269,6 +289,8 @@ class ModelDownloader:
         progress: DownloadProgress | None = None,
         workers: int = DEFAULT_DOWNLOAD_WORKERS,
         read_timeout: float = 60.0,
+        max_bytes: int = DEFAULT_MAX_MODEL_BYTES,
+        outage: float = DEFAULT_RETRY_DEADLINE,
     ) -> None:
         """Prepare the download of ``model``; nothing happens before :meth:`run`.
 
@@ -282,6 +304,8 @@ class ModelDownloader:
             progress: Called as ``progress(done_bytes, total_bytes)`` as bytes arrive.
             workers: Concurrent ranged requests to storage (at least 1).
             read_timeout: Seconds storage may stay silent before a request fails.
+            max_bytes: The largest archive, and the most its files may hold.
+            outage: Seconds storage may keep failing before the download gives up.
         """
         self._model = model
         self._refetch = refetch
@@ -292,6 +316,8 @@ class ModelDownloader:
         self._progress = progress
         self._workers = max(1, workers)
         self._read_timeout = read_timeout
+        self._max_bytes = max_bytes
+        self._outage = outage
         self.stats = DownloadStats()
 
     async def run(self) -> ModelDownload:
@@ -351,7 +377,7 @@ class ModelDownloader:
         finally:
             self.stats.refreshes = urls.refreshes
             await session.close()
-        marker = {
+        marker: dict[str, Any] = {
             "runId": model.run_id,
             "checkpoint": model.model_id,
             "etag": model.etag,
@@ -361,11 +387,11 @@ class ModelDownloader:
         }
         # The archive is extracted and verified: it is removed while the model
         # is published (a failed publish then costs a refetch, never a torn model).
-        await asyncio.gather(
+        marker["files"], _ = await asyncio.gather(
             asyncio.to_thread(install, work, target, marker),
             asyncio.to_thread(self._paths.discard_partial),
         )
-        return await asyncio.to_thread(_result, model, target, info.size, sha256, False)
+        return await asyncio.to_thread(_result, model, target, marker, reused=False)
 
     async def _fetch_verified(
         self, session: StorageSession, urls: UrlSource, model: Model
@@ -394,34 +420,39 @@ class ModelDownloader:
 
     async def _probe(self, session: StorageSession, urls: UrlSource) -> BlobInfo:
         """Size, ETag and hashes of the object: a HEAD, or a ``bytes=0-0`` GET
-        when storage refuses HEAD (URLs signed for GET only answer 403 or 405)."""
+        when storage refuses HEAD (URLs signed for GET only answer 403 or 405).
+        Transient failures are retried within the outage budget."""
         import aiohttp
 
-        head = True
-        for _ in range(6):
+        outage = Outage(self._outage)
+        head, refreshes = True, 0
+        while True:
             url = await urls.current(now_ms)
+            method = "HEAD" if head else "GET"
             try:
-                if head:
-                    async with session.request("HEAD", url) as response:
-                        if response.status == 200:
-                            return BlobInfo.from_headers(response.headers)
-                        if response.status not in _HEAD_REFUSED:
-                            raise ViDownloadError(f"Storage answered {response.status} to HEAD")
-                        logger.info("storage refused HEAD (%d); probing with GET", response.status)
-                        head = False
-                        continue
-                async with session.request("GET", url, {"Range": "bytes=0-0"}) as response:
-                    if response.status in (200, 206):
-                        info = BlobInfo.from_probe(response.status, response.headers)
-                        response.close()  # a 200 is the whole object: not read
+                ranged = None if head else {"Range": "bytes=0-0"}
+                async with session.request(method, url, ranged) as response:
+                    status = response.status
+                    if status == 200 or (status == 206 and not head):
+                        info = BlobInfo.from_probe(status, response.headers, head=head)
+                        response.close()  # a GET's 200 is the whole object: not read
                         return info
-                    if response.status not in (401, 403):
-                        raise ViDownloadError(f"Storage answered {response.status} to GET")
-                    await urls.refresh(url)
             except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
-                logger.info("storage probe failed: %s; retrying", type(exc).__name__)
-                await asyncio.sleep(0.2)
-        raise ViDownloadError("Storage refused or dropped every request for the checkpoint's size")
+                reason = f"storage probe failed: {type(exc).__name__}"
+            else:
+                reason = f"storage answered {status} to {method}"
+                if head and status in _HEAD_REFUSED:
+                    logger.info("storage refused HEAD (%d); probing with GET", status)
+                    head = False
+                    continue
+                if status in (401, 403) and refreshes < MAX_REFRESHES:
+                    refreshes += 1
+                    await urls.refresh(url)
+                    continue
+                if status not in TRANSIENT_STATUS:
+                    raise ViDownloadError(f"Storage answered {status} to {method}")
+            logger.info("%s; retrying", reason)
+            await outage.wait(reason)
 
     async def _fetch(
         self, session: StorageSession, urls: UrlSource, checkpoint: str
@@ -430,12 +461,11 @@ class ModelDownloader:
         info, the digests, the extraction's error and its directory."""
         for restart in range(MAX_RESTARTS + 1):
             info = await self._probe(session, urls)
-            if info.size <= 0:
-                raise ViDownloadError("Storage reports an empty checkpoint archive")
+            self._check_size(info.size)
             manifest = await asyncio.to_thread(self._resume_or_start, checkpoint, info)
-            followers = _Followers(
-                self._paths.partial, info, manifest.contiguous, work_dir(self._paths.target)
-            )
+            limits = Limits(info.size, self._max_bytes)
+            work = work_dir(self._paths.target)
+            followers = _Followers(self._paths.partial, info, manifest.contiguous, work, limits)
             try:
                 await self._transfer(session, urls, info, manifest, followers.prefix)
             except ObjectChanged as exc:
@@ -453,11 +483,23 @@ class ModelDownloader:
             return info, digests, extracted, followers.work
         raise AssertionError("unreachable")
 
+    def _check_size(self, size: int) -> None:
+        """Refuse an object storage says is empty or larger than ``max_bytes``."""
+        if size <= 0:
+            raise ViDownloadError("Storage reports an empty checkpoint archive")
+        if size > self._max_bytes:
+            raise ViDownloadError(
+                f"Storage reports a checkpoint archive of {size} bytes, more than "
+                f"max_bytes={self._max_bytes}; pass a larger max_bytes if that is expected"
+            )
+
     def _resume_or_start(self, checkpoint: str, info: BlobInfo) -> Manifest:
+        """The manifest to resume, or a new one with an empty partial file."""
         paths = self._paths
         manifest = Manifest.load(paths.manifest)
         try:
-            partial_size = paths.partial.stat().st_size
+            st = paths.partial.lstat()
+            partial_size = st.st_size if stat.S_ISREG(st.st_mode) else -1
         except FileNotFoundError:
             partial_size = -1
         if (
@@ -467,9 +509,17 @@ class ModelDownloader:
         ):
             return manifest
         manifest = Manifest.new(checkpoint, info.etag, info.size)
-        with paths.partial.open("wb") as file:
-            file.truncate(info.size)
-        manifest.save(paths.manifest)
+        try:
+            fd = open_new(paths.partial)
+            try:
+                os.truncate(fd, info.size)
+            finally:
+                os.close(fd)
+            manifest.save(paths.manifest)
+        except OSError as exc:
+            raise ViDownloadError(
+                f"Could not make room for the {info.size}-byte archive in {self._save_dir}: {exc}"
+            ) from None
         return manifest
 
     async def _transfer(
@@ -485,7 +535,7 @@ class ModelDownloader:
         self.stats.resumed = max(self.stats.resumed, manifest.written)
         if manifest.complete:
             return
-        fd = os.open(self._paths.partial, os.O_RDWR)
+        fd = os.open(self._paths.partial, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
         last_save = [time.monotonic(), manifest.written]
         save_bytes = max(SAVE_MIN_BYTES, manifest.size // SAVES_PER_FILE)
 
@@ -499,7 +549,7 @@ class ModelDownloader:
                 last_save[:] = [now, written]
                 manifest.save(self._paths.manifest)
 
-        transfer = Transfer(session, urls, info, fd, on_bytes)
+        transfer = Transfer(session, urls, info, fd, on_bytes, self._outage)
         try:
             await self._fill(transfer, manifest, info)
         except ObjectChanged:

@@ -6,17 +6,21 @@ lock file beside the partial file, taken without blocking the event loop. A
 download that finds the lock taken waits for it (cancellable). The lock file
 is removed on release; a waiter that locked a file already removed retries,
 so two holders can never coexist. A crashed holder's lock is released by the
-kernel. Where ``fcntl`` is missing (Windows) there is no lock.
+kernel. The lock file is opened without following links: a link planted at
+its path is refused (a ViDownloadError naming it), never followed. Where
+``fcntl`` is missing (Windows) there is no lock.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 from pathlib import Path
 
 from .._observe.logging import sdk_logger
+from ..errors import ViDownloadError
 
 try:
     import fcntl
@@ -37,7 +41,14 @@ class TargetLock:
         self._fd: int | None = None
 
     def _try(self) -> bool:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                why = "is a link, not this SDK's lock file; remove it and try again"
+            else:
+                why = f"could not be opened as the download's lock file: {exc.strerror}"
+            raise ViDownloadError(f"{self.path} {why}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             same = os.fstat(fd).st_ino == os.stat(self.path).st_ino

@@ -6,6 +6,10 @@ changes with every request for it), so a later process resumes it as long as
 the object is the same one. It never claims a byte that was not written: a
 chunk's count grows only after its bytes are in the file, and it is saved
 atomically (write then rename), so a kill leaves the old or the new manifest.
+It holds at most MAX_CHUNKS counts whatever the object's declared size, and a
+manifest on disk that does not validate (wrong types, counts out of range) is
+treated as absent. Files are opened without following links, so a link
+planted at the manifest's path is replaced, never written through.
 
 A power loss can lose written bytes that a manifest saved on the way claims,
 so a manifest is trusted only when it was saved durably (the partial file
@@ -24,13 +28,51 @@ from typing import Any
 import attrs
 
 VERSION = 2
+MAX_CHUNKS = 4096
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 def chunk_size_for(size: int) -> int:
     """Chunks of 1..16 MiB, about 64 of them: small enough that a resume loses
-    little, large enough that requests are few."""
+    little, large enough that requests are few; larger ones beyond 64 GiB, so
+    that there are never more than MAX_CHUNKS."""
     mib = 1024 * 1024
-    return max(mib, min(16 * mib, -(-size // 64 // mib) * mib))
+    chunk = max(mib, min(16 * mib, -(-size // 64 // mib) * mib))
+    if -(-size // chunk) > MAX_CHUNKS:
+        chunk = -(-size // MAX_CHUNKS // mib) * mib
+    return chunk
+
+
+def _typed(data: Any) -> bool:
+    """Whether a manifest's fields, read from disk, have their types."""
+    ints = [data.get("size"), data.get("chunk_size"), *(data.get("done") or [None])]
+    return (
+        isinstance(data.get("checkpoint"), str)
+        and isinstance(data.get("etag"), str)
+        and isinstance(data.get("boot", ""), str)
+        and isinstance(data.get("durable", False), bool)
+        and isinstance(data.get("done"), list)
+        and all(type(n) is int for n in ints)
+        and data["size"] > 0
+        and len(data["done"]) <= MAX_CHUNKS
+    )
+
+
+def open_new(path: Path) -> int:
+    """Create ``path`` afresh for writing: whatever is there (a file, a planted
+    link) is removed first, and the new file is created without following links.
+
+    Args:
+        path: The file to create.
+
+    Returns:
+        Its descriptor, open for reading and writing.
+    """
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
 
 
 @attrs.define
@@ -90,7 +132,7 @@ class Manifest:
         self.boot, self.durable = boot_id(), durable
         data = {"version": VERSION, **attrs.asdict(self)}
         tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("w") as file:
+        with os.fdopen(open_new(tmp), "w") as file:
             file.write(json.dumps(data))
             if durable:
                 file.flush()
@@ -104,7 +146,9 @@ class Manifest:
         """The saved manifest, or None when missing or unreadable."""
         try:
             data: Any = json.loads(path.read_text())
-            if data.pop("version", None) != VERSION:
+            if not isinstance(data, dict) or data.pop("version", None) != VERSION:
+                return None
+            if not _typed(data):
                 return None
             manifest = cls(**data)
         except (OSError, ValueError, TypeError):

@@ -84,6 +84,11 @@ class FollowingReader(io.RawIOBase):
         self._prefix = prefix
         self._pos = 0
 
+    @property
+    def prefix(self) -> Prefix:
+        """The written prefix this reader follows."""
+        return self._prefix
+
     def readable(self) -> bool:
         return True
 

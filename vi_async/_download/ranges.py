@@ -4,13 +4,15 @@ Guarantees: at most ``workers`` requests are in flight and each streams
 straight to its offset in the file (``os.pwrite``), so memory stays bounded
 whatever the size. Every ranged answer is checked: a ``206`` whose
 ``Content-Range`` is exactly the range asked for, else it is not written.
-Requests carry ``If-Range`` with the ETag, so a changed object can never be
-mixed with the old one: a ``200`` with another ETag or a ``416`` raises
-:class:`ObjectChanged` (the caller restarts from zero); a ``200`` with the
-same ETag means the server ignores ``Range`` (:class:`RangesIgnored`: the
-caller falls back to one stream). A refused URL (401/403) is refreshed and
-the request repeated; resets, timeouts, short bodies, 408/429/5xx are retried
-with backoff, from the last byte written. The first error that is not
+Requests carry ``If-Range`` with the ETag, and every answer's ETag is
+compared with it (storage may ignore ``If-Range``), so a changed object can
+never be mixed with the old one: a ``200`` or ``206`` with another ETag, or a
+``416``, raises :class:`ObjectChanged` (the caller restarts from zero); a
+``200`` with the same ETag means the server ignores ``Range``
+(:class:`RangesIgnored`: the caller falls back to one stream). A refused URL
+(401/403) is refreshed and the request repeated at once; resets, timeouts,
+short bodies, 408/429/5xx are retried with backoff, from the last byte
+written, within the outage budget (``outage``). The first error that is not
 retried cancels the other workers, which are awaited before it is raised.
 """
 
@@ -29,7 +31,8 @@ from .._mask import url_without_query
 from .._observe.logging import sdk_logger
 from ..errors import ViDownloadError
 from .manifest import Manifest
-from .storage import BlobInfo, StorageSession, UrlSource
+from .outage import MAX_REFRESHES, TRANSIENT_STATUS, Outage
+from .storage import BlobInfo, StorageSession, UrlSource, same_etag
 
 if TYPE_CHECKING:
     import aiohttp
@@ -37,10 +40,7 @@ if TYPE_CHECKING:
 logger = sdk_logger("vi_async.download")
 
 READ_SIZE = 256 * 1024
-MAX_ATTEMPTS = 6
-MAX_REFRESHES = 8
-_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
-_RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+_CONTENT_RANGE = re.compile(r"^bytes ([0-9]{1,19})-([0-9]{1,19})/([0-9]{1,19}|\*)$")
 
 
 class ObjectChanged(Exception):
@@ -53,6 +53,10 @@ class RangesIgnored(Exception):
 
 class _Retry(Exception):
     """A transient failure of one request."""
+
+
+class _Refreshed(Exception):
+    """Storage refused the URL; a fresh one is in place."""
 
 
 def now_ms() -> float:
@@ -69,6 +73,7 @@ class Transfer:
     info: BlobInfo
     fd: int
     on_bytes: Callable[[], None]  # called after each write
+    outage: float  # seconds a streak of transient failures may last
     fetched: int = 0  # body bytes received, refetches included
     refreshes: int = 0
 
@@ -108,14 +113,14 @@ class Transfer:
                 status = response.status
                 if status in (401, 403):
                     await self._refresh(url)
-                    raise _Retry(f"storage refused the URL ({status}); refreshed it")
+                    raise _Refreshed()
                 if status == 416:
                     raise ObjectChanged("storage answered 416 for a range inside the object")
-                if status in _RETRY_STATUS:
+                if status in TRANSIENT_STATUS:
                     raise _Retry(f"storage answered {status}")
+                if not same_etag(response.headers.get("ETag"), self.info.etag):
+                    raise ObjectChanged("the object's ETag changed")
                 if ranged and status == 200:
-                    if response.headers.get("ETag", "") != self.info.etag:
-                        raise ObjectChanged("the object's ETag changed")
                     raise RangesIgnored()
                 if status != (206 if ranged else 200):
                     shown = url_without_query(url)
@@ -124,8 +129,6 @@ class Transfer:
                     _check_content_range(
                         response.headers.get("Content-Range"), start, end, self.info
                     )
-                elif response.headers.get("ETag", self.info.etag) != self.info.etag:
-                    raise ObjectChanged("the object's ETag changed")
                 await self._write(response, start, end, advance)
         except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
             raise _Retry(f"{type(exc).__name__}") from None
@@ -138,7 +141,7 @@ class Transfer:
         ``advance(n)`` is called with the bytes written by each attempt. Without
         ``ranged`` the whole object is requested and a retry starts over.
         """
-        failures = 0
+        outage = Outage(self.outage)
         position = start
 
         def moved(n: int) -> None:
@@ -150,16 +153,15 @@ class Transfer:
             before = position
             try:
                 await self._attempt(position if ranged else start, end, ranged, moved)
+            except _Refreshed:
+                continue
             except _Retry as exc:
                 if not ranged:
                     moved(start - position)  # the stream starts over
-                failures = 0 if position > before and ranged else failures + 1
-                if failures >= MAX_ATTEMPTS:
-                    raise ViDownloadError(
-                        f"Storage transfer failed {failures} times in a row: {exc}"
-                    ) from None
+                elif position > before:
+                    outage.ended()
                 logger.info("storage: %s; retrying bytes %d-%d", exc, position, end - 1)
-                await asyncio.sleep(min(2.0, 0.05 * 2**failures))
+                await outage.wait(str(exc))
 
 
 def _check_content_range(header: str | None, start: int, end: int, info: BlobInfo) -> None:

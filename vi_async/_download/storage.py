@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 MAX_REDIRECTS = 5
 REFRESH_MARGIN_MS = 30_000
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_TOTAL = re.compile(r"^bytes \d+-\d+/(\d+)$")
+_TOTAL = re.compile(r"^bytes [0-9]{1,19}-[0-9]{1,19}/([0-9]{1,19})$")
 
 
 def check_storage_url(url: str) -> None:
@@ -57,6 +57,14 @@ def check_storage_url(url: str) -> None:
         f"Refusing the storage URL {url_without_query(url)!r}: "
         "only https, or http to a loopback address"
     )
+
+
+def same_etag(answer: str | None, expected: str) -> bool:
+    """Whether an answer's ETag names the object being fetched (when the answer
+    or the object has none, nothing tells them apart: taken as the same)."""
+    if not answer or not expected:
+        return True
+    return answer.removeprefix("W/") == expected.removeprefix("W/")
 
 
 def _is_loopback(host: str) -> bool:
@@ -88,10 +96,11 @@ class BlobInfo:
         get = headers.get
         ranged = size is not None
         if size is None:
-            try:
-                size = int(get("Content-Length") or "")
-            except ValueError:
-                raise ViDownloadError("Storage did not give the object's size") from None
+            length = str(get("Content-Length") or "").strip()
+            # int() of 5,000 digits raises; 19 digits hold any file size.
+            if not (length.isascii() and length.isdigit() and len(length) <= 19):
+                raise ViDownloadError("Storage did not give the object's size")
+            size = int(length)
         md5 = crc32c = None
         for header in headers.getall("x-goog-hash", []):
             for part in str(header).split(","):
@@ -111,10 +120,12 @@ class BlobInfo:
         )
 
     @classmethod
-    def from_probe(cls, status: int, headers: Any) -> BlobInfo:
-        """Read the answer to ``GET`` with ``Range: bytes=0-0``: a ``206`` whose
-        ``Content-Range`` gives the size, or a ``200`` with the whole object
-        (storage that ignores ``Range``)."""
+    def from_probe(cls, status: int, headers: Any, *, head: bool = False) -> BlobInfo:
+        """Read the answer to ``HEAD`` (``head``), or to ``GET`` with ``Range:
+        bytes=0-0``: a ``206`` whose ``Content-Range`` gives the size, or a
+        ``200`` with the whole object (storage that ignores ``Range``)."""
+        if head:
+            return cls.from_headers(headers)
         if status == 200:
             return attrs.evolve(cls.from_headers(headers), accepts_ranges=False)
         match = _TOTAL.match(str(headers.get("Content-Range") or "").strip())

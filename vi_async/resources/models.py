@@ -6,11 +6,11 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
-from .._constants import DEFAULT_DOWNLOAD_WORKERS
+from .._constants import DEFAULT_DOWNLOAD_WORKERS, DEFAULT_MAX_MODEL_BYTES, DEFAULT_RETRY_DEADLINE
 from .._download.progress import DownloadProgress
 from .._observe.otel import traced
 from .._validate import check_id, segment
-from ..errors import ViNotFoundError
+from ..errors import ViDownloadError, ViNotFoundError
 from ..models import Model, ModelDownload, Page, PaginationParams
 from ..pagination import AsyncPager
 from ._base import Resource, decode_page
@@ -99,6 +99,7 @@ class ModelsResource(Resource):
         progress: DownloadProgress | None = None,
         *,
         workers: int = DEFAULT_DOWNLOAD_WORKERS,
+        max_bytes: int = DEFAULT_MAX_MODEL_BYTES,
     ) -> ModelDownload:
         """Download a checkpoint (the latest by default) into ``save_dir/<run_id>``.
 
@@ -111,6 +112,9 @@ class ModelsResource(Resource):
         archive is fetched with concurrent ranged requests, resumed after a
         cancel or a crash, verified against the server's hash, extracted and
         checked, then renamed into place; nothing half-done is ever published.
+        Only files and directories are extracted, never outside the target; an
+        archive (or its files) larger than ``max_bytes`` is refused. Storage
+        outages are ridden out for the client's ``retry_deadline``.
 
         Args:
             run_id: The run.
@@ -120,6 +124,8 @@ class ModelsResource(Resource):
             overwrite: Download again, replacing whatever ``save_dir/<run_id>`` holds.
             progress: Called as ``progress(done_bytes, total_bytes)`` as bytes arrive.
             workers: Concurrent ranged requests to storage.
+            max_bytes: The largest archive accepted, and the most its extracted
+                files may hold (256 GiB by default); raise it for larger models.
 
         Returns:
             The model on disk: its paths, checkpoint, size, sha256, and whether
@@ -127,28 +133,46 @@ class ModelsResource(Resource):
 
         Raises:
             InvalidIdError: ``run_id`` or ``ckpt`` is not a valid id.
-            ValueError: ``workers`` is below 1.
+            ValueError: ``workers`` or ``max_bytes`` is below 1.
             ViNotFoundError: The run or checkpoint does not exist, or the run has
                 no checkpoint.
             ViDownloadError: Storage, verification or archive failure, or a
                 directory in the way without ``overwrite``.
         """
         path = self._outputs(run_id, ckpt)
-        if workers < 1:
-            raise ValueError(f"workers must be >= 1, got {workers}")
+        for name, value in (("workers", workers), ("max_bytes", max_bytes)):
+            if type(value) is not int or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
         from .._download.downloader import ModelDownloader  # the download stack loads on first use
 
-        def refetch() -> Awaitable[Model]:
-            return self._checkpoint(path, run_id, ckpt, contents=True)
+        model = await self._checkpoint(path, run_id, ckpt, contents=True)
+        # A refresh asks for this checkpoint, not the latest: one published
+        # meanwhile must not replace it halfway.
+        pinned = self._pinned(run_id, model.model_id)
 
+        def refetch() -> Awaitable[Model]:
+            return self._checkpoint(pinned, run_id, model.model_id, contents=True)
+
+        config = self._transport.config
         downloader = ModelDownloader(
-            await refetch(),
+            model,
             refetch,
             run_id=run_id,
             save_dir=DEFAULT_SAVE_DIR if save_dir is None else Path(save_dir),
             overwrite=overwrite,
             progress=progress,
             workers=workers,
-            read_timeout=self._transport.config.timeout,
+            read_timeout=config.timeout,
+            max_bytes=max_bytes,
+            outage=config.retry_deadline or DEFAULT_RETRY_DEADLINE,
         )
         return await downloader.run()
+
+    def _pinned(self, run_id: str, model_id: str) -> str:
+        """The path of checkpoint ``model_id``, as the server named it."""
+        try:
+            return self._outputs(run_id, model_id)
+        except ValueError:
+            raise ViDownloadError(
+                f"The server named the checkpoint {model_id!r}, which is not a valid id"
+            ) from None

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from vi_async._constants import DEFAULT_DOWNLOAD_WORKERS
+from vi_async._constants import DEFAULT_DOWNLOAD_WORKERS, DEFAULT_MAX_MODEL_BYTES
 from vi_async._download.progress import DownloadProgress
 from vi_async._sync_runtime import SyncRuntime
 from vi_async.models import Model, ModelDownload, PaginationParams
@@ -73,6 +73,7 @@ class ModelsResource:
         progress: DownloadProgress | None = None,
         *,
         workers: int = DEFAULT_DOWNLOAD_WORKERS,
+        max_bytes: int = DEFAULT_MAX_MODEL_BYTES,
     ) -> ModelDownload:
         """Download a checkpoint (the latest by default) into ``save_dir/<run_id>``.
 
@@ -85,6 +86,9 @@ class ModelsResource:
         archive is fetched with concurrent ranged requests, resumed after a
         cancel or a crash, verified against the server's hash, extracted and
         checked, then renamed into place; nothing half-done is ever published.
+        Only files and directories are extracted, never outside the target; an
+        archive (or its files) larger than ``max_bytes`` is refused. Storage
+        outages are ridden out for the client's ``retry_deadline``.
 
         Args:
             run_id: The run.
@@ -94,6 +98,8 @@ class ModelsResource:
             overwrite: Download again, replacing whatever ``save_dir/<run_id>`` holds.
             progress: Called as ``progress(done_bytes, total_bytes)`` as bytes arrive.
             workers: Concurrent ranged requests to storage.
+            max_bytes: The largest archive accepted, and the most its extracted
+                files may hold (256 GiB by default); raise it for larger models.
 
         Returns:
             The model on disk: its paths, checkpoint, size, sha256, and whether
@@ -101,12 +107,19 @@ class ModelsResource:
 
         Raises:
             InvalidIdError: ``run_id`` or ``ckpt`` is not a valid id.
-            ValueError: ``workers`` is below 1.
+            ValueError: ``workers`` or ``max_bytes`` is below 1.
             ViNotFoundError: The run or checkpoint does not exist, or the run has
                 no checkpoint.
             ViDownloadError: Storage, verification or archive failure, or a
                 directory in the way without ``overwrite``.
         """
         return self._runtime.call(
-            self._target().download, run_id, ckpt, save_dir, overwrite, progress, workers=workers
+            self._target().download,
+            run_id,
+            ckpt,
+            save_dir,
+            overwrite,
+            progress,
+            workers=workers,
+            max_bytes=max_bytes,
         )
