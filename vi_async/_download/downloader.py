@@ -43,7 +43,8 @@ from typing import Any
 import attrs
 
 from .._constants import DEFAULT_DOWNLOAD_WORKERS
-from ..errors import ViDownloadError
+from .._http.network import Network
+from ..errors import ViDownloadError, ViProxyError, ViTLSError
 from ..models import Model, ModelDownload, ModelDownloadUrl
 from .extract import (
     check_layout,
@@ -255,6 +256,7 @@ class ModelDownloader:
         progress: DownloadProgress | None = None,
         workers: int = DEFAULT_DOWNLOAD_WORKERS,
         read_timeout: float = 60.0,
+        network: Network | None = None,
     ) -> None:
         """Prepare the download of ``model``; nothing happens before :meth:`run`.
 
@@ -268,6 +270,7 @@ class ModelDownloader:
             progress: Called as ``progress(done_bytes, total_bytes)`` as bytes arrive.
             workers: Concurrent ranged requests to storage (at least 1).
             read_timeout: Seconds storage may stay silent before a request fails.
+            network: The client's proxy and TLS settings (the environment's by default).
         """
         self._model = model
         self._refetch = refetch
@@ -278,6 +281,7 @@ class ModelDownloader:
         self._progress = progress
         self._workers = max(1, workers)
         self._read_timeout = read_timeout
+        self._network = network
         self.stats = DownloadStats()
 
     async def run(self) -> ModelDownload:
@@ -331,7 +335,9 @@ class ModelDownloader:
             return _download_url(await self._refetch())
 
         urls = UrlSource(_download_url(model), refresh)
-        session = StorageSession(connections=self._workers + 1, read_timeout=self._read_timeout)
+        session = StorageSession(
+            connections=self._workers + 1, read_timeout=self._read_timeout, network=self._network
+        )
         try:
             info, sha256, work = await self._fetch_verified(session, urls, model)
         finally:
@@ -404,6 +410,8 @@ class ModelDownloader:
                     if response.status not in (401, 403):
                         raise ViDownloadError(f"Storage answered {response.status} to GET")
                     await urls.refresh(url)
+            except (ViProxyError, ViTLSError):
+                raise  # the proxy or the certificate: another try would fail the same way
             except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
                 logger.info("storage probe failed: %s; retrying", type(exc).__name__)
                 await asyncio.sleep(0.2)

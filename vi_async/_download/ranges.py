@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .._mask import url_without_query
-from ..errors import ViDownloadError
+from ..errors import ViDownloadError, ViProxyError, ViTLSError
 from .manifest import Manifest
 from .storage import BlobInfo, StorageSession, UrlSource
 
@@ -127,6 +127,8 @@ class Transfer:
                 elif response.headers.get("ETag", self.info.etag) != self.info.etag:
                     raise ObjectChanged("the object's ETag changed")
                 await self._write(response, start, end, advance)
+        except (ViProxyError, ViTLSError):
+            raise  # the proxy or the certificate: another try would fail the same way
         except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
             raise _Retry(f"{type(exc).__name__}") from None
 

@@ -150,5 +150,6 @@ class ModelsResource(Resource):
             progress=progress,
             workers=workers,
             read_timeout=self._transport.config.timeout,
+            network=self._transport.network,
         )
         return await downloader.run()
