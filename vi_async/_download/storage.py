@@ -233,15 +233,16 @@ class StorageSession:
         import aiohttp
 
         proxy = self._network.proxy_for(str(url))
+        extra, proxy_headers = proxy.headers_for(str(url)) if proxy is not None else (None, None)
         failed = None
         try:
             response = await self._session.request(
                 method,
                 url,
-                headers=headers,
+                headers={**(headers or {}), **extra} if extra else headers,
                 allow_redirects=False,
                 proxy=proxy.url if proxy is not None else None,
-                proxy_auth=proxy.auth() if proxy is not None else None,
+                proxy_headers=proxy_headers,
             )
         except aiohttp.ClientError as exc:
             failed = network_error(exc, proxy)

@@ -12,6 +12,7 @@ ViConfigError when the client is made, before any request.
 
 from __future__ import annotations
 
+import base64
 import functools
 import os
 from typing import TYPE_CHECKING, Any
@@ -22,8 +23,6 @@ from ..errors import ViConfigError, ViConnectionError, ViProxyError, ViTLSError
 
 if TYPE_CHECKING:
     import ssl
-
-    import aiohttp
 
 logger = sdk_logger()
 PROXY_SCHEMES = ("http", "https")
@@ -66,13 +65,24 @@ class Proxy:
         self._password = unquote(parts.password or "")
         self.url = f"{parts.scheme}://{bracketed(parts.hostname)}" + (f":{port}" if port else "")
 
-    def auth(self) -> aiohttp.BasicAuth | None:
-        """The credentials to send to the proxy (``Proxy-Authorization``), if any."""
-        if self._login is None:
-            return None
-        import aiohttp
+    def headers_for(self, url: str) -> tuple[dict[str, str] | None, dict[str, str] | None]:
+        """Where the proxy's credentials go for a request to ``url``.
 
-        return aiohttp.BasicAuth(self._login, self._password)
+        Through a tunnel (an https URL) they go in the ``CONNECT`` request, so
+        aiohttp's ``proxy_headers``; otherwise the request itself goes to the proxy
+        and carries them.
+
+        Args:
+            url: The request's URL.
+
+        Returns:
+            ``(headers to add to the request, proxy_headers)``; both None without credentials.
+        """
+        if self._login is None:
+            return None, None
+        token = base64.b64encode(f"{self._login}:{self._password}".encode()).decode("ascii")
+        header = {"Proxy-Authorization": f"Basic {token}"}
+        return (None, header) if url.startswith("https:") else (header, None)
 
     def __repr__(self) -> str:
         shown = self.url.replace("://", "://***@", 1) if self._login is not None else self.url

@@ -124,7 +124,8 @@ class Transport:
         self.network = network or Network(proxy=None, trust_env=True, verify=True)
         self._proxy: Proxy | None = None
         self._proxy_url: str | None = None
-        self._proxy_auth: aiohttp.BasicAuth | None = None
+        self._proxy_headers: dict[str, str] | None = None  # on CONNECT (https)
+        self._request_headers: dict[str, str] | None = None  # on each request, when proxied
         self.hooks = normalize_hooks(event_hooks)
         self._hooked = bool(self.hooks[0] or self.hooks[1])
         self.tracing = tracing
@@ -185,12 +186,19 @@ class Transport:
                 limit_per_host=self.config.max_connections,
                 ssl=self.network.ssl(),
             )
+            default_headers: dict[str, str] | None = self._headers
             proxy = self._proxy = self.network.proxy_for(self._base)
             if proxy is not None:
-                self._proxy_url, self._proxy_auth = proxy.url, proxy.auth()
+                # aiohttp also sends a session's default headers to the proxy (and would
+                # make the Authorization of a CONNECT its Proxy-Authorization, giving the
+                # key to the proxy): through a proxy they go on each request instead.
+                self._proxy_url = proxy.url
+                on_request, self._proxy_headers = proxy.headers_for(self._base)
+                self._request_headers = {**self._headers, **(on_request or {})}
+                default_headers = None
             self._session = aiohttp.ClientSession(
                 connector=connector,
-                headers=self._headers,
+                headers=default_headers,
                 auto_decompress=True,
                 trace_configs=self._trace_configs,
             )
@@ -447,11 +455,13 @@ class Transport:
             url,
             params=params,
             data=payload,
-            headers=send_headers,
+            headers=send_headers
+            if self._request_headers is None
+            else {**self._request_headers, **send_headers},
             timeout=timeout,
             allow_redirects=False,  # the API never redirects; another host is not trusted
             proxy=self._proxy_url,
-            proxy_auth=self._proxy_auth,
+            proxy_headers=self._proxy_headers,
         )
 
     def _out_of_time(self, call: Call) -> ViError:
