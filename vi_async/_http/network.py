@@ -146,6 +146,9 @@ class Network:
 
             self._env = urllib.request.getproxies_environment()
         self._proxies: dict[tuple[str, str], Proxy | None] = {}
+        for scheme in ("http", "https", "all"):  # malformed ones fail now, not on first use
+            if self._env.get(scheme):
+                _env_variable(scheme, self._env[scheme])
         self._ssl = _ssl_setting(verify, cert)
         self.verify = verify
         if verify is False:
@@ -180,13 +183,12 @@ class Network:
     def _env_proxy(self, scheme: str, netloc: str) -> Proxy | None:
         import urllib.request
 
-        name, value = f"{scheme}_proxy", self._env.get(scheme)
-        if value is None:
-            name, value = "all_proxy", self._env.get("all")
+        name = scheme if self._env.get(scheme) else "all"
+        value = self._env.get(name)
         bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
         if not value or bypass(netloc, self._env):
             return None
-        return Proxy(value, f"the {name.upper()} environment variable")
+        return _env_variable(name, value)
 
     def ssl(self) -> bool | ssl.SSLContext:
         """What aiohttp's connector takes as ``ssl=``: a context, or True/False."""
@@ -197,6 +199,11 @@ class Network:
             # imported; these are read now, as OpenSSL reads them.
             return _default_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
         return self._ssl
+
+
+def _env_variable(scheme: str, value: str) -> Proxy:
+    """The proxy the variable ``<scheme>_proxy`` (either case) names."""
+    return Proxy(value, f"the {scheme.upper()}_PROXY environment variable")
 
 
 @functools.lru_cache(maxsize=4)
