@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,27 +13,13 @@ import pytest
 from network_support import PROXY_PASSWORD, PROXY_USER, ForwardProxy, succeeded_run
 from observability.obs_support import Spans, instrumented, texts
 from reliability.leaks import assert_clean, error_texts
+from reliability.test_secrets import Recorder
 
 from vi_async import ViError, ViProxyError, ViTLSError
 from vi_async.local import LocalServer
 
 pytestmark = pytest.mark.anyio
 WRONG_PASSWORD = "Wr0ng-Pa55word-abc"
-
-
-class Recorder(logging.Handler):
-    """A root handler keeping every record, formatted with its args and traceback."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s %(args)s"))
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        text = self.format(record) + repr(record.__dict__)
-        if record.exc_info and record.exc_info[1] is not None:
-            text += "".join(traceback.format_exception(record.exc_info[1]))
-        self.lines.append(text)
 
 
 @pytest.fixture
