@@ -8,7 +8,10 @@ one attempt; ``verify=False`` works and warns once per client.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import ssl
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ import vi_sync
 from vi_async import Client, ViConfigError, ViConnectionError, ViTLSError
 from vi_async._http.network import INSECURE_WARNING
 from vi_async.local import LocalServer
+from vi_async.local.cli import read_banner
 
 pytestmark = pytest.mark.anyio
 
@@ -116,8 +120,6 @@ async def test_the_cli_takes_ca_bundle_and_insecure(tls_server: LocalServer) -> 
 
 async def _cli(env: dict[str, str], *options: str) -> Any:
     """``python -m vi_async flows list --json`` with ``options``, in ``env``."""
-    import os
-
     full = {k: v for k, v in os.environ.items() if not k.startswith("DATATURE_VI_")}
     return await anyio.run_process(
         [sys.executable, "-m", "vi_async", "flows", "list", "--json", *options],
@@ -155,3 +157,32 @@ def test_a_bad_environment_proxy_names_the_variable_not_its_value(monkeypatch: A
 
 def _read(path: str) -> str:
     return Path(path).read_text()
+
+
+def test_python_m_vi_async_local_tls_prints_the_ca_to_trust() -> None:
+    command = [sys.executable, "-m", "vi_async.local", "--tls", "--port", "0", "--db", ":memory:"]
+    repo = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": repo + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    with subprocess.Popen(command, env=env, text=True, **pipes) as proc:  # type: ignore[call-overload]
+        assert proc.stdout is not None
+        banner: list[str] = []
+        exports = read_banner(banner.append(line) or line for line in proc.stdout)
+        assert exports is not None, proc.stderr.read() if proc.stderr else ""
+        exports.update(
+            line.strip().removeprefix("export ").split("=", 1)
+            for line in banner
+            if line.startswith("export SSL_CERT_FILE=")
+        )
+        assert exports["DATATURE_VI_API_ENDPOINT"].startswith("https://127.0.0.1:")
+        assert any(line.startswith("CA certificate") for line in banner)
+        with vi_sync.Client(
+            endpoint=exports["DATATURE_VI_API_ENDPOINT"],
+            organization_id=exports["DATATURE_VI_ORGANIZATION_ID"],
+            secret_key=exports["DATATURE_VI_SECRET_KEY"],
+            verify=exports["SSL_CERT_FILE"],
+        ) as client:
+            assert client.flows.list().items == []
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(15) == 0
+    assert not Path(exports["SSL_CERT_FILE"]).exists()  # removed when the server stopped
