@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._config import ClientConfig
 from ._constants import (
@@ -19,11 +20,15 @@ from ._constants import (
     DEFAULT_TIMEOUT,
 )
 from ._download.progress import DownloadProgress
+from ._http.network import Network
 from ._http.rate_limit import RateLimitInfo
 from ._http.transport import Transport
 from ._observe.hooks import ResponseInfo
 from .models import ModelDownload
 from .resources import FlowsResource, ModelsResource, RunsResource
+
+if TYPE_CHECKING:
+    import ssl
 
 
 class Client:
@@ -41,7 +46,19 @@ class Client:
     ``max_retry_after``); ``max_connections`` caps concurrent connections.
     ``max_response_bytes`` caps the body of any API answer (a larger one raises
     ViResponseTooLargeError without being read further). Redirects are never
-    followed (ViRedirectError).
+    followed (ViRedirectError). ``read_timeout`` (None: off) also ends an attempt
+    when the server sends nothing for that many seconds, before the answer or
+    in the middle of its body.
+
+    Networks (README "Proxies and TLS"): ``proxy="http://user:pw@host:3128"``
+    sends every request (API and model downloads) through that proxy; without it,
+    ``trust_env=True`` reads HTTP_PROXY / HTTPS_PROXY / ALL_PROXY / NO_PROXY (either
+    case), as requests and httpx do. ``verify`` is True (the system store, and
+    SSL_CERT_FILE / SSL_CERT_DIR), a CA bundle file or directory, an
+    ``ssl.SSLContext``, or False (not verified: logged as a warning once per
+    client); ``cert`` is a client certificate (a PEM file, or a ``(cert, key)``
+    pair). A proxy failure raises ViProxyError, a TLS failure ViTLSError (never
+    retried); both are ViConnectionErrors.
 
     Observability (README "Observability"): ``event_hooks={"request": [...],
     "response": [...]}`` are sync or async callables called once per attempt,
@@ -72,6 +89,11 @@ class Client:
         event_hooks: Mapping[str, Sequence[Callable[[Any], Any]]] | None = None,
         trace_configs: Sequence[Any] | None = None,
         tracing: bool | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        verify: bool | str | os.PathLike[str] | ssl.SSLContext = True,
+        cert: str | tuple[str, str] | None = None,
+        read_timeout: float | None = None,
     ) -> None:
         self._config = ClientConfig.resolve(
             secret_key,
@@ -85,9 +107,15 @@ class Client:
             retry_base_delay=retry_base_delay,
             max_response_bytes=max_response_bytes,
             cancel_grace=cancel_grace,
+            read_timeout=read_timeout,
         )
+        network = Network(proxy=proxy, trust_env=trust_env, verify=verify, cert=cert)
         self._transport = Transport(
-            self._config, event_hooks=event_hooks, trace_configs=trace_configs, tracing=tracing
+            self._config,
+            event_hooks=event_hooks,
+            trace_configs=trace_configs,
+            tracing=tracing,
+            network=network,
         )
         self.runs = RunsResource(self._transport)
         """Runs: executions of flows."""

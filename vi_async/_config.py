@@ -73,6 +73,7 @@ class ClientConfig:
         default=DEFAULT_MAX_RESPONSE_BYTES, validator=_positive_int
     )
     cancel_grace: float = attrs.field(default=DEFAULT_CANCEL_GRACE, validator=_non_negative)
+    read_timeout: float | None = attrs.field(default=None, validator=_positive_or_none)
 
     def __repr__(self) -> str:
         return (

@@ -29,11 +29,13 @@ __all__ = [
     "ViPermissionError",
     "ViPlanError",
     "ViPreconditionFailedError",
+    "ViProxyError",
     "ViRateLimitError",
     "ViRedirectError",
     "ViResponseTooLargeError",
     "ViRunFailedError",
     "ViServerError",
+    "ViTLSError",
     "ViTimeoutError",
     "ViUnreachablePhaseError",
     "ViValidationError",
@@ -205,6 +207,18 @@ class ViConnectionError(ViError, ConnectionError):
     """The connection failed or was dropped before a full answer arrived."""
 
 
+class ViProxyError(ViConnectionError):
+    """The proxy, not the API, failed: it could not be reached, refused the
+    credentials (407), or could not open a tunnel to the API. The message names
+    the proxy without its credentials."""
+
+
+class ViTLSError(ViConnectionError):
+    """The TLS handshake failed, most often because the server's certificate did not
+    verify (an unknown CA, a wrong host name, an expired certificate). Never retried:
+    the message names the host and OpenSSL's reason; pass ``verify=`` a CA bundle."""
+
+
 class ViDecodeError(ViError):
     """The response was not the JSON the SDK expected (an HTML error page, a
     truncated body, a wrong shape)."""
@@ -234,6 +248,7 @@ _BY_STATUS: dict[int, type[ViError]] = {
     401: ViAuthenticationError,
     403: ViPermissionError,
     404: ViNotFoundError,
+    407: ViProxyError,
     408: ViTimeoutError,
     409: ViConflictError,
     412: ViPreconditionFailedError,

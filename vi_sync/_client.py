@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import os
+import ssl
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -46,7 +48,19 @@ class Client:
     ``max_retry_after``); ``max_connections`` caps concurrent connections.
     ``max_response_bytes`` caps the body of any API answer (a larger one raises
     ViResponseTooLargeError without being read further). Redirects are never
-    followed (ViRedirectError).
+    followed (ViRedirectError). ``read_timeout`` (None: off) also ends an attempt
+    when the server sends nothing for that many seconds, before the answer or
+    in the middle of its body.
+
+    Networks (README "Proxies and TLS"): ``proxy="http://user:pw@host:3128"``
+    sends every request (API and model downloads) through that proxy; without it,
+    ``trust_env=True`` reads HTTP_PROXY / HTTPS_PROXY / ALL_PROXY / NO_PROXY (either
+    case), as requests and httpx do. ``verify`` is True (the system store, and
+    SSL_CERT_FILE / SSL_CERT_DIR), a CA bundle file or directory, an
+    ``ssl.SSLContext``, or False (not verified: logged as a warning once per
+    client); ``cert`` is a client certificate (a PEM file, or a ``(cert, key)``
+    pair). A proxy failure raises ViProxyError, a TLS failure ViTLSError (never
+    retried); both are ViConnectionErrors.
 
     Observability (README "Observability"): ``event_hooks={"request": [...],
     "response": [...]}`` are sync or async callables called once per attempt,
@@ -77,6 +91,11 @@ class Client:
         event_hooks: Mapping[str, Sequence[Callable[[Any], Any]]] | None = None,
         trace_configs: Sequence[Any] | None = None,
         tracing: bool | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        verify: bool | str | os.PathLike[str] | ssl.SSLContext = True,
+        cert: str | tuple[str, str] | None = None,
+        read_timeout: float | None = None,
     ) -> None:
         self._runtime = SyncRuntime(
             lambda: _AsyncClient(
@@ -94,6 +113,11 @@ class Client:
                 event_hooks=event_hooks,
                 trace_configs=trace_configs,
                 tracing=tracing,
+                proxy=proxy,
+                trust_env=trust_env,
+                verify=verify,
+                cert=cert,
+                read_timeout=read_timeout,
             ),
             _AsyncClient.close,
             name="vi_sync.Client",

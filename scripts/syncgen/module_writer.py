@@ -43,8 +43,9 @@ def module_text(
 
 
 def sort_all(names: Iterable[str]) -> list[str]:
-    """``__all__`` entries, deduplicated and sorted like imports."""
-    return sorted(set(names), key=member_sort_key)
+    """``__all__`` entries, deduplicated and sorted as ruff's RUF022 sorts them (as
+    imports, but case-sensitive within a kind: ``ViTLSError`` before ``ViTimeoutError``)."""
+    return sorted(set(names), key=lambda name: (member_sort_key(name)[0], name))
 
 
 def generate(registry: Registry) -> dict[str, str]:

@@ -53,8 +53,9 @@ from .._constants import (
     DEFAULT_MAX_MODEL_BYTES,
     DEFAULT_RETRY_DEADLINE,
 )
+from .._http.network import Network
 from .._observe.logging import sdk_logger
-from ..errors import ViDownloadError
+from ..errors import ViDownloadError, ViProxyError, ViTLSError
 from ..models import Model, ModelDownload, ModelDownloadUrl
 from .extract import Limits
 from .hashes import PURE_CRC32C_LIMIT, has_fast_crc32c, hash_following
@@ -291,6 +292,7 @@ class ModelDownloader:
         read_timeout: float = 60.0,
         max_bytes: int = DEFAULT_MAX_MODEL_BYTES,
         outage: float = DEFAULT_RETRY_DEADLINE,
+        network: Network | None = None,
     ) -> None:
         """Prepare the download of ``model``; nothing happens before :meth:`run`.
 
@@ -306,6 +308,7 @@ class ModelDownloader:
             read_timeout: Seconds storage may stay silent before a request fails.
             max_bytes: The largest archive, and the most its files may hold.
             outage: Seconds storage may keep failing before the download gives up.
+            network: The client's proxy and TLS settings (the environment's by default).
         """
         self._model = model
         self._refetch = refetch
@@ -318,6 +321,7 @@ class ModelDownloader:
         self._read_timeout = read_timeout
         self._max_bytes = max_bytes
         self._outage = outage
+        self._network = network
         self.stats = DownloadStats()
 
     async def run(self) -> ModelDownload:
@@ -371,7 +375,9 @@ class ModelDownloader:
             return _download_url(await self._refetch())
 
         urls = UrlSource(_download_url(model), refresh)
-        session = StorageSession(connections=self._workers + 1, read_timeout=self._read_timeout)
+        session = StorageSession(
+            connections=self._workers + 1, read_timeout=self._read_timeout, network=self._network
+        )
         try:
             info, sha256, work = await self._fetch_verified(session, urls, model)
         finally:
@@ -437,6 +443,8 @@ class ModelDownloader:
                         info = BlobInfo.from_probe(status, response.headers, head=head)
                         response.close()  # a GET's 200 is the whole object: not read
                         return info
+            except (ViProxyError, ViTLSError):
+                raise  # the proxy or the certificate: another try would fail the same way
             except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
                 reason = f"storage probe failed: {type(exc).__name__}"
             else:

@@ -29,7 +29,7 @@ import attrs
 
 from .._mask import url_without_query
 from .._observe.logging import sdk_logger
-from ..errors import ViDownloadError
+from ..errors import ViDownloadError, ViProxyError, ViTLSError
 from .manifest import Manifest
 from .outage import MAX_REFRESHES, TRANSIENT_STATUS, Outage
 from .storage import BlobInfo, StorageSession, UrlSource, same_etag
@@ -130,6 +130,8 @@ class Transfer:
                         response.headers.get("Content-Range"), start, end, self.info
                     )
                 await self._write(response, start, end, advance)
+        except (ViProxyError, ViTLSError):
+            raise  # the proxy or the certificate: another try would fail the same way
         except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
             raise _Retry(f"{type(exc).__name__}") from None
 

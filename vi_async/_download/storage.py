@@ -5,7 +5,9 @@ carries no API header at all (the secret key can never reach the storage
 host); a URL, and every redirect, must be ``https`` or plain ``http`` to a
 loopback address; redirects are followed here, not by aiohttp, so each hop is
 checked before it is requested. Error messages never contain the URL's query
-(the signature is a credential for the object).
+(the signature is a credential for the object). The client's proxy and TLS
+settings (``Network``) apply here as to the API: a failure of the proxy or of
+TLS is its typed ViProxyError / ViTLSError, raised as it is, never retried here.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .._http.network import Network, network_error, proxy_refused
 from .._mask import url_without_query
 from .._version import __version__
-from ..errors import ViDownloadError
+from ..errors import ViDownloadError, ViProxyError
 from ..models import ModelDownloadUrl
 
 if TYPE_CHECKING:
@@ -180,11 +183,17 @@ class UrlSource:
 class StorageSession:
     """An aiohttp session for storage only: no API headers, checked redirects."""
 
-    def __init__(self, *, connections: int, read_timeout: float) -> None:
+    def __init__(
+        self, *, connections: int, read_timeout: float, network: Network | None = None
+    ) -> None:
         import aiohttp
 
+        self._network = network or Network(proxy=None, trust_env=True, verify=True)
+        connector = aiohttp.TCPConnector(
+            limit=connections, limit_per_host=connections, ssl=self._network.ssl()
+        )
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=connections, limit_per_host=connections),
+            connector=connector,
             headers={"User-Agent": f"vi-async/{__version__} (Python/{platform.python_version()})"},
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=30.0, sock_read=read_timeout),
             auto_decompress=False,
@@ -203,9 +212,7 @@ class StorageSession:
 
         for _ in range(MAX_REDIRECTS + 1):
             check_storage_url(url)
-            response = await self._session.request(
-                method, URL(url, encoded=True), headers=headers, allow_redirects=False
-            )
+            response = await self._send(method, URL(url, encoded=True), headers)
             location = response.headers.get("Location")
             if response.status not in _REDIRECTS or not location:
                 try:
@@ -216,3 +223,46 @@ class StorageSession:
             response.release()
             url = str(URL(url, encoded=True).join(URL(location, encoded=True)))
         raise ViDownloadError(f"More than {MAX_REDIRECTS} redirects from storage")
+
+    async def _send(
+        self, method: str, url: Any, headers: dict[str, str] | None
+    ) -> aiohttp.ClientResponse:
+        """Send one request, through the proxy the client's settings name for ``url``.
+
+        Args:
+            method: The HTTP method.
+            url: The URL (a yarl URL).
+            headers: The request's headers.
+
+        Returns:
+            The response, its body unread.
+
+        Raises:
+            ViProxyError: The proxy failed or refused the request (407).
+            ViTLSError: The TLS handshake failed (the certificate did not verify).
+        """
+        import aiohttp
+
+        proxy = self._network.proxy_for(str(url))
+        extra, proxy_headers = proxy.headers_for(str(url)) if proxy is not None else (None, None)
+        failed = None
+        try:
+            response = await self._session.request(
+                method,
+                url,
+                headers={**(headers or {}), **extra} if extra else headers,
+                allow_redirects=False,
+                proxy=proxy.url if proxy is not None else None,
+                proxy_headers=proxy_headers,
+            )
+        except aiohttp.ClientError as exc:
+            failed = network_error(exc, proxy)
+            if failed is None:
+                raise
+        if failed is not None:  # outside the except: aiohttp's error holds the credentials
+            cls, message = failed
+            raise cls(message)
+        if response.status == 407:
+            response.release()
+            raise ViProxyError(proxy_refused(proxy), status=407)
+        return response

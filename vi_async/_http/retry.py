@@ -16,7 +16,15 @@ import time
 from collections.abc import Generator, Mapping
 from typing import Protocol
 
-from ..errors import ViConnectionError, ViError, ViRateLimitError, ViServerError, ViTimeoutError
+from ..errors import (
+    ViConnectionError,
+    ViError,
+    ViProxyError,
+    ViRateLimitError,
+    ViServerError,
+    ViTimeoutError,
+    ViTLSError,
+)
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 RETRY_COST = 5
@@ -95,7 +103,15 @@ class RetryQuota:
 
 
 def is_transient(error: BaseException) -> bool:
-    """True for failures that may pass if the same request is sent again."""
+    """True for failures that may pass if the same request is sent again.
+
+    A certificate that did not verify will not verify on a second try, nor will a
+    proxy accept credentials it refused (407); a proxy's 5xx or a dead proxy may pass.
+    """
+    if isinstance(error, ViTLSError):
+        return False
+    if isinstance(error, ViProxyError) and error.status is not None:
+        return error.status in RETRYABLE_STATUSES
     if isinstance(error, (ViConnectionError, ViTimeoutError)):
         return error.status is None or error.status == 408
     if isinstance(error, (ViRateLimitError, ViServerError)):

@@ -41,6 +41,7 @@ from ..errors import (
 )
 from . import json as _json
 from .body import read_body
+from .network import Network, Proxy, host_port, network_error, proxy_refused
 from .rate_limit import parse_rate_limit
 from .retry import (
     Call,
@@ -117,8 +118,14 @@ class Transport:
         event_hooks: Mapping[str, Sequence[Hook]] | None = None,
         trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
         tracing: bool | None = None,
+        network: Network | None = None,
     ) -> None:
         self.config = config
+        self.network = network or Network(proxy=None, trust_env=True, verify=True)
+        self._proxy: Proxy | None = None
+        self._proxy_url: str | None = None
+        self._proxy_headers: dict[str, str] | None = None  # on CONNECT (https)
+        self._request_headers: dict[str, str] | None = None  # on each request, when proxied
         self.hooks = normalize_hooks(event_hooks)
         self._hooked = bool(self.hooks[0] or self.hooks[1])
         self.tracing = tracing
@@ -159,7 +166,9 @@ class Transport:
     def _full_timeout(self) -> aiohttp.ClientTimeout:
         """The timeout of an attempt with the whole ``config.timeout`` left (made once)."""
         aiohttp, _ = _HTTP or _import_http()
-        self._timeout = aiohttp.ClientTimeout(total=self.config.timeout)
+        self._timeout = aiohttp.ClientTimeout(
+            total=self.config.timeout, sock_read=self.config.read_timeout
+        )
         return self._timeout
 
     @property
@@ -174,11 +183,23 @@ class Transport:
         if self._session is None:
             aiohttp, _ = _HTTP or _import_http()
             connector = aiohttp.TCPConnector(
-                limit=self.config.max_connections, limit_per_host=self.config.max_connections
+                limit=self.config.max_connections,
+                limit_per_host=self.config.max_connections,
+                ssl=self.network.ssl(),
             )
+            default_headers: dict[str, str] | None = self._headers
+            proxy = self._proxy = self.network.proxy_for(self._base)
+            if proxy is not None:
+                # aiohttp also sends a session's default headers to the proxy (and would
+                # make the Authorization of a CONNECT its Proxy-Authorization, giving the
+                # key to the proxy): through a proxy they go on each request instead.
+                self._proxy_url = proxy.url
+                on_request, self._proxy_headers = proxy.headers_for(self._base)
+                self._request_headers = {**self._headers, **(on_request or {})}
+                default_headers = None
             self._session = aiohttp.ClientSession(
                 connector=connector,
-                headers=self._headers,
+                headers=default_headers,
                 auto_decompress=True,
                 trace_configs=self._trace_configs,
             )
@@ -348,7 +369,7 @@ class Transport:
                 resp_headers = resp.headers
                 raw = await read_body(resp, call.method, self.config.max_response_bytes)
         except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
-            error, chain = self._exchange_error(call, exc, timeout)
+            error, chain = self._exchange_error(call, exc, timeout, status)
             if chain:
                 raise error from exc
             unchained = error  # raised below, outside this block: see _exchange_error
@@ -380,7 +401,9 @@ class Transport:
         """
         if remaining < self.config.timeout:
             aiohttp, _ = _HTTP or _import_http()
-            return aiohttp.ClientTimeout(total=remaining)  # type: ignore[no-any-return]
+            return aiohttp.ClientTimeout(  # type: ignore[no-any-return]
+                total=remaining, sock_read=self.config.read_timeout
+            )
         return self._timeout or self._full_timeout()
 
     def _observe(
@@ -434,9 +457,13 @@ class Transport:
             url,
             params=params,
             data=payload,
-            headers=send_headers,
+            headers=send_headers
+            if self._request_headers is None
+            else {**self._request_headers, **send_headers},
             timeout=timeout,
             allow_redirects=False,  # the API never redirects; another host is not trusted
+            proxy=self._proxy_url,
+            proxy_headers=self._proxy_headers,
         )
 
     def _out_of_time(self, call: Call) -> ViError:
@@ -454,7 +481,7 @@ class Transport:
         return self._error(ViTimeoutError, call, "Deadline exceeded before the request was sent")
 
     def _exchange_error(
-        self, call: Call, exc: Any, timeout: aiohttp.ClientTimeout
+        self, call: Call, exc: Any, timeout: aiohttp.ClientTimeout, status: int
     ) -> tuple[ViError, bool]:
         """Map an exchange that failed with ``exc`` to a typed error.
 
@@ -464,24 +491,32 @@ class Transport:
             call: The request's state across attempts.
             exc: What aiohttp or asyncio raised (a timeout or an ``aiohttp.ClientError``).
             timeout: The attempt's timeout (named in the message).
+            status: The answer's status when its headers had arrived, else 0.
 
         Returns:
             The error, and whether ``exc`` may be its cause. It may not where ``exc``
-            holds aiohttp's ``request_info``, whose request headers carry the key:
-            that error must be raised outside the ``except`` block, so that ``exc``
+            holds aiohttp's ``request_info``, whose request headers carry the key, nor
+            through a proxy, whose credentials aiohttp's connection errors hold: that
+            error must be raised outside the ``except`` block, so that ``exc``
             becomes neither its cause nor its context.
         """
         aiohttp, _ = _HTTP or _import_http()
+        direct = self._proxy is None
+        typed = network_error(exc, self._proxy)
+        if typed is not None:  # the proxy or TLS: no answer from the API
+            cls, message = typed
+            return self._error(cls, call, message, status=getattr(exc, "status", None)), False
         if isinstance(exc, aiohttp.ConnectionTimeoutError):
-            return self._error(ViTimeoutError, call, "Could not connect in time"), True
+            return self._error(ViTimeoutError, call, "Could not connect in time"), direct
         if isinstance(exc, aiohttp.ClientConnectorError):
-            where = f"{exc.host}:{exc.port}"  # a DNS failure's message does not name the host
+            where = host_port(exc.host, exc.port)  # a DNS failure's message does not name it
             message = f"Cannot connect to {where}: {exc.os_error}"
-            return self._error(ViConnectionError, call, message), True
+            return self._error(ViConnectionError, call, message), direct
         call.answer_lost = True
-        if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
-            message = f"No answer within {timeout.total:.3g}s"
-            return self._error(ViTimeoutError, call, message), True
+        if isinstance(exc, asyncio.TimeoutError):  # aiohttp's ServerTimeoutError too
+            return self._error(
+                ViTimeoutError, call, self._timeout_message(exc, timeout, status)
+            ), True
         if isinstance(exc, aiohttp.ClientResponseError):
             message = f"Malformed HTTP response: {exc.message}"
             return self._error(ViConnectionError, call, message), False
@@ -490,6 +525,29 @@ class Transport:
             return self._error(ViConnectionError, call, message), True
         message = f"HTTP client error: {type(exc).__name__}"
         return self._error(ViConnectionError, call, message), False
+
+    def _timeout_message(self, exc: Any, timeout: aiohttp.ClientTimeout, status: int) -> str:
+        """Say which timeout passed, and whether the answer had begun to arrive.
+
+        Args:
+            exc: The timeout aiohttp or asyncio raised.
+            timeout: The attempt's timeout.
+            status: The answer's status when its headers had arrived, else 0.
+
+        Returns:
+            "No answer within ..." when nothing came, else that the body stopped arriving.
+        """
+        aiohttp, _ = _HTTP or _import_http()
+        silent = isinstance(exc, getattr(aiohttp, "SocketTimeoutError", aiohttp.ServerTimeoutError))
+        if silent and timeout.sock_read is not None:
+            limit = f"nothing arrived for {timeout.sock_read:.3g}s (read_timeout)"
+        else:
+            limit = f"within {timeout.total:.3g}s"
+        if not status:
+            return f"No answer {limit}" if not silent else f"No answer: {limit}"
+        return f"The answer's body stopped arriving after its headers (status {status}): " + (
+            limit if silent else f"not complete {limit}"
+        )
 
     def _answer(
         self,
@@ -559,6 +617,8 @@ class Transport:
         self, call: Call, status: int, raw: bytes, headers: Any, request_id: str | None
     ) -> ViError:
         message, code = _error_message(raw, status)
+        if status == 407:  # from a proxy on the way, not the API
+            message = proxy_refused(self._proxy)
         err = self._error(
             error_for_status(status), call, message, status=status, request_id=request_id
         )

@@ -14,7 +14,7 @@ import sys
 import textwrap
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._config import DEFAULT_ENDPOINT, ENV_ENDPOINT, ENV_ORGANIZATION_ID, ENV_SECRET_KEY
 from .._constants import DEFAULT_CONCURRENCY
@@ -93,6 +93,16 @@ def _common() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="DATATURE_VI_SECRET_KEY (prefer the variable: arguments are visible to other users)",
     )
+    net = common.add_argument_group("network (default: HTTPS_PROXY etc. and the system's CAs)")
+    net.add_argument("--proxy", default=argparse.SUPPRESS, metavar="URL", help="proxy URL")
+    net.add_argument(
+        "--ca-bundle", default=argparse.SUPPRESS, metavar="PATH",
+        help="CA certificates to verify the server with (a PEM file or directory)",
+    )  # fmt: skip
+    net.add_argument(
+        "--insecure", "-k", action="store_true", default=argparse.SUPPRESS,
+        help="do not verify TLS certificates (unsafe: anyone on the path can read the key)",
+    )  # fmt: skip
     common.add_argument(
         "--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts"
     )
@@ -254,7 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_exit_codes_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.set_defaults(endpoint=None, organization_id=None, secret_key=None, json=False)
+    parser.set_defaults(
+        endpoint=None, organization_id=None, secret_key=None, json=False,
+        proxy=None, ca_bundle=None, insecure=False,
+    )  # fmt: skip
     parser.add_argument("--version", action="version", version=f"vi-async {__version__}")
     sub = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
     # A separate instance: set_defaults above changed the top level's own actions.
@@ -295,6 +308,32 @@ def _credentials(args: argparse.Namespace) -> tuple[str, str, str]:
     return key, org, endpoint
 
 
+def _network(args: argparse.Namespace) -> dict[str, Any]:
+    """The Client's proxy and TLS settings from ``--proxy``, ``--ca-bundle``, ``--insecure``.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        Keyword arguments of ``Client`` (none when the options are absent).
+
+    Raises:
+        UsageError: ``--insecure`` with ``--ca-bundle``.
+    """
+    from .common import UsageError
+
+    settings: dict[str, Any] = {}
+    if args.proxy:
+        settings["proxy"] = args.proxy
+    if args.insecure:
+        if args.ca_bundle:
+            raise UsageError("--insecure and --ca-bundle contradict each other")
+        settings["verify"] = False  # the client logs the warning, on stderr
+    elif args.ca_bundle:
+        settings["verify"] = args.ca_bundle
+    return settings
+
+
 async def _run(args: argparse.Namespace, ctx: Context) -> int:
     from .._client import Client
     from .flows import FLOW_COMMANDS
@@ -302,7 +341,7 @@ async def _run(args: argparse.Namespace, ctx: Context) -> int:
     from .runs import RUN_COMMANDS
 
     command = {**FLOW_COMMANDS, **RUN_COMMANDS, **MODEL_COMMANDS}[(args.group, args.action)]
-    async with Client(*_credentials(args)) as client:
+    async with Client(*_credentials(args), **_network(args)) as client:
         return await command(client, args, ctx)
 
 

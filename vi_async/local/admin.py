@@ -59,7 +59,7 @@ def _check_origin(request: web.Request) -> None:
     port = sockname[1] if isinstance(sockname, tuple) else None
     try:
         url = URL(origin)
-        same = url.scheme == "http" and url.host in LOOPBACK and url.port == port
+        same = url.scheme in ("http", "https") and url.host in LOOPBACK and url.port == port
     except ValueError:
         same = False
     if not same:

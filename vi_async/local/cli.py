@@ -94,6 +94,13 @@ def build_parser(prog: str = "python -m vi_async.local") -> argparse.ArgumentPar
         default=900.0,
         help="seconds a checkpoint's pre-signed download URL stays valid",
     )
+    tls = parser.add_argument_group("https")
+    tls.add_argument(
+        "--tls", action="store_true",
+        help="serve HTTPS with a certificate from a CA made at start-up (its path is printed)",
+    )  # fmt: skip
+    tls.add_argument("--cert", default=None, help="serve HTTPS with this PEM certificate file")
+    tls.add_argument("--key", default=None, help="the certificate's private key file")
     parser.add_argument(
         "--faults",
         type=FaultConfig.parse,
@@ -130,6 +137,10 @@ def banner(server: LocalServer, seeded: str | None = None) -> str:
         *([seeded] if seeded else []),
         "",
     ]
+    if server.ca_path is not None:
+        lines[-1:-1] = [
+            f"CA certificate (Client(verify=...), SSL_CERT_FILE): {server.ca_path}",
+        ]
     exports = {**server.env(), ADMIN_TOKEN_ENV: server.admin_token}
     lines += [f"export {name}={value}" for name, value in exports.items()]
     return "\n".join(lines)
@@ -178,6 +189,9 @@ async def serve(args: argparse.Namespace) -> None:
         admin_token=args.admin_token,
         strict=args.strict,
         download_url_ttl=args.download_url_ttl,
+        tls=args.tls,
+        tls_cert=args.cert,
+        tls_key=args.key,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -204,7 +218,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m vi_async.loca
     args = build_parser(prog).parse_args(argv)
     try:
         asyncio.run(serve(args))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

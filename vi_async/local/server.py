@@ -29,6 +29,7 @@ from vi_async.local.seeding import SeedingMixin
 from vi_async.local.state import LocalState, dialect_name
 from vi_async.local.storage import STORAGE, StorageStats
 from vi_async.local.store import Store
+from vi_async.local.tls import ServerTLS
 from vi_async.local.validation import check_id
 
 SHUTDOWN_TIMEOUT = 2.0
@@ -76,6 +77,10 @@ class LocalServer(SeedingMixin, ControlMixin):
     ``clock="manual"`` makes a test double: server time stands still until
     :meth:`advance`; :meth:`set_run`, :meth:`append_logs`, :attr:`requests`
     and :meth:`inject` drive and inspect it (see :mod:`vi_async.local.control`).
+
+    ``tls=True`` serves HTTPS with a certificate signed by a CA made at start-up
+    (``ca_path``: trust it with ``client(verify=server.ca_path)`` or
+    ``SSL_CERT_FILE``, which ``env()`` then sets), or with ``tls_cert``/``tls_key``.
     """
 
     def __init__(
@@ -94,6 +99,9 @@ class LocalServer(SeedingMixin, ControlMixin):
         read_timeout: float = READ_TIMEOUT,
         clock: str = "real",
         journal_size: int = 10_000,
+        tls: bool = False,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
     ) -> None:
         """Configure the server; nothing starts until :meth:`start` or a ``with`` block.
 
@@ -116,6 +124,10 @@ class LocalServer(SeedingMixin, ControlMixin):
             clock: ``"real"`` (the wall clock) or ``"manual"`` (starts at the real
                 time and stands still until :meth:`advance`).
             journal_size: How many requests :attr:`requests` keeps (the newest).
+            tls: Serve HTTPS (implied by ``tls_cert``); the certificate is made at
+                start-up unless ``tls_cert`` is given (needs the ``local`` extra).
+            tls_cert: A PEM certificate (chain) file to serve.
+            tls_key: Its private key file, when not in ``tls_cert``.
 
         Raises:
             ValueError: ``read_timeout`` outside 0..3600 s, ``admin_token`` not
@@ -152,6 +164,7 @@ class LocalServer(SeedingMixin, ControlMixin):
         self._clock = make_clock(clock)
         self._journal = RequestJournal(journal_size)
         self._rules = RuleBook()
+        self._tls = ServerTLS(tls_cert, tls_key) if tls or tls_cert else None
 
     def __repr__(self) -> str:
         """Describe the server without its secret key."""
@@ -171,7 +184,12 @@ class LocalServer(SeedingMixin, ControlMixin):
         host = self.host if self.host not in ("", "0.0.0.0", "::") else "127.0.0.1"
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}/"
+        return f"{'https' if self._tls else 'http'}://{host}:{self.port}/"
+
+    @property
+    def ca_path(self) -> str | None:
+        """The CA certificate (PEM) clients trust to reach this HTTPS server, when it made it."""
+        return self._tls.ca_path if self._tls is not None else None
 
     @property
     def organization_id(self) -> str:
@@ -261,17 +279,24 @@ class LocalServer(SeedingMixin, ControlMixin):
             self._state.faults.rate_limited = 0
 
     def env(self) -> dict[str, str]:
-        """The environment variables pointing a Vi client at this server."""
-        return {
+        """The environment variables pointing a Vi client at this server (with
+        ``SSL_CERT_FILE`` naming ``ca_path`` when it serves HTTPS with its own CA)."""
+        env = {
             "DATATURE_VI_API_ENDPOINT": self.endpoint,
             "DATATURE_VI_ORGANIZATION_ID": self.organization_id,
             "DATATURE_VI_SECRET_KEY": self.secret_key,
         }
+        if self.ca_path is not None:
+            env["SSL_CERT_FILE"] = self.ca_path
+        return env
 
     def client(self, **kwargs: Any) -> Any:
-        """A ``vi_async.Client`` bound to this server (extra kwargs are passed on)."""
+        """A ``vi_async.Client`` bound to this server (extra kwargs are passed on;
+        ``verify`` is ``ca_path`` by default when it serves HTTPS with its own CA)."""
         from vi_async import Client  # type: ignore[attr-defined,unused-ignore]
 
+        if self.ca_path is not None:
+            kwargs.setdefault("verify", self.ca_path)
         return Client(
             endpoint=self.endpoint,
             organization_id=self.organization_id,
@@ -317,13 +342,16 @@ class LocalServer(SeedingMixin, ControlMixin):
             )
             await runner.setup()
             try:
-                site = web.TCPSite(runner, self.host, self.port)
+                tls = self._tls.context(self.host) if self._tls is not None else None
+                site = web.TCPSite(runner, self.host, self.port, ssl_context=tls)
                 await site.start()
             except BaseException:
                 await runner.cleanup()
                 raise
         except BaseException:
             await store.close()
+            if self._tls is not None:
+                self._tls.cleanup()
             raise
         self.port = int(runner.addresses[0][1])
         self._state, self._runner = state, runner
@@ -338,6 +366,8 @@ class LocalServer(SeedingMixin, ControlMixin):
         try:
             await runner.cleanup()
         finally:
+            if self._tls is not None:
+                self._tls.cleanup()
             self._runner = None
             self._state = None
             await state.store.close()

@@ -165,6 +165,7 @@ class ModelsResource(Resource):
             read_timeout=config.timeout,
             max_bytes=max_bytes,
             outage=config.retry_deadline or DEFAULT_RETRY_DEADLINE,
+            network=self._transport.network,
         )
         return await downloader.run()
 
