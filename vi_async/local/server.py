@@ -58,6 +58,23 @@ def _resolve_default(db: Database, org_id: str | None, secret_key: str | None) -
     return org_id, secret_key
 
 
+def _check_settings(
+    read_timeout: float,
+    admin_token: str | None,
+    secret_key: str | None,
+    organization_id: str | None,
+) -> None:
+    """Refuse settings a server cannot start with (see :class:`LocalServer`'s Raises)."""
+    if not 0 < read_timeout <= 3600:
+        raise ValueError("read_timeout must be within 0..3600 seconds")
+    if admin_token is not None and not (admin_token.isascii() and admin_token.isprintable()):
+        raise ValueError("admin_token must be printable ASCII")
+    if secret_key is not None:
+        check_secret_key(secret_key)
+    if organization_id is not None:
+        check_id(organization_id, "organization id")
+
+
 class LocalServer(SeedingMixin, ControlMixin):
     """A Vi-compatible API server backed by SQLite.
 
@@ -135,16 +152,9 @@ class LocalServer(SeedingMixin, ControlMixin):
                 unknown ``clock``, or ``journal_size`` below 1.
             ApiError: A 400 for an invalid ``organization_id``.
         """
-        if not 0 < read_timeout <= 3600:
-            raise ValueError("read_timeout must be within 0..3600 seconds")
-        if admin_token is not None and not (admin_token.isascii() and admin_token.isprintable()):
-            raise ValueError("admin_token must be printable ASCII")
+        _check_settings(read_timeout, admin_token, secret_key, organization_id)
         self.admin_token = admin_token or new_admin_token()
         self.read_timeout = read_timeout
-        if secret_key is not None:
-            check_secret_key(secret_key)
-        if organization_id is not None:
-            check_id(organization_id, "organization id")
         self.db_path = str(db_path)
         self.host = host
         self.port = port
