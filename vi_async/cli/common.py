@@ -19,6 +19,7 @@ from .._client import Client
 from ..bulk.report import BulkReport
 from ..models import Flow, Run
 from . import output as term
+from .terminal import echo
 
 T = TypeVar("T")
 
@@ -73,7 +74,7 @@ async def print_items(
         if ctx.json:
             array.close()
     if not ctx.json and shown == 0:
-        print("(none)")
+        echo("(none)")
 
 
 def show(obj: Flow | Run, ctx: Context) -> None:
@@ -81,7 +82,7 @@ def show(obj: Flow | Run, ctx: Context) -> None:
     if ctx.json:
         term.dump(term.flow_json(obj) if isinstance(obj, Flow) else term.run_json(obj))
     else:
-        print(obj.summary())
+        echo(obj.summary())
 
 
 async def read_text(path: str, what: str, *, stdin: bool = False) -> str:

@@ -23,6 +23,7 @@ from ..bulk.report import BulkReport
 from ..models import PaginationParams
 from . import output as term
 from .common import Command, Context, UsageError, attributes, print_items, read_text, show
+from .terminal import echo
 
 __all__ = ["FLOW_COMMANDS", "print_report", "report_exit"]
 
@@ -109,10 +110,10 @@ def _not_deleted(report: BulkReport) -> None:
     missed = [*report.skipped, *report.not_found, *report.failed]
     for result in missed[:MAX_REASONS]:
         reason = result.reason or (str(result.error) if result.error else "no such flow")
-        print(f"vi-async: not deleted: {result.flow_id} ({result.outcome.value}: {reason})",
-              file=sys.stderr)  # fmt: skip
+        echo(f"vi-async: not deleted: {result.flow_id} ({result.outcome.value}: {reason})",
+             err=True, lines=False)  # fmt: skip
     if len(missed) > MAX_REASONS:
-        print(f"vi-async: ... and {len(missed) - MAX_REASONS} more not deleted", file=sys.stderr)
+        echo(f"vi-async: ... and {len(missed) - MAX_REASONS} more not deleted", err=True)
 
 
 def print_report(report: BulkReport, ctx: Context) -> int:
@@ -141,7 +142,7 @@ def print_report(report: BulkReport, ctx: Context) -> int:
             table = term.Table(term.RESULT_COLUMNS)
             for result in report.would_delete:
                 term.result_row(table, result)
-        print(report.summary())
+        echo(report.summary())
     return report_exit(report)
 
 
@@ -190,19 +191,19 @@ def _filter(args: argparse.Namespace) -> FlowFilter:
 
 def _ask(question: str) -> bool:
     """Ask on stderr; the answer comes from stdin."""
-    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
+    echo(f"{question} [y/N] ", end="", err=True)
     return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
 async def _apply(client: Client, plan: CleanupPlan, args: argparse.Namespace, ctx: Context) -> int:
     """Show a plan, ask unless ``--yes``, and apply it (only flows unchanged since)."""
     if not plan.items:
-        print("The plan deletes nothing: no flow matched.", file=sys.stderr)
+        echo("The plan deletes nothing: no flow matched.", err=True)
         return 1
     if not args.yes:
-        print(plan.summary(), file=sys.stderr)
+        echo(plan.summary(), err=True)
         if not _ask(f"Delete these {len(plan.items)} flow(s)? This cannot be undone."):
-            print("Nothing was deleted.", file=sys.stderr)
+            echo("Nothing was deleted.", err=True)
             return 1
 
     async def job(**kwargs: Any) -> BulkReport:
@@ -217,8 +218,8 @@ async def _write_plan(plan: CleanupPlan, path: str, ctx: Context) -> int:
     if ctx.json:
         term.dump({"plan": path, "flows": len(plan.items)})
     else:
-        print(plan.summary())
-        print(f"Plan written to {path}: apply it with `vi-async flows apply {path}`")
+        echo(plan.summary())
+        echo(f"Plan written to {path}: apply it with `vi-async flows apply {path}`")
     return 0
 
 

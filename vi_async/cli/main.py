@@ -22,6 +22,7 @@ from .._version import __version__
 from ..bulk.options import ON_ACTIVE_RUN
 from ..models import RunPhase
 from .durations import parse_duration
+from .terminal import echo
 
 if TYPE_CHECKING:
     from ..bulk.report import BulkReport
@@ -286,10 +287,10 @@ def _credentials(args: argparse.Namespace) -> tuple[str, str, str]:
         raise UsageError(f"no organization id: pass --organization-id or set {ENV_ORGANIZATION_ID}")
     endpoint = args.endpoint or os.environ.get(ENV_ENDPOINT)
     if not endpoint:
-        print(
+        echo(
             f"vi-async: using the Vi API at {DEFAULT_ENDPOINT} (no --endpoint or "
             f"{ENV_ENDPOINT}; set one to use another server, e.g. `vi-async local`)",
-            file=sys.stderr,
+            err=True,
         )
         endpoint = DEFAULT_ENDPOINT
     return key, org, endpoint
@@ -307,7 +308,7 @@ async def _run(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"vi-async: error: {message}", file=sys.stderr)
+    echo(f"vi-async: error: {message}", err=True)
     return code
 
 
@@ -322,7 +323,7 @@ def _partial_report(report: BulkReport, ctx: Context) -> None:
         print_report(report, ctx)
     else:
         ctx.printed = True
-        print(report.summary(), file=sys.stderr)
+        echo(report.summary(), err=True)
 
 
 def _has_extra() -> bool:
@@ -358,7 +359,7 @@ def _main(argv: list[str]) -> int:
 
         return local_main(argv[1:], prog="vi-async local")
     if not _has_extra():
-        print(MISSING_EXTRA, file=sys.stderr)
+        echo(MISSING_EXTRA, err=True)
         return EXIT_FAILED
     args = build_parser().parse_args(argv)
     from ..bulk.report import BulkError
