@@ -197,6 +197,10 @@ class FlowDeleter:
         except (TypeError, ValueError) as exc:
             error = ViValidationError(str(exc))
             return BulkItemResult(str(raw_id), BulkOutcome.FAILED, "invalid flow id", error)
+        problem = item.problem if isinstance(item, PlannedDelete) else None
+        if problem is not None:  # never sent: "*" or a list would match another version
+            error = ViValidationError(problem)
+            return BulkItemResult(flow_id, BulkOutcome.FAILED, problem, error, name=name)
         out = self._cut_short[flow_id] = _Outcome(flow_id, name, etag)
         result = await (self._look(out, flow) if self._dry_run else self._delete(out, flow))
         self._cut_short.pop(flow_id, None)  # kept only when cancellation cuts the work short

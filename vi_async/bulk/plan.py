@@ -8,6 +8,14 @@ against a server that ignores ``If-Match``). Nothing is matched again at
 apply time, so a flow created or changed to match after the plan is never
 touched.
 
+An etag is taken only as one opaque token (``PLAN_ETAG``: printable ASCII
+without blanks, quotes inside or commas, optionally in double quotes), since
+it is sent as ``If-Match``: ``*`` would match any version, a list ``a, b`` an
+older one too, a weak ``W/"a"`` never matches under If-Match's strong
+comparison, and CR/LF would break the header. ``CleanupPlan.from_json`` keeps
+such an item, and the apply fails it alone (``PlannedDelete.problem``) and
+goes on with the others.
+
 The JSON form is versioned: ``{"format": "vi-async/cleanup-plan", "version": 1,
 ...}``. A reader refuses a newer version (it may carry rules it does not know)
 and, when told its organization, a plan made for another one. The plan's
@@ -18,6 +26,8 @@ reader and never applied again.
 from __future__ import annotations
 
 import json
+import math
+import re
 import time
 from contextlib import aclosing
 from datetime import datetime, timezone
@@ -30,11 +40,36 @@ from .filter import FlowFilter, FlowLister, describe_record, matching_flows
 from .options import check_on_active_run
 from .report import OnActiveRun
 
-__all__ = ["PLAN_FORMAT", "PLAN_VERSION", "CleanupPlan", "PlannedDelete", "make_plan"]
+__all__ = [
+    "PLAN_ETAG",
+    "PLAN_FORMAT",
+    "PLAN_VERSION",
+    "CleanupPlan",
+    "PlannedDelete",
+    "etag_problem",
+    "make_plan",
+]
 
 PLAN_FORMAT = "vi-async/cleanup-plan"
 PLAN_VERSION = 1
 _LISTED = 20
+_ETAG_CHAR = r"[\x21\x23-\x2b\x2d-\x7e]"  # visible ASCII but '"' and ','
+PLAN_ETAG = re.compile(rf'(?!W/){_ETAG_CHAR}{{1,256}}|"{_ETAG_CHAR}{{1,256}}"')
+"""One opaque etag token: what a plan's item may carry (see the module notes)."""
+
+
+def etag_problem(etag: str) -> str | None:
+    """Say why ``etag`` cannot stand in a plan, if it cannot.
+
+    Args:
+        etag: The etag of a planned flow.
+
+    Returns:
+        None for one opaque token, else the reason in words.
+    """
+    if PLAN_ETAG.fullmatch(etag) and etag.strip('"') != "*":
+        return None
+    return f"the plan's etag {etag[:80]!r} is not one opaque token (refused for If-Match)"
 
 
 @attrs.frozen
@@ -46,6 +81,11 @@ class PlannedDelete:
     name: str
     reason: str
     """Why the flow matched the plan's filters, in words."""
+
+    @property
+    def problem(self) -> str | None:
+        """Why this item cannot be applied (an etag that is not one opaque token), or None."""
+        return etag_problem(self.etag)
 
 
 @attrs.frozen
@@ -69,18 +109,20 @@ class CleanupPlan:
 
     def summary(self) -> str:
         """A readable multi-line summary: what, where, when, and the first flows."""
-        made = datetime.fromtimestamp(self.created_at, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
         filters = describe_record(self.filters)
         lines = [
             f"Cleanup plan: {len(self.items)} flow(s) to delete in organization "
             f"{self.organization_id!r}",
-            f"  made:          {made} UTC",
+            f"  made:          {_made(self.created_at)}",
             f"  filters:       {filters}",
             f"  active runs:   {self.on_active_run}",
             "  a flow changed since the plan is skipped, never deleted",
         ]
+        bad = sum(1 for item in self.items if item.problem is not None)
+        if bad:
+            lines.append(f"  {bad} flow(s) will fail: their etag is not one opaque token")
         for item in self.items[:_LISTED]:
-            lines.append(f"  - {item.flow_id}  {item.name!r}: {item.reason}")
+            lines.append(f"  - {item.flow_id}  {item.name!r}: {item.problem or item.reason}")
         if len(self.items) > _LISTED:
             lines.append(f"  ... and {len(self.items) - _LISTED} more")
         return "\n".join(lines)
@@ -126,6 +168,8 @@ class CleanupPlan:
             data = json.loads(text)
         except ValueError as exc:
             raise ViPlanError(f"The plan is not JSON: {exc}") from None
+        except RecursionError:
+            raise ViPlanError("The plan is not a plan: its JSON nests too deeply") from None
         plan = cls.from_dict(data)
         plan.check_organization(organization_id)
         return plan
@@ -164,7 +208,7 @@ class CleanupPlan:
             plan = cls(
                 organization_id=_text(data["organizationId"]),
                 items=items,
-                filters=dict(data.get("filters") or {}),
+                filters=_filters(data.get("filters")),
                 on_active_run=_text(data.get("onActiveRun", "skip")),
                 created_at=float(data["createdAt"]),
             )
@@ -192,6 +236,26 @@ def _text(value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError(f"expected a string, got {type(value).__name__}")
     return value
+
+
+def _filters(value: Any) -> dict[str, str]:
+    """A plan's filter record: names to strings (as ``FlowFilter.to_record`` writes it)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TypeError(f"filters must be an object, got {type(value).__name__}")
+    return {_text(key): _text(text) for key, text in value.items()}
+
+
+def _made(created_at: float) -> str:
+    """When a plan was made, in UTC; ``unknown`` for a time no clock can show (NaN, 1e400)."""
+    if not math.isfinite(created_at):
+        return "unknown"
+    try:
+        made = datetime.fromtimestamp(created_at, timezone.utc)
+    except (OverflowError, ValueError, OSError):
+        return "unknown"
+    return made.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 async def make_plan(

@@ -9,7 +9,6 @@ report once, with the reason of each delete that did not happen on stderr.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -22,7 +21,16 @@ from ..bulk.plan import CleanupPlan
 from ..bulk.report import BulkReport
 from ..models import PaginationParams
 from . import output as term
-from .common import Command, Context, UsageError, attributes, print_items, read_text, show
+from .common import (
+    Command,
+    Context,
+    UsageError,
+    attributes,
+    load_json,
+    print_items,
+    read_text,
+    show,
+)
 from .terminal import echo
 
 __all__ = ["FLOW_COMMANDS", "print_report", "report_exit"]
@@ -66,11 +74,7 @@ async def flows_create(client: Client, args: argparse.Namespace, ctx: Context) -
 
 async def _read_spec(source: str) -> dict[str, Any]:
     """The JSON object in file ``source`` (``-``: stdin)."""
-    text = await read_text(source, "spec", stdin=True)
-    try:
-        spec = json.loads(text)
-    except ValueError as exc:
-        raise UsageError(f"the spec is not JSON: {exc}") from None
+    spec = load_json(await read_text(source, "spec", stdin=True), "spec")
     if not isinstance(spec, dict):
         raise UsageError(f"the spec must be a JSON object, not {type(spec).__name__}")
     return spec
