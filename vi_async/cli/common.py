@@ -38,6 +38,8 @@ class Context:
     """The running bulk job's report, so that Ctrl-C can still print it."""
     printed: bool = False
     """True once the bulk report has been printed (so it is printed once)."""
+    allow_skipped: bool = False
+    """``--allow-skipped``: flows skipped by policy or already gone do not fail the command."""
 
 
 Command = Callable[[Client, argparse.Namespace, Context], Awaitable[int]]

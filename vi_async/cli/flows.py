@@ -95,18 +95,33 @@ async def _ids(raw: list[str]) -> AsyncIterator[str]:
                 yield line.strip()
 
 
-def report_exit(report: BulkReport) -> int:
+def report_exit(report: BulkReport, *, allow_skipped: bool = False) -> int:
     """The exit code a bulk report calls for.
 
     Args:
         report: The job's report.
+        allow_skipped: ``--allow-skipped``: a flow skipped by policy (not by a
+            cancellation) or already gone is fine.
 
     Returns:
-        0 when every requested delete happened (or, in a dry run, nothing failed); else 1.
+        0 when every requested delete happened (or, in a dry run, nothing failed;
+        or, with ``allow_skipped``, did not happen by policy); else 1.
     """
     if not report.ok:
         return 1
-    return 0 if report.dry_run or not (report.skipped or report.not_found) else 1
+    if report.dry_run or allow_skipped:
+        return 0
+    return 0 if not (report.skipped or report.not_found) else 1
+
+
+def _skipped_line(report: BulkReport) -> str:
+    """``Skipped 3 flow(s) (allowed by --allow-skipped): 2 x active run, ...``."""
+    reasons: dict[str, int] = {}
+    for result in report.skipped:
+        reason = result.reason or "no reason given"
+        reasons[reason] = reasons.get(reason, 0) + 1
+    why = ", ".join(f"{n} x {reason}" for reason, n in reasons.items())
+    return f"Skipped {len(report.skipped)} flow(s) (allowed by --allow-skipped): {why}"
 
 
 def _not_deleted(report: BulkReport) -> None:
@@ -134,8 +149,9 @@ def print_report(report: BulkReport, ctx: Context) -> int:
     Returns:
         The exit code the report calls for (``report_exit``).
     """
+    code = report_exit(report, allow_skipped=ctx.allow_skipped)
     if ctx.printed:
-        return report_exit(report)
+        return code
     ctx.printed = True
     if not report.dry_run:
         _not_deleted(report)
@@ -147,7 +163,9 @@ def print_report(report: BulkReport, ctx: Context) -> int:
             for result in report.would_delete:
                 term.result_row(table, result)
         echo(report.summary())
-    return report_exit(report)
+        if ctx.allow_skipped and report.skipped and not report.dry_run:
+            echo(_skipped_line(report))
+    return code
 
 
 async def _bulk(ctx: Context, label: str, job: Job) -> int:

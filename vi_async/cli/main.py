@@ -32,8 +32,9 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 
 EXIT_CODES = {
     EXIT_OK: "success",
     EXIT_FAILED: "failure: an API error; a requested delete that did not happen (skipped, "
-    "not found or failed: the reasons are on stderr); a run that did not succeed; a cleanup "
-    "that was not confirmed; or the cli extra is not installed",
+    "not found or failed: the reasons are on stderr; with --allow-skipped only failed or "
+    "unknown ones); a run that did not succeed; a cleanup that was not confirmed; or the "
+    "cli extra is not installed",
     EXIT_USAGE: "usage error: bad arguments or missing credentials (nothing was sent)",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C); a bulk job prints its partial report",
     EXIT_BROKEN_PIPE: "stdout was closed early, e.g. by `| head` (as if killed by SIGPIPE)",
@@ -112,6 +113,15 @@ def _bulk_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="delete nothing, list the matches")
 
 
+def _allow_skipped_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-skipped",
+        action="store_true",
+        help="exit 0 when every flow was deleted, already gone, or skipped by policy "
+        "(an active run; changed since the plan); failed or unknown ones still exit 1",
+    )
+
+
 def _concurrency_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--concurrency",
@@ -172,6 +182,7 @@ def _flows(
         help="write the plan (the matches with their etags) to FILE and delete nothing",
     )
     _bulk_options(p)
+    _allow_skipped_option(p)
     p = flows.add_parser(
         "apply",
         parents=common,
@@ -182,6 +193,7 @@ def _flows(
     p.add_argument("plan_file", metavar="PLAN")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     _concurrency_option(p)
+    _allow_skipped_option(p)
 
 
 def _runs(
@@ -370,7 +382,7 @@ def _main(argv: list[str]) -> int:
         from .demo import run_demo
 
         return run_demo(stale_flows=args.flows)
-    ctx = Context(json=args.json)
+    ctx = Context(json=args.json, allow_skipped=getattr(args, "allow_skipped", False))
     try:
         return asyncio.run(_run(args, ctx))
     except KeyboardInterrupt:
