@@ -63,7 +63,7 @@ async def test_plan_json_round_trip_and_summary(vi_server: LocalServer, vi_clien
     text = plan.to_json()
     again = CleanupPlan.from_json(text, organization_id=vi_client.organization_id)
     assert again == plan
-    assert again.filters == {"older_than": "0:00:00", "name": "tmp-*"}
+    assert again.filters == {"older_than": "0s", "name": "tmp-*"}
     assert again.on_active_run == "kill" and len(again) == 3
     summary = plan.summary()
     assert "3 flow(s) to delete" in summary and "tmp-0" in summary and "changed" in summary
@@ -151,9 +151,11 @@ def test_a_plan_written_before_reads_and_describes_its_filters_as_the_filter_doe
         return True
 
     keep = FlowFilter(name="tmp-*", older_than=timedelta(days=7), where=stale)
-    assert keep.to_record() == plan.filters  # the filter writes what plans hold
-    assert f"filters:       {keep.describe()}\n" in plan.summary()
-    assert keep.describe() == "older_than=7 days, 0:00:00, name=tmp-*, where=stale"
+    assert keep.describe() == "older_than=7d, name=tmp-*, where=stale"
+    assert f"filters:       {keep.describe()}\n" in plan.summary()  # the old form reads as new
+    assert FlowFilter(older_than=timedelta(days=1, hours=12, seconds=0.5)).to_record() == {
+        "older_than": "1d12h0.5s"
+    }
     assert FlowFilter().describe() == "none (every flow)"
 
 

@@ -36,6 +36,8 @@ from typing import Any
 import attrs
 
 from ..errors import ViPlanError
+from ..models import Flow
+from .active import ActiveRuns, RunApi, active_run_verdict
 from .filter import FlowFilter, FlowLister, describe_record, matching_flows
 from .options import check_on_active_run
 from .report import OnActiveRun
@@ -81,6 +83,8 @@ class PlannedDelete:
     name: str
     reason: str
     """Why the flow matched the plan's filters, in words."""
+    active_runs: tuple[str, ...] = ()
+    """The flow's active runs when the plan was made (what the policy will act on)."""
 
     @property
     def problem(self) -> str | None:
@@ -118,14 +122,29 @@ class CleanupPlan:
             f"  active runs:   {self.on_active_run}",
             "  a flow changed since the plan is skipped, never deleted",
         ]
+        busy = [item for item in self.items if item.active_runs]
+        if busy:
+            lines.append(f"  {len(busy)} flow(s) with active runs: {self._verdict(busy)}")
         bad = sum(1 for item in self.items if item.problem is not None)
         if bad:
             lines.append(f"  {bad} flow(s) will fail: their etag is not one opaque token")
         for item in self.items[:_LISTED]:
-            lines.append(f"  - {item.flow_id}  {item.name!r}: {item.problem or item.reason}")
+            lines.append(f"  - {item.flow_id}  {item.name!r}: {self._line(item)}")
         if len(self.items) > _LISTED:
             lines.append(f"  ... and {len(self.items) - _LISTED} more")
         return "\n".join(lines)
+
+    def _verdict(self, busy: list[PlannedDelete]) -> str:
+        runs = sum(len(item.active_runs) for item in busy)
+        return active_run_verdict(self.on_active_run, runs).replace("active run:", "they")
+
+    def _line(self, item: PlannedDelete) -> str:
+        """One planned flow: why it matched, and what its active runs mean."""
+        if item.problem is not None:
+            return item.problem
+        if not item.active_runs:
+            return item.reason
+        return f"{item.reason} [{active_run_verdict(self.on_active_run, len(item.active_runs))}]"
 
     def __str__(self) -> str:
         return self.summary()
@@ -140,7 +159,13 @@ class CleanupPlan:
             "onActiveRun": self.on_active_run,
             "filters": self.filters,
             "items": [
-                {"flowId": i.flow_id, "etag": i.etag, "name": i.name, "reason": i.reason}
+                {
+                    "flowId": i.flow_id,
+                    "etag": i.etag,
+                    "name": i.name,
+                    "reason": i.reason,
+                    "activeRuns": list(i.active_runs),
+                }
                 for i in self.items
             ],
         }
@@ -199,12 +224,7 @@ class CleanupPlan:
                 f"vi-async reads ({PLAN_VERSION}): upgrade vi-async to apply it"
             )
         try:
-            items = tuple(
-                PlannedDelete(
-                    _text(i["flowId"]), _text(i["etag"]), _text(i["name"]), _text(i["reason"])
-                )
-                for i in data["items"]
-            )
+            items = tuple(_item(i) for i in data["items"])
             plan = cls(
                 organization_id=_text(data["organizationId"]),
                 items=items,
@@ -238,6 +258,20 @@ def _text(value: Any) -> str:
     return value
 
 
+def _item(data: Any) -> PlannedDelete:
+    """One item of a plan's JSON (``activeRuns`` is optional: older plans lack it)."""
+    runs = data.get("activeRuns") or []
+    if not isinstance(runs, list):
+        raise TypeError(f"activeRuns must be a list, got {type(runs).__name__}")
+    return PlannedDelete(
+        _text(data["flowId"]),
+        _text(data["etag"]),
+        _text(data["name"]),
+        _text(data["reason"]),
+        tuple(_text(run) for run in runs),
+    )
+
+
 def _filters(value: Any) -> dict[str, str]:
     """A plan's filter record: names to strings (as ``FlowFilter.to_record`` writes it)."""
     if value is None:
@@ -259,26 +293,35 @@ def _made(created_at: float) -> str:
 
 
 async def make_plan(
-    flows: FlowLister, keep: FlowFilter, *, organization_id: str, on_active_run: str
+    flows: FlowLister, runs: RunApi, keep: FlowFilter, *, organization_id: str, on_active_run: str
 ) -> CleanupPlan:
     """List the flows ``keep`` matches and plan their deletion (no change is made).
 
+    The organization's runs are listed once (not once per flow) to find each
+    planned flow's active runs.
+
     Args:
         flows: ``client.flows``.
+        runs: ``client.runs``.
         keep: The filter; its record and its reasons go into the plan, and its
             ``now`` is the plan's ``created_at``.
         organization_id: The organization the plan is for.
         on_active_run: The active-run policy the plan asks for.
 
     Returns:
-        The plan: each matching flow with its etag, name and reason.
+        The plan: each matching flow with its etag, name, reason and active runs.
 
     Raises:
         ValueError: ``on_active_run`` is not a known policy.
-        ViError: The listing failed.
+        ViError: A listing failed.
     """
-    items = []
+    matched: list[Flow] = []
     async with aclosing(matching_flows(flows, keep)) as matches:
         async for flow in matches:
-            items.append(PlannedDelete(flow.flow_id, flow.etag, flow.spec.name, keep.reason(flow)))
+            matched.append(flow)
+    active = ActiveRuns(runs)
+    items = [
+        PlannedDelete(f.flow_id, f.etag, f.spec.name, keep.reason(f), tuple(await active.of(f)))
+        for f in matched
+    ]
     return CleanupPlan(organization_id, tuple(items), keep.to_record(), on_active_run, keep.now)

@@ -158,9 +158,9 @@ def print_report(report: BulkReport, ctx: Context) -> int:
     if ctx.json:
         term.dump(report.to_dict())
     else:
-        if report.dry_run and report.would_delete:
+        if report.dry_run and (report.would_delete or report.skipped):
             table = term.Table(term.RESULT_COLUMNS)
-            for result in report.would_delete:
+            for result in [*report.would_delete, *report.skipped]:  # skipped: active runs
                 term.result_row(table, result)
         echo(report.summary())
         if ctx.allow_skipped and report.skipped and not report.dry_run:
