@@ -9,8 +9,9 @@ import anyio
 import pytest
 from bulk_support import LONG_RUN, assert_exact, wait_until
 
-from vi_async import Client, FlowSpec, Run, RunPhase, ViConflictError
+from vi_async import CleanupPlan, Client, FlowSpec, Run, RunPhase, ViConflictError
 from vi_async.bulk import BulkReport
+from vi_async.bulk.active import ACTIVE_RUN_REASON
 from vi_async.bulk.delete import KILL_WAIT_TIMEOUT
 from vi_async.local import FaultConfig, LocalServer
 
@@ -185,3 +186,33 @@ async def test_kill_uses_the_clients_runs_and_waits_concurrently(
     assert peak == 3 and len(timeouts) == 3
     assert all(t is not None and 0 < t <= KILL_WAIT_TIMEOUT for t in timeouts)
     await assert_exact(vi_server, report, [flow.flow_id])
+
+
+async def test_dry_runs_and_plans_show_active_runs_from_one_listing(
+    vi_server: LocalServer, vi_client: Client
+) -> None:
+    flows = await vi_server.seed_flows(30, name_prefix="tmp-")
+    busy = flows[3:6]
+    runs = [(await vi_client.runs.create(f, metadata=LONG_RUN)).run_id for f in busy]
+    vi_server.reset_counts()
+
+    plan = await vi_client.flows.plan_cleanup(name="tmp-*")
+    dry = await vi_client.flows.cleanup(name="tmp-*", dry_run=True)
+    dry_kill = await vi_client.flows.delete_many(flows, dry_run=True, on_active_run="kill")
+
+    assert vi_server.request_counts["GET /workspaces/{org}/runs"] == 3  # one walk per job
+    assert {i.flow_id: i.active_runs for i in plan.items if i.active_runs} == {
+        f: (r,) for f, r in zip(busy, runs, strict=True)
+    }
+    summary = plan.summary()
+    assert "3 flow(s) with active runs: they will be skipped" in summary
+    assert f"[{ACTIVE_RUN_REASON}: will be skipped]" in summary
+    assert {r.flow_id for r in dry.skipped} == set(busy) and len(dry.would_delete) == 27
+    assert "skipped: 3 x active run: will be skipped" in dry.summary()
+    killing = {r.flow_id: r.reason for r in dry_kill.would_delete if r.reason}
+    assert killing == {
+        f: f"will kill 1 active run(s): {r}" for f, r in zip(busy, runs, strict=True)
+    }
+    again = CleanupPlan.from_json(plan.to_json())
+    assert again.items == plan.items
+    assert len(await vi_server.flow_ids()) == 30  # nothing was deleted

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from functools import partial
 
 import anyio
 import pytest
@@ -12,7 +13,7 @@ from bulk_support import assert_exact, ids
 
 from vi_async import CleanupPlan, Client, Flow, FlowSpec, ViValidationError
 from vi_async.bulk import BulkError, BulkItemResult, BulkOutcome, BulkReport
-from vi_async.local import LocalServer
+from vi_async.local import FaultConfig, LocalServer
 
 pytestmark = pytest.mark.anyio
 
@@ -188,3 +189,39 @@ async def test_report_to_dict_and_summary(vi_server: LocalServer, vi_client: Cli
     assert "Bulk delete done: 4 flow(s)" in text and "deleted" in text and "not_found" in text
     assert str(report) == text
     assert isinstance(BulkReport().elapsed, float)
+
+
+async def _cancel_after_some_deletes(
+    server: LocalServer, job: Callable[[], Awaitable[object]]
+) -> None:
+    """Run ``job`` and cancel it once a few flows were deleted."""
+    before = len(await server.flow_ids())
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(job)
+        with anyio.fail_after(20):
+            while len(await server.flow_ids()) > before - 5:  # noqa: ASYNC110 - server state
+                await anyio.sleep(0.02)
+        tg.cancel_scope.cancel()
+
+
+async def test_an_interrupted_job_says_what_it_left_untouched(
+    vi_server: LocalServer, vi_client: Client
+) -> None:
+    flows = await vi_server.seed_flows(600, name_prefix="tmp-")
+    plan = await vi_client.flows.plan_cleanup(name="tmp-*")
+    vi_server.faults = FaultConfig(latency=0.02, paths=r"/flows/")
+    listing, planned = BulkReport(), BulkReport()
+    await _cancel_after_some_deletes(vi_server, partial(
+        vi_client.flows.cleanup, name="tmp-*", concurrency=4, report=listing))  # fmt: skip
+    await _cancel_after_some_deletes(vi_server, partial(
+        vi_client.flows.apply, plan, concurrency=4, report=planned))  # fmt: skip
+    vi_server.faults = FaultConfig()
+
+    assert listing.cancelled and listing.not_reached is None
+    assert "not reached:  unknown (the listing was not read to its end" in listing.summary()
+    assert planned.cancelled and planned.not_reached is not None
+    left = len(await vi_server.flow_ids())
+    assert 0 < planned.not_reached <= left
+    assert f"not reached:  {planned.not_reached} flow(s) left untouched" in planned.summary()
+    assert planned.to_dict()["not_reached"] == planned.not_reached
+    assert len(flows) - left == len(listing.deleted) + len(planned.deleted)

@@ -63,7 +63,7 @@ async def test_plan_json_round_trip_and_summary(vi_server: LocalServer, vi_clien
     text = plan.to_json()
     again = CleanupPlan.from_json(text, organization_id=vi_client.organization_id)
     assert again == plan
-    assert again.filters == {"older_than": "0:00:00", "name": "tmp-*"}
+    assert again.filters == {"older_than": "0s", "name": "tmp-*"}
     assert again.on_active_run == "kill" and len(again) == 3
     summary = plan.summary()
     assert "3 flow(s) to delete" in summary and "tmp-0" in summary and "changed" in summary
@@ -151,7 +151,50 @@ def test_a_plan_written_before_reads_and_describes_its_filters_as_the_filter_doe
         return True
 
     keep = FlowFilter(name="tmp-*", older_than=timedelta(days=7), where=stale)
-    assert keep.to_record() == plan.filters  # the filter writes what plans hold
-    assert f"filters:       {keep.describe()}\n" in plan.summary()
-    assert keep.describe() == "older_than=7 days, 0:00:00, name=tmp-*, where=stale"
+    assert keep.describe() == "older_than=7d, name=tmp-*, where=stale"
+    assert f"filters:       {keep.describe()}\n" in plan.summary()  # the old form reads as new
+    assert FlowFilter(older_than=timedelta(days=1, hours=12, seconds=0.5)).to_record() == {
+        "older_than": "1d12h0.5s"
+    }
     assert FlowFilter().describe() == "none (every flow)"
+
+
+BAD_ETAGS = ["*", '"*"', "stale, {etag}", "{etag}\r\nX-Evil: 1", 'W/"{etag}"', "", "a b"]
+
+
+async def test_a_plan_item_whose_etag_is_not_one_token_fails_alone(
+    vi_server: LocalServer, vi_client: Client
+) -> None:
+    flows = await vi_server.seed_flows(len(BAD_ETAGS) + 2, name_prefix="tmp-")
+    plan = await vi_client.flows.plan_cleanup(name="tmp-*")
+    data = json.loads(plan.to_json())
+    for item, bad in zip(data["items"][1:], BAD_ETAGS, strict=False):  # the first stays good
+        item["etag"] = bad.format(etag=item["etag"])
+        await vi_client.flows.update(item["flowId"], metadata={"edited": "after the plan"})
+    hostile = CleanupPlan.from_json(json.dumps(data), organization_id=vi_client.organization_id)
+    assert "7 flow(s) will fail: their etag is not one opaque token" in hostile.summary()
+
+    report = await vi_client.flows.apply(hostile, concurrency=2)
+
+    assert report.complete and not report.ok
+    assert {r.flow_id for r in report.deleted} == {flows[0], flows[-1]}
+    assert len(report.failed) == len(BAD_ETAGS)
+    assert all("not one opaque token" in (r.reason or "") for r in report.failed)
+    assert set(await vi_server.flow_ids()) == set(flows[1:-1])  # none edited was deleted
+
+
+@pytest.mark.parametrize("created_at", ["NaN", "Infinity", "1e400", "1e300", "-1e300"])
+def test_a_plan_made_at_an_impossible_time_still_has_a_summary(created_at: str) -> None:
+    text = PLAN_WRITTEN_BEFORE.replace("1700000000.0", created_at)
+    plan = CleanupPlan.from_json(text)
+    assert "made:          unknown" in plan.summary()
+
+
+def test_a_deeply_nested_plan_is_a_plan_error() -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    with pytest.raises(ViPlanError, match="nests too deeply"):
+        CleanupPlan.from_json(deep)
+    nested = '"where": ' + "[" * 500 + "]" * 500
+    nested_filters = PLAN_WRITTEN_BEFORE.replace('"where": "stale"', nested)
+    with pytest.raises(ViPlanError, match="malformed"):
+        CleanupPlan.from_json(nested_filters)

@@ -3,9 +3,12 @@ what the command line says about credentials, endpoints and old flows."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from datetime import timedelta
+from functools import partial
+from pathlib import Path
 
 import anyio
 import pytest
@@ -166,3 +169,24 @@ async def test_without_the_cli_extra_it_says_what_to_install() -> None:
         [sys.executable, "-c", WITHOUT_RICH, "local", "--help"], env=clean_env(), check=False
     )
     assert local.returncode == 0 and b"vi-async local" in local.stdout
+
+
+async def test_deeply_nested_spec_and_plan_files_are_usage_errors(tmp_path: Path) -> None:
+    crashing = "[" * 100_000 + "]" * 100_000  # the decoder's recursion gives up
+    deep = json.dumps({"name": "deep", "settings": json.loads("[" * 200 + "]" * 200)})
+    (tmp_path / "plan.json").write_text(crashing)
+    async with LocalServer() as server:
+        server.reset_counts()
+        async with anyio.create_task_group() as tg:
+            results = []
+
+            async def run(*args: str, stdin: str | None = None) -> None:
+                results.append(await cli(server, *args, stdin=stdin))
+
+            tg.start_soon(partial(run, "flows", "create", "--spec", "-", stdin=crashing))
+            tg.start_soon(partial(run, "flows", "create", "--spec", "-", stdin=deep))
+            tg.start_soon(run, "flows", "apply", str(tmp_path / "plan.json"), "--yes")
+        assert sum(server.request_counts.values()) == 0  # nothing was sent
+    for result in results:
+        assert result.code == 2 and "Traceback" not in result.err, result.err
+        assert "nests" in result.err, result.err

@@ -318,7 +318,12 @@ async def test_cleanup_writes_a_plan_and_apply_applies_it(
     assert "changed since the plan" in done.err and "not_found" in done.err
     report = done.json()
     assert report["counts"] == {
-        "deleted": 2, "skipped": 1, "not_found": 1, "failed": 0, "would_delete": 0, "unknown": 0
+        "deleted": 2,
+        "skipped": 1,
+        "not_found": 1,
+        "failed": 0,
+        "would_delete": 0,
+        "unknown": 0,
     }
     assert report["skipped"][0]["reason"] == "changed since the plan"
     assert sorted(await vi_server.flow_ids()) == sorted([doomed[0], *kept])
@@ -341,3 +346,27 @@ async def test_apply_refuses_a_foreign_or_broken_plan(
     missing = await cli(vi_server, "flows", "apply", str(tmp_path / "nope.json"), "--yes")
     assert missing.code == 2 and "cannot read the plan" in missing.err
     assert len(await vi_server.flow_ids()) == 2
+
+
+async def test_allow_skipped_lets_policy_skips_exit_0(
+    vi_server: LocalServer, vi_client: Client, tmp_path: Path
+) -> None:
+    busy = await vi_client.flows.create(FlowSpec(name="tmp-busy"))
+    await vi_client.runs.create(busy.flow_id, metadata=LONG_RUN)
+    await vi_server.seed_flows(2, name_prefix="tmp-")
+    plan = tmp_path / "plan.json"
+    written = await cli(vi_server, "flows", "cleanup", "--name", "tmp-*", "--plan", str(plan))
+    assert written.code == 0, written.err
+    strict, allowed = await cli(vi_server, "flows", "apply", str(plan), "--yes"), None
+    assert strict.code == 1 and "skipped: active run" in strict.err
+    await vi_server.seed_flows(2, name_prefix="tmp-")
+    allowed = await cli(
+        vi_server, "flows", "cleanup", "--name", "tmp-*", "--yes", "--allow-skipped"
+    )
+    assert allowed.code == 0, allowed.err
+    assert "Skipped 1 flow(s) (allowed by --allow-skipped): 1 x active run" in allowed.out
+    assert await vi_server.flow_ids() == [busy.flow_id]
+    again = await cli(vi_server, "flows", "apply", str(plan), "--yes", "--allow-skipped")
+    assert again.code == 0, again.err  # two already gone, one skipped by policy
+    missing_flag = await cli(vi_server, "flows", "cleanup", "--name", "tmp-*", "--yes")
+    assert missing_flag.code == 1

@@ -47,12 +47,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterable, Iterable
-from contextlib import aclosing
 from typing import Any, Protocol
 
 import anyio
 
-from .._constants import MAX_PAGE_SIZE
 from .._http.retry import RetryQuota
 from .._validate import check_id
 from ..errors import (
@@ -62,8 +60,8 @@ from ..errors import (
     ViPreconditionFailedError,
     ViValidationError,
 )
-from ..models import DeletedResource, Flow, PaginationParams, Run
-from ..pagination import AsyncPager
+from ..models import DeletedResource, Flow
+from .active import ACTIVE_RUN_REASON, ActiveRuns, RunApi, active_run_verdict, belongs_to
 from .filter import FlowLister
 from .options import BulkOptions
 from .plan import PlannedDelete
@@ -92,71 +90,14 @@ class FlowApi(FlowLister, Protocol):
     async def delete(self, flow_id: str, *, if_match: str | None = None) -> DeletedResource: ...
 
 
-class RunApi(Protocol):
-    """What bulk deletes need from ``client.runs`` (kills under ``on_active_run="kill"``)."""
-
-    def list(self, pagination: PaginationParams | None = None) -> AsyncPager[Run]: ...
-
-    async def kill(self, run_id: str) -> Run: ...
-
-    async def wait_for(self, run_id: str, *, timeout: float | None = ...) -> Run: ...
-
-
-ACTIVE_RUN_REASON = "active run"
 KILL_ROUNDS = 2
 """How many times the runs of one flow are killed before its delete is given up."""
 KILL_WAIT_TIMEOUT = 300.0
 """Seconds to wait, all together, for the runs killed for one flow to end."""
 CONFIRM_ATTEMPTS = 6
 """GETs (each with the client's retries) spent confirming a delete whose answer was lost."""
-RUNS_PAGE_SIZE = MAX_PAGE_SIZE
 
 FlowRef = str | Flow | PlannedDelete
-
-
-def belongs_to(run: Run, flow: Flow, *, links_reported: bool) -> bool:
-    """The active-run rule (see the module notes).
-
-    ``links_reported``: the server reports run -> flow links, so the link alone
-    decides; otherwise equal specs and a run no older than the flow.
-    """
-    if links_reported:
-        return run.status.flow_id == flow.flow_id
-    return run.spec.flow == flow.spec and run.metadata.time_created >= flow.metadata.time_created
-
-
-class ActiveRuns:
-    """The organization's active runs, listed at most once per conflict wave.
-
-    A snapshot is reused by every flow whose 409 arrived before that listing
-    started, so many conflicting flows cost one listing, not one each.
-    ``links_reported`` becomes true (for the rest of the job) once any listed
-    run, active or not, carries a run -> flow link.
-    """
-
-    def __init__(self, runs: RunApi) -> None:
-        self._runs = runs
-        self._lock = anyio.Lock()
-        self._taken_at = float("-inf")
-        self._active: list[Run] = []
-        self.links_reported = False
-
-    async def since(self, not_before: float) -> list[Run]:
-        """Active runs, from a listing started at ``not_before`` (monotonic) or later."""
-        async with self._lock:
-            if self._taken_at < not_before:
-                taken_at = time.monotonic()
-                active: list[Run] = []
-                pager = self._runs.list(pagination=PaginationParams(page_size=RUNS_PAGE_SIZE))
-                async with aclosing(pager.all_items()) as runs:
-                    async for run in runs:
-                        if run.status.flow_id is not None:
-                            self.links_reported = True
-                        if not run.is_terminal:
-                            active.append(run)
-                self._active = active
-                self._taken_at = taken_at
-            return self._active
 
 
 class FlowDeleter:
@@ -197,21 +138,33 @@ class FlowDeleter:
         except (TypeError, ValueError) as exc:
             error = ViValidationError(str(exc))
             return BulkItemResult(str(raw_id), BulkOutcome.FAILED, "invalid flow id", error)
+        problem = item.problem if isinstance(item, PlannedDelete) else None
+        if problem is not None:  # never sent: "*" or a list would match another version
+            error = ViValidationError(problem)
+            return BulkItemResult(flow_id, BulkOutcome.FAILED, problem, error, name=name)
         out = self._cut_short[flow_id] = _Outcome(flow_id, name, etag)
         result = await (self._look(out, flow) if self._dry_run else self._delete(out, flow))
         self._cut_short.pop(flow_id, None)  # kept only when cancellation cuts the work short
         return result
 
     async def _look(self, out: _Outcome, flow: Flow | None) -> BulkItemResult:
-        if flow is None:
-            try:
+        """A dry run's result: what the policy would do with the flow's active runs
+        (one listing of runs for the whole job)."""
+        try:
+            if flow is None:
                 flow = await self._flows.get(out.flow_id)
-            except ViNotFoundError:
-                return out.result(BulkOutcome.NOT_FOUND)
-            except ViError as exc:
-                return out.result(BulkOutcome.FAILED, "could not read the flow", exc)
-            out.name = flow.spec.name
-        return out.result(BulkOutcome.WOULD_DELETE)
+                out.name = flow.spec.name
+            active = await self._active.of(flow)
+        except ViNotFoundError:
+            return out.result(BulkOutcome.NOT_FOUND)
+        except ViError as exc:
+            return out.result(BulkOutcome.FAILED, "could not read the flow or its runs", exc)
+        if not active:
+            return out.result(BulkOutcome.WOULD_DELETE)
+        verdict = active_run_verdict(self._policy, len(active))
+        if self._policy == "kill":
+            return out.result(BulkOutcome.WOULD_DELETE, f"{verdict}: {', '.join(active)}")
+        return out.result(BulkOutcome.SKIPPED, verdict)
 
     async def _delete(self, out: _Outcome, flow: Flow | None) -> BulkItemResult:
         for round_ in range(KILL_ROUNDS + 1):
@@ -308,9 +261,7 @@ class FlowDeleter:
         """Kill the flow's active runs and wait until they have ended, all at once,
         under one deadline. The first error (other than a run already gone)
         stops the others and is raised."""
-        active = await self._active.since(conflict_at)
-        links = self._active.links_reported
-        mine = [run.run_id for run in active if belongs_to(run, flow, links_reported=links)]
+        mine = await self._active.of(flow, conflict_at)
         errors: list[ViError] = []
         deadline = time.monotonic() + KILL_WAIT_TIMEOUT
 

@@ -127,6 +127,10 @@ class _Source(Generic[T]):
         self._key = key
         self._seen: set[Hashable] = set()
         self.taken = 0
+        self.pulled = 0
+        """Items read from the source, repeats included."""
+        self.ended = False
+        """True once the source said it had no more items (read to its end)."""
         self.exhausted = False
 
     async def take(self) -> tuple[int, T] | None:
@@ -140,8 +144,9 @@ class _Source(Generic[T]):
                         return None
                     item = await anext(self._async, _END)  # type: ignore[arg-type]
             if item is _END:
-                self.exhausted = True
+                self.exhausted = self.ended = True
                 return None
+            self.pulled += 1
             if self._key is not None:
                 ident = self._key(item)  # type: ignore[arg-type]
                 if ident is not None:
@@ -332,6 +337,7 @@ async def run_bulk(
         with anyio.CancelScope(shield=True):
             await source.aclose()
         report.elapsed = time.monotonic() - started
+        report.not_reached = 0 if source.ended else None if total is None else total - source.pulled
         report.finished = True
         if job.crash is not None:
             report.error = job.crash

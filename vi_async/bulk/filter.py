@@ -10,6 +10,7 @@ the command line passes on (``arguments``) all come from ``FlowFilter``.
 from __future__ import annotations
 
 import fnmatch
+import re
 import time
 from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
@@ -21,7 +22,7 @@ import attrs
 from ..models import Flow, PaginationParams
 from ..pagination import AsyncPager
 
-__all__ = ["FlowFilter", "FlowLister", "describe_record", "matching_flows"]
+__all__ = ["FlowFilter", "FlowLister", "age_text", "describe_record", "matching_flows"]
 
 LIST_PAGE_SIZE = 200
 EVERY_FLOW = "no filter: every flow"
@@ -135,7 +136,7 @@ class FlowFilter:
         """
         record: dict[str, str] = {}
         if self.older_than is not None:
-            record["older_than"] = str(self.older_than)
+            record["older_than"] = age_text(self.older_than)
         if self.name is not None:
             record["name"] = self.name
         if self.training_project is not None:
@@ -159,6 +160,43 @@ class FlowFilter:
         }
 
 
+_UNITS = (("d", 86400), ("h", 3600), ("m", 60))
+_TIMEDELTA_TEXT = re.compile(r"(?:(-?\d+) days?, )?(\d+):(\d\d):(\d\d(?:\.\d+)?)")
+
+
+def age_text(age: timedelta) -> str:
+    """A duration as the command line reads it: ``7d``, ``1d12h``, ``90s`` -> ``1m30s``.
+
+    Args:
+        age: A non-negative duration.
+
+    Returns:
+        Days, hours, minutes and seconds that are not zero, largest first
+        (``0s`` for zero; fractions of a second kept).
+    """
+    rest = age.total_seconds()
+    parts = []
+    for unit, seconds in _UNITS:
+        count, rest = divmod(rest, seconds)
+        if count:
+            parts.append(f"{int(count)}{unit}")
+    if rest or not parts:
+        parts.append(f"{rest:g}s")
+    return "".join(parts)
+
+
+def _readable(key: str, value: object) -> object:
+    """An ``older_than`` written by older versions (``7 days, 0:00:00``) as ``7d``."""
+    match = _TIMEDELTA_TEXT.fullmatch(value) if isinstance(value, str) else None
+    if key != "older_than" or match is None:
+        return value
+    days, hours, minutes, seconds = match.groups()
+    age = timedelta(
+        days=int(days or 0), hours=int(hours), minutes=int(minutes), seconds=float(seconds)
+    )
+    return age_text(age) if age >= timedelta(0) else value
+
+
 def describe_record(record: Mapping[str, object]) -> str:
     """Put a filter record (``FlowFilter.to_record``, or a plan's ``filters``) in words.
 
@@ -166,9 +204,10 @@ def describe_record(record: Mapping[str, object]) -> str:
         record: The conditions, by name.
 
     Returns:
-        ``"name=tmp-*, older_than=7 days, 0:00:00"``, or ``"none (every flow)"``.
+        ``"name=tmp-*, older_than=7d"``, or ``"none (every flow)"``.
     """
-    return ", ".join(f"{key}={value}" for key, value in record.items()) or "none (every flow)"
+    words = (f"{key}={_readable(key, value)}" for key, value in record.items())
+    return ", ".join(words) or "none (every flow)"
 
 
 async def matching_flows(flows: FlowLister, keep: FlowFilter) -> AsyncGenerator[Flow, None]:

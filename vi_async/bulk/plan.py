@@ -8,6 +8,14 @@ against a server that ignores ``If-Match``). Nothing is matched again at
 apply time, so a flow created or changed to match after the plan is never
 touched.
 
+An etag is taken only as one opaque token (``PLAN_ETAG``: printable ASCII
+without blanks, quotes inside or commas, optionally in double quotes), since
+it is sent as ``If-Match``: ``*`` would match any version, a list ``a, b`` an
+older one too, a weak ``W/"a"`` never matches under If-Match's strong
+comparison, and CR/LF would break the header. ``CleanupPlan.from_json`` keeps
+such an item, and the apply fails it alone (``PlannedDelete.problem``) and
+goes on with the others.
+
 The JSON form is versioned: ``{"format": "vi-async/cleanup-plan", "version": 1,
 ...}``. A reader refuses a newer version (it may carry rules it does not know)
 and, when told its organization, a plan made for another one. The plan's
@@ -18,6 +26,8 @@ reader and never applied again.
 from __future__ import annotations
 
 import json
+import math
+import re
 import time
 from contextlib import aclosing
 from datetime import datetime, timezone
@@ -26,15 +36,42 @@ from typing import Any
 import attrs
 
 from ..errors import ViPlanError
+from ..models import Flow
+from .active import ActiveRuns, RunApi, active_run_verdict
 from .filter import FlowFilter, FlowLister, describe_record, matching_flows
 from .options import check_on_active_run
 from .report import OnActiveRun
 
-__all__ = ["PLAN_FORMAT", "PLAN_VERSION", "CleanupPlan", "PlannedDelete", "make_plan"]
+__all__ = [
+    "PLAN_ETAG",
+    "PLAN_FORMAT",
+    "PLAN_VERSION",
+    "CleanupPlan",
+    "PlannedDelete",
+    "etag_problem",
+    "make_plan",
+]
 
 PLAN_FORMAT = "vi-async/cleanup-plan"
 PLAN_VERSION = 1
 _LISTED = 20
+_ETAG_CHAR = r"[\x21\x23-\x2b\x2d-\x7e]"  # visible ASCII but '"' and ','
+PLAN_ETAG = re.compile(rf'(?!W/){_ETAG_CHAR}{{1,256}}|"{_ETAG_CHAR}{{1,256}}"')
+"""One opaque etag token: what a plan's item may carry (see the module notes)."""
+
+
+def etag_problem(etag: str) -> str | None:
+    """Say why ``etag`` cannot stand in a plan, if it cannot.
+
+    Args:
+        etag: The etag of a planned flow.
+
+    Returns:
+        None for one opaque token, else the reason in words.
+    """
+    if PLAN_ETAG.fullmatch(etag) and etag.strip('"') != "*":
+        return None
+    return f"the plan's etag {etag[:80]!r} is not one opaque token (refused for If-Match)"
 
 
 @attrs.frozen
@@ -46,6 +83,13 @@ class PlannedDelete:
     name: str
     reason: str
     """Why the flow matched the plan's filters, in words."""
+    active_runs: tuple[str, ...] = ()
+    """The flow's active runs when the plan was made (what the policy will act on)."""
+
+    @property
+    def problem(self) -> str | None:
+        """Why this item cannot be applied (an etag that is not one opaque token), or None."""
+        return etag_problem(self.etag)
 
 
 @attrs.frozen
@@ -69,21 +113,38 @@ class CleanupPlan:
 
     def summary(self) -> str:
         """A readable multi-line summary: what, where, when, and the first flows."""
-        made = datetime.fromtimestamp(self.created_at, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
         filters = describe_record(self.filters)
         lines = [
             f"Cleanup plan: {len(self.items)} flow(s) to delete in organization "
             f"{self.organization_id!r}",
-            f"  made:          {made} UTC",
+            f"  made:          {_made(self.created_at)}",
             f"  filters:       {filters}",
             f"  active runs:   {self.on_active_run}",
             "  a flow changed since the plan is skipped, never deleted",
         ]
+        busy = [item for item in self.items if item.active_runs]
+        if busy:
+            lines.append(f"  {len(busy)} flow(s) with active runs: {self._verdict(busy)}")
+        bad = sum(1 for item in self.items if item.problem is not None)
+        if bad:
+            lines.append(f"  {bad} flow(s) will fail: their etag is not one opaque token")
         for item in self.items[:_LISTED]:
-            lines.append(f"  - {item.flow_id}  {item.name!r}: {item.reason}")
+            lines.append(f"  - {item.flow_id}  {item.name!r}: {self._line(item)}")
         if len(self.items) > _LISTED:
             lines.append(f"  ... and {len(self.items) - _LISTED} more")
         return "\n".join(lines)
+
+    def _verdict(self, busy: list[PlannedDelete]) -> str:
+        runs = sum(len(item.active_runs) for item in busy)
+        return active_run_verdict(self.on_active_run, runs).replace("active run:", "they")
+
+    def _line(self, item: PlannedDelete) -> str:
+        """One planned flow: why it matched, and what its active runs mean."""
+        if item.problem is not None:
+            return item.problem
+        if not item.active_runs:
+            return item.reason
+        return f"{item.reason} [{active_run_verdict(self.on_active_run, len(item.active_runs))}]"
 
     def __str__(self) -> str:
         return self.summary()
@@ -98,7 +159,13 @@ class CleanupPlan:
             "onActiveRun": self.on_active_run,
             "filters": self.filters,
             "items": [
-                {"flowId": i.flow_id, "etag": i.etag, "name": i.name, "reason": i.reason}
+                {
+                    "flowId": i.flow_id,
+                    "etag": i.etag,
+                    "name": i.name,
+                    "reason": i.reason,
+                    "activeRuns": list(i.active_runs),
+                }
                 for i in self.items
             ],
         }
@@ -126,6 +193,8 @@ class CleanupPlan:
             data = json.loads(text)
         except ValueError as exc:
             raise ViPlanError(f"The plan is not JSON: {exc}") from None
+        except RecursionError:
+            raise ViPlanError("The plan is not a plan: its JSON nests too deeply") from None
         plan = cls.from_dict(data)
         plan.check_organization(organization_id)
         return plan
@@ -155,16 +224,11 @@ class CleanupPlan:
                 f"vi-async reads ({PLAN_VERSION}): upgrade vi-async to apply it"
             )
         try:
-            items = tuple(
-                PlannedDelete(
-                    _text(i["flowId"]), _text(i["etag"]), _text(i["name"]), _text(i["reason"])
-                )
-                for i in data["items"]
-            )
+            items = tuple(_item(i) for i in data["items"])
             plan = cls(
                 organization_id=_text(data["organizationId"]),
                 items=items,
-                filters=dict(data.get("filters") or {}),
+                filters=_filters(data.get("filters")),
                 on_active_run=_text(data.get("onActiveRun", "skip")),
                 created_at=float(data["createdAt"]),
             )
@@ -194,27 +258,70 @@ def _text(value: Any) -> str:
     return value
 
 
+def _item(data: Any) -> PlannedDelete:
+    """One item of a plan's JSON (``activeRuns`` is optional: older plans lack it)."""
+    runs = data.get("activeRuns") or []
+    if not isinstance(runs, list):
+        raise TypeError(f"activeRuns must be a list, got {type(runs).__name__}")
+    return PlannedDelete(
+        _text(data["flowId"]),
+        _text(data["etag"]),
+        _text(data["name"]),
+        _text(data["reason"]),
+        tuple(_text(run) for run in runs),
+    )
+
+
+def _filters(value: Any) -> dict[str, str]:
+    """A plan's filter record: names to strings (as ``FlowFilter.to_record`` writes it)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TypeError(f"filters must be an object, got {type(value).__name__}")
+    return {_text(key): _text(text) for key, text in value.items()}
+
+
+def _made(created_at: float) -> str:
+    """When a plan was made, in UTC; ``unknown`` for a time no clock can show (NaN, 1e400)."""
+    if not math.isfinite(created_at):
+        return "unknown"
+    try:
+        made = datetime.fromtimestamp(created_at, timezone.utc)
+    except (OverflowError, ValueError, OSError):
+        return "unknown"
+    return made.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 async def make_plan(
-    flows: FlowLister, keep: FlowFilter, *, organization_id: str, on_active_run: str
+    flows: FlowLister, runs: RunApi, keep: FlowFilter, *, organization_id: str, on_active_run: str
 ) -> CleanupPlan:
     """List the flows ``keep`` matches and plan their deletion (no change is made).
 
+    The organization's runs are listed once (not once per flow) to find each
+    planned flow's active runs.
+
     Args:
         flows: ``client.flows``.
+        runs: ``client.runs``.
         keep: The filter; its record and its reasons go into the plan, and its
             ``now`` is the plan's ``created_at``.
         organization_id: The organization the plan is for.
         on_active_run: The active-run policy the plan asks for.
 
     Returns:
-        The plan: each matching flow with its etag, name and reason.
+        The plan: each matching flow with its etag, name, reason and active runs.
 
     Raises:
         ValueError: ``on_active_run`` is not a known policy.
-        ViError: The listing failed.
+        ViError: A listing failed.
     """
-    items = []
+    matched: list[Flow] = []
     async with aclosing(matching_flows(flows, keep)) as matches:
         async for flow in matches:
-            items.append(PlannedDelete(flow.flow_id, flow.etag, flow.spec.name, keep.reason(flow)))
+            matched.append(flow)
+    active = ActiveRuns(runs)
+    items = [
+        PlannedDelete(f.flow_id, f.etag, f.spec.name, keep.reason(f), tuple(await active.of(f)))
+        for f in matched
+    ]
     return CleanupPlan(organization_id, tuple(items), keep.to_record(), on_active_run, keep.now)

@@ -143,6 +143,9 @@ class BulkReport:
     partial (e.g. read after a second Ctrl-C in vi_sync; in-flight deletes may land
     later). A job sets it when it starts and again once every item has its result."""
     error: BaseException | None = None
+    not_reached: int | None = 0
+    """Items the job never reached (left untouched) because it stopped early; None
+    when that cannot be known (a listing it did not read to the end)."""
     elapsed: float = 0.0
     """Seconds the job took (set when it ends, however it ends)."""
 
@@ -200,6 +203,11 @@ class BulkReport:
         lines += [f"  unknown {r.flow_id}: {r.reason}" for r in self.unknown[:_MAX_LISTED]]
         if self.error is not None:
             lines.append(f"  stopped by: {type(self.error).__name__}: {self.error}")
+        if self.not_reached is None:
+            lines.append("  not reached:  unknown (the listing was not read to its end: "
+                         "more matching flows may be left untouched)")  # fmt: skip
+        elif self.not_reached:
+            lines.append(f"  not reached:  {self.not_reached} flow(s) left untouched")
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -213,6 +221,7 @@ class BulkReport:
             "finished": self.finished,
             "error": None if self.error is None else str(self.error),
             "elapsed": round(self.elapsed, 3),
+            "not_reached": self.not_reached,
             "total": self.total,
             "counts": self.counts,
         }

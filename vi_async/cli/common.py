@@ -8,6 +8,7 @@ before it sends anything for it.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
@@ -19,6 +20,7 @@ from .._client import Client
 from ..bulk.report import BulkReport
 from ..models import Flow, Run
 from . import output as term
+from .terminal import echo
 
 T = TypeVar("T")
 
@@ -36,6 +38,8 @@ class Context:
     """The running bulk job's report, so that Ctrl-C can still print it."""
     printed: bool = False
     """True once the bulk report has been printed (so it is printed once)."""
+    allow_skipped: bool = False
+    """``--allow-skipped``: flows skipped by policy or already gone do not fail the command."""
 
 
 Command = Callable[[Client, argparse.Namespace, Context], Awaitable[int]]
@@ -73,7 +77,7 @@ async def print_items(
         if ctx.json:
             array.close()
     if not ctx.json and shown == 0:
-        print("(none)")
+        echo("(none)")
 
 
 def show(obj: Flow | Run, ctx: Context) -> None:
@@ -81,7 +85,7 @@ def show(obj: Flow | Run, ctx: Context) -> None:
     if ctx.json:
         term.dump(term.flow_json(obj) if isinstance(obj, Flow) else term.run_json(obj))
     else:
-        print(obj.summary())
+        echo(obj.summary())
 
 
 async def read_text(path: str, what: str, *, stdin: bool = False) -> str:
@@ -104,6 +108,49 @@ async def read_text(path: str, what: str, *, stdin: bool = False) -> str:
         return await anyio.Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot read the {what}: {exc}") from None
+
+
+MAX_JSON_DEPTH = 64
+"""How deeply a JSON file given on the command line may nest (the local server's bound)."""
+
+
+def _depth(value: object) -> int:
+    """How deeply arrays and objects nest in a decoded JSON value (without recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        )
+        if children:
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def load_json(text: str, what: str) -> object:
+    """Decode a JSON file given on the command line.
+
+    Args:
+        text: The file's text.
+        what: What it holds, for the error message (``"spec"``).
+
+    Returns:
+        The decoded value.
+
+    Raises:
+        UsageError: The text is not JSON, or nests deeper than ``MAX_JSON_DEPTH``.
+    """
+    too_deep = UsageError(f"the {what} nests deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"the {what} is not JSON: {exc}") from None
+    except RecursionError:
+        raise too_deep from None
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise too_deep
+    return value
 
 
 def attributes(pairs: list[str]) -> dict[str, str] | None:

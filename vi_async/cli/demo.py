@@ -20,6 +20,7 @@ from .._client import Client
 from ..local import LocalServer, RunSchedule
 from ..models import FlowBlock, FlowSpec, Run
 from . import output as term
+from .terminal import echo
 
 DEMO_SCHEDULE = RunSchedule(pending_seconds=0.5, running_seconds=3.0, log_interval_seconds=0.4)
 BLOCKS = [FlowBlock("dataset"), FlowBlock("augment"), FlowBlock("train"), FlowBlock("evaluate")]
@@ -30,7 +31,7 @@ KILL_AFTER = 1.5
 
 def say(text: str = "") -> None:
     """Print one line of the tour."""
-    print(text, flush=True)
+    echo(text)
 
 
 async def _create_all(client: Client, specs: Iterable[FlowSpec], limit: int = 32) -> None:

@@ -9,7 +9,6 @@ report once, with the reason of each delete that did not happen on stderr.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -22,7 +21,17 @@ from ..bulk.plan import CleanupPlan
 from ..bulk.report import BulkReport
 from ..models import PaginationParams
 from . import output as term
-from .common import Command, Context, UsageError, attributes, print_items, read_text, show
+from .common import (
+    Command,
+    Context,
+    UsageError,
+    attributes,
+    load_json,
+    print_items,
+    read_text,
+    show,
+)
+from .terminal import echo
 
 __all__ = ["FLOW_COMMANDS", "print_report", "report_exit"]
 
@@ -65,11 +74,7 @@ async def flows_create(client: Client, args: argparse.Namespace, ctx: Context) -
 
 async def _read_spec(source: str) -> dict[str, Any]:
     """The JSON object in file ``source`` (``-``: stdin)."""
-    text = await read_text(source, "spec", stdin=True)
-    try:
-        spec = json.loads(text)
-    except ValueError as exc:
-        raise UsageError(f"the spec is not JSON: {exc}") from None
+    spec = load_json(await read_text(source, "spec", stdin=True), "spec")
     if not isinstance(spec, dict):
         raise UsageError(f"the spec must be a JSON object, not {type(spec).__name__}")
     return spec
@@ -90,18 +95,33 @@ async def _ids(raw: list[str]) -> AsyncIterator[str]:
                 yield line.strip()
 
 
-def report_exit(report: BulkReport) -> int:
+def report_exit(report: BulkReport, *, allow_skipped: bool = False) -> int:
     """The exit code a bulk report calls for.
 
     Args:
         report: The job's report.
+        allow_skipped: ``--allow-skipped``: a flow skipped by policy (not by a
+            cancellation) or already gone is fine.
 
     Returns:
-        0 when every requested delete happened (or, in a dry run, nothing failed); else 1.
+        0 when every requested delete happened (or, in a dry run, nothing failed;
+        or, with ``allow_skipped``, did not happen by policy); else 1.
     """
     if not report.ok:
         return 1
-    return 0 if report.dry_run or not (report.skipped or report.not_found) else 1
+    if report.dry_run or allow_skipped:
+        return 0
+    return 0 if not (report.skipped or report.not_found) else 1
+
+
+def _skipped_line(report: BulkReport) -> str:
+    """``Skipped 3 flow(s) (allowed by --allow-skipped): 2 x active run, ...``."""
+    reasons: dict[str, int] = {}
+    for result in report.skipped:
+        reason = result.reason or "no reason given"
+        reasons[reason] = reasons.get(reason, 0) + 1
+    why = ", ".join(f"{n} x {reason}" for reason, n in reasons.items())
+    return f"Skipped {len(report.skipped)} flow(s) (allowed by --allow-skipped): {why}"
 
 
 def _not_deleted(report: BulkReport) -> None:
@@ -109,10 +129,10 @@ def _not_deleted(report: BulkReport) -> None:
     missed = [*report.skipped, *report.not_found, *report.failed]
     for result in missed[:MAX_REASONS]:
         reason = result.reason or (str(result.error) if result.error else "no such flow")
-        print(f"vi-async: not deleted: {result.flow_id} ({result.outcome.value}: {reason})",
-              file=sys.stderr)  # fmt: skip
+        echo(f"vi-async: not deleted: {result.flow_id} ({result.outcome.value}: {reason})",
+             err=True, lines=False)  # fmt: skip
     if len(missed) > MAX_REASONS:
-        print(f"vi-async: ... and {len(missed) - MAX_REASONS} more not deleted", file=sys.stderr)
+        echo(f"vi-async: ... and {len(missed) - MAX_REASONS} more not deleted", err=True)
 
 
 def print_report(report: BulkReport, ctx: Context) -> int:
@@ -129,20 +149,23 @@ def print_report(report: BulkReport, ctx: Context) -> int:
     Returns:
         The exit code the report calls for (``report_exit``).
     """
+    code = report_exit(report, allow_skipped=ctx.allow_skipped)
     if ctx.printed:
-        return report_exit(report)
+        return code
     ctx.printed = True
     if not report.dry_run:
         _not_deleted(report)
     if ctx.json:
         term.dump(report.to_dict())
     else:
-        if report.dry_run and report.would_delete:
+        if report.dry_run and (report.would_delete or report.skipped):
             table = term.Table(term.RESULT_COLUMNS)
-            for result in report.would_delete:
+            for result in [*report.would_delete, *report.skipped]:  # skipped: active runs
                 term.result_row(table, result)
-        print(report.summary())
-    return report_exit(report)
+        echo(report.summary())
+        if ctx.allow_skipped and report.skipped and not report.dry_run:
+            echo(_skipped_line(report))
+    return code
 
 
 async def _bulk(ctx: Context, label: str, job: Job) -> int:
@@ -190,19 +213,19 @@ def _filter(args: argparse.Namespace) -> FlowFilter:
 
 def _ask(question: str) -> bool:
     """Ask on stderr; the answer comes from stdin."""
-    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
+    echo(f"{question} [y/N] ", end="", err=True)
     return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
 async def _apply(client: Client, plan: CleanupPlan, args: argparse.Namespace, ctx: Context) -> int:
     """Show a plan, ask unless ``--yes``, and apply it (only flows unchanged since)."""
     if not plan.items:
-        print("The plan deletes nothing: no flow matched.", file=sys.stderr)
+        echo("The plan deletes nothing: no flow matched.", err=True)
         return 1
     if not args.yes:
-        print(plan.summary(), file=sys.stderr)
+        echo(plan.summary(), err=True)
         if not _ask(f"Delete these {len(plan.items)} flow(s)? This cannot be undone."):
-            print("Nothing was deleted.", file=sys.stderr)
+            echo("Nothing was deleted.", err=True)
             return 1
 
     async def job(**kwargs: Any) -> BulkReport:
@@ -217,8 +240,8 @@ async def _write_plan(plan: CleanupPlan, path: str, ctx: Context) -> int:
     if ctx.json:
         term.dump({"plan": path, "flows": len(plan.items)})
     else:
-        print(plan.summary())
-        print(f"Plan written to {path}: apply it with `vi-async flows apply {path}`")
+        echo(plan.summary())
+        echo(f"Plan written to {path}: apply it with `vi-async flows apply {path}`")
     return 0
 
 

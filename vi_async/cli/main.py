@@ -22,6 +22,7 @@ from .._version import __version__
 from ..bulk.options import ON_ACTIVE_RUN
 from ..models import RunPhase
 from .durations import parse_duration
+from .terminal import echo
 
 if TYPE_CHECKING:
     from ..bulk.report import BulkReport
@@ -31,8 +32,9 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 
 EXIT_CODES = {
     EXIT_OK: "success",
     EXIT_FAILED: "failure: an API error; a requested delete that did not happen (skipped, "
-    "not found or failed: the reasons are on stderr); a run that did not succeed; a cleanup "
-    "that was not confirmed; or the cli extra is not installed",
+    "not found or failed: the reasons are on stderr; with --allow-skipped only failed or "
+    "unknown ones); a run that did not succeed; a cleanup that was not confirmed; or the "
+    "cli extra is not installed",
     EXIT_USAGE: "usage error: bad arguments or missing credentials (nothing was sent)",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C); a bulk job prints its partial report",
     EXIT_BROKEN_PIPE: "stdout was closed early, e.g. by `| head` (as if killed by SIGPIPE)",
@@ -121,6 +123,15 @@ def _bulk_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="delete nothing, list the matches")
 
 
+def _allow_skipped_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-skipped",
+        action="store_true",
+        help="exit 0 when every flow was deleted, already gone, or skipped by policy "
+        "(an active run; changed since the plan); failed or unknown ones still exit 1",
+    )
+
+
 def _concurrency_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--concurrency",
@@ -181,6 +192,7 @@ def _flows(
         help="write the plan (the matches with their etags) to FILE and delete nothing",
     )
     _bulk_options(p)
+    _allow_skipped_option(p)
     p = flows.add_parser(
         "apply",
         parents=common,
@@ -191,6 +203,7 @@ def _flows(
     p.add_argument("plan_file", metavar="PLAN")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     _concurrency_option(p)
+    _allow_skipped_option(p)
 
 
 def _runs(
@@ -299,10 +312,10 @@ def _credentials(args: argparse.Namespace) -> tuple[str, str, str]:
         raise UsageError(f"no organization id: pass --organization-id or set {ENV_ORGANIZATION_ID}")
     endpoint = args.endpoint or os.environ.get(ENV_ENDPOINT)
     if not endpoint:
-        print(
+        echo(
             f"vi-async: using the Vi API at {DEFAULT_ENDPOINT} (no --endpoint or "
             f"{ENV_ENDPOINT}; set one to use another server, e.g. `vi-async local`)",
-            file=sys.stderr,
+            err=True,
         )
         endpoint = DEFAULT_ENDPOINT
     return key, org, endpoint
@@ -346,7 +359,7 @@ async def _run(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"vi-async: error: {message}", file=sys.stderr)
+    echo(f"vi-async: error: {message}", err=True)
     return code
 
 
@@ -361,7 +374,7 @@ def _partial_report(report: BulkReport, ctx: Context) -> None:
         print_report(report, ctx)
     else:
         ctx.printed = True
-        print(report.summary(), file=sys.stderr)
+        echo(report.summary(), err=True)
 
 
 def _has_extra() -> bool:
@@ -400,7 +413,7 @@ def _main(argv: list[str]) -> int:
         print(f"vi-async {__version__}")
         return EXIT_OK
     if not _has_extra():
-        print(MISSING_EXTRA, file=sys.stderr)
+        echo(MISSING_EXTRA, err=True)
         return EXIT_FAILED
     args = build_parser().parse_args(argv)
     from ..bulk.report import BulkError
@@ -411,7 +424,7 @@ def _main(argv: list[str]) -> int:
         from .demo import run_demo
 
         return run_demo(stale_flows=args.flows)
-    ctx = Context(json=args.json)
+    ctx = Context(json=args.json, allow_skipped=getattr(args, "allow_skipped", False))
     try:
         return asyncio.run(_run(args, ctx))
     except KeyboardInterrupt:

@@ -8,6 +8,7 @@ from .._client import Client
 from ..models import PaginationParams
 from . import output as term
 from .common import Command, Context, print_items
+from .terminal import echo
 
 
 def add_parser(
@@ -68,7 +69,7 @@ async def models_download(client: Client, args: argparse.Namespace, ctx: Context
             }
         )
     else:
-        print(result.summary())
+        echo(result.summary())
     return 0
 
 

@@ -38,6 +38,7 @@ from .._convert import converter
 from ..bulk.report import BulkItemResult
 from ..models import Flow, Model, Run, RunEvent
 from .durations import format_duration, parse_duration
+from .terminal import safe
 
 __all__ = [
     "FLOW_COLUMNS",
@@ -111,7 +112,9 @@ def when(ms: int) -> str:
 
 
 def clip(text: str, width: int = NAME_WIDTH) -> str:
-    """Cut ``text`` to ``width`` characters, marking the cut."""
+    """Make ``text`` safe for a terminal (``safe``), then cut it to ``width``
+    characters, marking the cut."""
+    text = safe(text)
     return text if len(text) <= width else text[: width - 1] + "~"
 
 
@@ -202,7 +205,7 @@ class Table:
             grid.add_column(
                 width=(width or None) if i < last else None, no_wrap=True, overflow="ellipsis"
             )
-        grid.add_row(*(Text(cell, style=style) for cell in cells))
+        grid.add_row(*(Text(safe(cell), style=style) for cell in cells))
         self._console.print(
             Padding(grid, (0, 0, 0, len(self.indent)), expand=False) if self.indent else grid
         )
@@ -374,7 +377,7 @@ class ProgressBar:
         )
         progress.start()
         elapsed = time.monotonic() - self.started
-        self._task = progress.add_task(self.label, total=total, detail="")
+        self._task = progress.add_task(safe(self.label), total=total, detail="")
         # the bar's clock starts when the bar was made, not when it was first drawn
         progress.tasks[0].start_time = progress.get_time() - elapsed
         self._progress = progress
@@ -390,7 +393,7 @@ class ProgressBar:
         if progress is None:
             progress = self._start(total)
         assert self._task is not None
-        progress.update(self._task, completed=done, total=total, detail=detail)
+        progress.update(self._task, completed=done, total=total, detail=safe(detail))
         if force:
             progress.refresh()
 
@@ -425,7 +428,7 @@ class LiveStatus:
             return
         if text != self._text:
             elapsed = format_duration(time.monotonic() - self.started)
-            print(f"{self.label}: {text} ({elapsed})", file=self.stream, flush=True)
+            print(safe(f"{self.label}: {text} ({elapsed})"), file=self.stream, flush=True)
         self._text = text
 
     def close(self) -> None:

@@ -16,6 +16,7 @@ from .._convert import converter
 from ..models import PaginationParams, Run, RunPhase
 from . import output as term
 from .common import Command, Context, UsageError, attributes, print_items, show
+from .terminal import echo
 
 __all__ = ["RUN_COMMANDS"]
 
@@ -62,7 +63,7 @@ async def runs_create(client: Client, args: argparse.Namespace, ctx: Context) ->
         show(run, ctx)
         return 0
     if not ctx.json:
-        print(f"Started run {run.run_id}", flush=True)
+        echo(f"Started run {run.run_id}")
     run = await _wait_one(client, run.run_id, args.timeout)
     show(run, ctx)
     return _wait_exit([run])
@@ -78,7 +79,7 @@ async def runs_wait(client: Client, args: argparse.Namespace, ctx: Context) -> i
     if ctx.json:
         term.dump([term.run_json(run) for run in finished])
     elif len(ids) == 1:
-        print(f"{finished[0].run_id}: {finished[0].phase.value}")
+        echo(f"{finished[0].run_id}: {finished[0].phase.value}")
     return _wait_exit(finished)
 
 
@@ -117,7 +118,7 @@ async def runs_watch(client: Client, args: argparse.Namespace, ctx: Context) -> 
                 if ctx.json:
                     term.dump_line(term.event_json(event))
                 else:
-                    print(term.event_line(event), flush=True)
+                    echo(term.event_line(event), lines=False)
     return 0
 
 
@@ -128,7 +129,7 @@ async def runs_logs(client: Client, args: argparse.Namespace, ctx: Context) -> i
         if ctx.json:
             term.dump_line(converter.unstructure(line))
         else:
-            print(line, flush=True)
+            echo(line, lines=False)
     return 0
 
 
@@ -138,7 +139,7 @@ async def runs_kill(client: Client, args: argparse.Namespace, ctx: Context) -> i
     if ctx.json:
         term.dump(term.run_json(run))
     else:
-        print(f"{run.run_id}: {run.phase.value}")
+        echo(f"{run.run_id}: {run.phase.value}")
     return 0
 
 
@@ -148,7 +149,7 @@ async def runs_delete(client: Client, args: argparse.Namespace, ctx: Context) ->
     if ctx.json:
         term.dump({"id": deleted.id, "deleted": deleted.deleted})
     else:
-        print(f"Deleted run {deleted.id}")
+        echo(f"Deleted run {deleted.id}")
     return 0
 
 

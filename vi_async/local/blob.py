@@ -11,7 +11,12 @@ produced without the rest: the archive is a list of segments (tar headers and
 small files held as bytes, the tensor's payload a repeating pseudo-random
 pattern whose period is a prime, so that data written at a wrong multiple of
 a power-of-two offset does not hash the same). Nothing is ever held whole in
-memory; hashes are computed once per artifact by streaming it.
+memory; hashes are computed once per artifact by streaming it, and the
+computation stops within a chunk when asked to (see ``Hasher`` in
+:mod:`vi_async.local.storage`).
+
+``MAX_ARTIFACT_BYTES`` is the largest archive this layout can describe: a
+ustar member holds at most ``8**11 - 1`` bytes (eleven octal digits).
 """
 
 from __future__ import annotations
@@ -21,10 +26,10 @@ import hashlib
 import io
 import json
 import tarfile
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 READ_CHUNK = 256 * 1024
@@ -39,6 +44,8 @@ DEFAULT_MODEL_SETTINGS: dict[str, Any] = {
     "compute": {"precisionType": "bfloat16"},
     "evaluation": {},
 }
+MAX_ARTIFACT_BYTES = 8**11 - 1
+"""The largest archive served: its tensor member must fit a ustar size field."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +167,8 @@ class Artifact:
     def __init__(self, key: ArtifactKey) -> None:
         self.key = key
         self.etag = key.etag
+        self.hashes: dict[str, str] | None = None
+        """The archive's hashes, once ``compute_hashes`` finished."""
         self._pattern = _Pattern(key.etag)
         files: list[tuple[str, list[bytes | int]]] = []
         config = json.dumps(run_config(key), indent=2).encode()
@@ -215,18 +224,32 @@ class Artifact:
                     yield segment.data[inner : inner + n]
                 position += n
 
-    @cached_property
-    def hashes(self) -> dict[str, str]:
-        """Base64 md5 (and crc32c when google-crc32c is installed) of the whole archive."""
+    def compute_hashes(self, stop: threading.Event | None = None) -> dict[str, str] | None:
+        """Base64 md5 (and crc32c when google-crc32c is installed) of the whole archive.
+
+        Computed once (then kept in ``hashes``), in chunks: a long hash ends
+        within one chunk of ``stop`` being set.
+
+        Args:
+            stop: Set it to give up (nobody waits for the hashes any more).
+
+        Returns:
+            The hashes, or None when ``stop`` was set first.
+        """
+        if self.hashes is not None:
+            return self.hashes
         md5 = hashlib.md5()
         crc = _crc32c()
         for chunk in self.read(0, self.size):
+            if stop is not None and stop.is_set():
+                return None
             md5.update(chunk)
             if crc is not None:
                 crc.update(chunk)
         result = {"md5": base64.b64encode(md5.digest()).decode()}
         if crc is not None:
             result["crc32c"] = base64.b64encode(crc.digest()).decode()
+        self.hashes = result
         return result
 
     def to_bytes(self) -> bytes:

@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from vi_async.local import engine
-from vi_async.local.blob import ArtifactKey
+from vi_async.local.blob import MAX_ARTIFACT_BYTES, ArtifactKey
 from vi_async.local.database import Database
 from vi_async.local.documents import run_link
 from vi_async.local.errors import ApiError, bad_request
@@ -36,7 +36,14 @@ from vi_async.local.pagination import decode_token, encode_token, parse_page_siz
 from vi_async.local.records import RunRecord
 from vi_async.local.responses import json_response
 from vi_async.local.state import STATE, LocalState
-from vi_async.local.storage import STORAGE, STORAGE_PREFIX, Storage, UrlSigner, send_artifact
+from vi_async.local.storage import (
+    STORAGE,
+    STORAGE_PREFIX,
+    Storage,
+    UrlSigner,
+    send_artifact,
+    stop_hashing,
+)
 from vi_async.local.validation import canonical_json, check_id
 
 ATTR_CHECKPOINTS = "vi-local/checkpoints"
@@ -44,7 +51,7 @@ ATTR_MODEL_BYTES = "vi-local/model-bytes"
 DEFAULT_CHECKPOINTS = 2
 DEFAULT_MODEL_BYTES = 2 * 1024 * 1024
 MAX_CHECKPOINTS = 1000
-MAX_MODEL_BYTES = 1 << 40
+MAX_MODEL_BYTES = MAX_ARTIFACT_BYTES
 PAGE_KIND = "outputs"
 
 
@@ -75,13 +82,29 @@ def _int_attribute(attrs: Mapping[str, str], name: str, default: int, limit: int
     return value
 
 
+def check_attributes(attrs: Mapping[str, str]) -> tuple[int, int]:
+    """Check a run's ``vi-local/checkpoints`` and ``vi-local/model-bytes``.
+
+    Args:
+        attrs: The run's metadata attributes.
+
+    Returns:
+        (checkpoints, archive size in bytes).
+
+    Raises:
+        ApiError: 400 when one is not an integer in its range (the archive at most
+            ``MAX_MODEL_BYTES``, what the storage can serve).
+    """
+    count = _int_attribute(attrs, ATTR_CHECKPOINTS, DEFAULT_CHECKPOINTS, MAX_CHECKPOINTS)
+    size = _int_attribute(attrs, ATTR_MODEL_BYTES, DEFAULT_MODEL_BYTES, MAX_MODEL_BYTES)
+    return count, size
+
+
 def checkpoints(record: RunRecord, now: int) -> list[Checkpoint]:
     """The checkpoints of a run at ``now``, oldest first (none unless Succeeded)."""
     if record.plan.phase(now) != engine.SUCCEEDED:
         return []
-    attrs = record.meta.attributes
-    count = _int_attribute(attrs, ATTR_CHECKPOINTS, DEFAULT_CHECKPOINTS, MAX_CHECKPOINTS)
-    size = _int_attribute(attrs, ATTR_MODEL_BYTES, DEFAULT_MODEL_BYTES, MAX_MODEL_BYTES)
+    count, size = check_attributes(record.meta.attributes)
     flow = record.spec.get("flow", {})
     name, spec = str(flow.get("name", "")), canonical_json(flow)
     plan = record.plan
@@ -239,6 +262,7 @@ async def get_blob(request: web.Request) -> web.StreamResponse:
 def add_model_routes(app: web.Application) -> None:
     """Register the run output routes and the storage route on ``app``."""
     app[STORAGE] = Storage(signer=UrlSigner(clock=app[STATE].clock))
+    app.on_shutdown.append(stop_hashing)
     base = "/workspaces/{org}/runs/{runId}/outputs"
     app.router.add_get(base, list_outputs)
     app.router.add_get(base + "/{ckpt}", get_output)

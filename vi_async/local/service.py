@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vi_async.local import engine
+from vi_async.local import engine, models
 from vi_async.local.database import Database
 from vi_async.local.errors import bad_request
 from vi_async.local.records import FlowRecord, RunRecord
@@ -111,6 +111,7 @@ async def create_run(
     }
     attributes = metadata_attributes(body, patch=False) or {}
     engine.plan_run(0, schedule, attributes)  # validates the reserved attributes up front
+    models.check_attributes(attributes)  # an archive the storage could not serve is a 400
     if flow_hint is not None:
         check_id(flow_hint, f"{FLOW_HEADER} header")
     key = spec_key(flow)
@@ -144,6 +145,8 @@ async def update_run(store: Store, org_id: str, run_id: str, body: JsonObject) -
         cancelled_at = record.plan.cancelled_at
         if killed_at is not None and not record.plan.is_terminal(now):
             cancelled_at = now
-        return spec, _merged_attributes(record.meta.attributes, attrs_patch), cancelled_at
+        attributes = _merged_attributes(record.meta.attributes, attrs_patch)
+        models.check_attributes(attributes)
+        return spec, attributes, cancelled_at
 
     return await store.run(Database.update_run, org_id, run_id, change)

@@ -9,17 +9,28 @@ with ``Content-Range`` (``416`` when unsatisfiable), ``If-Range`` honoured (a
 validator that does not match gets the whole archive, ``200``). Bodies are
 streamed in chunks, never compressed, so memory does not grow with the size.
 Storage faults and the bandwidth limit come from the server's FaultConfig.
+
+A ``Range`` is parsed without trusting its numbers (5,000 digits are just
+"beyond the end"). The archive's hashes (for ``x-goog-hash``) are computed
+by ``Hasher``: once per archive however many requests wait for them, on
+``HASH_WORKERS`` threads of the storage's own (never the loop's default
+pool), and given up as soon as no request waits any more (every client
+hung up) or the server stops, so dropped HEADs neither starve other clients
+nor keep the process alive after ``stop()``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import os
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -31,6 +42,12 @@ from vi_async.local.faults import FaultInjector
 
 STORAGE_PREFIX = "/_storage"
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+HASH_WORKERS = 2
+"""Threads hashing archives at most, for the whole server."""
+HANG_UP_POLL = 0.1
+"""Seconds between checks that a request waiting for hashes still has its client."""
+_MAX_DIGITS = 19
+"""A byte position with more digits is beyond any archive (and int() of 5,000 digits fails)."""
 
 
 @dataclass
@@ -98,16 +115,103 @@ class Throttle:
 
 
 @dataclass
+class _HashJob:
+    """One archive being hashed: its future, its stop flag, who waits for it."""
+
+    future: asyncio.Future[dict[str, str] | None]
+    stop: threading.Event
+    waiters: int = 0
+
+
+class Hasher:
+    """Archive hashes: one computation per archive, on a small pool of its own,
+    stopped when nobody waits for it any more (see the module notes)."""
+
+    def __init__(self, workers: int = HASH_WORKERS) -> None:
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="vi-local-hash")
+        self._jobs: dict[Artifact, _HashJob] = {}
+
+    @property
+    def active(self) -> int:
+        """How many archives are being hashed (or queued) now."""
+        return len(self._jobs)
+
+    async def hashes(self, artifact: Artifact, request: web.Request) -> dict[str, str]:
+        """The hashes of ``artifact``, for ``request``.
+
+        Args:
+            artifact: The archive.
+            request: The request that needs them (its hang-up counts as no longer waiting).
+
+        Returns:
+            The hashes.
+
+        Raises:
+            ApiError: 503 when the hashing was stopped (the server stops) or the
+                client hung up.
+        """
+        if artifact.hashes is not None:
+            return artifact.hashes
+        job = self._jobs.get(artifact)
+        if job is None:
+            stop = threading.Event()
+            future = asyncio.get_running_loop().run_in_executor(
+                self._pool, artifact.compute_hashes, stop
+            )
+            job = self._jobs[artifact] = _HashJob(future, stop)
+        job.waiters += 1
+        try:
+            while not job.future.done() and _connected(request):
+                await asyncio.wait({job.future}, timeout=HANG_UP_POLL)
+        finally:
+            job.waiters -= 1
+            if job.waiters == 0:
+                self._forget(artifact, job)
+        if artifact.hashes is None:
+            raise ApiError(503, "the archive's hashes are not available", code="SlowDown")
+        return artifact.hashes
+
+    def _forget(self, artifact: Artifact, job: _HashJob) -> None:
+        job.stop.set()
+        if self._jobs.get(artifact) is job:
+            del self._jobs[artifact]
+        if not job.future.done():  # retrieve its end, so no "never retrieved" warning
+            job.future.add_done_callback(_ignore_result)
+
+    def close(self) -> None:
+        """Stop every hashing now and let the pool's threads end (without waiting)."""
+        for artifact, job in list(self._jobs.items()):
+            self._forget(artifact, job)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _ignore_result(future: asyncio.Future[dict[str, str] | None]) -> None:
+    with contextlib.suppress(BaseException):
+        future.result()
+
+
+def _connected(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is not None and not transport.is_closing()
+
+
+@dataclass
 class Storage:
-    """The blob route's state: signer, artifact cache, counters, throttle."""
+    """The blob route's state: signer, artifact cache, counters, throttle, hasher."""
 
     signer: UrlSigner = field(default_factory=UrlSigner)
     cache: ArtifactCache = field(default_factory=ArtifactCache)
     stats: StorageStats = field(default_factory=StorageStats)
     throttle: Throttle = field(default_factory=Throttle)
+    hasher: Hasher = field(default_factory=Hasher)
 
 
 STORAGE = web.AppKey("vi_local_storage", Storage)
+
+
+async def stop_hashing(app: web.Application) -> None:
+    """``on_shutdown``: stop the storage's hashing, so stop() need not wait for it."""
+    app[STORAGE].hasher.close()
 
 
 def parse_range(header: str, size: int) -> tuple[int, int] | None:
@@ -120,15 +224,22 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     if not first and not last:
         return None
     if not first:  # a suffix: the last N bytes
-        n = int(last)
+        n = _position(last, size)
         if n == 0:
             raise _unsatisfiable(size)
         return max(0, size - n), size
-    start = int(first)
-    end = size if not last else min(size, int(last) + 1)
+    start = _position(first, size)
+    end = size if not last else min(size, _position(last, size) + 1)
     if start >= size or end <= start:
         raise _unsatisfiable(size)
     return start, end
+
+
+def _position(digits: str, size: int) -> int:
+    """A byte position of a Range header; any number past ``size`` counts as ``size``
+    (so a huge one is never converted: int() refuses 5,000 digits)."""
+    digits = digits.lstrip("0") or "0"
+    return size if len(digits) > _MAX_DIGITS else min(int(digits), size)
 
 
 def _unsatisfiable(size: int) -> ApiError:
@@ -158,7 +269,7 @@ async def send_artifact(
         fault = faults.blob_fault(request.method, request.path, range_header)
     if fault == "expired":
         raise ApiError(403, "the download URL has expired (injected)", code="ExpiredToken")
-    hashes = await asyncio.to_thread(lambda: artifact.hashes)
+    hashes = await storage.hasher.hashes(artifact, request)
     headers = {
         "ETag": artifact.etag,
         "Accept-Ranges": "bytes",

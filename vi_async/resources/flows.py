@@ -256,7 +256,7 @@ class FlowsResource(Resource):
         )
         organization_id = self._transport.config.organization_id
         return await make_plan(
-            self, keep, organization_id=organization_id, on_active_run=on_active_run
+            self, self._runs, keep, organization_id=organization_id, on_active_run=on_active_run
         )
 
     @traced("vi.flows.apply", summary=_report_attributes)
