@@ -27,8 +27,6 @@ pytestmark = pytest.mark.anyio
 SPEC = FlowSpec(name="at-scale")
 
 
-
-
 def _polls(server: LocalServer) -> int:
     return server.request_counts[GET_RUN] + server.request_counts[LIST_RUNS]
 
@@ -70,14 +68,18 @@ async def test_300_concurrent_waits_poll_with_a_few_requests_per_interval(
     assert sdk_tasks() == []
 
 
-async def test_a_few_waits_stay_per_run(vi_client: Client, vi_server: LocalServer) -> None:
+async def test_a_few_waits_in_a_small_organization_share_one_list_page(
+    vi_client: Client, vi_server: LocalServer
+) -> None:
     ids = await _create(vi_client, 3, run_meta(running=0.4))
     vi_server.reset_counts()
     async with anyio.create_task_group() as tg:
         for run_id in ids:
             tg.start_soon(partial(vi_client.runs.wait_for, run_id, poll_interval=0.05))
-    assert vi_server.request_counts[LIST_RUNS] == 0
-    assert vi_server.request_counts[GET_RUN] >= 3
+    # One page shows all three runs: cheaper than a GET each (the big organization's
+    # case, where a few waits stay per run, is in reliability/test_list_poller_hostile).
+    assert vi_server.request_counts[LIST_RUNS] > 0
+    assert vi_server.request_counts[GET_RUN] <= 3, dict(vi_server.request_counts)
 
 
 async def test_a_run_missing_from_the_list_ends_its_waiters_with_not_found(

@@ -68,6 +68,7 @@ class RunsResource(Resource):
             _parse_page,
             lambda raw: structure(raw, Run),
             max_concurrent_polls=transport.config.max_connections,
+            outage_limit=transport.config.retry_deadline,
         )
         self._waiter = RunWaiter(self._poller)
 
