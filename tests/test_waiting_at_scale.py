@@ -369,3 +369,22 @@ async def test_every_phase_reaches_on_update_in_order_when_walking_the_list(
         phases == [RunPhase.PENDING, RunPhase.RUNNING, RunPhase.SUCCEEDED]
         for phases in seen.values()
     ), seen
+
+
+async def test_20_waits_started_apart_cost_at_most_twice_one_wait(
+    vi_client: Client, vi_server: LocalServer
+) -> None:
+    meta = run_meta(pending=0.1, running=0.4)
+
+    async def waits(n: int) -> int:
+        vi_server.reset_counts()
+        async with anyio.create_task_group() as tg:
+            for _ in range(n):  # as a service starts them, one request after another
+                run = await vi_client.runs.create(flow=SPEC, metadata=meta)
+                tg.start_soon(partial(vi_client.runs.wait_for, run.run_id, timeout=30))
+                await anyio.sleep(0.1)
+        return _polls(vi_server)
+
+    one = await waits(1)
+    twenty = await waits(20)
+    assert twenty <= 2 * one, (one, twenty)

@@ -65,6 +65,10 @@ MAX_WALK_PAGES = 1_000
 # During a walk that lasts, runs due this long ago (seconds) that it has not shown
 # yet get their own GET between two pages: a slow or endless list holds up no wait.
 WALK_PATIENCE = 1.0
+# Walks for waits on several runs start at least this far apart (seconds), unless a
+# run asks for a shorter fixed interval: a crowd of runs whose phases keep changing
+# would otherwise keep the list at its quickest cadence (each run's reset).
+WALK_GAP = 0.5
 # The ``extra`` key of the log records that open and close an outage (the CLI shows them).
 OUTAGE = "vi_outage"
 
@@ -212,6 +216,7 @@ class ListPoller:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._round = 0
+        self._walk_started = -math.inf
         self._list_changed = False
         # Pages the last walk needed (None: never walked). A walk stopped at its
         # budget leaves a lower bound.
@@ -349,9 +354,20 @@ class ListPoller:
             self._fail_everyone(exc)
 
     def _next_due(self) -> float:
-        dues = [t.due for t in self._polled.values()]
+        hold = self._held_until()
+        dues = [t.due if self._exempt(t) else max(t.due, hold) for t in self._polled.values()]
         dues.extend(self._list_due.values())
         return min(dues, default=math.inf)
+
+    def _held_until(self) -> float:
+        """When the next walk for several waits may start (see WALK_GAP)."""
+        walking = self.pages is not None and self._pages_exact and self.pages <= len(self._polled)
+        return self._walk_started + WALK_GAP if walking and len(self._polled) > 1 else -math.inf
+
+    @staticmethod
+    def _exempt(polled: PolledRun) -> bool:
+        """A run that asked for a fixed interval shorter than WALK_GAP is never held."""
+        return polled.schedule.interval is not None and polled.schedule.interval < WALK_GAP
 
     async def _sleep(self, delay: float) -> None:
         self._wake.clear()
@@ -361,17 +377,14 @@ class ListPoller:
             await self._wake.wait()
 
     def _due(self, now: float) -> tuple[list[PolledRun], bool]:
-        due = [t for t in self._polled.values() if t.due <= now]
+        held = now < self._held_until()
+        due = [t for t in self._polled.values() if t.due <= now and (not held or self._exempt(t))]
         walk_all = self.list_enabled and any(t <= now for t in self._list_due.values())
         return due, walk_all
 
     def _due_soon(self, now: float) -> list[PolledRun]:
         """The runs due now or within a fraction of their delay: what a walk would poll."""
-        return [
-            t
-            for t in self._polled.values()
-            if t.due <= now + COALESCE * (t.schedule.interval or 0.2)
-        ]
+        return [t for t in self._polled.values() if t.due <= now + COALESCE * t.schedule.current]
 
     async def _poll(self, due: list[PolledRun], walk_all: bool) -> None:
         now = time.monotonic()
@@ -389,6 +402,7 @@ class ListPoller:
         elif budget is not None:
             # Runs due a little later ride along: a walk polls them at no extra cost,
             # and the next round finds them all due together again.
+            self._walk_started = now
             walked = await self._walk(budget=budget, everything=False)
         left = [t for t in due if t.seen_round != self._round]
         if walked is None:  # the walk hit an outage: everyone waits a little
