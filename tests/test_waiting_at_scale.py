@@ -374,15 +374,19 @@ async def test_every_phase_reaches_on_update_in_order_when_walking_the_list(
 async def test_20_waits_started_apart_cost_at_most_twice_one_wait(
     vi_client: Client, vi_server: LocalServer
 ) -> None:
-    meta = run_meta(pending=0.1, running=0.4)
-
     async def waits(n: int) -> int:
+        # Run i starts 0.05 s after run i-1, and its wait with it (as a service starts
+        # them on requests); created up front so that creating costs no wall time.
+        ids = [
+            (await vi_client.runs.create(flow=SPEC, metadata=run_meta(pending=0.2 + 0.05 * i,
+                                                                      running=1.0))).run_id
+            for i in range(n)
+        ]  # fmt: skip
         vi_server.reset_counts()
         async with anyio.create_task_group() as tg:
-            for _ in range(n):  # as a service starts them, one request after another
-                run = await vi_client.runs.create(flow=SPEC, metadata=meta)
-                tg.start_soon(partial(vi_client.runs.wait_for, run.run_id, timeout=30))
-                await anyio.sleep(0.1)
+            for run_id in ids:
+                tg.start_soon(partial(vi_client.runs.wait_for, run_id, timeout=30))
+                await anyio.sleep(0.05)
         return _polls(vi_server)
 
     one = await waits(1)

@@ -65,10 +65,11 @@ MAX_WALK_PAGES = 1_000
 # During a walk that lasts, runs due this long ago (seconds) that it has not shown
 # yet get their own GET between two pages: a slow or endless list holds up no wait.
 WALK_PATIENCE = 1.0
-# Walks for waits on several runs start at least this far apart (seconds), unless a
-# run asks for a shorter fixed interval: a crowd of runs whose phases keep changing
-# would otherwise keep the list at its quickest cadence (each run's reset).
+# Walks for a crowd of waits (CROWD runs or more) start at least WALK_GAP seconds
+# apart, unless a run asks for a shorter fixed interval: runs whose phases keep
+# changing would otherwise keep the list at its quickest cadence (each run's reset).
 WALK_GAP = 0.5
+CROWD = 4
 # The ``extra`` key of the log records that open and close an outage (the CLI shows them).
 OUTAGE = "vi_outage"
 
@@ -361,8 +362,9 @@ class ListPoller:
 
     def _held_until(self) -> float:
         """When the next walk for several waits may start (see WALK_GAP)."""
-        walking = self.pages is not None and self._pages_exact and self.pages <= len(self._polled)
-        return self._walk_started + WALK_GAP if walking and len(self._polled) > 1 else -math.inf
+        crowd = len(self._polled)
+        walking = self.pages is not None and self._pages_exact and self.pages < crowd
+        return self._walk_started + WALK_GAP if walking and crowd >= CROWD else -math.inf
 
     @staticmethod
     def _exempt(polled: PolledRun) -> bool:
@@ -417,16 +419,17 @@ class ListPoller:
     def _walk_budget(self, due: int) -> int | None:
         """Pages a walk may read in place of ``due`` GETs, or None: GETs are cheaper.
 
-        Known to take P pages, the list is walked when P <= due (a tie walks: the
-        walk also polls every other run). Never walked, it is probed with half as
-        many pages as GETs (at least one page, which tells a small organization).
-        Known only to take more than P pages (a walk ran out of budget), it is
-        tried again only for twice as many due runs, so failed tries stay few.
+        Known to take P pages, the list is walked when P < due (on a tie a GET
+        wins: its answer is one run, not a page of them). Never walked, it is
+        probed for two due runs or more with half as many pages as GETs (one
+        page tells a small organization). Known only to take more than P pages
+        (a walk ran out of budget), it is tried again only for twice as many due
+        runs, so failed tries stay few.
         """
         if self.pages is None:
-            return max(1, due // 2)
+            return due // 2 if due >= 2 else None
         if self._pages_exact:
-            return due if self.pages <= due else None
+            return due - 1 if self.pages < due else None
         return due - 1 if due >= 2 * self.pages else None
 
     def _cost(self, pages: int, *, exact: bool) -> None:
