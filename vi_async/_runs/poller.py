@@ -5,10 +5,20 @@ requests. Two kinds of followers share it: waiters (``runs.wait_for``, through
 ``join``/``leave``) and subscribers (the feeds of ``runs.watch()``, through
 ``subscribe``/``subscribe_list``). Each round it observes the runs that are
 due, either with one ``GET /runs/{id}`` per run or by walking the runs list
-(pages of 1,000), whichever took fewer requests the last time it looked: few
-waits in a big organization stay per run, many waits cost a page or two. A run
-missing from a walk that read the whole list is checked with a GET; a 404 ends
-its waiters with ViNotFoundError (and is a "removed" for watches).
+(pages of 1,000), by cost, for any number of waits (``_walk_budget``): few
+waits in a big organization stay per run, many waits cost a page or two, and
+walks for a crowd of waits are spaced (``WALK_GAP``). A run missing from a walk
+that read the whole list is checked with a GET; a 404 ends its waiters with
+ViNotFoundError (and is a "removed" for watches).
+
+A hostile list cannot run the poller away: a walk reads at most
+``MAX_WALK_PAGES`` pages, and a list that goes on past them or repeats a page
+token is broken (ViDecodeError, as for the pager): waits go on per run, watches
+of the whole list fail. A walk that lasts lets overdue runs have their GET
+between pages. What cannot be a run (no valid id, not decodable) is skipped and
+logged once, a run listed twice in one walk counts once, and a phase never goes
+back (a stale answer is ignored), so no bad item fails another's wait or makes
+"changed" events forever.
 
 Every run keeps its own cadence (adaptive, or the smallest ``poll_interval`` of
 its followers, with jitter), and a walk counts as a poll of every run it saw.
@@ -17,7 +27,9 @@ again. The poller starts with the first follower and is cancelled (and
 awaited) when the last one leaves; a run's GET in flight is cancelled when its
 last follower leaves, so cancelling never leaves a task or a request behind.
 Failures that may pass (an outage longer than the transport's retries) are
-ridden out, polling more slowly; each waiter's own deadline still bounds it.
+ridden out, polling more slowly; but when polls get no answer at all for longer
+than the client's ``retry_deadline``, every wait and watch fails with
+ViConnectionError (the outage is logged once, as a warning, when it starts).
 """
 
 from __future__ import annotations
@@ -68,7 +80,7 @@ WALK_PATIENCE = 1.0
 # Walks for a crowd of waits (CROWD runs or more) start at least WALK_GAP seconds
 # apart, unless a run asks for a shorter fixed interval: runs whose phases keep
 # changing would otherwise keep the list at its quickest cadence (each run's reset).
-WALK_GAP = 0.5
+WALK_GAP = 0.75
 CROWD = 4
 # The ``extra`` key of the log records that open and close an outage (the CLI shows them).
 OUTAGE = "vi_outage"
