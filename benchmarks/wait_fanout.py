@@ -14,6 +14,9 @@ Scenes, each on a fresh server (so the organization holds only its own runs):
 - ``many_adaptive``: ``many`` with the default (adaptive, jittered) interval.
 - ``big_org``: 10 waits in an organization of 10,000 runs: few waits stay per run.
 - ``one``: M waiters on one run: one poll stream (M would mean each polls alone).
+- ``staggered``: 20 waits started 0.3 s apart (a service starting runs on requests),
+  adaptive interval, against one wait on one run of the same life: requests in all,
+  and per second of waiting.
 
 A 10 ms ticker on the client's loop records the worst event-loop lag (split into
 the start burst and the steady state); CPython's GC pauses are recorded alongside.
@@ -25,6 +28,7 @@ import asyncio
 import statistics
 import threading
 import time
+from functools import partial
 from typing import Any
 
 import anyio
@@ -38,6 +42,8 @@ GOAL_CPU_RATIO = 0.1  # client CPU per interval, against one GET per run
 GOAL_BIG_ORG = 10.0  # requests per interval, 10 waits among 10,000 runs
 GOAL_STREAMS = 1.1  # poll streams per run, with a little slack for timing edges
 GOAL_LAG = 0.050
+GOAL_STAGGERED = 2.0  # 20 waits started apart, against one wait (requests in all)
+STAGGER_GAP = 0.3
 
 FLOW_SPEC = {
     "name": "bench-wait",
@@ -220,6 +226,35 @@ async def _scene(
     return out
 
 
+async def _staggered_scene(server: ServerProcess, *, waits: int, life: float) -> dict[str, Any]:
+    """``waits`` runs created and waited on one after another, STAGGER_GAP apart."""
+    from vi_async import Client
+
+    metadata = _timing(pending=life / 4, running=life * 3 / 4)
+    async with Client(**server.credentials()) as client:
+        server.reset_stats()
+        started = time.monotonic()
+        async with anyio.create_task_group() as tg:
+            for _ in range(waits):
+                run = await client.runs.create(flow=FLOW_SPEC, metadata=metadata)
+                tg.start_soon(partial(client.runs.wait_for, run.run_id, timeout=300))
+                await anyio.sleep(STAGGER_GAP)
+        wall = time.monotonic() - started
+    stats = server.stats()
+    polls = stats.get(GET_RUN, 0) + stats.get(LIST_RUNS, 0)
+    gets, pages = stats.get(GET_RUN, 0), stats.get(LIST_RUNS, 0)
+    return {"waits": waits, "wall_s": wall, "polls": polls, "polls_per_s": polls / wall,
+            "server_gets": gets, "server_list_pages": pages}  # fmt: skip
+
+
+def _staggered(life: float) -> dict[str, Any]:
+    with ServerProcess() as server:
+        one = asyncio.run(_staggered_scene(server, waits=1, life=life))
+    with ServerProcess() as server:
+        twenty = asyncio.run(_staggered_scene(server, waits=20, life=life))
+    return {"one": one, "twenty": twenty, "ratio": twenty["polls"] / max(1, one["polls"])}
+
+
 def _fresh(**scene: Any) -> dict[str, Any]:
     with ServerProcess() as server:
         return asyncio.run(_scene(server, **scene))
@@ -257,9 +292,10 @@ def run(quick: bool = False) -> Result:
         runs=10, interval=interval, life=life, background=1_100 if quick else 9_990
     )
     one = _fresh(runs=1, waiters_per_run=50 if quick else 200, interval=interval / 4, life=life)
+    staggered = _staggered(life)
     metrics = {
         "many": many, "per_run": per_run, "many_lag": many_lag, "many_adaptive": adaptive,
-        "big_org": big_org, "one": one,
+        "big_org": big_org, "one": one, "staggered": staggered,
     }
     cpu_ratio = many["client_cpu_per_interval_s"] / per_run["client_cpu_per_interval_s"]
     metrics["cpu_ratio"] = cpu_ratio
@@ -270,7 +306,11 @@ def run(quick: bool = False) -> Result:
         f"({per_run['requests_per_interval']:.0f} requests/interval) = {cpu_ratio:.3f}x, "
         f"{_lag_text(many_lag)}; adaptive: {_requests_text(adaptive)}, {_lag_text(adaptive)}; "
         f"{big_org['waiters']} waits among {big_org['org_runs']} runs: {_requests_text(big_org)}; "
-        f"{one['waiters']} waiters on 1 run: {one['streams_per_run']:.2f} streams"
+        f"{one['waiters']} waiters on 1 run: {one['streams_per_run']:.2f} streams; "
+        f"20 waits {STAGGER_GAP}s apart: {staggered['twenty']['polls']} requests "
+        f"({staggered['twenty']['polls_per_s']:.2f}/s) vs one wait "
+        f"{staggered['one']['polls']} ({staggered['one']['polls_per_s']:.2f}/s) = "
+        f"{staggered['ratio']:.2f}x"
     )
     lag = max(many_lag["max_lag_s"], one["max_lag_s"])
     worst = many["worst_interval_requests"]
@@ -286,6 +326,8 @@ def run(quick: bool = False) -> Result:
              f"{big_org['worst_interval_requests']}"),
         Goal("1 poll stream per run", one["streams_per_run"] <= GOAL_STREAMS,
              f"{one['streams_per_run']:.2f}"),
+        Goal(f"20 waits started apart <= {GOAL_STAGGERED:.0f}x one wait (requests)",
+             staggered["ratio"] <= GOAL_STAGGERED, f"{staggered['ratio']:.2f}x"),
         Goal(f"loop lag < {GOAL_LAG * 1000:.0f} ms (fixed interval)", lag < GOAL_LAG, fmt_s(lag)),
         Goal(f"loop lag < {GOAL_LAG * 1000:.0f} ms (adaptive interval)",
              adaptive["max_lag_s"] < GOAL_LAG, fmt_s(adaptive["max_lag_s"])),

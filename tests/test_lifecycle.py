@@ -18,8 +18,6 @@ SPEC = FlowSpec(name="lifecycle")
 GET_LOGS = "GET /workspaces/{org}/runs/{runId}/logs"
 
 
-
-
 @pytest.mark.parametrize(
     ("outcome", "phase"),
     [("Succeeded", RunPhase.SUCCEEDED), ("Failed", RunPhase.FAILED), ("Error", RunPhase.ERROR)],
@@ -240,7 +238,8 @@ async def test_wait_survives_an_outage_longer_than_the_retries(
     vi_server: LocalServer, vi_client: Client
 ) -> None:
     run = await vi_client.runs.create(flow=SPEC, metadata=run_meta(running=0.5))
-    vi_server.faults = FaultConfig(error_503_rate=1.0, retry_after=0.01, paths=r".*/runs/.*")
+    # Every poll fails: the run's GET and the runs list alike.
+    vi_server.faults = FaultConfig(error_503_rate=1.0, retry_after=0.01, paths=r".*/runs.*")
     async with vi_server.client(max_retries=1, retry_base_delay=0.01) as fragile:
         async with anyio.create_task_group() as tg:
             done: list[Run] = []

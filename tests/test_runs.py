@@ -30,6 +30,34 @@ async def test_create_from_a_flow_id_embeds_the_spec_and_links_the_flow(
     assert (await vi_client.runs.get(run.run_id)).run_id == run.run_id
 
 
+GET_FLOW = "GET /workspaces/{org}/flows/{flowId}"
+
+
+async def test_create_from_a_flow_object_uses_its_spec_and_id_without_a_get(
+    vi_client: Client, vi_server: LocalServer
+) -> None:
+    flow = await vi_client.flows.create(spec=SPEC)
+    vi_server.reset_counts()
+    runs = [await vi_client.runs.create(flow=flow) for _ in range(3)]
+    assert all(run.spec.flow == flow.spec for run in runs)
+    assert vi_server.request_counts[GET_FLOW] == 0
+    if not vi_server.strict:  # linked through Vi-Flow-Id: the flow cannot go while they run
+        with pytest.raises(ViConflictError):
+            await vi_client.flows.delete(flow.flow_id)
+
+
+@pytest.mark.parametrize("flow", [42, None, ["f1"], FlowSpec], ids=["int", "none", "list", "cls"])
+async def test_create_refuses_what_is_no_flow_before_sending(
+    vi_client: Client, vi_server: LocalServer, flow: object
+) -> None:
+    run = await vi_client.runs.create(flow=SPEC)
+    vi_server.reset_counts()
+    for bad in (flow, run):  # a Run is no flow either
+        with pytest.raises(TypeError, match="flow must be a flow id, a Flow"):
+            await vi_client.runs.create(flow=bad)  # type: ignore[arg-type]
+    assert sum(vi_server.request_counts.values()) == 0
+
+
 async def test_create_from_spec_and_dict(vi_client: Client) -> None:
     a = await vi_client.runs.create(flow=SPEC, metadata={"experiment": "baseline"})
     b = await vi_client.runs.start(flow={"name": "Quick", "schema": "v1", "blocks": []})

@@ -50,6 +50,29 @@ async def test_no_checkpoints_until_succeeded(vi_client: Client) -> None:
     assert (await vi_client.models.list(failed.run_id)).items == []
 
 
+async def test_no_checkpoint_is_an_error_concluded_here_that_says_what_was_seen(
+    vi_client: Client,
+) -> None:
+    run = await vi_client.runs.create(
+        flow={"name": "killed"}, metadata={"vi-local/pending-seconds": "60"}
+    )
+    await vi_client.runs.kill(run.run_id)
+    with pytest.raises(ViNotFoundError) as info:
+        await vi_client.get_model(run.run_id)
+    assert info.value.status is None  # the server answered 200: no HTTP status to claim
+    assert "has no checkpoints: it ended Cancelled" in str(info.value)
+    assert "status" not in str(info.value)
+    live = await vi_client.runs.create(
+        flow={"name": "slow"}, metadata={"vi-local/pending-seconds": "60"}
+    )
+    with pytest.raises(ViNotFoundError, match="has no checkpoints: it is Pending") as info:
+        await vi_client.models.get(live.run_id)
+    assert info.value.status is None
+    with pytest.raises(ViNotFoundError) as info:
+        await vi_client.models.get("no-such-run")
+    assert info.value.status == 404  # the server said so
+
+
 async def test_missing_run_and_checkpoint(vi_client: Client) -> None:
     with pytest.raises(ViNotFoundError):
         await vi_client.models.get("no-such-run")

@@ -41,6 +41,11 @@ class PollSchedule:
         self._current = min(self._ceiling, self._current * self._factor)
         return delay
 
+    @property
+    def current(self) -> float:
+        """About the next delay (before jitter): ``interval``, or the adaptive step."""
+        return self.interval if self.interval is not None else self._current
+
     def reset(self) -> None:
         """Go back to quick polling (something changed)."""
         self._current = self._initial

@@ -106,6 +106,25 @@ def _rank(phase: RunPhase) -> int:
     return _RANK.get(phase, 2)
 
 
+def went_back(previous: Run, run: Run) -> bool:
+    """Whether ``run`` is an older state than ``previous`` (a stale or lying answer).
+
+    An ended run never changes phase again, and Running never goes back to
+    Pending; an UNKNOWN phase is never taken for a step back.
+
+    Args:
+        previous: The run as seen before.
+        run: The run as seen now.
+
+    Returns:
+        True when ``run`` shows a phase ``previous`` had already left behind.
+    """
+    if previous.is_terminal:
+        return run.phase is not previous.phase
+    old, new = _RANK.get(previous.phase), _RANK.get(run.phase)
+    return old is not None and new is not None and new < old
+
+
 def reached(run: Run, until: frozenset[RunPhase] | None) -> bool:
     """Whether a wait for ``until`` is over, given the run as last seen.
 

@@ -5,10 +5,20 @@ requests. Two kinds of followers share it: waiters (``runs.wait_for``, through
 ``join``/``leave``) and subscribers (the feeds of ``runs.watch()``, through
 ``subscribe``/``subscribe_list``). Each round it observes the runs that are
 due, either with one ``GET /runs/{id}`` per run or by walking the runs list
-(pages of 1,000), whichever took fewer requests the last time it looked: few
-waits in a big organization stay per run, many waits cost a page or two. A run
-missing from a walk that read the whole list is checked with a GET; a 404 ends
-its waiters with ViNotFoundError (and is a "removed" for watches).
+(pages of 1,000), by cost, for any number of waits (``_walk_budget``): few
+waits in a big organization stay per run, many waits cost a page or two, and
+walks for a crowd of waits are spaced (``WALK_GAP``). A run missing from a walk
+that read the whole list is checked with a GET; a 404 ends its waiters with
+ViNotFoundError (and is a "removed" for watches).
+
+A hostile list cannot run the poller away: a walk reads at most
+``MAX_WALK_PAGES`` pages, and a list that goes on past them or repeats a page
+token is broken (ViDecodeError, as for the pager): waits go on per run, watches
+of the whole list fail. A walk that lasts lets overdue runs have their GET
+between pages. What cannot be a run (no valid id, not decodable) is skipped and
+logged once, a run listed twice in one walk counts once, and a phase never goes
+back (a stale answer is ignored), so no bad item fails another's wait or makes
+"changed" events forever.
 
 Every run keeps its own cadence (adaptive, or the smallest ``poll_interval`` of
 its followers, with jitter), and a walk counts as a poll of every run it saw.
@@ -17,7 +27,9 @@ again. The poller starts with the first follower and is cancelled (and
 awaited) when the last one leaves; a run's GET in flight is cancelled when its
 last follower leaves, so cancelling never leaves a task or a request behind.
 Failures that may pass (an outage longer than the transport's retries) are
-ridden out, polling more slowly; each waiter's own deadline still bounds it.
+ridden out, polling more slowly; but when polls get no answer at all for longer
+than the client's ``retry_deadline``, every wait and watch fails with
+ViConnectionError (the outage is logged once, as a warning, when it starts).
 """
 
 from __future__ import annotations
@@ -35,10 +47,14 @@ import anyio
 
 from .._http import json as _json
 from .._http.retry import is_transient
+from .._mask import excerpt
 from .._observe.logging import sdk_logger
-from ..errors import ViNotFoundError
+from .._validate import check_id
+from ..errors import ViConnectionError, ViDecodeError, ViNotFoundError, ViTimeoutError
 from ..models import Run
+from ..pagination import SeenTokens
 from .cadence import PollSchedule
+from .phases import went_back
 
 logger = sdk_logger("vi_async.runs")
 
@@ -55,6 +71,19 @@ PROBE_MIN = 16
 COALESCE = 0.3
 # Items of a page handled between two yields to the event loop (a few ms of work).
 CHUNK = 100
+# A walk reads at most this many pages (a million runs): a list that goes on and on
+# (fresh tokens forever) is broken, like one that repeats a token, and is given up.
+MAX_WALK_PAGES = 1_000
+# During a walk that lasts, runs due this long ago (seconds) that it has not shown
+# yet get their own GET between two pages: a slow or endless list holds up no wait.
+WALK_PATIENCE = 1.0
+# Walks for a crowd of waits (CROWD runs or more) start at least WALK_GAP seconds
+# apart, unless a run asks for a shorter fixed interval: runs whose phases keep
+# changing would otherwise keep the list at its quickest cadence (each run's reset).
+WALK_GAP = 0.75
+CROWD = 4
+# The ``extra`` key of the log records that open and close an outage (the CLI shows them).
+OUTAGE = "vi_outage"
 
 
 class Subscriber(Protocol):
@@ -185,6 +214,7 @@ class ListPoller:
         decode: Decode,
         *,
         max_concurrent_polls: int = 64,
+        outage_limit: float | None = None,
     ) -> None:
         self._get_raw = get_raw
         self._fetch_page = fetch_page
@@ -199,6 +229,7 @@ class ListPoller:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._round = 0
+        self._walk_started = -math.inf
         self._list_changed = False
         # Pages the last walk needed (None: never walked). A walk stopped at its
         # budget leaves a lower bound.
@@ -206,6 +237,11 @@ class ListPoller:
         # False once the server refused the list (or for a benchmark's baseline).
         self.list_enabled = True
         self._list_error: BaseException | None = None
+        self._pages_exact = False  # self.pages is what a walk took, not a lower bound
+        self.max_walk_pages = MAX_WALK_PAGES
+        self._outage_limit = outage_limit  # the client's retry_deadline
+        self._outage_since: float | None = None  # when polls stopped getting answers
+        self._skipped: set[str] = set()  # kinds of bad answers already logged
 
     # -- subscribers ------------------------------------------------------------------
 
@@ -328,15 +364,24 @@ class ListPoller:
                 await self._poll(due, walk_all)
         except Exception as exc:  # a bug must not leave waiters hanging silently
             logger.exception("the run poller failed")
-            for polled in list(self._polled.values()):
-                polled.publish(error=exc)
-            for subscriber, _ in self._list_subscribers:
-                subscriber.fail(exc)
+            self._fail_everyone(exc)
 
     def _next_due(self) -> float:
-        dues = [t.due for t in self._polled.values()]
+        hold = self._held_until()
+        dues = [t.due if self._exempt(t) else max(t.due, hold) for t in self._polled.values()]
         dues.extend(self._list_due.values())
         return min(dues, default=math.inf)
+
+    def _held_until(self) -> float:
+        """When the next walk for several waits may start (see WALK_GAP)."""
+        crowd = len(self._polled)
+        walking = self.pages is not None and self._pages_exact and self.pages < crowd
+        return self._walk_started + WALK_GAP if walking and crowd >= CROWD else -math.inf
+
+    @staticmethod
+    def _exempt(polled: PolledRun) -> bool:
+        """A run that asked for a fixed interval shorter than WALK_GAP is never held."""
+        return polled.schedule.interval is not None and polled.schedule.interval < WALK_GAP
 
     async def _sleep(self, delay: float) -> None:
         self._wake.clear()
@@ -346,22 +391,20 @@ class ListPoller:
             await self._wake.wait()
 
     def _due(self, now: float) -> tuple[list[PolledRun], bool]:
-        due = [t for t in self._polled.values() if t.due <= now]
+        held = now < self._held_until()
+        due = [t for t in self._polled.values() if t.due <= now and (not held or self._exempt(t))]
         walk_all = self.list_enabled and any(t <= now for t in self._list_due.values())
         return due, walk_all
 
     def _due_soon(self, now: float) -> list[PolledRun]:
         """The runs due now or within a fraction of their delay: what a walk would poll."""
-        return [
-            t
-            for t in self._polled.values()
-            if t.due <= now + COALESCE * (t.schedule.interval or 0.2)
-        ]
+        return [t for t in self._polled.values() if t.due <= now + COALESCE * t.schedule.current]
 
     async def _poll(self, due: list[PolledRun], walk_all: bool) -> None:
         now = time.monotonic()
         walked: bool | None = False
         soon = len(self._due_soon(now)) if due and self.list_enabled else 0
+        budget = self._walk_budget(soon) if soon else None
         if walk_all:
             self._list_changed = False
             walked = await self._walk(budget=None, everything=True)
@@ -370,10 +413,10 @@ class ListPoller:
                     if self._list_changed:
                         schedule.reset()
                     self._list_due[id(subscriber)] = time.monotonic() + schedule.next_delay()
-        elif soon and self._list_is_cheaper(soon):
+        elif budget is not None:
             # Runs due a little later ride along: a walk polls them at no extra cost,
             # and the next round finds them all due together again.
-            budget = soon - 1 if self.pages is not None else soon // 2
+            self._walk_started = now
             walked = await self._walk(budget=budget, everything=False)
         left = [t for t in due if t.seen_round != self._round]
         if walked is None:  # the walk hit an outage: everyone waits a little
@@ -385,50 +428,51 @@ class ListPoller:
         missing = [t for t in self._polled.values() if walked and t.seen_round != self._round]
         await self._get_each(dict.fromkeys([*left, *missing]))
 
-    def _list_is_cheaper(self, due: int) -> bool:
+    def _walk_budget(self, due: int) -> int | None:
+        """Pages a walk may read in place of ``due`` GETs, or None: GETs are cheaper.
+
+        Known to take P pages, the list is walked when P < due (on a tie a GET
+        wins: its answer is one run, not a page of them). Never walked, it is
+        probed for two due runs or more with half as many pages as GETs (one
+        page tells a small organization). Known only to take more than P pages
+        (a walk ran out of budget), it is tried again only for twice as many due
+        runs, so failed tries stay few.
+        """
         if self.pages is None:
-            return due >= PROBE_MIN
-        return self.pages < due
+            return due // 2 if due >= 2 else None
+        if self._pages_exact:
+            return due - 1 if self.pages < due else None
+        return due - 1 if due >= 2 * self.pages else None
+
+    def _cost(self, pages: int, *, exact: bool) -> None:
+        self.pages, self._pages_exact = pages, exact
 
     async def _walk(self, *, budget: int | None, everything: bool) -> bool | None:
         """Walk the list, observing what it shows. True: it read the whole list;
-        False: it stopped early (everyone seen, or the budget); None: an outage."""
+        False: it stopped early (everyone seen, the budget, a broken list); None: an outage."""
         wanted = set(self._polled)
         seen: set[str] = set()
+        tokens = SeenTokens()
         token: str | None = None
         pages = 0
-        tokens: set[str] = set()
+        started = time.monotonic()
         while True:
             if budget is not None and pages >= budget:
-                self.pages = pages + 1  # at least
+                self._cost(pages + 1, exact=False)  # at least
                 return False
             try:
-                answer = await self._fetch_page(token)
-                with _collector_paused():
-                    items, token = self._parse_page(answer)
-                    del answer
-                    await self._handle_page(items, seen, everything)
-                    del items
+                token = await self._read_page(token, seen, everything)
+                pages += 1
+                self._check_token(token, tokens, pages)
             except Exception as exc:
-                if is_transient(exc):
-                    logger.info("walking the runs list: %s; will poll again", exc)
-                    return None
-                # A server that will not list (or not 1,000 at a time): poll per run.
-                logger.info("the runs list failed (%s); polling runs one by one", exc)
-                self.list_enabled = False
-                self._list_error = exc
-                for subscriber, _ in self._list_subscribers:
-                    subscriber.fail(exc)
-                return False
-            pages += 1
-            if not token or token in tokens:
+                return self._walk_failed(exc)
+            if not token:
                 break
-            tokens.add(token)
             if not everything and wanted <= seen:
-                self.pages = pages
+                self._cost(pages, exact=True)
                 return False
-            await asyncio.sleep(0)
-        self.pages = pages
+            await self._poll_overdue(started)
+        self._cost(pages, exact=True)
         if everything:
             for run_id in [r for r in self._seen if r not in seen]:
                 if run_id not in self._polled:
@@ -437,18 +481,89 @@ class ListPoller:
                 subscriber.walked()
         return True
 
+    async def _read_page(self, token: str | None, seen: set[str], everything: bool) -> str | None:
+        """Fetch and handle one page of a walk; return the next page's token."""
+        answer = await self._fetch_page(token)
+        self._answered()
+        with _collector_paused():
+            items, token = self._parse_page(answer)
+            del answer
+            await self._handle_page(items, seen, everything)
+        return token
+
+    def _check_token(self, token: str | None, tokens: SeenTokens, pages: int) -> None:
+        """Raise ViDecodeError, as the pager does, for a list that loops or never ends."""
+        if not token:
+            return
+        if tokens.repeated(token):
+            raise ViDecodeError(
+                f"The runs list repeated page token {excerpt(token, 40)!r}: the listing loops"
+            )
+        if pages >= self.max_walk_pages:
+            raise ViDecodeError(f"The runs list did not end after {pages} pages")
+
+    def _walk_failed(self, exc: Exception) -> bool | None:
+        """A walk failed: None after an outage (poll again later); False when the list
+        itself is broken or refused, which then stops being used."""
+        if is_transient(exc):
+            self._outage(exc)
+            logger.info("walking the runs list: %s; will poll again", exc)
+            return None
+        # A server that will not list (or not 1,000 at a time, or not sanely): per run.
+        logger.warning("the runs list failed (%s); polling runs one by one", exc)
+        self.list_enabled = False
+        self._list_error = exc
+        for subscriber, _ in self._list_subscribers:
+            subscriber.fail(exc)
+        return False
+
+    async def _poll_overdue(self, started: float) -> None:
+        """A walk that lasts: runs long overdue that it has not shown get their GET now."""
+        now = time.monotonic()
+        if now - started < WALK_PATIENCE:
+            return
+        late = [
+            t
+            for t in self._polled.values()
+            if t.due <= now - WALK_PATIENCE and t.seen_round != self._round
+        ]
+        if late:
+            await self._get_each(late)
+
     async def _handle_page(self, items: list[Any], seen: set[str], everything: bool) -> None:
         for start in range(0, len(items), CHUNK):
             if start:
                 await asyncio.sleep(0)  # decoding is CPU work: let the loop breathe
             now = time.monotonic()
             for raw in items[start : start + CHUNK]:
-                run_id = raw.get("runId") if isinstance(raw, dict) else None
-                if isinstance(run_id, str):
+                run_id = self._listed_id(raw, seen)
+                if run_id is not None:
                     seen.add(run_id)
-                    self._saw(run_id, raw, now, list_wide=everything)
+                    self._saw(run_id, raw, now, list_wide=everything, listed=True)
 
-    def _saw(self, run_id: str, raw: Any, now: float, *, list_wide: bool) -> None:
+    def _listed_id(self, raw: Any, seen: set[str]) -> str | None:
+        """The id of a list item, or None for what cannot be a run (skipped, logged once)."""
+        run_id = raw.get("runId") if isinstance(raw, dict) else None
+        try:
+            check_id(run_id, "runId")
+        except (TypeError, ValueError):
+            self._skip("an item that is not a run with a valid id", run_id)
+            return None
+        if run_id in seen:
+            self._skip("a run listed twice in one walk (the first is kept)", run_id)
+            return None
+        return run_id
+
+    def _skip(self, what: str, run_id: object) -> None:
+        """Log, once per kind of problem, an answer the poller leaves aside."""
+        if what not in self._skipped:
+            self._skipped.add(what)
+            shown = excerpt(run_id, 60) if isinstance(run_id, str) else type(run_id).__name__
+            logger.warning("the server showed %s (%s); skipped", what, shown)
+
+    def _saw(
+        self, run_id: str, raw: Any, now: float, *, list_wide: bool, listed: bool = False
+    ) -> None:
         """One run as a response showed it: decode it if it changed, tell subscribers."""
         polled = self._polled.get(run_id)
         if polled is None and not list_wide:
@@ -464,15 +579,22 @@ class ListPoller:
             try:
                 run = self._decode(raw)
             except Exception as exc:
-                if polled is not None:
+                if listed:  # left unseen: a GET of the run will tell
+                    self._skip("a list item that is not a valid Run", run_id)
+                elif polled is not None:
                     self._fail(polled, exc)
                 return
+        last = polled.latest if polled is not None else None
+        last = known[1] if last is None and known is not None else last
+        if last is not None and last is not run and went_back(last, run):
+            # A stale (or lying) answer: keep the later phase, report nothing.
+            self._skip("a run whose phase went back (the later one is kept)", run_id)
+            if polled is not None and polled.error is None:
+                polled.seen_round = self._round
+                polled.reschedule(now)
+            return
         if list_wide:
-            if known is None or known[0] != fingerprint:
-                self._list_changed = True
-            self._seen[run_id] = (fingerprint, run)
-            for subscriber, _ in self._list_subscribers:
-                subscriber.observe(run)
+            self._saw_list_wide(run_id, fingerprint, run, known)
         if polled is None or polled.error is not None:
             return
         polled.polls += 1
@@ -486,6 +608,20 @@ class ListPoller:
         for subscriber, _ in polled.subscribers:
             subscriber.observe(run)
         polled.reschedule(now)
+
+    def _saw_list_wide(
+        self,
+        run_id: str,
+        fingerprint: tuple[Any, bytes],
+        run: Run,
+        known: tuple[tuple[Any, bytes], Run] | None,
+    ) -> None:
+        """Record what the list-wide subscribers saw of a run, and tell them."""
+        if known is None or known[0] != fingerprint:
+            self._list_changed = True
+        self._seen[run_id] = (fingerprint, run)
+        for subscriber, _ in self._list_subscribers:
+            subscriber.observe(run)
 
     async def _get_each(self, polled_runs: Iterable[PolledRun]) -> None:
         loop = asyncio.get_running_loop()
@@ -519,14 +655,16 @@ class ListPoller:
                 self._fail(polled, exc)
             elif is_transient(exc):
                 # The transport's retries ran out (an outage): keep waiting, more
-                # slowly; each waiter's own deadline still bounds the wait.
-                logger.info("polling run %s: %s; will poll again", polled.run_id, exc)
-                polled.reschedule(time.monotonic())
+                # slowly, until the outage outlasts the client's retry deadline.
+                if not self._outage(exc):
+                    logger.info("polling run %s: %s; will poll again", polled.run_id, exc)
+                    polled.reschedule(time.monotonic())
             else:
                 self._fail(polled, exc)
             return
         finally:
             polled.task = None
+        self._answered()
         if self._polled.get(polled.run_id) is polled:
             self._saw(polled.run_id, raw, time.monotonic(), list_wide=bool(self._list_subscribers))
 
@@ -534,16 +672,73 @@ class ListPoller:
         """A run a list-wide subscriber knew is missing from the list: is it gone?"""
         try:
             raw = await self._get_raw(run_id)
-        except ViNotFoundError:
+        except Exception as exc:
+            if is_transient(exc):
+                self._outage(exc)
+                return
+            if not isinstance(exc, ViNotFoundError):  # cannot be read back: gone too
+                self._skip("a run that the list dropped and a GET cannot read", run_id)
             self._seen.pop(run_id, None)
             for subscriber, _ in self._list_subscribers:
                 subscriber.gone(run_id)
             return
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
-            return
+        self._answered()
         self._saw(run_id, raw, time.monotonic(), list_wide=True)
+
+    # -- outages ----------------------------------------------------------------------
+
+    def _answered(self) -> None:
+        """The server answered: an outage, if any, is over."""
+        if self._outage_since is not None:
+            self._outage_since = None
+            logger.warning("the server answers again", extra={OUTAGE: "over"})
+
+    def _outage(self, error: BaseException) -> bool:
+        """A poll failed after the transport's retries; True when polling gave up.
+
+        An answer that says the server is alive (a 5xx, a 429) is no outage. No
+        answer at all (connection refused or dropped, a timeout) starts one,
+        logged once as a warning; once it has lasted longer than the client's
+        retry deadline, every wait and watch fails with ViConnectionError.
+        """
+        if not isinstance(error, (ViConnectionError, ViTimeoutError)):
+            self._answered()
+            return False
+        now = time.monotonic()
+        if self._outage_since is None:
+            self._outage_since = now
+            limit = self._outage_limit
+            logger.warning(
+                "the server is unreachable (%s); retrying%s",
+                error,
+                "" if limit is None else f" for up to {limit:g}s",
+                extra={OUTAGE: "start"},
+            )
+            return False
+        elapsed = now - self._outage_since
+        if self._outage_limit is None or elapsed < self._outage_limit:
+            return False
+        gave_up = ViConnectionError(
+            f"The server has not answered for {elapsed:.0f}s, longer than the client's "
+            f"retry_deadline ({self._outage_limit:g}s); the last failure: {error}"
+        )
+        gave_up.__cause__ = error
+        self._outage_since = None
+        self._fail_everyone(gave_up)
+        return True
+
+    def _fail_everyone(self, error: BaseException) -> None:
+        """End every wait and watch with ``error``: polling cannot go on."""
+        for polled in list(self._polled.values()):
+            for subscriber, _ in polled.subscribers:
+                subscriber.fail(error)
+            polled.publish(error=error)
+        self._polled.clear()
+        for subscriber, _ in self._list_subscribers:
+            subscriber.fail(error)
+        self._list_subscribers = []
+        self._list_due.clear()
+        self._seen.clear()
 
     def _fail(self, polled: PolledRun, error: BaseException) -> None:
         """End the run's waiters with ``error``; its subscribers go on with a fresh record."""

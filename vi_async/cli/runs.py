@@ -1,18 +1,24 @@
 """The ``runs`` commands: list, get, create (and wait), wait, watch, logs, kill, delete.
 
 Guarantee: a command that waits (``runs create --wait``, ``runs wait``) exits
-0 only when every run it waited for succeeded.
+0 only when every run it waited for succeeded. While one waits or watches, a
+server that stops answering is said on stderr once per outage; once the outage
+outlasts the client's retry deadline the command exits 1 (ViConnectionError).
 """
 
 from __future__ import annotations
 
 import argparse
-from contextlib import aclosing
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import aclosing, contextmanager
 
 import anyio
 
 from .._client import Client
 from .._convert import converter
+from .._observe.logging import LOGGER_NAME
 from ..models import PaginationParams, Run, RunPhase
 from . import output as term
 from .common import Command, Context, UsageError, attributes, print_items, show
@@ -35,6 +41,27 @@ async def runs_get(client: Client, args: argparse.Namespace, ctx: Context) -> in
     return 0
 
 
+class _Notices(logging.Handler):
+    """Prints the SDK's warnings on stderr, such as the poller's once-per-outage
+    "the server is unreachable ...; retrying for up to 120s"."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Print one record as ``vi-async: <message>``."""
+        print(f"vi-async: {record.getMessage()}", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def _notices() -> Iterator[None]:
+    """Show the SDK's warnings on stderr while a command waits or watches."""
+    handler = _Notices(logging.WARNING)
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
 def _wait_exit(runs: list[Run]) -> int:
     """0 when every run succeeded, else 1."""
     return 0 if all(run.phase is RunPhase.SUCCEEDED for run in runs) else 1
@@ -45,9 +72,10 @@ async def _wait_one(client: Client, run_id: str, timeout: float | None) -> Run:
     line per phase change."""
     status = term.LiveStatus(f"waiting for {run_id}")
     try:
-        return await client.runs.wait_for(
-            run_id, timeout=timeout, on_update=lambda run: status.update(run.phase.value)
-        )
+        with _notices():
+            return await client.runs.wait_for(
+                run_id, timeout=timeout, on_update=lambda run: status.update(run.phase.value)
+            )
     finally:
         status.close()
 
@@ -112,7 +140,7 @@ async def runs_watch(client: Client, args: argparse.Namespace, ctx: Context) -> 
         poll_interval=args.interval,
         snapshot=not args.no_snapshot,
     )
-    with anyio.move_on_after(args.timeout):
+    with anyio.move_on_after(args.timeout), _notices():
         async with aclosing(events):
             async for event in events:
                 if ctx.json:

@@ -6,6 +6,7 @@ from typing import Any, TypeVar
 
 from .._convert import converter, describe, kind_of, structure
 from .._http.transport import Response, Transport
+from .._mask import excerpt
 from .._observe.otel import traced_call, tracer_for
 from .._validate import check_id
 from ..errors import ViDecodeError
@@ -96,6 +97,24 @@ class Resource:
 
         return AsyncPager(fetch, first_token=pages.page_token, page_size=pages.page_size, **options)
 
+    def _decode_one(self, response: Response, cls: type[T], resource_id: str) -> T:
+        """Decode a single-resource answer and check that it is the one asked for.
+
+        Args:
+            response: The answer to a request on ``resource_id``.
+            cls: The model to decode into (its ``id_name`` attribute is the id).
+            resource_id: The id asked for.
+
+        Returns:
+            The decoded resource.
+
+        Raises:
+            ViDecodeError: The answer does not decode, or holds another resource.
+        """
+        found = decode(response, cls)
+        check_answer_id(response, self.id_name, resource_id, getattr(found, self.id_name, None))
+        return found
+
     async def _deleted(self, resource_id: str) -> DeletedResource:
         await self._transport.delete(self._path(resource_id))
         return DeletedResource(id=resource_id)
@@ -108,6 +127,28 @@ def decode(response: Response, cls: type[T]) -> T:
     except ViDecodeError as exc:
         exc.status, exc.request_id = response.status, response.request_id
         raise
+
+
+def check_answer_id(response: Response, name: str, asked: str, answered: object) -> None:
+    """Raise ViDecodeError when an answer about ``asked`` holds another resource.
+
+    Args:
+        response: The answer (for its status and request id).
+        name: What the id is (``run_id``, ``flow_id``).
+        asked: The id the request named.
+        answered: The id the answer holds.
+
+    Raises:
+        ViDecodeError: ``answered`` is not ``asked``.
+    """
+    if answered == asked:
+        return
+    shown = repr(excerpt(answered, 60)) if isinstance(answered, str) else "none"
+    raise ViDecodeError(
+        f"Asked for {name} {asked!r}, the server answered with {name} {shown}",
+        status=response.status,
+        request_id=response.request_id,
+    )
 
 
 def page_items(response: Response) -> tuple[list[Any], str | None]:

@@ -20,7 +20,7 @@ from ..bulk.plan import CleanupPlan, make_plan
 from ..bulk.report import BulkProgress, BulkReport, OnActiveRun
 from ..models import DeletedResource, Flow, FlowSpec, PaginationParams
 from ..pagination import AsyncPager
-from ._base import Resource, decode, request_body
+from ._base import Resource, request_body
 from .runs import RunsResource
 
 IF_MATCH_HEADER = "If-Match"
@@ -55,13 +55,16 @@ class FlowsResource(Resource):
     @traced("vi.flows.get", id_param="flow_id")
     async def get(self, flow_id: str) -> Flow:
         """Get one flow by id. Raises ViNotFoundError if it does not exist."""
-        return decode(await self._transport.request("GET", self._path(flow_id)), Flow)
+        return self._decode_one(
+            await self._transport.request("GET", self._path(flow_id)), Flow, flow_id
+        )
 
     async def _get_for_delete(self, flow_id: str) -> tuple[Flow, bool]:
         """The flow, and whether the server says it honours If-Match (an extension)."""
         response = await self._transport.request("GET", self._path(flow_id))
         headers = response.headers or {}
-        return decode(response, Flow), headers.get(PRECONDITIONS_HEADER) == IF_MATCH_HEADER
+        flow = self._decode_one(response, Flow, flow_id)
+        return flow, headers.get(PRECONDITIONS_HEADER) == IF_MATCH_HEADER
 
     @traced("vi.flows.create")
     async def create(
@@ -72,8 +75,10 @@ class FlowsResource(Resource):
         The id is made here, so a retried create can never make a duplicate.
         """
         body = request_body(spec_to_wire(spec), metadata)
-        path = self._path(new_id())
-        return decode(await self._transport.create(path, body), Flow)
+        flow_id = new_id()
+        return self._decode_one(
+            await self._transport.create(self._path(flow_id), body), Flow, flow_id
+        )
 
     @traced("vi.flows.update", id_param="flow_id")
     async def update(
@@ -97,7 +102,7 @@ class FlowsResource(Resource):
         body = request_body(None if spec is None else patch_to_wire(spec), metadata)
         headers = None if if_match is None else {IF_MATCH_HEADER: if_match}
         response = await self._transport.request("PATCH", path, body=body, headers=headers)
-        return decode(response, Flow)
+        return self._decode_one(response, Flow, flow_id)
 
     @traced("vi.flows.delete", id_param="flow_id")
     async def delete(self, flow_id: str, *, if_match: str | None = None) -> DeletedResource:

@@ -11,9 +11,9 @@ from .._download.progress import DownloadProgress
 from .._observe.otel import traced
 from .._validate import check_id, segment
 from ..errors import ViDownloadError, ViNotFoundError
-from ..models import Model, ModelDownload, Page, PaginationParams
+from ..models import Model, ModelDownload, Page, PaginationParams, Run, RunPhase
 from ..pagination import AsyncPager
-from ._base import Resource, decode_page
+from ._base import Resource, check_answer_id, decode_page
 
 INTENT = {"intent": "sdkLocalDeploy"}
 DEFAULT_SAVE_DIR = Path.home() / ".datature" / "vi" / "models"
@@ -63,8 +63,10 @@ class ModelsResource(Resource):
 
         Raises:
             InvalidIdError: ``run_id`` or ``ckpt`` is not a valid id (before any request).
-            ViNotFoundError: The run (or checkpoint) does not exist, or the run has
-                no checkpoint (it has not Succeeded).
+            ViNotFoundError: The run (or checkpoint) does not exist (status 404),
+                or the run has no checkpoint (status None; the message says what
+                the run's state is, e.g. "it ended Cancelled").
+            ViDecodeError: The answer holds another run's checkpoints.
         """
         return await self._checkpoint(self._outputs(run_id, ckpt), run_id, ckpt, contents)
 
@@ -77,17 +79,33 @@ class ModelsResource(Resource):
                 response.status, {"items": [response.data]}, response.request_id
             )
         page: Page[Model] = decode_page(response, Page[Model])
+        for model in page.items:
+            check_answer_id(response, "run_id", run_id, model.run_id)
         items = [m for m in page.items if ckpt is None or m.model_id == ckpt]
-        if not items:
-            what = f"checkpoint {ckpt!r}" if ckpt else "checkpoint"
-            raise ViNotFoundError(
-                f"Run {run_id!r} has no {what} (a run has checkpoints once it has Succeeded)",
-                status=response.status,
-                request_id=response.request_id,
-                method="GET",
-                path=path,
-            )
-        return items[-1]
+        if items:
+            return items[-1]
+        if ckpt is not None and page.items:
+            seen = f"the server listed {len(page.items)} other checkpoint(s)"
+        else:
+            seen = await self._why_no_checkpoints(run_id)
+        what = f"checkpoint {ckpt!r}" if ckpt else "checkpoints"
+        # Concluded here from a 200 answer, not said by the server: no status.
+        raise ViNotFoundError(
+            f"Run {run_id!r} has no {what}: {seen}",
+            request_id=response.request_id,
+            method="GET",
+            path=path,
+        )
+
+    async def _why_no_checkpoints(self, run_id: str) -> str:
+        """What the run's state says about its lack of checkpoints, for the error message."""
+        response = await self._transport.request("GET", self._path(run_id))
+        run = self._decode_one(response, Run, run_id)
+        if run.phase is RunPhase.SUCCEEDED:
+            return "it Succeeded, but the server lists none"
+        if run.is_terminal:
+            return f"it ended {run.phase.value} (a run has checkpoints once it has Succeeded)"
+        return f"it is {run.phase.value} (a run has checkpoints once it has Succeeded)"
 
     @traced("vi.models.download", id_param="run_id", summary=_download_attributes)
     async def download(

@@ -33,7 +33,7 @@ from ..models import (
     RunSpec,
 )
 from ..pagination import AsyncPager
-from ._base import Resource, decode, page_items, request_body
+from ._base import Resource, check_answer_id, decode, page_items, request_body
 
 FLOW_ID_HEADER = "Vi-Flow-Id"
 LIST_PAGE_SIZE = str(MAX_PAGE_SIZE)
@@ -68,11 +68,16 @@ class RunsResource(Resource):
             _parse_page,
             lambda raw: structure(raw, Run),
             max_concurrent_polls=transport.config.max_connections,
+            outage_limit=transport.config.retry_deadline,
         )
         self._waiter = RunWaiter(self._poller)
 
     async def _get_raw(self, run_id: str) -> Any:
-        return (await self._transport.request("GET", self._path(run_id))).data
+        response = await self._transport.request("GET", self._path(run_id))
+        data = response.data
+        answered = data.get("runId") if isinstance(data, dict) else None
+        check_answer_id(response, self.id_name, run_id, answered)
+        return data
 
     async def _fetch_page(self, token: str | None) -> Response:
         query = {"s": LIST_PAGE_SIZE} if token is None else {"s": LIST_PAGE_SIZE, "p": token}
@@ -106,12 +111,14 @@ class RunsResource(Resource):
     @traced("vi.runs.get", id_param="run_id")
     async def get(self, run_id: str) -> Run:
         """Get one run by id. Raises ViNotFoundError if it does not exist."""
-        return decode(await self._transport.request("GET", self._path(run_id)), Run)
+        return self._decode_one(
+            await self._transport.request("GET", self._path(run_id)), Run, run_id
+        )
 
     @traced("vi.runs.create", summary=_run_attributes)
     async def create(
         self,
-        flow: str | FlowSpec | dict[str, Any],
+        flow: str | Flow | FlowSpec | dict[str, Any],
         training_project: str | None = None,
         metadata: dict[str, str] | None = None,
         *,
@@ -119,31 +126,30 @@ class RunsResource(Resource):
         timeout: float | None = None,
         raise_on_failure: bool = False,
     ) -> Run:
-        """Start a run of a flow, given by id, FlowSpec or dict.
+        """Start a run of a flow, given by id, Flow, FlowSpec or dict.
 
-        Given a flow id, the flow's spec is fetched and embedded, and the id is
-        sent in the ``Vi-Flow-Id`` header so the server can link the run to its
-        flow. With ``wait=True`` this returns the run once it has ended (or
+        The run embeds the flow's spec (the wire has no reference by id). Given
+        a flow id, the flow is fetched (one GET per call: the wire has no cheap
+        way to know a spec fetched earlier is still current), and given a Flow
+        (what ``flows.get``/``create`` return) its spec is used as it is, with
+        no request; either way the id goes in the ``Vi-Flow-Id`` header so the
+        server can link the run to its flow. Anything else is a TypeError,
+        raised before any request. With ``wait=True`` this returns the run once it has ended (or
         raises ViTimeoutError after ``timeout`` seconds, by default wait_for's
         hour; its ``last_run`` names the run that was created); with
         ``raise_on_failure=True`` too, a run that ended Failed, Error or
         Cancelled raises ViRunFailedError.
         """
         check_number(timeout, "timeout")
-        headers = None
-        if isinstance(flow, str):
-            flow_path = f"flows/{segment(check_id(flow, 'flow'))}"
-            flow_obj = decode(await self._transport.request("GET", flow_path), Flow)
-            spec = spec_to_wire(flow_obj.spec)
-            headers = {FLOW_ID_HEADER: flow}
-        else:
-            spec = spec_to_wire(flow)
+        spec, headers = await self._flow_spec(flow)
         run_spec: dict[str, Any] = {"flow": spec}
         if training_project is not None:
             run_spec["trainingProject"] = training_project
         body = request_body(run_spec, metadata)
-        path = self._path(new_id())
-        run = decode(await self._transport.create(path, body, headers), Run)
+        run_id = new_id()
+        run = self._decode_one(
+            await self._transport.create(self._path(run_id), body, headers), Run, run_id
+        )
         if not wait:
             return run
         try:
@@ -157,9 +163,39 @@ class RunsResource(Resource):
                 exc.last_run = run
             raise
 
+    async def _flow_spec(
+        self, flow: str | Flow | FlowSpec | dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, str] | None]:
+        """The flow spec a run's body embeds, and the header linking the run to its flow.
+
+        Args:
+            flow: A flow id (its spec is fetched), a Flow (its spec is used as it
+                is), or a FlowSpec or dict.
+
+        Returns:
+            The spec in wire form, and the ``Vi-Flow-Id`` header when the flow is known.
+
+        Raises:
+            TypeError: ``flow`` is none of those (before any request).
+            InvalidIdError: The flow id is not a valid id (before any request).
+        """
+        if isinstance(flow, Flow):
+            return spec_to_wire(flow.spec), {FLOW_ID_HEADER: check_id(flow.flow_id, "flow_id")}
+        if isinstance(flow, str):
+            flow_path = f"flows/{segment(check_id(flow, 'flow'))}"
+            response = await self._transport.request("GET", flow_path)
+            found = decode(response, Flow)
+            check_answer_id(response, "flow_id", flow, found.flow_id)
+            return spec_to_wire(found.spec), {FLOW_ID_HEADER: flow}
+        if isinstance(flow, (FlowSpec, dict)):
+            return spec_to_wire(flow), None
+        raise TypeError(
+            f"flow must be a flow id, a Flow, a FlowSpec or a dict, not {type(flow).__name__}"
+        )
+
     async def start(
         self,
-        flow: str | FlowSpec | dict[str, Any],
+        flow: str | Flow | FlowSpec | dict[str, Any],
         training_project: str | None = None,
         metadata: dict[str, str] | None = None,
         *,
@@ -187,7 +223,9 @@ class RunsResource(Resource):
         """Change a run with PATCH semantics: only the given fields change."""
         path = self._path(run_id)
         body = request_body(None if spec is None else spec_to_wire(spec, RunSpec), metadata)
-        return decode(await self._transport.request("PATCH", path, body=body), Run)
+        return self._decode_one(
+            await self._transport.request("PATCH", path, body=body), Run, run_id
+        )
 
     @traced("vi.runs.kill", id_param="run_id", summary=_run_attributes)
     async def kill(self, run_id: str) -> Run:
@@ -196,7 +234,8 @@ class RunsResource(Resource):
         if run.is_terminal:
             return run
         body = {"spec": {"killedAt": int(time.time() * 1000)}}
-        return decode(await self._transport.request("PATCH", self._path(run_id), body=body), Run)
+        response = await self._transport.request("PATCH", self._path(run_id), body=body)
+        return self._decode_one(response, Run, run_id)
 
     @traced("vi.runs.delete", id_param="run_id")
     async def delete(self, run_id: str) -> DeletedResource:

@@ -59,8 +59,10 @@ class ModelsResource:
 
         Raises:
             InvalidIdError: ``run_id`` or ``ckpt`` is not a valid id (before any request).
-            ViNotFoundError: The run (or checkpoint) does not exist, or the run has
-                no checkpoint (it has not Succeeded).
+            ViNotFoundError: The run (or checkpoint) does not exist (status 404),
+                or the run has no checkpoint (status None; the message says what
+                the run's state is, e.g. "it ended Cancelled").
+            ViDecodeError: The answer holds another run's checkpoints.
         """
         return self._runtime.call(self._target().get, run_id, ckpt, contents)
 

@@ -12,7 +12,15 @@ from vi_async._constants import DEFAULT_WAIT_TIMEOUT
 from vi_async._runs.phases import Phases
 from vi_async._runs.wait import OnUpdate
 from vi_async._sync_runtime import SyncRuntime
-from vi_async.models import DeletedResource, FlowSpec, LogLine, PaginationParams, Run, RunEvent
+from vi_async.models import (
+    DeletedResource,
+    Flow,
+    FlowSpec,
+    LogLine,
+    PaginationParams,
+    Run,
+    RunEvent,
+)
 from vi_async.resources.runs import RunsResource as _AsyncRunsResource
 from vi_sync.pagination import SyncPager
 
@@ -62,7 +70,7 @@ class RunsResource:
 
     def create(
         self,
-        flow: str | FlowSpec | dict[str, Any],
+        flow: str | Flow | FlowSpec | dict[str, Any],
         training_project: str | None = None,
         metadata: dict[str, str] | None = None,
         *,
@@ -70,11 +78,15 @@ class RunsResource:
         timeout: float | None = None,
         raise_on_failure: bool = False,
     ) -> Run:
-        """Start a run of a flow, given by id, FlowSpec or dict.
+        """Start a run of a flow, given by id, Flow, FlowSpec or dict.
 
-        Given a flow id, the flow's spec is fetched and embedded, and the id is
-        sent in the ``Vi-Flow-Id`` header so the server can link the run to its
-        flow. With ``wait=True`` this returns the run once it has ended (or
+        The run embeds the flow's spec (the wire has no reference by id). Given
+        a flow id, the flow is fetched (one GET per call: the wire has no cheap
+        way to know a spec fetched earlier is still current), and given a Flow
+        (what ``flows.get``/``create`` return) its spec is used as it is, with
+        no request; either way the id goes in the ``Vi-Flow-Id`` header so the
+        server can link the run to its flow. Anything else is a TypeError,
+        raised before any request. With ``wait=True`` this returns the run once it has ended (or
         raises ViTimeoutError after ``timeout`` seconds, by default wait_for's
         hour; its ``last_run`` names the run that was created); with
         ``raise_on_failure=True`` too, a run that ended Failed, Error or
@@ -92,7 +104,7 @@ class RunsResource:
 
     def start(
         self,
-        flow: str | FlowSpec | dict[str, Any],
+        flow: str | Flow | FlowSpec | dict[str, Any],
         training_project: str | None = None,
         metadata: dict[str, str] | None = None,
         *,
