@@ -109,7 +109,7 @@ async def _outputs(env: dict[str, str]) -> dict[str, str]:
     async with anyio.create_task_group() as tg:
         tg.start_soon(pipe, "flows list", "flows", "list")
         tg.start_soon(pipe, "runs list", "runs", "list")
-        tg.start_soon(pipe, "runs watch", "runs", "watch", "--timeout", "2")
+        tg.start_soon(pipe, "runs watch", "runs", "watch", "--timeout", "4")
         tg.start_soon(pipe, "flows list --json", "flows", "list", "--json")
         tg.start_soon(tty, "tty flows list", "flows", "list")
         tg.start_soon(tty, "tty runs list", "runs", "list")

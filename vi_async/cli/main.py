@@ -410,7 +410,7 @@ def _main(argv: list[str]) -> int:
 
         return local_main(argv[1:], prog="vi-async local")
     if argv == ["--version"]:  # answers without the cli extra
-        print(f"vi-async {__version__}")
+        echo(f"vi-async {__version__}")
         return EXIT_OK
     if not _has_extra():
         echo(MISSING_EXTRA, err=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from collections.abc import Iterator
 from contextlib import aclosing, contextmanager
 
@@ -47,7 +46,7 @@ class _Notices(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         """Print one record as ``vi-async: <message>``."""
-        print(f"vi-async: {record.getMessage()}", file=sys.stderr, flush=True)
+        echo(f"vi-async: {record.getMessage()}", err=True)
 
 
 @contextmanager
