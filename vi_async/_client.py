@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import ssl  # loaded already (the network settings); public annotations must resolve
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ._config import ClientConfig
 from ._constants import (
@@ -26,9 +27,6 @@ from ._http.transport import Transport
 from ._observe.hooks import ResponseInfo
 from .models import ModelDownload
 from .resources import FlowsResource, ModelsResource, RunsResource
-
-if TYPE_CHECKING:
-    import ssl
 
 
 class Client:
