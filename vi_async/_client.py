@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -29,6 +30,11 @@ from .resources import FlowsResource, ModelsResource, RunsResource
 
 if TYPE_CHECKING:
     import ssl
+
+if sys.version_info >= (3, 11):
+    from typing import Self
+elif TYPE_CHECKING:  # typing_extensions is no dependency: type checkers ship it
+    from typing_extensions import Self
 
 
 class Client:
@@ -117,11 +123,11 @@ class Client:
             tracing=tracing,
             network=network,
         )
-        self.runs = RunsResource(self._transport)
+        self.runs: RunsResource = RunsResource(self._transport)
         """Runs: executions of flows."""
-        self.flows = FlowsResource(self._transport, self.runs)
+        self.flows: FlowsResource = FlowsResource(self._transport, self.runs)
         """Flows: training workflow configurations."""
-        self.models = ModelsResource(self._transport)
+        self.models: ModelsResource = ModelsResource(self._transport)
         """Models: checkpoints of Succeeded runs, and their download."""
 
     @property
@@ -171,7 +177,7 @@ class Client:
         """Close the HTTP session. Idempotent."""
         await self._transport.close()
 
-    async def __aenter__(self) -> Client:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(

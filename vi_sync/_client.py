@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import os
 import ssl
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vi_async._client import Client as _AsyncClient
 from vi_async._constants import (
@@ -31,6 +32,11 @@ from vi_async.models import ModelDownload
 from vi_sync.resources.flows import FlowsResource
 from vi_sync.resources.models import ModelsResource
 from vi_sync.resources.runs import RunsResource
+
+if sys.version_info >= (3, 11):
+    from typing import Self
+elif TYPE_CHECKING:  # typing_extensions is no dependency: type checkers ship it
+    from typing_extensions import Self
 
 
 class Client:
@@ -123,11 +129,11 @@ class Client:
             name="vi_sync.Client",
         )
         self._target = self._runtime.root
-        self.runs = RunsResource(self._runtime, lambda: self._target().runs)
+        self.runs: RunsResource = RunsResource(self._runtime, lambda: self._target().runs)
         """Runs: executions of flows."""
-        self.flows = FlowsResource(self._runtime, lambda: self._target().flows)
+        self.flows: FlowsResource = FlowsResource(self._runtime, lambda: self._target().flows)
         """Flows: training workflow configurations."""
-        self.models = ModelsResource(self._runtime, lambda: self._target().models)
+        self.models: ModelsResource = ModelsResource(self._runtime, lambda: self._target().models)
         """Models: checkpoints of Succeeded runs, and their download."""
 
     @property
@@ -180,7 +186,7 @@ class Client:
         """Close the HTTP session. Idempotent."""
         self._runtime.close()
 
-    def __enter__(self) -> Client:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

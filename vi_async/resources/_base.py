@@ -59,7 +59,20 @@ class Resource:
     namespace: str | None = None
     """The ``client.<namespace>`` name when it is not the collection (spans: ``vi.models.list``)."""
 
-    def __init__(self, transport: Transport) -> None:
+    _transport: Transport
+
+    def __init__(self, transport: object) -> None:
+        """Bind to a client's transport: the client makes its resources (``client.flows``).
+
+        Args:
+            transport: The client's HTTP transport (private: not part of the API).
+
+        Raises:
+            TypeError: ``transport`` is not a client's transport.
+        """
+        if not isinstance(transport, Transport):
+            name = type(self).__name__
+            raise TypeError(f"{name} is made by a Client: use its attribute, not {name}()")
         self._transport = transport
 
     def _path(self, resource_id: str, *, name: str | None = None) -> str:
