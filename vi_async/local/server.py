@@ -294,7 +294,11 @@ class LocalServer(SeedingMixin, ControlMixin):
         return 0 if runner is None or runner.server is None else len(runner.server.connections)
 
     def admin_headers(self) -> dict[str, str]:
-        """The header unlocking the ``/_local/`` admin routes (see :mod:`vi_async.local.admin`)."""
+        """The header unlocking the ``/_local/`` admin routes (see :mod:`vi_async.local.admin`).
+
+        Returns:
+            The header's name and the server's ``admin_token``.
+        """
         from vi_async.local.admin import ADMIN_HEADER
 
         return {ADMIN_HEADER: self.admin_token}
@@ -324,8 +328,16 @@ class LocalServer(SeedingMixin, ControlMixin):
             self._state.faults.rate_limited = 0
 
     def env(self) -> dict[str, str]:
-        """The environment variables pointing a Vi client at this server (with
-        ``SSL_CERT_FILE`` naming ``ca_path`` when it serves HTTPS with its own CA)."""
+        """The environment variables pointing a Vi client at this server.
+
+        Returns:
+            DATATURE_VI_API_ENDPOINT, DATATURE_VI_ORGANIZATION_ID and
+            DATATURE_VI_SECRET_KEY (and ``SSL_CERT_FILE`` naming ``ca_path`` when
+            the server serves HTTPS with its own CA).
+
+        Raises:
+            RuntimeError: The server is not running.
+        """
         env = {
             "DATATURE_VI_API_ENDPOINT": self.endpoint,
             "DATATURE_VI_ORGANIZATION_ID": self.organization_id,
@@ -360,7 +372,13 @@ class LocalServer(SeedingMixin, ControlMixin):
     # -- lifecycle (async) ------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the database and start serving on the current event loop."""
+        """Open the database and start serving on the current event loop.
+
+        Raises:
+            RuntimeError: The server is already running.
+            OSError: The port cannot be bound.
+            sqlite3.Error: The database cannot be opened.
+        """
         if self._runner is not None:
             raise RuntimeError("the server is already running")
         store = Store(self.db_path, clock=self._clock)
@@ -426,7 +444,11 @@ class LocalServer(SeedingMixin, ControlMixin):
             await state.store.close()
 
     async def __aenter__(self) -> Self:
-        """Start the server on the current loop."""
+        """Start the server on the current loop (see :meth:`start`).
+
+        Returns:
+            The server, running.
+        """
         await self.start()
         return self
 
@@ -442,7 +464,14 @@ class LocalServer(SeedingMixin, ControlMixin):
     # -- lifecycle (thread) -------------------------------------------------------------
 
     def __enter__(self) -> Self:
-        """Start the server on a background thread with its own event loop."""
+        """Start the server on a background thread with its own event loop.
+
+        Returns:
+            The server, running.
+
+        Raises:
+            RuntimeError: The server is already running on a thread.
+        """
         if self._thread is not None:
             raise RuntimeError("the server is already running")
         ready = threading.Event()

@@ -16,7 +16,17 @@ T = TypeVar("T")
 
 
 def coerce_pagination(pagination: PaginationParams | dict[str, Any] | None) -> PaginationParams:
-    """Accept PaginationParams, a dict of its fields, or None (defaults)."""
+    """The pagination a user passed, as PaginationParams.
+
+    Args:
+        pagination: PaginationParams, a dict of its fields, or None (the defaults).
+
+    Returns:
+        The PaginationParams.
+
+    Raises:
+        TypeError: ``pagination`` is of another type, or the dict has an unknown key.
+    """
     if pagination is None:
         return PaginationParams()
     if isinstance(pagination, PaginationParams):
@@ -29,7 +39,17 @@ def coerce_pagination(pagination: PaginationParams | dict[str, Any] | None) -> P
 
 
 def metadata_body(metadata: dict[str, str] | None) -> dict[str, Any] | None:
-    """The wire form of user metadata: ``{"attributes": {...}}`` of strings."""
+    """The wire form of user metadata.
+
+    Args:
+        metadata: The user's metadata: strings by string, or None.
+
+    Returns:
+        ``{"attributes": {...}}``, or None for None.
+
+    Raises:
+        TypeError: ``metadata`` is not a dict of strings.
+    """
     if metadata is None:
         return None
     if not isinstance(metadata, dict):
@@ -41,7 +61,18 @@ def metadata_body(metadata: dict[str, str] | None) -> dict[str, Any] | None:
 
 
 def request_body(spec: Any, metadata: dict[str, str] | None) -> dict[str, Any]:
-    """A ``{"spec"?, "metadata"?}`` body; ``spec`` must already be in wire form."""
+    """A create or update body: ``{"spec"?, "metadata"?}``.
+
+    Args:
+        spec: The spec, already in wire form (None: left out).
+        metadata: The user's metadata (None: left out).
+
+    Returns:
+        The JSON body.
+
+    Raises:
+        TypeError: ``metadata`` is not a dict of strings.
+    """
     body: dict[str, Any] = {}
     if spec is not None:
         body["spec"] = spec
@@ -115,7 +146,19 @@ class Resource:
 
 
 def decode(response: Response, cls: type[T]) -> T:
-    """Structure a response body into ``cls``; typed error when it does not fit."""
+    """Structure a response body into ``cls``.
+
+    Args:
+        response: The API's answer.
+        cls: The model class its body holds.
+
+    Returns:
+        The decoded model.
+
+    Raises:
+        ViDecodeError: The body does not fit ``cls`` (with the answer's status and
+            request id).
+    """
     try:
         return structure(response.data, cls)
     except ViDecodeError as exc:
@@ -124,7 +167,17 @@ def decode(response: Response, cls: type[T]) -> T:
 
 
 def page_items(response: Response) -> tuple[list[Any], str | None]:
-    """A list page's raw items and next-page token, checking the envelope."""
+    """A list page's raw items and next-page token, checking the envelope.
+
+    Args:
+        response: The API's answer to a list request.
+
+    Returns:
+        The raw items, and the next page's token (None on the last page).
+
+    Raises:
+        ViDecodeError: The body is not a page object with an ``items`` list.
+    """
     data = response.data
     if not isinstance(data, dict) or not isinstance(data.get("items"), list):
         raise ViDecodeError(
@@ -137,7 +190,19 @@ def page_items(response: Response) -> tuple[list[Any], str | None]:
 
 
 def decode_page(response: Response, page_type: Any) -> Any:  # returns page_type
-    """Structure a list page, checking the envelope first."""
+    """Structure a list page, checking the envelope and the items' kind first.
+
+    Args:
+        response: The API's answer to a list request.
+        page_type: ``Page[X]`` for the model class ``X`` of the items.
+
+    Returns:
+        The decoded ``Page[X]``.
+
+    Raises:
+        ViDecodeError: The envelope is wrong, an item is of another kind, or an
+            item does not fit ``X``.
+    """
     page_items(response)
     data = response.data
     expected = kind_of(page_type.__args__[0])
