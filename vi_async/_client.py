@@ -50,6 +50,47 @@ class Client:
     followed (ViRedirectError). A proxy failure raises ViProxyError, a TLS failure
     ViTLSError (never retried); both are ViConnectionErrors. Networks: README
     "Proxies and TLS"; hooks and tracing: README "Observability".
+
+    Args:
+        secret_key: The secret key (default: DATATURE_VI_SECRET_KEY).
+        organization_id: The organization to act for (default:
+            DATATURE_VI_ORGANIZATION_ID).
+        endpoint: The API's URL (default: DATATURE_VI_API_ENDPOINT, else Vi's).
+        timeout: Seconds each attempt may take.
+        max_retries: Transient failures retried per call (requests that are
+            safe to repeat only).
+        retry_deadline: Seconds a whole call may take with its retries (None:
+            no bound beyond ``max_retries``).
+        max_retry_after: The longest Retry-After, in seconds, that is waited for.
+        max_connections: Concurrent connections at most.
+        retry_base_delay: Seconds near which the jittered exponential waits
+            between retries start.
+        max_response_bytes: The largest API answer body; a larger one raises
+            ViResponseTooLargeError without being read further.
+        cancel_grace: Once a bulk job is cancelled, the seconds its in-flight
+            deletes (with their retries and checks) may still take; what is not
+            known by then is reported as ``unknown``.
+        event_hooks: ``{"request": [...], "response": [...]}``: sync or async
+            callables called once per attempt, retries included, with a
+            ``RequestInfo`` / ``ResponseInfo`` (no secret in either); a hook
+            that raises aborts the request with its exception.
+        trace_configs: ``aiohttp.TraceConfig`` objects given to the session.
+        tracing: OpenTelemetry spans for this client: True, False (never), or
+            None (as ``vi_async.instrument()`` says).
+        proxy: A proxy URL (``"http://user:pw@host:3128"``) for every request,
+            API and model downloads alike.
+        trust_env: Without ``proxy``, read HTTP_PROXY / HTTPS_PROXY / ALL_PROXY
+            / NO_PROXY (either case), as requests and httpx do.
+        verify: True (the system store, and SSL_CERT_FILE / SSL_CERT_DIR), a
+            CA bundle file or directory, an ``ssl.SSLContext``, or False (not
+            verified: logged as a warning once per client).
+        cert: A client certificate: a PEM file, or a ``(cert, key)`` pair.
+        read_timeout: Also end an attempt when the server sends nothing for
+            that many seconds, before the answer or in the middle of its body
+            (None: off).
+
+    Raises:
+        ViConfigError: A credential is missing, or a setting is invalid.
     """
 
     def __init__(
@@ -75,49 +116,6 @@ class Client:
         cert: str | tuple[str, str] | None = None,
         read_timeout: float | None = None,
     ) -> None:
-        """Make a client; nothing is sent until the first call.
-
-        Args:
-            secret_key: The secret key (default: DATATURE_VI_SECRET_KEY).
-            organization_id: The organization to act for (default:
-                DATATURE_VI_ORGANIZATION_ID).
-            endpoint: The API's URL (default: DATATURE_VI_API_ENDPOINT, else Vi's).
-            timeout: Seconds each attempt may take.
-            max_retries: Transient failures retried per call (requests that are
-                safe to repeat only).
-            retry_deadline: Seconds a whole call may take with its retries (None:
-                no bound beyond ``max_retries``).
-            max_retry_after: The longest Retry-After, in seconds, that is waited for.
-            max_connections: Concurrent connections at most.
-            retry_base_delay: Seconds near which the jittered exponential waits
-                between retries start.
-            max_response_bytes: The largest API answer body; a larger one raises
-                ViResponseTooLargeError without being read further.
-            cancel_grace: Once a bulk job is cancelled, the seconds its in-flight
-                deletes (with their retries and checks) may still take; what is not
-                known by then is reported as ``unknown``.
-            event_hooks: ``{"request": [...], "response": [...]}``: sync or async
-                callables called once per attempt, retries included, with a
-                ``RequestInfo`` / ``ResponseInfo`` (no secret in either); a hook
-                that raises aborts the request with its exception.
-            trace_configs: ``aiohttp.TraceConfig`` objects given to the session.
-            tracing: OpenTelemetry spans for this client: True, False (never), or
-                None (as ``vi_async.instrument()`` says).
-            proxy: A proxy URL (``"http://user:pw@host:3128"``) for every request,
-                API and model downloads alike.
-            trust_env: Without ``proxy``, read HTTP_PROXY / HTTPS_PROXY / ALL_PROXY
-                / NO_PROXY (either case), as requests and httpx do.
-            verify: True (the system store, and SSL_CERT_FILE / SSL_CERT_DIR), a
-                CA bundle file or directory, an ``ssl.SSLContext``, or False (not
-                verified: logged as a warning once per client).
-            cert: A client certificate: a PEM file, or a ``(cert, key)`` pair.
-            read_timeout: Also end an attempt when the server sends nothing for
-                that many seconds, before the answer or in the middle of its body
-                (None: off).
-
-        Raises:
-            ViConfigError: A credential is missing, or a setting is invalid.
-        """
         self._config = ClientConfig.resolve(
             secret_key,
             organization_id,
