@@ -315,6 +315,24 @@ def test_local_server_strict_and_client() -> None:
         assert hasattr(LocalServer, dunder), f"LocalServer.{dunder} missing"
 
 
+def test_local_server_client_takes_every_client_option() -> None:
+    """``server.client(**options)`` is typed with ClientOptions: it must name every
+    keyword option of Client, with the same annotation, and nothing else."""
+    from vi_async import Client
+    from vi_async.local.server import ClientOptions
+
+    keywords = {
+        p.name: p.annotation
+        for p in inspect.signature(Client).parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+    options = {
+        name: getattr(hint, "__forward_arg__", hint)
+        for name, hint in ClientOptions.__annotations__.items()
+    }
+    assert options == keywords
+
+
 def test_model_download_fields() -> None:
     import attrs
 

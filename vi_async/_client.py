@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import ssl  # loaded already (the network settings); public annotations must resolve
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._config import ClientConfig
 from ._constants import (
@@ -28,6 +29,11 @@ from ._observe.hooks import ResponseInfo
 from .models import ModelDownload
 from .resources import FlowsResource, ModelsResource, RunsResource
 
+if sys.version_info >= (3, 11):
+    from typing import Self
+elif TYPE_CHECKING:  # typing_extensions is no dependency: type checkers ship it
+    from typing_extensions import Self
+
 
 class Client:
     """Async client of the Vi training API.
@@ -37,37 +43,52 @@ class Client:
     DATATURE_VI_API_ENDPOINT). The HTTP session opens on first use; close it
     with ``await client.close()`` or ``async with Client() as client:``.
 
-    ``timeout`` bounds each attempt, ``retry_deadline`` a whole call with its
-    retries; ``max_retries`` transient failures are retried for requests that
-    are safe to repeat, after jittered exponential waits starting near
-    ``retry_base_delay`` seconds (or the server's Retry-After, up to
-    ``max_retry_after``); ``max_connections`` caps concurrent connections.
-    ``max_response_bytes`` caps the body of any API answer (a larger one raises
-    ViResponseTooLargeError without being read further). Redirects are never
-    followed (ViRedirectError). ``read_timeout`` (None: off) also ends an attempt
-    when the server sends nothing for that many seconds, before the answer or
-    in the middle of its body.
+    Transient failures are retried for requests that are safe to repeat, after
+    jittered exponential waits (or the server's Retry-After). Redirects are never
+    followed (ViRedirectError). A proxy failure raises ViProxyError, a TLS failure
+    ViTLSError (never retried); both are ViConnectionErrors. Networks: README
+    "Proxies and TLS"; hooks and tracing: README "Observability".
 
-    Networks (README "Proxies and TLS"): ``proxy="http://user:pw@host:3128"``
-    sends every request (API and model downloads) through that proxy; without it,
-    ``trust_env=True`` reads HTTP_PROXY / HTTPS_PROXY / ALL_PROXY / NO_PROXY (either
-    case), as requests and httpx do. ``verify`` is True (the system store, and
-    SSL_CERT_FILE / SSL_CERT_DIR), a CA bundle file or directory, an
-    ``ssl.SSLContext``, or False (not verified: logged as a warning once per
-    client); ``cert`` is a client certificate (a PEM file, or a ``(cert, key)``
-    pair). A proxy failure raises ViProxyError, a TLS failure ViTLSError (never
-    retried); both are ViConnectionErrors.
+    Args:
+        secret_key: The secret key (default: DATATURE_VI_SECRET_KEY).
+        organization_id: The organization to act for (default:
+            DATATURE_VI_ORGANIZATION_ID).
+        endpoint: The API's URL (default: DATATURE_VI_API_ENDPOINT, else Vi's).
+        timeout: Seconds each attempt may take.
+        max_retries: Transient failures retried per call (requests that are
+            safe to repeat only).
+        retry_deadline: Seconds a whole call may take with its retries (None:
+            no bound beyond ``max_retries``).
+        max_retry_after: The longest Retry-After, in seconds, that is waited for.
+        max_connections: Concurrent connections at most.
+        retry_base_delay: Seconds near which the jittered exponential waits
+            between retries start.
+        max_response_bytes: The largest API answer body; a larger one raises
+            ViResponseTooLargeError without being read further.
+        cancel_grace: Once a bulk job is cancelled, the seconds its in-flight
+            deletes (with their retries and checks) may still take; what is not
+            known by then is reported as ``unknown``.
+        event_hooks: ``{"request": [...], "response": [...]}``: sync or async
+            callables called once per attempt, retries included, with a
+            ``RequestInfo`` / ``ResponseInfo`` (no secret in either); a hook
+            that raises aborts the request with its exception.
+        trace_configs: ``aiohttp.TraceConfig`` objects given to the session.
+        tracing: OpenTelemetry spans for this client: True, False (never), or
+            None (as ``vi_async.instrument()`` says).
+        proxy: A proxy URL (``"http://user:pw@host:3128"``) for every request,
+            API and model downloads alike.
+        trust_env: Without ``proxy``, read HTTP_PROXY / HTTPS_PROXY / ALL_PROXY
+            / NO_PROXY (either case), as requests and httpx do.
+        verify: True (the system store, and SSL_CERT_FILE / SSL_CERT_DIR), a
+            CA bundle file or directory, an ``ssl.SSLContext``, or False (not
+            verified: logged as a warning once per client).
+        cert: A client certificate: a PEM file, or a ``(cert, key)`` pair.
+        read_timeout: Also end an attempt when the server sends nothing for
+            that many seconds, before the answer or in the middle of its body
+            (None: off).
 
-    Observability (README "Observability"): ``event_hooks={"request": [...],
-    "response": [...]}`` are sync or async callables called once per attempt,
-    retries included, with a ``RequestInfo`` / ``ResponseInfo`` (no secret in
-    either; a hook that raises aborts the request with its exception);
-    ``trace_configs`` (``aiohttp.TraceConfig`` objects) are given to the session;
-    ``tracing=True`` opens OpenTelemetry spans for this client (``None``:
-    as ``vi_async.instrument()`` says; ``False``: never).
-    ``cancel_grace``: once a bulk job is cancelled, the seconds its in-flight
-    deletes (with their retries and checks) may still take; what is not known
-    by then is reported as ``unknown``.
+    Raises:
+        ViConfigError: A credential is missing, or a setting is invalid.
     """
 
     def __init__(
@@ -115,11 +136,11 @@ class Client:
             tracing=tracing,
             network=network,
         )
-        self.runs = RunsResource(self._transport)
+        self.runs: RunsResource = RunsResource(self._transport)
         """Runs: executions of flows."""
-        self.flows = FlowsResource(self._transport, self.runs)
+        self.flows: FlowsResource = FlowsResource(self._transport, self.runs)
         """Flows: training workflow configurations."""
-        self.models = ModelsResource(self._transport)
+        self.models: ModelsResource = ModelsResource(self._transport)
         """Models: checkpoints of Succeeded runs, and their download."""
 
     @property
@@ -161,15 +182,33 @@ class Client:
         overwrite: bool = False,
         progress: DownloadProgress | None = None,
     ) -> ModelDownload:
-        """Download a run's checkpoint (the latest by default); the official
-        SDK's shortcut for ``client.models.download`` (see there)."""
+        """Download a run's checkpoint: the official SDK's shortcut for
+        ``client.models.download`` (see there).
+
+        Args:
+            run_id: The run.
+            ckpt: The checkpoint's id; None for the latest.
+            save_dir: Where models go; defaults to ``~/.datature/vi/models``.
+            overwrite: Download again, replacing whatever ``save_dir/<run_id>`` holds.
+            progress: Called as ``progress(done_bytes, total_bytes)`` as bytes arrive.
+
+        Returns:
+            The model on disk: its paths, checkpoint, size, sha256, and whether
+            it was ``reused``.
+
+        Raises:
+            ViNotFoundError: The run or checkpoint does not exist, or the run has
+                no checkpoint.
+            ViDownloadError: Storage, verification or archive failure, or a
+                directory in the way without ``overwrite``.
+        """
         return await self.models.download(run_id, ckpt, save_dir, overwrite, progress)
 
     async def close(self) -> None:
         """Close the HTTP session. Idempotent."""
         await self._transport.close()
 
-    async def __aenter__(self) -> Client:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(

@@ -15,6 +15,7 @@ from ._mask import mask
 
 if TYPE_CHECKING:
     from ._http.rate_limit import RateLimitInfo
+    from .models import Run, RunPhase
 
 __all__ = [
     "InvalidIdError",
@@ -53,6 +54,14 @@ class ViError(Exception):
     ``after_lost_answer`` is true when this or an earlier attempt of the same
     request may have been processed but its answer never arrived (false when
     the request surely never reached the server, e.g. connection refused).
+
+    Args:
+        message: What went wrong (any secret key in it is masked).
+        status: The HTTP status of the answer, if one came.
+        request_id: The request id the server gave the request, if any.
+        method: The HTTP method of the request.
+        path: The request's path under the organization (``flows/flow_1``).
+        code: The server's error code, if its answer had one.
     """
 
     retry_after: float | None = None
@@ -171,7 +180,7 @@ class ViTimeoutError(ViError, TimeoutError):
     ``last_run`` holds the last Run seen when the timeout came from a wait.
     """
 
-    last_run: Any = None
+    last_run: Run | None = None
 
 
 class ViRunFailedError(ViError):
@@ -179,12 +188,16 @@ class ViRunFailedError(ViError):
 
     ``run`` is the run as last seen; ``phase``, and ``reason`` and
     ``condition_message`` of its latest condition, say how it ended.
+
+    Args:
+        run: The run as last seen.
+        text: The message (default: the run's id and how it ended).
     """
 
-    def __init__(self, run: Any, text: str | None = None) -> None:
+    def __init__(self, run: Run, text: str | None = None) -> None:
         latest = run.status.conditions[-1] if run.status.conditions else None
-        self.run = run
-        self.phase = run.phase
+        self.run: Run = run
+        self.phase: RunPhase = run.phase
         self.reason: str | None = latest.reason if latest is not None else None
         self.condition_message: str | None = latest.message if latest is not None else None
         why = ": ".join(p for p in (self.reason, self.condition_message) if p)
@@ -194,10 +207,15 @@ class ViRunFailedError(ViError):
 
 class ViUnreachablePhaseError(ViRunFailedError):
     """A run can no longer reach the phase(s) a wait was for (``until``): it ended,
-    or moved past them, without reaching one. ``until`` holds those phases."""
+    or moved past them, without reaching one. ``until`` holds those phases.
 
-    def __init__(self, run: Any, until: Any) -> None:
-        self.until = until
+    Args:
+        run: The run as last seen.
+        until: The phases the wait was for.
+    """
+
+    def __init__(self, run: Run, until: frozenset[RunPhase]) -> None:
+        self.until: frozenset[RunPhase] = until
         wanted = " or ".join(sorted(p.value for p in until))
         text = f"Run {run.run_id} is {run.phase.value} and can no longer become {wanted}"
         super().__init__(run, text)
@@ -258,7 +276,15 @@ _BY_STATUS: dict[int, type[ViError]] = {
 
 
 def error_for_status(status: int) -> type[ViError]:
-    """Return the error class for an HTTP status code."""
+    """The error class for an HTTP status code.
+
+    Args:
+        status: The HTTP status code of an answer.
+
+    Returns:
+        The ViError subclass raised for it (ViServerError for any 5xx,
+        ViValidationError for another 4xx, else ViError).
+    """
     if status in _BY_STATUS:
         return _BY_STATUS[status]
     if status >= 500:

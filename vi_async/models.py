@@ -155,8 +155,20 @@ def _fields_by_key(cls: type[Any]) -> dict[str, attrs.Attribute[Any]]:
 
 
 def check_keys(data: Mapping[Any, Any], cls: type[Any], where: str) -> dict[str, Any]:
-    """The fields of ``cls`` by key (snake_case and camelCase); TypeError naming
-    ``where`` and listing the known keys when ``data`` has another key."""
+    """The fields of ``cls`` by key, checking that ``data`` has no other key.
+
+    Args:
+        data: A dict given for a ``cls``.
+        cls: An attrs class.
+        where: What ``data`` is, for the error (``"spec"``).
+
+    Returns:
+        The attrs fields of ``cls`` by key, snake_case and camelCase alike.
+
+    Raises:
+        TypeError: ``data`` has another key (the error names ``where`` and lists
+            the known keys).
+    """
     fields = _fields_by_key(cls)
     for key in data:
         if key not in fields:
@@ -261,7 +273,11 @@ class Flow(_Summarized):
     etag: str = ""
 
     def summary(self) -> str:
-        """Return the readable multi-line summary that ``info()`` prints."""
+        """The readable summary that ``info()`` prints.
+
+        Returns:
+            Several lines of text, without a final newline.
+        """
         lines = [
             f"Flow {self.flow_id}",
             f"  Name:             {self.spec.name}",
@@ -382,7 +398,11 @@ class Run(_Summarized):
         return self.phase.is_terminal
 
     def summary(self) -> str:
-        """Return the readable multi-line summary that ``info()`` prints."""
+        """The readable summary that ``info()`` prints.
+
+        Returns:
+            Several lines of text, without a final newline.
+        """
         lines = [
             f"Run {self.run_id}",
             f"  Phase:            {self.phase.value}",
@@ -515,7 +535,11 @@ class Model(_Summarized):
         return None if contents is None else contents.download_url
 
     def summary(self) -> str:
-        """Return the readable multi-line summary that ``info()`` prints."""
+        """The readable summary that ``info()`` prints.
+
+        Returns:
+            Several lines of text, without a final newline.
+        """
         metrics = self.spec.evaluation_metrics or {}
         lines = [
             f"Model {self.model_id}",
@@ -558,7 +582,11 @@ class ModelDownload(_Summarized):
     architecture: str | None = None
 
     def summary(self) -> str:
-        """Return the readable multi-line summary that ``info()`` prints."""
+        """The readable summary that ``info()`` prints.
+
+        Returns:
+            Several lines of text, without a final newline.
+        """
         lines = [
             f"Model {self.checkpoint.model_id} of run {self.checkpoint.run_id}"
             + (" (already on disk)" if self.reused else ""),

@@ -35,6 +35,11 @@ class SeenTokens:
     """
 
     def __init__(self, window: int | None = None) -> None:
+        """Remember no token yet.
+
+        Args:
+            window: How many recent tokens are kept exactly (default: ``TOKEN_WINDOW``).
+        """
         self._recent: deque[bytes] = deque()
         self._digests: set[bytes] = set()
         self._window = TOKEN_WINDOW if window is None else window
@@ -46,7 +51,14 @@ class SeenTokens:
         return len(self._recent)
 
     def repeated(self, token: str) -> bool:
-        """Record ``token``; True when it was seen before."""
+        """Record ``token``, telling whether the listing came back to it.
+
+        Args:
+            token: The next page token of the page just read.
+
+        Returns:
+            True when it was seen before (the listing loops).
+        """
         import hashlib  # here, not at import: loading OpenSSL costs ~4 ms of import time
 
         digest = hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=16).digest()
@@ -83,6 +95,20 @@ class AsyncPager(Generic[T]):
         limit: int | None = None,
         page_size: int | None = None,
     ) -> None:
+        """A pager over ``fetch``; nothing is fetched until it is awaited or iterated.
+
+        Args:
+            fetch: Fetches the page at a token (None: the first page).
+            first_token: The token of the first page to read (None: the start).
+            where: Keeps only the items it returns True for (client-side).
+            limit: The most items yielded in all.
+            page_size: The server's page size: how many matches awaiting a
+                filtered pager gathers.
+
+        Raises:
+            TypeError: ``limit`` is not an integer (nor None).
+            ValueError: ``limit`` is negative.
+        """
         check_number(limit, "limit", integer=True)
         self._fetch = fetch
         self._first_token = first_token
@@ -152,7 +178,14 @@ class AsyncPager(Generic[T]):
         )
 
     async def all_items(self) -> AsyncGenerator[T, None]:
-        """Every item of every page, fetched one page at a time."""
+        """Every item of every page, fetched one page at a time.
+
+        Yields:
+            The items, in the order of the listing.
+
+        Raises:
+            ViDecodeError: The listing loops or does not end (see the class).
+        """
         async with aclosing(self._pages()) as pages:
             async for page in pages:
                 for item in page.items:

@@ -39,7 +39,11 @@ if TYPE_CHECKING:
 
 @pytest.fixture
 def vi_run_schedule() -> RunSchedule:
-    """The run schedule of the test servers: runs end in well under a second."""
+    """The run schedule of the test servers: runs end in well under a second.
+
+    Returns:
+        The schedule; override the fixture for another one.
+    """
     from vi_async.local import RunSchedule
 
     return RunSchedule(pending_seconds=0.05, running_seconds=0.3, log_interval_seconds=0.05)
@@ -53,7 +57,11 @@ MARKERS = {dialect: f"vi_{dialect}" for dialect in DIALECTS}
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the dialect markers (``vi_extended``, ``vi_strict``) and ``vi_clock``."""
+    """Register the dialect markers (``vi_extended``, ``vi_strict``) and ``vi_clock``.
+
+    Args:
+        config: The pytest session's configuration.
+    """
     for dialect, marker in MARKERS.items():
         config.addinivalue_line("markers", f"{marker}: runs against the {dialect} local server")
     config.addinivalue_line(
@@ -63,7 +71,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture
 def vi_clock(request: pytest.FixtureRequest) -> str:
-    """The test servers' clock: ``"real"``, or the ``@pytest.mark.vi_clock(...)`` kind."""
+    """The test servers' clock: ``"real"``, or the ``@pytest.mark.vi_clock(...)`` kind.
+
+    Args:
+        request: The requesting test (its ``vi_clock`` marker is read).
+
+    Returns:
+        ``"real"`` or ``"manual"``.
+
+    Raises:
+        ValueError: The marker names another clock.
+    """
     marker = request.node.get_closest_marker("vi_clock")
     if marker is None:
         return "real"
@@ -73,7 +91,11 @@ def vi_clock(request: pytest.FixtureRequest) -> str:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test that runs against a server fixture with its dialect."""
+    """Mark each test that runs against a server fixture with its dialect.
+
+    Args:
+        items: The collected tests.
+    """
     for item in items:
         callspec = getattr(item, "callspec", None)
         dialect = callspec.params.get("vi_dialect") if callspec is not None else None
@@ -83,7 +105,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(params=DIALECTS)
 def vi_dialect(request: pytest.FixtureRequest) -> str:
-    """The wire dialect of the test servers: ``"extended"`` (local extensions) or ``"strict"``."""
+    """The wire dialect of the test servers: ``"extended"`` (local extensions) or ``"strict"``.
+
+    Args:
+        request: The requesting test, parametrized over both dialects.
+
+    Returns:
+        ``"extended"`` or ``"strict"``.
+    """
     return str(request.param)
 
 
@@ -97,7 +126,19 @@ def _strict(dialect: str) -> bool:
 async def vi_server(
     vi_run_schedule: RunSchedule, vi_dialect: str, vi_clock: str
 ) -> AsyncIterator[LocalServer]:
-    """A local Vi server on a free loopback port, with an in-memory database."""
+    """A local Vi server on a free loopback port, with an in-memory database.
+
+    Args:
+        vi_run_schedule: How fast its runs progress.
+        vi_dialect: Its wire dialect.
+        vi_clock: Its clock.
+
+    Yields:
+        The running server (stopped after the test).
+
+    Raises:
+        ValueError: ``vi_dialect`` is neither ``"extended"`` nor ``"strict"``.
+    """
     from vi_async.local import LocalServer
 
     strict = _strict(vi_dialect)
@@ -107,7 +148,14 @@ async def vi_server(
 
 @pytest.fixture
 async def vi_client(vi_server: LocalServer) -> AsyncIterator[Client]:
-    """An async client bound to ``vi_server``."""
+    """An async client bound to ``vi_server``.
+
+    Args:
+        vi_server: The server it talks to.
+
+    Yields:
+        The client (closed after the test).
+    """
     async with vi_server.client() as client:
         yield client
 
@@ -116,7 +164,19 @@ async def vi_client(vi_server: LocalServer) -> AsyncIterator[Client]:
 def vi_server_thread(
     vi_run_schedule: RunSchedule, vi_dialect: str, vi_clock: str
 ) -> Iterator[LocalServer]:
-    """A local Vi server running on a background thread, for synchronous tests."""
+    """A local Vi server running on a background thread, for synchronous tests.
+
+    Args:
+        vi_run_schedule: How fast its runs progress.
+        vi_dialect: Its wire dialect.
+        vi_clock: Its clock.
+
+    Yields:
+        The running server (stopped after the test).
+
+    Raises:
+        ValueError: ``vi_dialect`` is neither ``"extended"`` nor ``"strict"``.
+    """
     from vi_async.local import LocalServer
 
     with LocalServer(

@@ -65,5 +65,12 @@ class SyncPager(Generic[T]):
         return self._runtime.iterate(self._target().__aiter__)
 
     def all_items(self) -> Generator[T, None, None]:
-        """Every item of every page, fetched one page at a time."""
+        """Every item of every page, fetched one page at a time.
+
+        Yields:
+            The items, in the order of the listing.
+
+        Raises:
+            ViDecodeError: The listing loops or does not end (see the class).
+        """
         return self._runtime.iterate(self._target().all_items)

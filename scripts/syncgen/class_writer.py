@@ -180,7 +180,8 @@ class ClassWriter:
                 view = Call(
                     f"{sync_cls}(", ["self._runtime", f"lambda: self._target().{attr.name}"]
                 )
-                self.emit(*layout(view, ind, prefix=f"self.{attr.name} = "))
+                prefix = f"self.{attr.name}: {sync_cls} = "
+                self.emit(*layout(view, ind, prefix=prefix))
                 self.emit(*render_docstring(attr.doc, ind))
         # plain public attributes become properties (written after __init__)
         for attr in attributes:

@@ -27,6 +27,7 @@ class Imports:
         self.froms: dict[str, set[tuple[str, str | None]]] = {}
         self.plain: set[tuple[str, str | None]] = set()
         self.names: dict[str, tuple[str, str]] = {}  # local name -> (module, name)
+        self.wants_self = False
 
     def add(self, module: str, name: str, alias: str | None = None) -> str:
         """Import ``name`` from ``module``; returns the local name."""
@@ -47,6 +48,26 @@ class Imports:
         """``import module [as alias]``; returns the local name."""
         self.plain.add((module, alias))
         return alias or module
+
+    def add_self(self) -> str:
+        """``Self``: from typing on 3.11+, else (type checkers only) typing_extensions,
+        which is no dependency; returns the local name."""
+        self.add_module("sys")
+        self.add("typing", "TYPE_CHECKING")
+        self.wants_self = True
+        return "Self"
+
+    def self_lines(self) -> list[str]:
+        """The conditional import of ``Self`` (after the other imports), if used."""
+        if not self.wants_self:
+            return []
+        return [
+            "",
+            "if sys.version_info >= (3, 11):",
+            f"{INDENT}from typing import Self",
+            "elif TYPE_CHECKING:  # typing_extensions is no dependency: type checkers ship it",
+            f"{INDENT}from typing_extensions import Self",
+        ]
 
     def render(self) -> list[str]:
         """The import lines: __future__, stdlib, third party, vi_async/vi_sync."""
@@ -87,4 +108,4 @@ class Imports:
                 out.append("")
             for _, lines in entries:
                 out += lines
-        return out
+        return out + self.self_lines()

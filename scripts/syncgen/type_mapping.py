@@ -95,6 +95,8 @@ class TypeWriter:
                 return self.generic_visit(sub)
 
             def visit_Name(self, name_node: ast.Name) -> ast.AST:
+                if is_self(name_node.id, namespace):
+                    return ast.Name(writer.imports.add_self(), ast.Load())
                 obj = lookup(name_node.id, namespace)
                 if obj in FORBIDDEN_TYPES:
                     raise GenerationError(f"{module}: cannot make {name_node.id} blocking")
@@ -134,15 +136,23 @@ class TypeWriter:
         return unparse(self.rewrite(node, namespace, **kw))
 
 
+def is_self(name: str, namespace: dict[str, Any]) -> bool:
+    """True if ``name`` is ``Self`` in ``namespace``: typing's (3.11+), or imported for
+    type checkers only from typing_extensions (which need not be installed)."""
+    if name in namespace:
+        obj = namespace[name]
+        return obj is getattr(typing, "Self", None) or repr(obj) == "typing_extensions.Self"
+    module = namespace.get("__name__")
+    origin = import_origins(module).get(name) if isinstance(module, str) else None
+    return origin in (("typing", "Self"), ("typing_extensions", "Self"))
+
+
 def returns_self(node: ast.FunctionDef | ast.AsyncFunctionDef, namespace: dict[str, Any]) -> bool:
     """True if the method is annotated ``-> Self``."""
     ret = node.returns
     if isinstance(ret, ast.Constant) and isinstance(ret.value, str):
         ret = ast.parse(ret.value, mode="eval").body
-    if not isinstance(ret, ast.Name):
-        return False
-    obj = lookup(ret.id, namespace)
-    return obj is getattr(typing, "Self", None) or repr(obj) == "typing_extensions.Self"
+    return isinstance(ret, ast.Name) and is_self(ret.id, namespace)
 
 
 def return_kind(

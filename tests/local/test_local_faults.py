@@ -74,7 +74,7 @@ async def test_slow_responses(server: LocalServer, api: Api) -> None:
     assert r.status == 201
     assert time.monotonic() - started >= 0.25
     # A client that gives up before the delay ends leaves nothing behind.
-    with pytest.raises(TimeoutError):
+    with pytest.raises(asyncio.TimeoutError):  # aiohttp's, builtin from 3.11
         await api.put(
             "flows/abandoned", {"spec": {"name": "x"}}, timeout=aiohttp.ClientTimeout(total=0.05)
         )
@@ -94,7 +94,7 @@ async def test_abandoned_slow_request_is_dropped_promptly() -> None:
     async with LocalServer(faults=FaultConfig(slow_rate=1.0, slow_seconds=30)) as server:
         async with aiohttp.ClientSession() as session:
             api = Api(session, server.endpoint, server.organization_id, server.secret_key)
-            with pytest.raises(TimeoutError):
+            with pytest.raises(asyncio.TimeoutError):  # aiohttp's, builtin from 3.11
                 await api.put(
                     "flows/late", {"spec": {"name": "x"}}, timeout=aiohttp.ClientTimeout(total=0.1)
                 )

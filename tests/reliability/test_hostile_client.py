@@ -30,7 +30,7 @@ import pytest
 from vi_async import ViServerError
 from vi_async.local import FaultConfig, LocalServer
 from vi_async.local.admin import ADMIN_HEADER, MAX_SEED_FLOWS
-from vi_async.local.store import unavailable
+from vi_async.local.store import error_name, unavailable
 
 pytestmark = pytest.mark.anyio
 
@@ -479,6 +479,16 @@ def test_a_full_database_is_named_as_such(tmp_path: Path) -> None:
     assert error is not None and error.status == 503
     assert "full" in error.message and error.headers == {"Retry-After": "5"}
     assert unavailable(sqlite3.OperationalError("no such table: t")) is None
+
+
+def test_storage_errors_are_named_from_their_message_where_python_gives_no_name() -> None:
+    """Python 3.10's sqlite3 errors carry no ``sqlite_errorname``: the message names it."""
+    assert error_name(sqlite3.OperationalError("database or disk is full")) == "SQLITE_FULL"
+    assert error_name(sqlite3.OperationalError("database is locked")) == "SQLITE_BUSY"
+    assert error_name(sqlite3.OperationalError("database table is locked")) == "SQLITE_LOCKED"
+    readonly = sqlite3.OperationalError("attempt to write a readonly database")
+    assert "read-only" in str(unavailable(readonly))
+    assert error_name(sqlite3.OperationalError("no such table: t")) == ""
 
 
 # -- 7. database file permissions --------------------------------------------------------

@@ -15,6 +15,7 @@ import functools
 import importlib
 import inspect
 import operator
+import ssl
 import types
 import typing
 from typing import Any
@@ -29,12 +30,20 @@ import vi_sync.errors
 import vi_sync.models
 
 KEY = "dtvi_" + "k" * 98
+# Names the packages import for type checkers only (``if TYPE_CHECKING:``), supplied
+# when their annotations are evaluated here; ``Self`` is in typing from 3.11 only.
+CHECKER_ONLY = {"ssl": ssl, "Self": getattr(typing, "Self", typing.TypeVar("Self"))}
 RENAMED_DUNDERS = {
     "__aenter__": "__enter__",
     "__aexit__": "__exit__",
     "__aiter__": "__iter__",
     "__await__": "first_page",
 }
+
+
+def hints(func: Any) -> dict[str, Any]:
+    """``typing.get_type_hints``, with the names imported for type checkers only."""
+    return typing.get_type_hints(func, localns=CHECKER_ONLY)
 
 
 def has_async_surface(cls: type) -> bool:
@@ -128,7 +137,7 @@ def wrapped_pairs() -> list[tuple[type, type]]:
         for value in public_members(cls).values():
             func = value.fget if isinstance(value, property) else value
             if inspect.isfunction(func):
-                ret = typing.get_type_hints(func).get("return")
+                ret = hints(func).get("return")
                 todo += [t for t in referenced_types(ret) if is_async_class(t)]
     return sorted(seen.items(), key=lambda p: p[0].__qualname__)
 
@@ -182,8 +191,8 @@ def test_every_member_has_its_twin(async_cls: type, sync_cls: type) -> None:
         sync_value = getattr(sync_cls, sync_name)
         if isinstance(value, property):
             assert isinstance(inspect.getattr_static(sync_cls, sync_name), property), where
-            a_ret = typing.get_type_hints(value.fget).get("return")
-            s_ret = typing.get_type_hints(sync_value.fget).get("return")
+            a_ret = hints(value.fget).get("return")
+            s_ret = hints(sync_value.fget).get("return")
             assert s_ret == to_sync(a_ret), where
             continue
         if not inspect.isfunction(value):
@@ -194,8 +203,8 @@ def test_every_member_has_its_twin(async_cls: type, sync_cls: type) -> None:
         assert not inspect.isasyncgenfunction(sync_value), f"{where} is async"
         if value.__doc__:
             assert sync_value.__doc__, f"{where} lost its docstring"
-        a_hints = typing.get_type_hints(value)
-        s_hints = typing.get_type_hints(sync_value)
+        a_hints = hints(value)
+        s_hints = hints(sync_value)
         a_ret, s_ret = a_hints.pop("return", None), s_hints.pop("return", None)
         if name == "__await__":
             assert s_ret == to_sync(typing.get_args(a_ret)[2]), where

@@ -83,7 +83,7 @@ class RetryQuota:
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self.available = capacity
+        self.available: int = capacity
 
     def acquire(self, error: ViError) -> int | None:
         """Spend the cost of retrying after ``error``; None when the budget is empty."""

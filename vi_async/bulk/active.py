@@ -75,7 +75,7 @@ class ActiveRuns:
         self._lock = anyio.Lock()
         self._taken_at: float | None = None  # None: never listed
         self._active: list[Run] = []
-        self.links_reported = False
+        self.links_reported: bool = False
 
     async def since(self, not_before: float) -> list[Run]:
         """Active runs, from a listing started at ``not_before`` (monotonic) or later."""

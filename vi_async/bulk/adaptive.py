@@ -61,15 +61,15 @@ class AdaptiveLimit:
     def __init__(self, ceiling: int, *, adaptive: bool = True) -> None:
         self.ceiling = ceiling
         self.adaptive = adaptive
-        self.limit = float(max(min(ceiling, 2), ceiling // 4) if adaptive else ceiling)
-        self.in_flight = 0
-        self.paused_until = 0.0
+        self.limit: float = float(max(min(ceiling, 2), ceiling // 4) if adaptive else ceiling)
+        self.in_flight: int = 0
+        self.paused_until: float = 0.0
         self.rate: float | None = None
         """Requests/s the job is paced at (None: not paced)."""
-        self.answers = 0
-        self.overloaded = 0
+        self.answers: int = 0
+        self.overloaded: int = 0
         """Answers that were 429 or 503."""
-        self.peak = int(self.limit)
+        self.peak: int = int(self.limit)
         self._slow_start = True
         self._decreased_at = -math.inf
         self._next_send = 0.0
@@ -81,7 +81,7 @@ class AdaptiveLimit:
         self._limited_since: float | None = None
         self._latency: float | None = None
         """Smoothed latency of healthy answers (never reset; sizes the paced limit)."""
-        self.closed = False
+        self.closed: bool = False
 
     def close(self) -> None:
         """The job ended: a task it left behind (a shared poller) is no longer paced."""

@@ -119,7 +119,7 @@ class FlowDeleter:
         self._active = ActiveRuns(self._runs)
         self._cut_short: dict[str, _Outcome] = {}
         self._quota = RetryQuota(0) if options.quota is None else options.quota
-        self.grace = Grace(options.cancel_grace)
+        self.grace: Grace = Grace(options.cancel_grace)
         self._if_match_honoured = False
 
     def interrupted(self, item: FlowRef) -> BulkItemResult:

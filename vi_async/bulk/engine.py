@@ -84,7 +84,7 @@ class Grace:
 
     def __init__(self, seconds: float = DEFAULT_CANCEL_GRACE) -> None:
         self.seconds = seconds
-        self.deadline = math.inf
+        self.deadline: float = math.inf
         self._scopes: set[anyio.CancelScope] = set()
 
     @property

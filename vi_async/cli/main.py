@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -395,6 +396,43 @@ def _quiet_stdout() -> None:
         os.close(devnull)
 
 
+def _run_interruptible(main: Coroutine[Any, Any, int]) -> int:
+    """``asyncio.run(main)`` where Ctrl-C cancels ``main`` (then raises KeyboardInterrupt),
+    as ``asyncio.run`` does from Python 3.11. On 3.10 the interrupt would otherwise
+    be raised wherever the loop happens to be, and a bulk job's in-flight deletes
+    would be dropped, not given their grace and reported."""
+    if sys.version_info >= (3, 11):
+        return asyncio.run(main)
+
+    async def guarded() -> int:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        interrupted = False
+
+        def interrupt() -> None:
+            nonlocal interrupted
+            interrupted = True
+            loop.remove_signal_handler(signal.SIGINT)  # a second Ctrl-C stops at once
+            if task is not None:
+                task.cancel()
+
+        try:
+            loop.add_signal_handler(signal.SIGINT, interrupt)
+        except (NotImplementedError, RuntimeError, ValueError):  # no handler here
+            return await main
+        try:
+            return await main
+        except asyncio.CancelledError:
+            if interrupted:
+                raise KeyboardInterrupt from None
+            raise
+        finally:
+            if not interrupted:
+                loop.remove_signal_handler(signal.SIGINT)
+
+    return asyncio.run(guarded())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (see ``EXIT_CODES``)."""
     try:
@@ -426,7 +464,7 @@ def _main(argv: list[str]) -> int:
         return run_demo(stale_flows=args.flows)
     ctx = Context(json=args.json, allow_skipped=getattr(args, "allow_skipped", False))
     try:
-        return asyncio.run(_run(args, ctx))
+        return _run_interruptible(_run(args, ctx))
     except KeyboardInterrupt:
         report = ctx.report
         if report is not None and not ctx.printed:

@@ -169,7 +169,7 @@ class JsonArray:
     """Print a JSON array item by item, so that long listings stream."""
 
     def __init__(self) -> None:
-        self.count = 0
+        self.count: int = 0
 
     def add(self, item: Any) -> None:
         """Print one element."""
@@ -194,7 +194,7 @@ class Table:
         self.columns = columns
         self.out = out
         self.indent = indent
-        self.rows = 0
+        self.rows: int = 0
         self._console = console(out)
 
     def _print(self, cells: Iterable[str], style: str = "") -> None:
@@ -357,9 +357,9 @@ class ProgressBar:
         self.rate = rate
         self.fmt = fmt
         self.count = count
-        self.stream = stream or sys.stderr
-        self.enabled = self.stream.isatty() if enabled is None else enabled
-        self.started = time.monotonic()
+        self.stream: IO[str] = stream or sys.stderr
+        self.enabled: bool = self.stream.isatty() if enabled is None else enabled
+        self.started: float = time.monotonic()
         self._progress: Progress | None = None
         self._task: TaskID | None = None
 
@@ -413,9 +413,9 @@ class LiveStatus:
         self, label: str, *, stream: IO[str] | None = None, enabled: bool | None = None
     ) -> None:
         self.label = label
-        self.stream = stream or sys.stderr
-        self.enabled = self.stream.isatty() if enabled is None else enabled
-        self.started = time.monotonic()
+        self.stream: IO[str] = stream or sys.stderr
+        self.enabled: bool = self.stream.isatty() if enabled is None else enabled
+        self.started: float = time.monotonic()
         self._text: str | None = None
         self._bar = ProgressBar(
             label, rate=False, stream=self.stream, enabled=self.enabled, count=False

@@ -51,7 +51,7 @@ from vi_async.local.responses import error_response, json_response
 from vi_async.local.state import STATE, LocalState
 from vi_async.local.validation import JsonObject, check_id
 
-logger = logging.getLogger("vi_async.local")
+logger: logging.Logger = logging.getLogger("vi_async.local")
 ERROR_LOG = web.AppKey("vi_local_error_log", ErrorLog)
 
 REQUEST_ID_HEADER = "X-Request-Id"

@@ -166,7 +166,7 @@ class Artifact:
 
     def __init__(self, key: ArtifactKey) -> None:
         self.key = key
-        self.etag = key.etag
+        self.etag: str = key.etag
         self.hashes: dict[str, str] | None = None
         """The archive's hashes, once ``compute_hashes`` finished."""
         self._pattern = _Pattern(key.etag)

@@ -52,7 +52,7 @@ class ErrorLog:
         self._listener: QueueListener | None = None
         self._window_start = -float("inf")
         self._logged = 0
-        self.suppressed = 0
+        self.suppressed: int = 0
 
     def start(self) -> None:
         """Start the listener thread that writes the records."""

@@ -35,8 +35,8 @@ class ApiError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-        self.code = code or code_for_status(status)
-        self.headers = dict(headers or {})
+        self.code: str = code or code_for_status(status)
+        self.headers: dict[str, str] = dict(headers or {})
 
 
 def code_for_status(status: int) -> str:

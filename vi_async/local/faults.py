@@ -249,9 +249,9 @@ class FaultInjector:
     def __init__(self, config: FaultConfig | None = None, rules: RuleBook | None = None) -> None:
         """Start with ``config`` (default: no faults) and the scripted ``rules``."""
         self.config = config or FaultConfig()
-        self.rules = rules or RuleBook()
-        self.stopping = asyncio.Event()
-        self.rate_limited = 0
+        self.rules: RuleBook = rules or RuleBook()
+        self.stopping: asyncio.Event = asyncio.Event()
+        self.rate_limited: int = 0
         """Requests answered 429 by the rate limit since the server started."""
 
     @property
@@ -266,7 +266,7 @@ class FaultInjector:
         self._paths = check_paths_pattern(value.paths) if value.paths else None
         self._tokens = value.rate_limit_burst
         self._filled_at = time.monotonic()
-        self.blob_faults = 0
+        self.blob_faults: int = 0
 
     def blob_fault(self, method: str, path: str, range_header: str | None) -> str | None:
         """The storage fault drawn for one blob request: reset, corrupt, expired or None."""

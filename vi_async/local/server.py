@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import threading
 from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from aiohttp import web
 
@@ -33,6 +36,16 @@ from vi_async.local.tls import ServerTLS
 from vi_async.local.validation import check_id
 
 SHUTDOWN_TIMEOUT = 2.0
+if TYPE_CHECKING:
+    import ssl
+
+    from vi_async import Client
+
+if sys.version_info >= (3, 11):
+    from typing import Self, Unpack
+elif TYPE_CHECKING:  # typing_extensions is no dependency: type checkers ship it
+    from typing_extensions import Self, Unpack
+
 #: Seconds a client has to send a request's headers, or its body, or to reuse an idle
 #: connection, before the server closes the connection.
 READ_TIMEOUT = 30.0
@@ -73,6 +86,28 @@ def _check_settings(
         check_secret_key(secret_key)
     if organization_id is not None:
         check_id(organization_id, "organization id")
+
+
+class ClientOptions(TypedDict, total=False):
+    """The keyword options of ``vi_async.Client`` that :meth:`LocalServer.client`
+    passes on (every one optional; see ``Client`` for their meaning and defaults)."""
+
+    timeout: float
+    max_retries: int
+    retry_deadline: float | None
+    max_retry_after: float
+    max_connections: int
+    retry_base_delay: float
+    max_response_bytes: int
+    cancel_grace: float
+    event_hooks: Mapping[str, Sequence[Callable[[Any], Any]]] | None
+    trace_configs: Sequence[Any] | None
+    tracing: bool | None
+    proxy: str | None
+    trust_env: bool
+    verify: bool | str | os.PathLike[str] | ssl.SSLContext
+    cert: str | tuple[str, str] | None
+    read_timeout: float | None
 
 
 class LocalServer(SeedingMixin, ControlMixin):
@@ -153,11 +188,11 @@ class LocalServer(SeedingMixin, ControlMixin):
             ApiError: A 400 for an invalid ``organization_id``.
         """
         _check_settings(read_timeout, admin_token, secret_key, organization_id)
-        self.admin_token = admin_token or new_admin_token()
+        self.admin_token: str = admin_token or new_admin_token()
         self.read_timeout = read_timeout
-        self.db_path = str(db_path)
+        self.db_path: str = str(db_path)
         self.host = host
-        self.port = port
+        self.port: int = port
         self._strict = bool(strict)
         self._schedule = schedule or RunSchedule()
         self._faults = faults or FaultConfig()
@@ -259,7 +294,11 @@ class LocalServer(SeedingMixin, ControlMixin):
         return 0 if runner is None or runner.server is None else len(runner.server.connections)
 
     def admin_headers(self) -> dict[str, str]:
-        """The header unlocking the ``/_local/`` admin routes (see :mod:`vi_async.local.admin`)."""
+        """The header unlocking the ``/_local/`` admin routes (see :mod:`vi_async.local.admin`).
+
+        Returns:
+            The header's name and the server's ``admin_token``.
+        """
         from vi_async.local.admin import ADMIN_HEADER
 
         return {ADMIN_HEADER: self.admin_token}
@@ -289,8 +328,16 @@ class LocalServer(SeedingMixin, ControlMixin):
             self._state.faults.rate_limited = 0
 
     def env(self) -> dict[str, str]:
-        """The environment variables pointing a Vi client at this server (with
-        ``SSL_CERT_FILE`` naming ``ca_path`` when it serves HTTPS with its own CA)."""
+        """The environment variables pointing a Vi client at this server.
+
+        Returns:
+            DATATURE_VI_API_ENDPOINT, DATATURE_VI_ORGANIZATION_ID and
+            DATATURE_VI_SECRET_KEY (and ``SSL_CERT_FILE`` naming ``ca_path`` when
+            the server serves HTTPS with its own CA).
+
+        Raises:
+            RuntimeError: The server is not running.
+        """
         env = {
             "DATATURE_VI_API_ENDPOINT": self.endpoint,
             "DATATURE_VI_ORGANIZATION_ID": self.organization_id,
@@ -300,10 +347,18 @@ class LocalServer(SeedingMixin, ControlMixin):
             env["SSL_CERT_FILE"] = self.ca_path
         return env
 
-    def client(self, **kwargs: Any) -> Any:
-        """A ``vi_async.Client`` bound to this server (extra kwargs are passed on;
-        ``verify`` is ``ca_path`` by default when it serves HTTPS with its own CA)."""
-        from vi_async import Client  # type: ignore[attr-defined,unused-ignore]
+    def client(self, **kwargs: Unpack[ClientOptions]) -> Client:
+        """A ``vi_async.Client`` bound to this server: its endpoint and credentials.
+
+        Args:
+            **kwargs: Other options of ``vi_async.Client`` (:class:`ClientOptions`);
+                ``verify`` is ``ca_path`` by default when the server serves HTTPS
+                with its own CA.
+
+        Returns:
+            A new client (close it, or use it as ``async with server.client() as client:``).
+        """
+        from vi_async import Client
 
         if self.ca_path is not None:
             kwargs.setdefault("verify", self.ca_path)
@@ -317,7 +372,13 @@ class LocalServer(SeedingMixin, ControlMixin):
     # -- lifecycle (async) ------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the database and start serving on the current event loop."""
+        """Open the database and start serving on the current event loop.
+
+        Raises:
+            RuntimeError: The server is already running.
+            OSError: The port cannot be bound.
+            sqlite3.Error: The database cannot be opened.
+        """
         if self._runner is not None:
             raise RuntimeError("the server is already running")
         store = Store(self.db_path, clock=self._clock)
@@ -382,8 +443,12 @@ class LocalServer(SeedingMixin, ControlMixin):
             self._state = None
             await state.store.close()
 
-    async def __aenter__(self) -> LocalServer:
-        """Start the server on the current loop."""
+    async def __aenter__(self) -> Self:
+        """Start the server on the current loop (see :meth:`start`).
+
+        Returns:
+            The server, running.
+        """
         await self.start()
         return self
 
@@ -398,8 +463,15 @@ class LocalServer(SeedingMixin, ControlMixin):
 
     # -- lifecycle (thread) -------------------------------------------------------------
 
-    def __enter__(self) -> LocalServer:
-        """Start the server on a background thread with its own event loop."""
+    def __enter__(self) -> Self:
+        """Start the server on a background thread with its own event loop.
+
+        Returns:
+            The server, running.
+
+        Raises:
+            RuntimeError: The server is already running on a thread.
+        """
         if self._thread is not None:
             raise RuntimeError("the server is already running")
         ready = threading.Event()

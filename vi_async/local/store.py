@@ -33,6 +33,33 @@ _UNAVAILABLE = {
     "SQLITE_LOCKED": "the database is locked",
     "SQLITE_CANTOPEN": "the database file cannot be opened",
 }
+#: SQLite's text for each of those codes (sqlite3_errstr), for Python 3.10, whose
+#: errors carry neither ``sqlite_errorname`` nor ``sqlite_errorcode`` (3.11+).
+_MESSAGES = {
+    "attempt to write a readonly database": "SQLITE_READONLY",
+    "database or disk is full": "SQLITE_FULL",
+    "disk I/O error": "SQLITE_IOERR",
+    "database table is locked": "SQLITE_LOCKED",
+    "database is locked": "SQLITE_BUSY",
+    "unable to open database file": "SQLITE_CANTOPEN",
+}
+
+
+def error_name(exc: sqlite3.Error) -> str:
+    """SQLite's name for the error (``SQLITE_FULL``), or "" when it is not known.
+
+    Args:
+        exc: What SQLite raised.
+
+    Returns:
+        ``exc.sqlite_errorname`` (Python 3.11+); on older Pythons, the name whose
+        message ``exc`` carries, or "".
+    """
+    name = getattr(exc, "sqlite_errorname", None)
+    if isinstance(name, str) and name:
+        return name
+    message = str(exc)
+    return next((code for text, code in _MESSAGES.items() if text in message), "")
 
 
 def unavailable(exc: sqlite3.Error) -> ApiError | None:
@@ -44,7 +71,7 @@ def unavailable(exc: sqlite3.Error) -> ApiError | None:
     Returns:
         The error to answer (read-only, full, I/O, locked), or None for other errors.
     """
-    name = getattr(exc, "sqlite_errorname", "") or ""
+    name = error_name(exc)
     for prefix, cause in _UNAVAILABLE.items():
         if name == prefix or name.startswith(prefix + "_"):
             return ApiError(

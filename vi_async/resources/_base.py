@@ -17,7 +17,17 @@ T = TypeVar("T")
 
 
 def coerce_pagination(pagination: PaginationParams | dict[str, Any] | None) -> PaginationParams:
-    """Accept PaginationParams, a dict of its fields, or None (defaults)."""
+    """The pagination a user passed, as PaginationParams.
+
+    Args:
+        pagination: PaginationParams, a dict of its fields, or None (the defaults).
+
+    Returns:
+        The PaginationParams.
+
+    Raises:
+        TypeError: ``pagination`` is of another type, or the dict has an unknown key.
+    """
     if pagination is None:
         return PaginationParams()
     if isinstance(pagination, PaginationParams):
@@ -30,7 +40,17 @@ def coerce_pagination(pagination: PaginationParams | dict[str, Any] | None) -> P
 
 
 def metadata_body(metadata: dict[str, str] | None) -> dict[str, Any] | None:
-    """The wire form of user metadata: ``{"attributes": {...}}`` of strings."""
+    """The wire form of user metadata.
+
+    Args:
+        metadata: The user's metadata: strings by string, or None.
+
+    Returns:
+        ``{"attributes": {...}}``, or None for None.
+
+    Raises:
+        TypeError: ``metadata`` is not a dict of strings.
+    """
     if metadata is None:
         return None
     if not isinstance(metadata, dict):
@@ -42,7 +62,18 @@ def metadata_body(metadata: dict[str, str] | None) -> dict[str, Any] | None:
 
 
 def request_body(spec: Any, metadata: dict[str, str] | None) -> dict[str, Any]:
-    """A ``{"spec"?, "metadata"?}`` body; ``spec`` must already be in wire form."""
+    """A create or update body: ``{"spec"?, "metadata"?}``.
+
+    Args:
+        spec: The spec, already in wire form (None: left out).
+        metadata: The user's metadata (None: left out).
+
+    Returns:
+        The JSON body.
+
+    Raises:
+        TypeError: ``metadata`` is not a dict of strings.
+    """
     body: dict[str, Any] = {}
     if spec is not None:
         body["spec"] = spec
@@ -60,7 +91,20 @@ class Resource:
     namespace: str | None = None
     """The ``client.<namespace>`` name when it is not the collection (spans: ``vi.models.list``)."""
 
-    def __init__(self, transport: Transport) -> None:
+    _transport: Transport
+
+    def __init__(self, transport: object) -> None:
+        """Bind to a client's transport: the client makes its resources (``client.flows``).
+
+        Args:
+            transport: The client's HTTP transport (private: not part of the API).
+
+        Raises:
+            TypeError: ``transport`` is not a client's transport.
+        """
+        if not isinstance(transport, Transport):
+            name = type(self).__name__
+            raise TypeError(f"{name} is made by a Client: use its attribute, not {name}()")
         self._transport = transport
 
     def _path(self, resource_id: str, *, name: str | None = None) -> str:
@@ -121,7 +165,19 @@ class Resource:
 
 
 def decode(response: Response, cls: type[T]) -> T:
-    """Structure a response body into ``cls``; typed error when it does not fit."""
+    """Structure a response body into ``cls``.
+
+    Args:
+        response: The API's answer.
+        cls: The model class its body holds.
+
+    Returns:
+        The decoded model.
+
+    Raises:
+        ViDecodeError: The body does not fit ``cls`` (with the answer's status and
+            request id).
+    """
     try:
         return structure(response.data, cls)
     except ViDecodeError as exc:
@@ -152,7 +208,17 @@ def check_answer_id(response: Response, name: str, asked: str, answered: object)
 
 
 def page_items(response: Response) -> tuple[list[Any], str | None]:
-    """A list page's raw items and next-page token, checking the envelope."""
+    """A list page's raw items and next-page token, checking the envelope.
+
+    Args:
+        response: The API's answer to a list request.
+
+    Returns:
+        The raw items, and the next page's token (None on the last page).
+
+    Raises:
+        ViDecodeError: The body is not a page object with an ``items`` list.
+    """
     data = response.data
     if not isinstance(data, dict) or not isinstance(data.get("items"), list):
         raise ViDecodeError(
@@ -165,7 +231,19 @@ def page_items(response: Response) -> tuple[list[Any], str | None]:
 
 
 def decode_page(response: Response, page_type: Any) -> Any:  # returns page_type
-    """Structure a list page, checking the envelope first."""
+    """Structure a list page, checking the envelope and the items' kind first.
+
+    Args:
+        response: The API's answer to a list request.
+        page_type: ``Page[X]`` for the model class ``X`` of the items.
+
+    Returns:
+        The decoded ``Page[X]``.
+
+    Raises:
+        ViDecodeError: The envelope is wrong, an item is of another kind, or an
+            item does not fit ``X``.
+    """
     page_items(response)
     data = response.data
     expected = kind_of(page_type.__args__[0])

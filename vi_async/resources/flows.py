@@ -10,7 +10,6 @@ import attrs
 
 from .._constants import DEFAULT_CONCURRENCY
 from .._convert import patch_to_wire, spec_to_wire
-from .._http.transport import Transport
 from .._observe.otel import traced
 from .._validate import new_id
 from ..bulk.delete import FlowRef, delete_flows
@@ -38,11 +37,17 @@ class FlowsResource(Resource):
     collection = "flows"
     id_name = "flow_id"
 
-    def __init__(self, transport: Transport, runs: RunsResource | None = None) -> None:
+    def __init__(self, transport: object, runs: RunsResource | None = None) -> None:
+        """Bind to a client's transport (the client makes ``client.flows``).
+
+        Args:
+            transport: The client's HTTP transport (private: not part of the API).
+            runs: The client's runs resource, shared so that a run is polled once.
+        """
         super().__init__(transport)
         # The client's runs resource: bulk deletes kill and wait for runs through it,
         # so a run waited on by the user and by a bulk job is polled once.
-        self._runs = RunsResource(transport) if runs is None else runs
+        self._runs = RunsResource(self._transport) if runs is None else runs
 
     def list(self, pagination: PaginationParams | dict[str, Any] | None = None) -> AsyncPager[Flow]:
         """All flows of the organization, oldest first.

@@ -28,7 +28,7 @@ class ModelsResource(Resource):
 
     collection = "runs"
     id_name = "run_id"
-    namespace = "models"
+    namespace: str | None = "models"
 
     def _outputs(self, run_id: str, ckpt: str | None = None) -> str:
         path = self._path(run_id) + "/outputs"

@@ -13,7 +13,7 @@ import anyio
 from .._constants import DEFAULT_WAIT_TIMEOUT, MAX_PAGE_SIZE
 from .._convert import spec_to_wire, structure
 from .._http import json as _json
-from .._http.transport import Response, Transport
+from .._http.transport import Response
 from .._observe.otel import traced
 from .._runs.logs import read_logs
 from .._runs.phases import FAILED_PHASES, Phases, phase_filter, phase_set
@@ -60,15 +60,20 @@ class RunsResource(Resource):
     collection = "runs"
     id_name = "run_id"
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: object) -> None:
+        """Bind to a client's transport (the client makes ``client.runs``).
+
+        Args:
+            transport: The client's HTTP transport (private: not part of the API).
+        """
         super().__init__(transport)
         self._poller = ListPoller(
             self._get_raw,
             self._fetch_page,
             _parse_page,
             lambda raw: structure(raw, Run),
-            max_concurrent_polls=transport.config.max_connections,
-            outage_limit=transport.config.retry_deadline,
+            max_concurrent_polls=self._transport.config.max_connections,
+            outage_limit=self._transport.config.retry_deadline,
         )
         self._waiter = RunWaiter(self._poller)
 
