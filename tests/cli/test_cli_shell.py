@@ -7,12 +7,16 @@ from __future__ import annotations
 import argparse
 import io
 import logging
+import os
+import pty
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 
+import anyio
 import pytest
-from cli_support import cli
+from cli_support import clean_env, cli
 
 from vi_async import __version__
 from vi_async.cli import build_parser
@@ -25,6 +29,30 @@ from vi_async.local import LocalServer
 from vi_async.local.cli import build_parser as local_parser
 
 LONG_NAME = "a-flow-name-much-longer-than-any-column-could-show-" * 2
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _on_terminal(env: dict[str, str], *args: str) -> str:
+    """What the command prints on a terminal (a pty as stdout and stderr)."""
+    master, slave = pty.openpty()
+    with subprocess.Popen(
+        [sys.executable, "-m", "vi_async", *args], env=env, stdout=slave, stderr=slave
+    ) as proc:
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(master)
+        proc.wait(timeout=30)
+    return b"".join(chunks).decode().replace("\r\n", "\n")
 
 
 def _parsers(
@@ -95,23 +123,23 @@ def test_local_server_version() -> None:
     assert done.returncode == 0 and done.stdout == f"vi-async {__version__}\n"
 
 
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
 def test_table_never_cuts_an_id(monkeypatch: pytest.MonkeyPatch) -> None:
     long_id = "flow-" + "x" * 60
     for width, headers in [(120, 4), (70, 4), (60, 3), (50, 2), (40, 1)]:
         monkeypatch.setenv("COLUMNS", str(width))
-        out = io.StringIO()
+        out = _Terminal()
         table = Table(RESULT_COLUMNS, out=out)
         table.row("f" * 36, LONG_NAME, "deleted", "a reason " * 10)
         table.row(long_id, "short", "skipped", "active run")
-        header, first, second = out.getvalue().splitlines()
+        header, first, second = ANSI.sub("", out.getvalue()).splitlines()
         assert len(header.split()) - 1 == headers, (width, header)  # "FLOW ID": 2 words
         assert len(first) <= width and first.startswith("f" * 36)
         assert second.startswith(long_id)  # wider than the line, and whole
-
-
-class _Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
 
 
 @pytest.mark.anyio
@@ -136,10 +164,14 @@ async def test_narrow_listings_debug_and_empty(vi_server: LocalServer) -> None:
         empty = await cli(vi_server, group, "list")
         assert (empty.code, empty.out, empty.err) == (0, "", "")
     flows = await vi_server.seed_flows(3, name_prefix=LONG_NAME)
+    env = {**clean_env(vi_server.env()), "COLUMNS": "60"}
+    on_pipe = await cli(vi_server, "flows", "list", env={"COLUMNS": "60"})
+    assert on_pipe.out.split("\n")[0].split() == ["FLOW", "ID", "NAME", "CREATED", "BLOCKS"]
     for width in (60, 40):
-        narrow = await cli(vi_server, "flows", "list", env={"COLUMNS": str(width)})
-        lines = narrow.out.splitlines()
-        assert [line.split()[0] for line in lines[1:]] == flows, narrow.out
+        env["COLUMNS"] = str(width)
+        text = await anyio.to_thread.run_sync(_on_terminal, env, "flows", "list")
+        lines = ANSI.sub("", text).splitlines()
+        assert [line.split()[0] for line in lines[1:]] == flows, text
         assert all(len(line) <= width for line in lines)
     assert lines[0] == "FLOW ID"  # at 40 columns only the id is left
     debug = await cli(vi_server, "flows", "list", "-v", "--json", "--limit", "1")

@@ -5,13 +5,12 @@ holds what users copy (a flow, run or checkpoint id), printed whole even when
 it is longer than its column; on a narrow terminal the other columns give way
 first: those marked ``shrink`` (names, reasons) are cut down to
 ``MIN_WIDTH``, then columns are dropped from the right until a row fits. For a
-pipe nothing is cut (unless ``COLUMNS`` is set, which is honoured as on a
-terminal). Every cell is made safe for a terminal (``terminal.safe``).
+pipe nothing is cut, whatever ``COLUMNS`` says (a script reads whole rows).
+Every cell is made safe for a terminal (``terminal.safe``).
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterable, Sequence
 from typing import IO
@@ -52,13 +51,13 @@ def console(stream: IO[str] | None = None) -> Console:
             that output goes above a live bar).
 
     Returns:
-        The console: as wide as the terminal (or ``COLUMNS``), else ``PIPE_WIDTH``.
+        The console: as wide as the terminal (``COLUMNS`` if set), else
+        ``PIPE_WIDTH``.
     """
     target = stream if stream is not None else sys.stdout
-    sized = target.isatty() or os.environ.get("COLUMNS", "").isdigit()
     return _Console(
         file=stream,
-        width=None if sized else PIPE_WIDTH,
+        width=None if target.isatty() else PIPE_WIDTH,
         markup=False,
         emoji=False,
         highlight=False,

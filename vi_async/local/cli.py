@@ -9,7 +9,7 @@ import signal
 import sys
 from collections.abc import Iterable, Sequence
 
-from vi_async._version import __version__
+from vi_async import __version__
 from vi_async.local.admin import ADMIN_HEADER
 from vi_async.local.engine import RunSchedule
 from vi_async.local.faults import FaultConfig
