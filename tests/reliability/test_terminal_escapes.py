@@ -56,7 +56,8 @@ def _tty(env: dict[str, str], *args: str) -> str:
     master, slave = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "vi_async", *args],
-        env=env,
+        # wide enough that no name is cut (on a narrow terminal names give way to ids)
+        env={**env, "COLUMNS": "160"},
         stdin=subprocess.DEVNULL,
         stdout=slave,
         stderr=slave,

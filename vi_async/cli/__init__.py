@@ -7,6 +7,7 @@
     vi-async models list RUN_ID | download RUN_ID [--ckpt ID] [--dir DIR]
     vi-async local [--port 8700 --db vi-local.sqlite ...]   # the local Vi server
     vi-async demo                                           # the SDK tour, no account needed
+    vi-async completion bash|zsh|fish                       # a shell completion script
 
 Credentials come from DATATURE_VI_SECRET_KEY, DATATURE_VI_ORGANIZATION_ID and
 DATATURE_VI_API_ENDPOINT, or from ``--secret-key`` / ``--organization-id`` /

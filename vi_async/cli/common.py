@@ -52,6 +52,9 @@ async def print_items(
 ) -> None:
     """Print items as they arrive: a table, or one JSON array with ``--json``.
 
+    No items print nothing on stdout (``[]`` with ``--json``); a note says so
+    on stderr when it is a terminal.
+
     The JSON array is closed however the listing ends, so stdout is always one
     valid JSON document (a listing that failed half way still exits non-zero,
     with the error on stderr).
@@ -76,8 +79,8 @@ async def print_items(
     finally:
         if ctx.json:
             array.close()
-    if not ctx.json and shown == 0:
-        echo("(none)")
+    if not ctx.json and shown == 0 and sys.stderr.isatty():
+        echo(f"no {view.plural}", err=True)  # stdout stays empty: nothing to parse
 
 
 def show(obj: Flow | Run, ctx: Context) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -22,8 +23,9 @@ from .._constants import DEFAULT_CONCURRENCY
 from .._version import __version__
 from ..bulk.options import ON_ACTIVE_RUN
 from ..models import RunPhase
+from .completion import SHELLS
 from .durations import parse_duration
-from .terminal import echo
+from .terminal import echo, safe
 
 if TYPE_CHECKING:
     from ..bulk.report import BulkReport
@@ -109,6 +111,10 @@ def _common() -> argparse.ArgumentParser:
     common.add_argument(
         "--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts"
     )
+    common.add_argument(
+        "-v", "--debug", action="store_true", default=argparse.SUPPRESS,
+        help="log requests, retries and timings to stderr (secrets masked)",
+    )  # fmt: skip
     return common
 
 
@@ -142,6 +148,20 @@ def _concurrency_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _listing_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--limit", type=_positive_int, default=None, metavar="N", help="print at most N"
+    )
+    parser.add_argument(
+        "--page-size", type=_positive_int, default=100, metavar="N",
+        help="fetch N per request (default 100)",
+    )  # fmt: skip
+
+
+def _training_project_option(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("--training-project", metavar="ID", help=help)
+
+
 def _attr_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--attr", action="append", default=[], metavar="KEY=VALUE", help="metadata (repeat)"
@@ -155,10 +175,9 @@ def _flows(
         dest="action", required=True, metavar="ACTION"
     )
     p = flows.add_parser("list", parents=common, help="list flows, oldest first")
-    p.add_argument("--limit", type=_positive_int, default=None)
-    p.add_argument("--page-size", type=_positive_int, default=100)
+    _listing_options(p)
     p = flows.add_parser("get", parents=common, help="show one flow")
-    p.add_argument("flow_id")
+    p.add_argument("flow_id", help="the flow's id")
     p = flows.add_parser(
         "create",
         parents=common,
@@ -169,10 +188,10 @@ def _flows(
     )
     p.add_argument("--name", help="the flow's name")
     p.add_argument("--spec", metavar="FILE", help="a FlowSpec as a JSON object ('-': stdin)")
-    p.add_argument("--training-project")
+    _training_project_option(p, "the training project the flow belongs to")
     _attr_option(p)
     p = flows.add_parser("delete", parents=common, help="delete flows by id ('-': ids on stdin)")
-    p.add_argument("flow_ids", nargs="+", metavar="FLOW_ID")
+    p.add_argument("flow_ids", nargs="+", metavar="FLOW_ID", help="flow ids ('-': read stdin)")
     _bulk_options(p)
     p = flows.add_parser(
         "cleanup",
@@ -184,7 +203,7 @@ def _flows(
     )
     p.add_argument("--older-than", type=_duration, help="created more than e.g. 7d, 12h, 30m ago")
     p.add_argument("--name", help="glob on the flow name, e.g. 'tmp-*' (case-sensitive)")
-    p.add_argument("--training-project")
+    _training_project_option(p, "only flows of this training project")
     p.add_argument("--all", action="store_true", help="no filter: delete every flow")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p.add_argument(
@@ -201,7 +220,7 @@ def _flows(
         description="Show the plan, ask, then delete its flows; a flow changed since the "
         "plan is skipped, one already gone is reported not found.",
     )
-    p.add_argument("plan_file", metavar="PLAN")
+    p.add_argument("plan_file", metavar="PLAN", help="the plan file (JSON)")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     _concurrency_option(p)
     _allow_skipped_option(p)
@@ -219,20 +238,19 @@ def _runs(
         "--status", action="append", type=_phase, metavar="PHASE",
         help=f"keep runs in this phase (repeat; any case): {phases}",
     )  # fmt: skip
-    p.add_argument("--limit", type=_positive_int, default=None)
-    p.add_argument("--page-size", type=_positive_int, default=100)
+    _listing_options(p)
     p = runs.add_parser("get", parents=common, help="show one run")
-    p.add_argument("run_id")
+    p.add_argument("run_id", help="the run's id")
     p = runs.add_parser("create", parents=common, help="start a run of a flow")
-    p.add_argument("flow_id")
-    p.add_argument("--training-project")
+    p.add_argument("flow_id", help="the flow to run")
+    _training_project_option(p, "the run's training project")
     _attr_option(p)
     p.add_argument(
         "--wait", action="store_true", help="wait until it ends (exit 1 unless it succeeded)"
     )
     p.add_argument("--timeout", type=_positive_float, default=None, help="seconds to wait at most")
     p = runs.add_parser("wait", parents=common, help="wait for runs (exit 1 unless all succeeded)")
-    p.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+    p.add_argument("run_ids", nargs="+", metavar="RUN_ID", help="the runs to wait for")
     p.add_argument("--timeout", type=_positive_float, default=None, help="seconds to wait at most")
     p = runs.add_parser(
         "watch",
@@ -253,13 +271,13 @@ def _runs(
         "--timeout", type=_positive_float, default=None, help="stop after this many seconds"
     )
     p = runs.add_parser("logs", parents=common, help="print a run's log")
-    p.add_argument("run_id")
+    p.add_argument("run_id", help="the run's id")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing until it ends")
     p.add_argument("--tail", type=int, default=100, help="last N lines (-1: all; default 100)")
     p = runs.add_parser("kill", parents=common, help="stop a run (idempotent)")
-    p.add_argument("run_id")
+    p.add_argument("run_id", help="the run's id")
     p = runs.add_parser("delete", parents=common, help="delete a run")
-    p.add_argument("run_id")
+    p.add_argument("run_id", help="the run's id")
 
 
 def _exit_codes_help() -> str:
@@ -280,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.set_defaults(
         endpoint=None, organization_id=None, secret_key=None, json=False,
-        proxy=None, ca_bundle=None, insecure=False,
+        proxy=None, ca_bundle=None, insecure=False, debug=False,
     )  # fmt: skip
     parser.add_argument("--version", action="version", version=f"vi-async {__version__}")
     sub = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
@@ -294,6 +312,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("local", add_help=False, help="run the local Vi server (see: local --help)")
     demo = sub.add_parser("demo", help="a tour of the SDK on an embedded local server")
     demo.add_argument("--flows", type=_positive_int, default=150, help="stale flows to clean up")
+    completion = sub.add_parser(
+        "completion",
+        help="print a shell completion script",
+        description='Print a completion script: eval "$(vi-async completion bash)" in '
+        "~/.bashrc (zsh: the same with zsh), or vi-async completion fish | source.",
+    )
+    completion.add_argument("shell", choices=SHELLS, help="the shell to complete in")
     return parser
 
 
@@ -433,6 +458,48 @@ def _run_interruptible(main: Coroutine[Any, Any, int]) -> int:
     return asyncio.run(guarded())
 
 
+def _first_word(argv: list[str]) -> int:
+    """Where the command starts in ``argv`` (its length when there is none)."""
+    return next((i for i, word in enumerate(argv) if not word.startswith("-")), len(argv))
+
+
+def _completion_script(shell: str) -> str:
+    from ..local.cli import build_parser as local_parser
+    from .completion import script
+
+    return script(shell, build_parser(), extra={"local": local_parser("vi-async local")})
+
+
+class _MaskedFormatter(logging.Formatter):
+    """Log lines with every secret masked and made safe for a terminal.
+
+    The given key is masked even where it does not look like one (without the
+    ``dtvi_`` prefix); a line may quote a server's message, hence ``safe``.
+    """
+
+    def __init__(self, key: str) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self.key = key
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as one masked, escaped line (a traceback keeps its lines)."""
+        from .._mask import mask
+
+        text = mask(super().format(record))
+        return safe(text.replace(self.key, "***") if self.key else text, lines=True)
+
+
+def _debug_log(args: argparse.Namespace) -> None:
+    """``-v/--debug``: the SDK's log records, at every level, on stderr."""
+    from .._observe.logging import LOGGER_NAME
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_MaskedFormatter(args.secret_key or os.environ.get(ENV_SECRET_KEY) or ""))
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (see ``EXIT_CODES``)."""
     try:
@@ -447,7 +514,7 @@ def _main(argv: list[str]) -> int:
         from ..local.cli import main as local_main
 
         return local_main(argv[1:], prog="vi-async local")
-    if argv == ["--version"]:  # answers without the cli extra
+    if "--version" in argv[: _first_word(argv)]:  # answers without the cli extra
         echo(f"vi-async {__version__}")
         return EXIT_OK
     if not _has_extra():
@@ -458,6 +525,11 @@ def _main(argv: list[str]) -> int:
     from ..errors import InvalidIdError, ViConfigError, ViError, ViPlanError
     from .common import Context, UsageError
 
+    if args.group == "completion":
+        echo(_completion_script(args.shell), end="")
+        return EXIT_OK
+    if args.debug:
+        _debug_log(args)
     if args.group == "demo":
         from .demo import run_demo
 

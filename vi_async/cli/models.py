@@ -19,7 +19,7 @@ def add_parser(
         dest="action", required=True, metavar="ACTION"
     )
     p = models.add_parser("list", parents=common, help="list a run's checkpoints, oldest first")
-    p.add_argument("run_id")
+    p.add_argument("run_id", help="the run's id")
     p = models.add_parser(
         "download",
         parents=common,
@@ -27,7 +27,7 @@ def add_parser(
         description="Download, verify and extract a checkpoint; resumes an interrupted "
         "download, and does nothing when it is already on disk.",
     )
-    p.add_argument("run_id")
+    p.add_argument("run_id", help="the run's id")
     p.add_argument("--ckpt", default=None, help="checkpoint id (default: the latest)")
     p.add_argument("--dir", default=None, help="save directory (default ~/.datature/vi/models)")
     p.add_argument("--overwrite", action="store_true", help="download even if already on disk")

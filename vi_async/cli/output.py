@@ -2,9 +2,10 @@
 tables, JSON, durations, progress bars with rate and ETA, and a live status
 with a moving timer.
 
-Tables stream (one row at a time, fixed column widths) so that long listings
-show as they arrive. Bars and the live status are drawn on stderr, and only
-when it is a terminal; elsewhere a status prints plain lines, one per change.
+Tables stream (one row at a time, fixed column widths; ids never cut, see
+``table``) so that long listings show as they arrive. Bars and the live status
+are drawn on stderr, and only when it is a terminal; elsewhere a status prints
+plain lines, one per change.
 JSON goes straight to stdout, never through rich (no markup, no wrapping).
 """
 
@@ -13,13 +14,11 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 from typing import IO, Any, Generic, TypeVar
 
 import attrs
-from rich.console import Console
-from rich.padding import Padding
 from rich.progress import (
     BarColumn,
     Progress,
@@ -31,13 +30,13 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table as RichTable
 from rich.text import Text
 
 from .._convert import converter
 from ..bulk.report import BulkItemResult
 from ..models import Flow, Model, Run, RunEvent
 from .durations import format_duration, parse_duration
+from .table import Column, Table, _Console, console
 from .terminal import safe
 
 __all__ = [
@@ -50,6 +49,7 @@ __all__ = [
     "RUN_COLUMNS",
     "RUN_VIEW",
     "BulkProgressBar",
+    "Column",
     "JsonArray",
     "LiveStatus",
     "ProgressBar",
@@ -77,33 +77,6 @@ __all__ = [
 T = TypeVar("T")
 
 NAME_WIDTH = 32
-#: Width of output that is not a terminal: rows are never wrapped or cut for a pipe.
-PIPE_WIDTH = 1000
-
-
-class _Console(Console):
-    """A rich Console that lets a closed pipe surface as BrokenPipeError (rich's
-    own handler exits with status 1), so the entry point ends quietly."""
-
-    def on_broken_pipe(self) -> None:
-        """Raise instead of exiting."""
-        raise BrokenPipeError
-
-
-def console(stream: IO[str] | None = None) -> Console:
-    """A rich Console on ``stream`` (default: sys.stdout, looked up at each write,
-    so that output goes above a live bar). No markup, emoji or highlighting: cells
-    are printed as given."""
-    target = stream if stream is not None else sys.stdout
-    terminal = target.isatty()
-    return _Console(
-        file=stream,
-        width=None if terminal else PIPE_WIDTH,
-        markup=False,
-        emoji=False,
-        highlight=False,
-        soft_wrap=False,
-    )
 
 
 def when(ms: int) -> str:
@@ -182,48 +155,19 @@ class JsonArray:
         print("[]" if self.count == 0 else "\n]", flush=True)
 
 
-class Table:
-    """A table printed row by row (a bold header first), so long listings stream.
-
-    ``columns`` are (header, width) pairs; width 0 is "as wide as the text".
-    """
-
-    def __init__(
-        self, columns: Sequence[tuple[str, int]], out: IO[str] | None = None, indent: str = ""
-    ) -> None:
-        self.columns = columns
-        self.out = out
-        self.indent = indent
-        self.rows: int = 0
-        self._console = console(out)
-
-    def _print(self, cells: Iterable[str], style: str = "") -> None:
-        grid = RichTable.grid(padding=(0, 2, 0, 0))
-        last = len(self.columns) - 1
-        for i, (_, width) in enumerate(self.columns):
-            # the last column is as wide as its text: no trailing blanks on a row
-            grid.add_column(
-                width=(width or None) if i < last else None, no_wrap=True, overflow="ellipsis"
-            )
-        grid.add_row(*(Text(safe(cell), style=style) for cell in cells))
-        self._console.print(
-            Padding(grid, (0, 0, 0, len(self.indent)), expand=False) if self.indent else grid
-        )
-        self._console.file.flush()
-
-    def row(self, *cells: str) -> None:
-        """Print one row (and the header before the first one)."""
-        if len(cells) != len(self.columns):
-            raise ValueError(f"expected {len(self.columns)} cells, got {len(cells)}")
-        if self.rows == 0:
-            self._print((name for name, _ in self.columns), style="bold")
-        self.rows += 1
-        self._print(cells)
-
-
-FLOW_COLUMNS = (("FLOW ID", 36), ("NAME", NAME_WIDTH), ("CREATED", 16), ("BLOCKS", 6))
-RUN_COLUMNS = (("RUN ID", 36), ("PHASE", 10), ("FLOW", NAME_WIDTH), ("CREATED", 16))
-RESULT_COLUMNS = (("FLOW ID", 36), ("NAME", NAME_WIDTH), ("OUTCOME", 12), ("REASON", 0))
+# The id first: never cut; on a narrow terminal the others give way (see .table).
+FLOW_COLUMNS = (
+    Column("FLOW ID", 36), Column("NAME", NAME_WIDTH, shrink=True), Column("CREATED", 16),
+    Column("BLOCKS", 6),
+)  # fmt: skip
+RUN_COLUMNS = (
+    Column("RUN ID", 36), Column("PHASE", 10), Column("FLOW", NAME_WIDTH, shrink=True),
+    Column("CREATED", 16),
+)  # fmt: skip
+RESULT_COLUMNS = (
+    Column("FLOW ID", 36), Column("NAME", NAME_WIDTH, shrink=True), Column("OUTCOME", 12),
+    Column("REASON", 0, shrink=True),
+)  # fmt: skip
 
 
 def flow_row(table: Table, flow: Flow) -> None:
@@ -243,7 +187,10 @@ def run_row(table: Table, run: Run) -> None:
     )
 
 
-MODEL_COLUMNS = (("CHECKPOINT", 24), ("EPOCH", 6), ("CREATED", 16), ("METRICS", 0))
+MODEL_COLUMNS = (
+    Column("CHECKPOINT", 24), Column("EPOCH", 6), Column("CREATED", 16),
+    Column("METRICS", 0, shrink=True),
+)  # fmt: skip
 
 
 def model_json(model: Model) -> dict[str, Any]:
@@ -273,13 +220,15 @@ class View(Generic[T]):
     """How one kind of object is printed: as JSON, and as a table row."""
 
     to_json: Callable[[T], Any]
-    columns: tuple[tuple[str, int], ...]
+    columns: tuple[Column, ...]
     row: Callable[[Table, T], None]
+    plural: str = "items"
+    """What a listing of none says on a terminal's stderr (``no flows``)."""
 
 
-FLOW_VIEW = View(flow_json, FLOW_COLUMNS, flow_row)
-RUN_VIEW = View(run_json, RUN_COLUMNS, run_row)
-MODEL_VIEW = View(model_json, MODEL_COLUMNS, model_row)
+FLOW_VIEW = View(flow_json, FLOW_COLUMNS, flow_row, "flows")
+RUN_VIEW = View(run_json, RUN_COLUMNS, run_row, "runs")
+MODEL_VIEW = View(model_json, MODEL_COLUMNS, model_row, "checkpoints")
 
 
 def result_row(table: Table, result: BulkItemResult) -> None:

@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Iterable, Sequence
 
+from vi_async import __version__
 from vi_async.local.admin import ADMIN_HEADER
 from vi_async.local.engine import RunSchedule
 from vi_async.local.faults import FaultConfig
@@ -48,6 +49,7 @@ def build_parser(prog: str = "python -m vi_async.local") -> argparse.ArgumentPar
         description="Serve a Vi-compatible API (flows, runs, models) backed by SQLite.",
         formatter_class=_DefaultsShown,
     )
+    parser.add_argument("--version", action="version", version=f"vi-async {__version__}")
     parser.add_argument("--host", default="127.0.0.1", help="interface")
     parser.add_argument("--port", type=int, default=8700, help="port; 0 picks a free one")
     parser.add_argument(
