@@ -12,13 +12,13 @@ import anyio
 import anyio.abc
 import pytest
 from cli_support import clean_env, cli
+from run_support import LONG_RUN
 
 from vi_async import Client, FlowSpec
 from vi_async.local import FaultConfig, LocalServer
 
 pytestmark = pytest.mark.anyio
 
-LONG_RUN = {"vi-local/pending-seconds": "0", "vi-local/running-seconds": "60"}
 
 
 async def test_list_and_get(vi_server: LocalServer) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from run_support import LONG_RUN
 
 from vi_async import (
     Client,
@@ -25,7 +26,6 @@ from vi_async.local.cli import build_parser
 pytestmark = pytest.mark.anyio
 
 SPEC = FlowSpec(name="tenant-a")
-LONG_RUN = {"vi-local/running-seconds": "30"}
 FLOW_BODY = {"spec": {"name": "x"}}
 RUN_BODY = {"spec": {"flow": {"name": "x"}}}
 

@@ -20,6 +20,7 @@ from typing import Any
 import anyio
 import pytest
 from aiohttp import web
+from run_support import LONG_RUN
 
 import vi_sync
 from vi_async import Client, FlowSpec, ViConfigError, ViError, ViRedirectError, ViTimeoutError
@@ -34,7 +35,6 @@ pytestmark = pytest.mark.anyio
 
 SPEC = FlowSpec(name="secrets")
 UNKNOWN_KEY = "dtvi_" + "unknownKEY" * 9 + "ZZZZZZZZ"
-LONG_RUN = {"vi-local/running-seconds": "30"}
 
 
 class Recorder(logging.Handler):

@@ -23,7 +23,7 @@ import aiohttp
 import anyio
 import pytest
 
-from vi_async import Client, ViError
+from vi_async import Client, ViConnectionError, ViError
 from vi_async.bulk import BulkError, BulkItemResult, BulkReport
 from vi_async.local.admin import ADMIN_HEADER
 from vi_async.local.cli import ADMIN_TOKEN_ENV, read_banner
@@ -230,5 +230,14 @@ async def test_refused_deletes_are_definite_failures() -> None:
     async with Client("dtvi_" + "d" * 98, "org", dead, max_retries=1) as client:
         with anyio.fail_after(60):
             report = await client.flows.delete_many(["a", "b", "c"])
-    assert [r.flow_id for r in report.failed] == ["a", "b", "c"] or len(report.failed) == 3
+    # Every id has one result, a failure to connect (the deletes run concurrently, so
+    # the results come in any order); nothing is unknown, deleted or skipped.
+    assert report.complete and not report.cancelled and not report.ok
+    assert sorted(r.flow_id for r in report.results()) == ["a", "b", "c"]
+    assert sorted(r.flow_id for r in report.failed) == ["a", "b", "c"], report.summary()
     assert not report.unknown, report.summary()
+    assert not (report.deleted or report.not_found or report.skipped)
+    for result in report.failed:
+        assert isinstance(result.error, ViConnectionError), result
+        assert not result.error.after_lost_answer
+        assert (result.error.method, result.error.path) == ("DELETE", f"flows/{result.flow_id}")
