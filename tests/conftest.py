@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from cli_host import close_hosts
 from reliability.hostile import HostileServer
 
 
@@ -31,6 +32,13 @@ def pytest_configure(config: pytest.Config) -> None:
 def anyio_backend() -> str:
     """vi_async runs on asyncio (aiohttp)."""
     return "asyncio"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cli_host() -> Iterator[None]:
+    """Stop the command hosts (tests/cli_host.py) at the end of the session."""
+    yield
+    close_hosts()
 
 
 @pytest.fixture
