@@ -1,8 +1,9 @@
-"""Shared test configuration: the anyio backend, and helpers over the local server.
+"""Shared test configuration: the anyio backend, the order of the tests, and fixtures.
 
 The ``vi_server`` / ``vi_client`` / ``vi_server_thread`` fixtures come from the
 ``vi_async.testing`` pytest plugin, which the package registers; ``hostile`` is
-a small misbehaving HTTP server for the tests of hostile answers.
+a small misbehaving HTTP server for the tests of hostile answers. Helpers shared
+by tests are in ``run_support.py`` (and ``cli_host.py`` for the command line).
 """
 
 from __future__ import annotations
@@ -26,6 +27,13 @@ def pytest_configure(config: pytest.Config) -> None:
     ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
     if ignored and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` first (in collection order otherwise), so that with
+    several workers (``nox -s tests``: ``-n 2 --dist worksteal``) they start early
+    and the run does not end with one long test on one worker while the others idle."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ from vi_async.local import LocalServer, RunSchedule
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.M | re.S)
-FAST = RunSchedule(pending_seconds=0.1, running_seconds=0.4, log_interval_seconds=0.1)
+FAST = RunSchedule(pending_seconds=0.02, running_seconds=0.1, log_interval_seconds=0.02)
 
 
 OBSERVABILITY = "Observability"

@@ -1,4 +1,7 @@
-"""``vi-async flows ...`` as subprocesses: exit codes, --json output, the server's state."""
+"""``vi-async flows ...``: exit codes, --json output, the server's state.
+
+Commands run through ``cli_support.cli`` (the command host); Ctrl-C tests start
+processes of their own."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``vi-async runs ...``, credentials, ``local`` and ``demo`` as subprocesses."""
+"""``vi-async runs ...``, credentials, ``local`` (a process of its own) and ``demo``."""
 
 from __future__ import annotations
 

@@ -171,6 +171,7 @@ async def test_seed_route_and_helper(server: LocalServer, api: Api) -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.slow
 async def test_seed_100k_flows_and_page_through_the_end(server: LocalServer, api: Api) -> None:
     ids = await server.seed_flows(100_000)
     page = await api.get("flows", params={"s": "1000"})

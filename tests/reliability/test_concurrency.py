@@ -18,7 +18,7 @@ from vi_async.local import FaultConfig, LocalServer
 
 from .leaks import LeakCheck
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]  # 500 tasks each: soak-type
 
 TASKS = 500
 MAX_CONNECTIONS = 24

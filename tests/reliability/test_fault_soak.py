@@ -17,7 +17,7 @@ random 429s, so the delete phase grows faster than linearly)::
 
     VI_SOAK_FULL=1 pytest tests/reliability/test_fault_soak.py
 
-The test is marked ``slow`` (``pytest -m "not slow"`` leaves it out).
+Both tests are marked ``slow`` (``pytest -m "not slow"`` leaves them out).
 """
 
 from __future__ import annotations
@@ -194,6 +194,7 @@ def check_report(report: BulkReport, doomed: list[str], remaining: set[str]) -> 
             report.raise_for_failures()
 
 
+@pytest.mark.slow
 async def test_starved_retries_report_every_failure(vi_server: LocalServer) -> None:
     """With one retry only, many deletes fail: each failure is reported with its cause,
     and the server agrees with every reported outcome; a rerun finishes exactly."""

@@ -213,11 +213,13 @@ async def run_crash(server: ServerProcess, *, restart_while_running: bool) -> No
     assert set(await all_flows(server)) == kept
 
 
+@pytest.mark.slow
 async def test_kill_during_bulk_delete_then_restart_and_rerun(server: ServerProcess) -> None:
     """The server dies mid-job and stays down until the job has ended."""
     await run_crash(server, restart_while_running=False)
 
 
+@pytest.mark.slow
 async def test_kill_and_restart_while_the_job_runs(server: ServerProcess) -> None:
     """The server dies mid-job and a supervisor restarts it while the job still runs."""
     await run_crash(server, restart_while_running=True)

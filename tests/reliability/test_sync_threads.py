@@ -56,6 +56,7 @@ def run_threads(count: int, work: Callable[[int], Any]) -> list[Any]:
         return [f.result(timeout=BOUND) for f in futures]
 
 
+@pytest.mark.slow
 def test_many_threads_mixed_work(
     vi_server_thread: LocalServer, baseline_threads: set[threading.Thread]
 ) -> None:
