@@ -32,6 +32,7 @@ def _client(server: LocalServer, **kwargs: object) -> Client:
 FAULTED_FLOWS = 150  # the adaptive job paces itself after the 429s: ~5-10 s
 
 
+@pytest.mark.slow  # a small soak: 150 flows under every kind of fault
 async def test_faults_every_flow_accounted_for_once(vi_server: LocalServer) -> None:
     seeded = await vi_server.seed_flows(FAULTED_FLOWS, name_prefix="f-")
     vi_server.faults = FAULTS

@@ -141,7 +141,7 @@ async def test_runs_watch_prints_a_line_per_event(
     )
     watched = await cli(
         vi_server, "runs", "watch", "--json", "--status", "Succeeded", "--interval", "0.05",
-        "--timeout", "2",
+        "--timeout", "1",
     )
     assert watched.code == 0, watched.err
     events = [json.loads(line) for line in watched.out.splitlines()]
@@ -150,7 +150,7 @@ async def test_runs_watch_prints_a_line_per_event(
     ]
     assert events[0]["run"]["runId"] == done.run_id and events[0]["previousPhase"] is None
 
-    human = await cli(vi_server, "runs", "watch", live.run_id, "--timeout", "2")
+    human = await cli(vi_server, "runs", "watch", live.run_id, "--timeout", "1")
     assert human.code == 0, human.err
     (line,) = human.out.splitlines()
     assert "added" in line and live.run_id in line and "Running" in line

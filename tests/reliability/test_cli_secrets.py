@@ -71,6 +71,7 @@ async def cli_process(env: dict[str, str], *args: str, debug: bool = False) -> D
     return Done(args, done.returncode, done.stdout.decode() + done.stderr.decode(), debug)
 
 
+@pytest.mark.slow  # a sweep: 22 error paths, each with and without DEBUG logging
 async def test_cli_error_paths_print_no_key(
     vi_server: LocalServer, hostile: HostileServer
 ) -> None:
