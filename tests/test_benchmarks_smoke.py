@@ -113,7 +113,11 @@ def test_sync_facade_is_measured(quick_run: dict[str, Any]) -> None:
 def test_unknown_measure_is_refused() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", "no_such_measure"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode == 2
     assert "unknown measure" in proc.stderr

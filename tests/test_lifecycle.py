@@ -18,8 +18,6 @@ SPEC = FlowSpec(name="lifecycle")
 GET_LOGS = "GET /workspaces/{org}/runs/{runId}/logs"
 
 
-
-
 @pytest.mark.parametrize(
     ("outcome", "phase"),
     [("Succeeded", RunPhase.SUCCEEDED), ("Failed", RunPhase.FAILED), ("Error", RunPhase.ERROR)],

@@ -34,8 +34,6 @@ pytestmark = pytest.mark.anyio
 SPEC = FlowSpec(name="at-scale")
 
 
-
-
 async def _create(client: Client, n: int, meta: dict[str, str]) -> list[str]:
     limiter = anyio.CapacityLimiter(32)
     ids: list[str] = []

@@ -23,7 +23,6 @@ from vi_async.local import FaultConfig, LocalServer
 pytestmark = pytest.mark.anyio
 
 
-
 async def test_list_and_get(vi_server: LocalServer) -> None:
     empty = await cli(vi_server, "flows", "list", "--json")
     assert empty.code == 0 and empty.json() == []
@@ -321,7 +320,12 @@ async def test_cleanup_writes_a_plan_and_apply_applies_it(
     assert "changed since the plan" in done.err and "not_found" in done.err
     report = done.json()
     assert report["counts"] == {
-        "deleted": 2, "skipped": 1, "not_found": 1, "failed": 0, "would_delete": 0, "unknown": 0
+        "deleted": 2,
+        "skipped": 1,
+        "not_found": 1,
+        "failed": 0,
+        "would_delete": 0,
+        "unknown": 0,
     }
     assert report["skipped"][0]["reason"] == "changed since the plan"
     assert sorted(await vi_server.flow_ids()) == sorted([doomed[0], *kept])

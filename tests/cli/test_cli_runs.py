@@ -140,8 +140,16 @@ async def test_runs_watch_prints_a_line_per_event(
         flow=FlowSpec(name="cli-watch"), metadata={"vi-local/running-seconds": "60"}
     )
     watched = await cli(
-        vi_server, "runs", "watch", "--json", "--status", "Succeeded", "--interval", "0.05",
-        "--timeout", "1",
+        vi_server,
+        "runs",
+        "watch",
+        "--json",
+        "--status",
+        "Succeeded",
+        "--interval",
+        "0.05",
+        "--timeout",
+        "1",
     )
     assert watched.code == 0, watched.err
     events = [json.loads(line) for line in watched.out.splitlines()]

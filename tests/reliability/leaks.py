@@ -40,9 +40,7 @@ class LeakCheck:
         return [
             t
             for t in asyncio.all_tasks()
-            if t not in self.tasks
-            and not t.done()
-            and not (client_side and _is_server_task(t))
+            if t not in self.tasks and not t.done() and not (client_side and _is_server_task(t))
         ]
 
     async def after_cancel(

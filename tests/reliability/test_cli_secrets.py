@@ -72,9 +72,7 @@ async def cli_process(env: dict[str, str], *args: str, debug: bool = False) -> D
 
 
 @pytest.mark.slow  # a sweep: 22 error paths, each with and without DEBUG logging
-async def test_cli_error_paths_print_no_key(
-    vi_server: LocalServer, hostile: HostileServer
-) -> None:
+async def test_cli_error_paths_print_no_key(vi_server: LocalServer, hostile: HostileServer) -> None:
     """Every reachable error path, with and without DEBUG logging: no key, no traceback."""
     key = vi_server.secret_key
     env = vi_server.env()
@@ -84,8 +82,14 @@ async def test_cli_error_paths_print_no_key(
             flow=flow.flow_id, metadata={"vi-local/running-seconds": "30"}
         )
     other_org, _ = await vi_server.add_organization()
-    flags = ("--secret-key", key, "--org", vi_server.organization_id,
-             "--endpoint", vi_server.endpoint)
+    flags = (
+        "--secret-key",
+        key,
+        "--org",
+        vi_server.organization_id,
+        "--endpoint",
+        vi_server.endpoint,
+    )
     hostile.handler = raw("<html>gateway</html>", 200, "text/html")
     refused = f"http://127.0.0.1:{free_port()}/"
 
@@ -104,8 +108,19 @@ async def test_cli_error_paths_print_no_key(
         ({}, ("flows", "list", *flags)),
         ({**env, "DATATURE_VI_SECRET_KEY": "dtvi_" + "0" * 98}, ("flows", "list")),
         ({**env, "DATATURE_VI_ORGANIZATION_ID": other_org}, ("flows", "list")),
-        ({}, ("flows", "list", "--secret-key", key, "--org", other_org,
-              "--endpoint", vi_server.endpoint)),
+        (
+            {},
+            (
+                "flows",
+                "list",
+                "--secret-key",
+                key,
+                "--org",
+                other_org,
+                "--endpoint",
+                vi_server.endpoint,
+            ),
+        ),
         ({**env, "DATATURE_VI_SECRET_KEY": key[:-1]}, ("flows", "list")),
         ({**env, "DATATURE_VI_SECRET_KEY": key + " "}, ("flows", "list")),
         ({}, ("flows", "list", "--secret-key", key[:-2], "--org", "o", "--endpoint", refused)),

@@ -96,8 +96,10 @@ async def stored_flows(server: LocalServer) -> dict[str, str]:
     saved, server.faults = server.faults, FaultConfig()
     try:
         async with server.client() as reader:
-            return {f.flow_id: f.spec.name async for f in reader.flows.list(
-                pagination={"page_size": 1000}).all_items()}
+            return {
+                f.flow_id: f.spec.name
+                async for f in reader.flows.list(pagination={"page_size": 1000}).all_items()
+            }
     finally:
         server.faults = saved
 
@@ -205,9 +207,7 @@ async def test_starved_retries_report_every_failure(vi_server: LocalServer) -> N
             # Fixed concurrency: the accounting is the point here; the adaptive
             # engine (which paces the job after the soak's random 429s, and takes
             # over a minute for it) is soaked by test_fault_soak.
-            report = await client.flows.delete_many(
-                doomed, concurrency=CONCURRENCY, adaptive=False
-            )
+            report = await client.flows.delete_many(doomed, concurrency=CONCURRENCY, adaptive=False)
     vi_server.faults = FaultConfig()
     remaining = set(await vi_server.flow_ids())
     check_report(report, doomed, remaining)

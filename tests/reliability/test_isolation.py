@@ -84,20 +84,34 @@ def headers_variants(a: Tenant, b: Tenant) -> dict[str, tuple[str, dict[str, str
         "no-headers": (a.org, {}, 401),
         "only-authorization": (a.org, {"Authorization": f"Bearer {a.key}"}, 401),
         "only-organization": (a.org, {"Organization-Id": a.org}, 401),
-        "basic-scheme": (a.org, {"Authorization": f"Basic {a.key}", "Organization-Id": a.org},
-                         401),
+        "basic-scheme": (a.org, {"Authorization": f"Basic {a.key}", "Organization-Id": a.org}, 401),
         "empty-bearer": (a.org, {"Authorization": "Bearer ", "Organization-Id": a.org}, 401),
         "raw-key-no-scheme": (a.org, {"Authorization": a.key, "Organization-Id": a.org}, 401),
-        "unknown-key": (a.org, {"Authorization": "Bearer dtvi_" + "0" * 98,
-                                "Organization-Id": a.org}, 401),
-        "truncated-key": (a.org, {"Authorization": f"Bearer {a.key[:-1]}",
-                                  "Organization-Id": a.org}, 401),
-        "b-key-on-a-path": (a.org, {"Authorization": f"Bearer {b.key}",
-                                    "Organization-Id": b.org}, 403),
-        "b-key-a-header": (a.org, {"Authorization": f"Bearer {b.key}",
-                                   "Organization-Id": a.org}, 403),
-        "a-key-b-header": (a.org, {"Authorization": f"Bearer {a.key}",
-                                   "Organization-Id": b.org}, 403),
+        "unknown-key": (
+            a.org,
+            {"Authorization": "Bearer dtvi_" + "0" * 98, "Organization-Id": a.org},
+            401,
+        ),
+        "truncated-key": (
+            a.org,
+            {"Authorization": f"Bearer {a.key[:-1]}", "Organization-Id": a.org},
+            401,
+        ),
+        "b-key-on-a-path": (
+            a.org,
+            {"Authorization": f"Bearer {b.key}", "Organization-Id": b.org},
+            403,
+        ),
+        "b-key-a-header": (
+            a.org,
+            {"Authorization": f"Bearer {b.key}", "Organization-Id": a.org},
+            403,
+        ),
+        "a-key-b-header": (
+            a.org,
+            {"Authorization": f"Bearer {a.key}", "Organization-Id": b.org},
+            403,
+        ),
     }
 
 

@@ -59,10 +59,25 @@ class ServerProcess:
         """Start the server and read the credentials it prints."""
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         proc = subprocess.Popen(
-            [sys.executable, "-m", "vi_async.local", "--port", str(self.port),
-             "--db", str(self.db), "--pending-seconds", "0", "--running-seconds", "0.1",
-             *self.extra],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "vi_async.local",
+                "--port",
+                str(self.port),
+                "--db",
+                str(self.db),
+                "--pending-seconds",
+                "0",
+                "--running-seconds",
+                "0.1",
+                *self.extra,
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         assert proc.stdout is not None
         exports = read_banner(proc.stdout)
@@ -123,8 +138,10 @@ async def seed(server: ServerProcess, count: int, prefix: str) -> list[str]:
 async def all_flows(server: ServerProcess) -> dict[str, str]:
     """flow id -> name, as the server stores them."""
     async with server.client() as client:
-        return {f.flow_id: f.spec.name async for f in client.flows.list(
-            pagination={"page_size": 1000}).all_items()}
+        return {
+            f.flow_id: f.spec.name
+            async for f in client.flows.list(pagination={"page_size": 1000}).all_items()
+        }
 
 
 @pytest.fixture
