@@ -35,6 +35,8 @@ from typing import IO, Any
 
 import anyio
 
+#: The Vi settings a command may take from its environment.
+ENV_NAMES = ("DATATURE_VI_SECRET_KEY", "DATATURE_VI_ORGANIZATION_ID", "DATATURE_VI_API_ENDPOINT")
 #: Seconds one command may take before the child is killed (the next command starts
 #: a fresh one).
 TIMEOUT = 60.0
@@ -51,6 +53,13 @@ class Result:
     def json(self) -> Any:
         """stdout parsed as one JSON document."""
         return json.loads(self.out)
+
+
+def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The test environment without Vi settings, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in ENV_NAMES}
+    env.update(extra or {})
+    return env
 
 
 class CliHost:

@@ -7,7 +7,7 @@ from contextlib import aclosing
 import anyio
 import anyio.lowlevel
 import pytest
-from run_support import GET_RUN, assert_polling_stopped, run_meta, sdk_tasks
+from run_support import GET_LOGS, GET_RUN, assert_polling_stopped, run_meta, sdk_tasks
 
 from vi_async import Client, FlowSpec, Run, RunPhase, ViNotFoundError, ViTimeoutError
 from vi_async.local import FaultConfig, LocalServer, RunSchedule
@@ -15,7 +15,6 @@ from vi_async.local import FaultConfig, LocalServer, RunSchedule
 pytestmark = pytest.mark.anyio
 
 SPEC = FlowSpec(name="lifecycle")
-GET_LOGS = "GET /workspaces/{org}/runs/{runId}/logs"
 
 
 @pytest.mark.parametrize(

@@ -6,22 +6,11 @@ interpreter per test worker, each command as ``python -m vi_async`` would run it
 
 from __future__ import annotations
 
-import os
-
-from cli_host import Result, run_cli
+from cli_host import ENV_NAMES, Result, clean_env, run_cli
 
 from vi_async.local import LocalServer
 
 __all__ = ["ENV_NAMES", "Result", "clean_env", "cli"]
-
-ENV_NAMES = ("DATATURE_VI_SECRET_KEY", "DATATURE_VI_ORGANIZATION_ID", "DATATURE_VI_API_ENDPOINT")
-
-
-def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The test environment without Vi credentials, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if k not in ENV_NAMES}
-    env.update(extra or {})
-    return env
 
 
 async def cli(

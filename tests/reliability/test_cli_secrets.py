@@ -15,13 +15,12 @@ checked too.
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass
 
 import anyio
 import pytest
-from cli_host import run_cli
+from cli_host import clean_env, run_cli
 
 from vi_async import FlowSpec
 from vi_async.local import FaultConfig, LocalServer
@@ -33,7 +32,6 @@ from .test_server_crash import free_port
 
 pytestmark = pytest.mark.anyio
 
-ENV_NAMES = ("DATATURE_VI_SECRET_KEY", "DATATURE_VI_ORGANIZATION_ID", "DATATURE_VI_API_ENDPOINT")
 DEBUG_MAIN = (
     "import logging, sys; logging.basicConfig(level=logging.DEBUG, stream=sys.stderr); "
     "from vi_async.cli import main; sys.exit(main(sys.argv[1:]))"
@@ -50,16 +48,9 @@ class Done:
     debug: bool
 
 
-def vi_env(env: dict[str, str]) -> dict[str, str]:
-    """The test environment with ``env`` as the only Vi settings."""
-    full = {k: v for k, v in os.environ.items() if k not in ENV_NAMES}
-    full.update(env)
-    return full
-
-
 async def cli(env: dict[str, str], *args: str, debug: bool = False) -> Done:
     """Run the command line (in the command host) with ``env`` as the only Vi settings."""
-    done = await run_cli(list(args), vi_env(env), debug=debug)
+    done = await run_cli(list(args), clean_env(env), debug=debug)
     return Done(args, done.code, done.out + done.err, debug)
 
 
@@ -67,7 +58,7 @@ async def cli_process(env: dict[str, str], *args: str, debug: bool = False) -> D
     """:func:`cli` in a process of its own."""
     command = [sys.executable, "-c", DEBUG_MAIN] if debug else [sys.executable, "-m", "vi_async"]
     with anyio.fail_after(60):
-        done = await anyio.run_process([*command, *args], env=vi_env(env), check=False)
+        done = await anyio.run_process([*command, *args], env=clean_env(env), check=False)
     return Done(args, done.returncode, done.stdout.decode() + done.stderr.decode(), debug)
 
 
