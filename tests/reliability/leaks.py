@@ -11,7 +11,7 @@ import traceback
 from typing import Any
 
 import aiohttp
-from run_support import assert_polling_stopped, wait_until
+from run_support import wait_until
 
 from vi_async import ViError
 from vi_async.local import LocalServer
@@ -43,16 +43,12 @@ class LeakCheck:
             if t not in self.tasks and not t.done() and not (client_side and _is_server_task(t))
         ]
 
-    async def after_cancel(
-        self, connector: aiohttp.BaseConnector, *, polled_runs: bool = False
-    ) -> None:
-        """Right after the cancellation, before close: nothing of the client's still runs,
-        no connection is in use and, if the work ``polled_runs``, the server hears no
-        more polls."""
+    async def after_cancel(self, connector: aiohttp.BaseConnector) -> None:
+        """Right after the cancellation, before close: nothing of the client's still runs
+        (no task at all, so nothing polls: a run poller is a task) and no connection is
+        in use."""
         await wait_until(lambda: not self.new_tasks(client_side=True), 5.0, self.new_tasks)
         await wait_until(lambda: not connector._acquired, 5.0)
-        if polled_runs:
-            await assert_polling_stopped(self.server)
 
     async def after_close(self, connector: aiohttp.BaseConnector) -> None:
         """After close: connector closed and empty, server sees no connection, no thread."""

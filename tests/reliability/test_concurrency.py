@@ -91,7 +91,7 @@ async def test_500_tasks_share_one_client(vi_server: LocalServer) -> None:
             watcher.cancel_scope.cancel()
         connector = client._transport.session().connector
         assert connector is not None
-        await check.after_cancel(connector, polled_runs=True)
+        await check.after_cancel(connector)
     await check.after_close(connector)
     vi_server.faults = FaultConfig()
 

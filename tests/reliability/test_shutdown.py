@@ -32,11 +32,8 @@ SPEC = FlowSpec(name="shutdown")
 Work = Callable[[Client, random.Random], Awaitable[Any]]
 
 
-async def cancel_at_random(
-    server: LocalServer, seed: int, span: float, work: Work, *, polls: bool = False
-) -> Any:
-    """Run ``work`` with one client, cancel it after a seeded random delay, check leaks
-    (and, when the work ``polls`` runs, that the polling stopped)."""
+async def cancel_at_random(server: LocalServer, seed: int, span: float, work: Work) -> Any:
+    """Run ``work`` with one client, cancel it after a seeded random delay, check leaks."""
     rng = random.Random(seed)
     check = LeakCheck(server)
     async with server.client(max_retries=8, timeout=2.0) as client:
@@ -45,7 +42,7 @@ async def cancel_at_random(
         result = None
         with anyio.move_on_after(rng.uniform(0.0, span)):
             result = await work(client, rng)
-        await check.after_cancel(connector, polled_runs=polls)
+        await check.after_cancel(connector)
     await check.after_close(connector)
     return result
 
@@ -71,7 +68,7 @@ async def test_cancel_wait_for(slow_server: LocalServer, seed: int) -> None:
             for i in range(12):
                 tg.start_soon(client.runs.wait_for, runs[i % 3].run_id)
 
-    await cancel_at_random(slow_server, seed, 0.6, work, polls=True)
+    await cancel_at_random(slow_server, seed, 0.6, work)
     async with slow_server.client() as cleanup:
         for run in runs:
             await cleanup.runs.kill(run.run_id)
@@ -92,7 +89,7 @@ async def test_cancel_task_running_create_with_wait(slow_server: LocalServer, se
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        await check.after_cancel(connector, polled_runs=True)
+        await check.after_cancel(connector)
         async for run in client.runs.list().all_items():
             await client.runs.kill(run.run_id)
     await check.after_close(connector)
@@ -172,7 +169,7 @@ async def test_cancel_as_completed(slow_server: LocalServer, seed: int) -> None:
                 assert run.phase is RunPhase.SUCCEEDED
                 done.append(run.run_id)
 
-    await cancel_at_random(slow_server, seed, 1.0, work, polls=True)
+    await cancel_at_random(slow_server, seed, 1.0, work)
     assert len(done) == len(set(done))
     async with slow_server.client() as cleanup:
         for run in runs:
