@@ -16,9 +16,10 @@ def tests(session: nox.Session) -> None:
     """Run the test suite (warnings are errors) against the local server, on 2 workers.
 
     Extra arguments go to pytest: ``nox -s tests -- -k extended`` runs one dialect,
-    ``nox -s tests -- -m "not slow"`` leaves out the soak-type tests. Workers steal
-    queued tests from each other, and slow tests start first (tests/conftest.py),
-    so that no worker idles at the end while another runs a long test.
+    ``nox -s tests -- -m "not slow"`` leaves out the soak-type tests. Slow tests
+    start first (tests/conftest.py) and an idle worker takes queued tests from a
+    busy one (``--dist worksteal``), so that no worker idles at the end while
+    another still has a queue.
     """
     session.install("-e", ".[test]", OFFICIAL_CLIENT)
     session.run("pytest", "-n", "2", "--dist", "worksteal", *session.posargs)

@@ -32,8 +32,19 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked ``slow`` first (in collection order otherwise), so that with
     several workers (``nox -s tests``: ``-n 2 --dist worksteal``) they start early
-    and the run does not end with one long test on one worker while the others idle."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    and the run does not end with one long test on one worker while the others idle.
+
+    Slow tests in an ``xdist_group`` (they share one expensive module fixture) come
+    first of all: the first worker's queue starts with them, and other workers only
+    ever steal from the end of a queue, so the group stays on one worker.
+    """
+
+    def rank(item: pytest.Item) -> int:
+        if item.get_closest_marker("slow") is None:
+            return 2
+        return 0 if item.get_closest_marker("xdist_group") is not None else 1
+
+    items.sort(key=rank)
 
 
 @pytest.fixture(scope="session")

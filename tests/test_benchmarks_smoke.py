@@ -22,6 +22,10 @@ if str(ROOT) not in sys.path:  # benchmarks/ is not part of the installed packag
 
 from benchmarks import MEASURES  # noqa: E402
 
+# The tests reading the benchmarks' output share one run of them (a module fixture),
+# so they must run on one worker, together: tests/conftest.py queues them first.
+ONE_RUN = pytest.mark.xdist_group("benchmarks")
+
 # The measures spend most of their time waiting (on runs' schedules, on simulated
 # latency, on child interpreters): three processes run them side by side, the
 # longest measure alone.
@@ -56,6 +60,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 @pytest.mark.slow
+@ONE_RUN
 @pytest.mark.parametrize("name", MEASURES)
 def test_measure_reports(quick_run: dict[str, Any], name: str) -> None:
     lines = [line for line in quick_run["stdout"].splitlines() if line.startswith(f"[{name}] ")]
@@ -68,6 +73,7 @@ def test_measure_reports(quick_run: dict[str, Any], name: str) -> None:
 
 
 @pytest.mark.slow
+@ONE_RUN
 def test_json_describes_the_run(quick_run: dict[str, Any]) -> None:
     for data, names in zip(quick_run["data"], GROUPS, strict=True):
         assert data["quick"] is True
@@ -79,6 +85,7 @@ def test_json_describes_the_run(quick_run: dict[str, Any]) -> None:
 
 
 @pytest.mark.slow
+@ONE_RUN
 def test_core_numbers_are_present(quick_run: dict[str, Any]) -> None:
     results = quick_run["results"]
     assert results["bulk_delete"]["metrics"]["ours_s"] > 0
@@ -94,6 +101,7 @@ def test_core_numbers_are_present(quick_run: dict[str, Any]) -> None:
 
 
 @pytest.mark.slow
+@ONE_RUN
 def test_official_client_comparisons(quick_run: dict[str, Any]) -> None:
     pytest.importorskip("vi")
     pytest.importorskip("msgspec")
@@ -104,6 +112,7 @@ def test_official_client_comparisons(quick_run: dict[str, Any]) -> None:
 
 
 @pytest.mark.slow
+@ONE_RUN
 def test_sync_facade_is_measured(quick_run: dict[str, Any]) -> None:
     pytest.importorskip("vi_sync")
     metrics = quick_run["results"]["sync_overhead"]["metrics"]

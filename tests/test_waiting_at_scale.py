@@ -48,6 +48,7 @@ async def _create(client: Client, n: int, meta: dict[str, str]) -> list[str]:
     return ids
 
 
+@pytest.mark.slow  # 300 waits at once: scale
 async def test_300_concurrent_waits_poll_with_a_few_requests_per_interval(
     vi_client: Client, vi_server: LocalServer
 ) -> None:
@@ -244,7 +245,7 @@ EVERY_TRANSITION = [
 async def test_watch_yields_every_transition_of_three_runs_exactly_once(
     vi_client: Client, vi_server: LocalServer, by_id: bool
 ) -> None:
-    ids = await _create(vi_client, 3, run_meta(pending=1.0, running=1.0))
+    ids = await _create(vi_client, 3, run_meta(pending=0.5, running=0.5))  # 10 polls a phase
     events: list[RunEvent] = []
     watch = vi_client.runs.watch(ids if by_id else None, poll_interval=0.05)
     async with aclosing(watch) as it:
