@@ -9,20 +9,24 @@ nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = None  # the interpreter nox runs on
 OFFICIAL_CLIENT = "vi-sdk==0.1.0b7"
+WORKERS = 4  # test workers (see tests)
 
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Run the test suite (warnings are errors) against the local server, on 2 workers.
+    """Run the test suite (warnings are errors) against the local server, on 4 workers.
 
     Extra arguments go to pytest: ``nox -s tests -- -k extended`` runs one dialect,
-    ``nox -s tests -- -m "not slow"`` leaves out the soak-type tests. Slow tests
+    ``nox -s tests -- -m "not slow"`` leaves out the soak-type tests.
+
+    Most tests wait (on run schedules, timeouts, child processes): two workers keep
+    a 2-core machine about 30% busy, so 4 workers, even on 2 cores. Slow tests
     start first (tests/conftest.py) and an idle worker takes queued tests from a
     busy one (``--dist worksteal``), so that no worker idles at the end while
     another still has a queue.
     """
     session.install("-e", ".[test]", OFFICIAL_CLIENT)
-    session.run("pytest", "-n", "2", "--dist", "worksteal", *session.posargs)
+    session.run("pytest", "-n", str(WORKERS), "--dist", "worksteal", *session.posargs)
 
 
 @nox.session(python=PYTHON)

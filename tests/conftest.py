@@ -31,7 +31,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked ``slow`` first (in collection order otherwise), so that with
-    several workers (``nox -s tests``: ``-n 2 --dist worksteal``) they start early
+    several workers (``nox -s tests``: ``-n 4 --dist worksteal``) they start early
     and the run does not end with one long test on one worker while the others idle.
 
     Slow tests in an ``xdist_group`` (they share one expensive module fixture) come
