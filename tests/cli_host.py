@@ -37,6 +37,8 @@ import anyio
 
 #: The Vi settings a command may take from its environment.
 ENV_NAMES = ("DATATURE_VI_SECRET_KEY", "DATATURE_VI_ORGANIZATION_ID", "DATATURE_VI_API_ENDPOINT")
+#: How the child starts: this file run as __main__, without its folder on sys.path.
+CHILD = "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')"
 #: Seconds one command may take before the child is killed (the next command starts
 #: a fresh one).
 TIMEOUT = 60.0
@@ -73,7 +75,9 @@ class CliHost:
     def _start(self) -> subprocess.Popen[str]:
         self._log = tempfile.TemporaryFile("w+")  # the child's own stderr, for failures
         return subprocess.Popen(
-            [sys.executable, "-P", "-u", __file__],  # -P: tests/ stays off sys.path
+            # -c, as ``python -m`` does, puts the working directory first on sys.path
+            # (a script would put tests/ there)
+            [sys.executable, "-u", "-c", CHILD, __file__],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
@@ -214,7 +218,6 @@ def _serve() -> None:
     # behind sys.stdout's back lands on stderr instead of in the answers.
     answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
-    sys.path.insert(0, os.getcwd())  # as ``python -m`` does
     for line in sys.stdin:
         answers.write(json.dumps(_run_one(json.loads(line))) + "\n")
         answers.flush()
