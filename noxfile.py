@@ -78,14 +78,24 @@ def oldest_python() -> str | None:
     return str(pyenv[-1]) if pyenv else None
 
 
+WORKERS = 4  # test workers (see tests)
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Run the test suite (warnings are errors) against the local server, on 2 workers.
+    """Run the test suite (warnings are errors) against the local server, on 4 workers.
 
-    Extra arguments go to pytest: ``nox -s tests -- -m "not vi_strict"`` runs one dialect.
+    Extra arguments go to pytest: ``nox -s tests -- -m "not vi_strict"`` runs one dialect,
+    ``nox -s tests -- -m "not slow"`` leaves out the soak-type tests.
+
+    Most tests wait (on run schedules, timeouts, child processes): two workers keep
+    a 2-core machine about 30% busy, so 4 workers, even on 2 cores. Slow tests
+    start first (tests/conftest.py) and an idle worker takes queued tests from a
+    busy one (``--dist worksteal``), so that no worker idles at the end while
+    another still has a queue.
     """
     session.install("-e", ".", *group("test"), OFFICIAL_CLIENT)
-    session.run("pytest", "-n", "2", *session.posargs)
+    session.run("pytest", "-n", str(WORKERS), "--dist", "worksteal", *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -7,7 +7,7 @@ from contextlib import aclosing
 import anyio
 import anyio.lowlevel
 import pytest
-from run_support import GET_RUN, run_meta, sdk_tasks
+from run_support import GET_LOGS, GET_RUN, assert_polling_stopped, run_meta, sdk_tasks
 
 from vi_async import Client, FlowSpec, Run, RunPhase, ViNotFoundError, ViTimeoutError
 from vi_async.local import FaultConfig, LocalServer, RunSchedule
@@ -15,7 +15,6 @@ from vi_async.local import FaultConfig, LocalServer, RunSchedule
 pytestmark = pytest.mark.anyio
 
 SPEC = FlowSpec(name="lifecycle")
-GET_LOGS = "GET /workspaces/{org}/runs/{runId}/logs"
 
 
 @pytest.mark.parametrize(
@@ -120,11 +119,7 @@ async def test_cancelling_waiters_leaves_no_task_and_no_connection(
             for _ in range(10):
                 tg.start_soon(vi_client.runs.wait_for, run.run_id)
     assert sdk_tasks() == []
-    assert vi_client.runs._waiter.active_runs() == 0
-    await anyio.sleep(0.05)
-    vi_server.reset_counts()
-    await anyio.sleep(0.3)
-    assert vi_server.request_counts[GET_RUN] == 0  # nobody polls any more
+    await assert_polling_stopped(vi_server)  # nobody polls any more
     await vi_client.runs.kill(run.run_id)
 
 

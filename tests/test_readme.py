@@ -19,7 +19,7 @@ from doc_blocks import DOCS, README, ROOT, Block, fenced_blocks, run_block
 
 from vi_async.local import LocalServer, RunSchedule
 
-FAST = RunSchedule(pending_seconds=0.1, running_seconds=0.4, log_interval_seconds=0.1)
+FAST = RunSchedule(pending_seconds=0.02, running_seconds=0.1, log_interval_seconds=0.02)
 PYTHON_BLOCKS = fenced_blocks("python")
 
 
@@ -40,6 +40,8 @@ def test_python_block_runs(block: Block, tmp_path: Path) -> None:
     )
     assert "Traceback" not in result.stderr, result.stderr
     assert server.secret_key not in result.stdout + result.stderr
+    if block.page.name == "observability.md":
+        assert result.stdout.strip(), "an observability example shows what it observes"
 
 
 def test_ci_runs_exactly_the_readme_test_command() -> None:

@@ -8,7 +8,14 @@ from functools import partial
 
 import anyio
 import pytest
-from run_support import GET_RUN, LIST_RUNS, run_meta, sdk_tasks
+from run_support import (
+    GET_RUN,
+    LIST_RUNS,
+    assert_polling_stopped,
+    run_meta,
+    run_polls,
+    sdk_tasks,
+)
 
 from vi_async import (
     Client,
@@ -27,10 +34,6 @@ pytestmark = pytest.mark.anyio
 SPEC = FlowSpec(name="at-scale")
 
 
-def _polls(server: LocalServer) -> int:
-    return server.request_counts[GET_RUN] + server.request_counts[LIST_RUNS]
-
-
 async def _create(client: Client, n: int, meta: dict[str, str]) -> list[str]:
     limiter = anyio.CapacityLimiter(32)
     ids: list[str] = []
@@ -45,6 +48,7 @@ async def _create(client: Client, n: int, meta: dict[str, str]) -> list[str]:
     return ids
 
 
+@pytest.mark.slow  # 300 waits at once: scale
 async def test_300_concurrent_waits_poll_with_a_few_requests_per_interval(
     vi_client: Client, vi_server: LocalServer
 ) -> None:
@@ -64,7 +68,7 @@ async def test_300_concurrent_waits_poll_with_a_few_requests_per_interval(
     assert sorted(r.run_id for r in results) == sorted(ids)
     assert all(r.phase is RunPhase.SUCCEEDED for r in results)
     assert vi_server.request_counts[LIST_RUNS] > 0  # it walked the list
-    assert _polls(vi_server) / intervals <= 6, dict(vi_server.request_counts)
+    assert run_polls(vi_server) / intervals <= 6, dict(vi_server.request_counts)
     assert sdk_tasks() == []
 
 
@@ -245,9 +249,9 @@ EVERY_TRANSITION = [
 
 @pytest.mark.parametrize("by_id", [True, False], ids=["by-id", "whole-list"])
 async def test_watch_yields_every_transition_of_three_runs_exactly_once(
-    vi_client: Client, by_id: bool
+    vi_client: Client, vi_server: LocalServer, by_id: bool
 ) -> None:
-    ids = await _create(vi_client, 3, run_meta(pending=1.0, running=1.0))
+    ids = await _create(vi_client, 3, run_meta(pending=0.5, running=0.5))  # 10 polls a phase
     events: list[RunEvent] = []
     watch = vi_client.runs.watch(ids if by_id else None, poll_interval=0.05)
     async with aclosing(watch) as it:
@@ -259,7 +263,7 @@ async def test_watch_yields_every_transition_of_three_runs_exactly_once(
         if event.type == "changed":
             assert event.previous is not None and event.previous.phase is not event.run.phase
     assert sdk_tasks() == []
-    assert vi_client.runs._waiter.active_runs() == 0
+    await assert_polling_stopped(vi_server)
 
 
 async def test_watch_without_snapshot_filtered_by_phase(vi_client: Client) -> None:
@@ -328,11 +332,7 @@ async def test_cancelling_waits_and_watches_leaves_no_task_or_request(
             tg.start_soon(watch)
             tg.start_soon(partial(vi_client.runs.wait_for, ids[0], until=RunPhase.SUCCEEDED))
     assert sdk_tasks() == []
-    assert vi_client.runs._waiter.active_runs() == 0
-    await anyio.sleep(0.05)
-    vi_server.reset_counts()
-    await anyio.sleep(0.3)
-    assert _polls(vi_server) == 0  # nobody polls any more
+    await assert_polling_stopped(vi_server)  # nobody polls any more
     for run_id in ids:
         await vi_client.runs.kill(run_id)
 
@@ -389,7 +389,7 @@ async def test_20_waits_started_apart_cost_at_most_twice_one_wait(
             for run_id in ids:
                 tg.start_soon(partial(vi_client.runs.wait_for, run_id, timeout=30))
                 await anyio.sleep(0.05)
-        return _polls(vi_server)
+        return run_polls(vi_server)
 
     one = await waits(1)
     twenty = await waits(20)

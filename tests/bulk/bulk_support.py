@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-
-import anyio
+from collections.abc import Iterable
 
 from vi_async.bulk import BulkOutcome, BulkReport
 from vi_async.local import LocalServer
-
-LONG_RUN = {"vi-local/pending-seconds": "0", "vi-local/running-seconds": "60"}
 
 
 def ids(report: BulkReport, *outcomes: BulkOutcome) -> set[str]:
@@ -35,12 +31,3 @@ async def assert_exact(
     unknown = ids(report, BulkOutcome.UNKNOWN)
     remaining = set(await server.flow_ids())
     assert remaining - unknown == (set(seeded) - gone - unknown) | set(untouched)
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Poll ``condition`` every 10 ms until it holds."""
-    with anyio.fail_after(timeout):
-        while True:
-            if condition():
-                return
-            await anyio.sleep(0.01)

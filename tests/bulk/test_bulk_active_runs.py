@@ -7,7 +7,8 @@ from typing import Any
 
 import anyio
 import pytest
-from bulk_support import LONG_RUN, assert_exact, wait_until
+from bulk_support import assert_exact
+from run_support import LONG_RUN, wait_until
 
 from vi_async import CleanupPlan, Client, FlowSpec, Run, RunPhase, ViConflictError
 from vi_async.bulk import BulkReport

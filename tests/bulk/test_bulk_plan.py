@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import anyio
 import pytest
-from bulk_support import LONG_RUN, assert_exact
+from bulk_support import assert_exact
+from run_support import LONG_RUN
 
 from vi_async import CleanupPlan, Client, Flow, FlowSpec, PlannedDelete, ViPlanError
 from vi_async.bulk import CHANGED_REASON, BulkOutcome, BulkReport

@@ -1,38 +1,16 @@
-"""Run ``python -m vi_async`` as a subprocess against a LocalServer."""
+"""Run the command line (``python -m vi_async``) against a LocalServer.
+
+Commands run in the shared command host (``tests/cli_host.py``): one child
+interpreter per test worker, each command as ``python -m vi_async`` would run it.
+"""
 
 from __future__ import annotations
 
-import json
-import os
-import sys
-from dataclasses import dataclass
-from typing import Any
-
-import anyio
+from cli_host import ENV_NAMES, Result, clean_env, run_cli
 
 from vi_async.local import LocalServer
 
-ENV_NAMES = ("DATATURE_VI_SECRET_KEY", "DATATURE_VI_ORGANIZATION_ID", "DATATURE_VI_API_ENDPOINT")
-
-
-@dataclass
-class Result:
-    """A finished command: exit code and decoded output."""
-
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        """stdout parsed as one JSON document."""
-        return json.loads(self.out)
-
-
-def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The test environment without Vi credentials, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if k not in ENV_NAMES}
-    env.update(extra or {})
-    return env
+__all__ = ["ENV_NAMES", "Result", "clean_env", "cli"]
 
 
 async def cli(
@@ -44,13 +22,7 @@ async def cli(
     """Run the command line with the server's credentials in the environment."""
     full_env = clean_env(server.env() if server is not None else None)
     full_env.update(env or {})
-    done = await anyio.run_process(
-        [sys.executable, "-m", "vi_async", *args],
-        input=None if stdin is None else stdin.encode(),
-        env=full_env,
-        check=False,
-    )
-    result = Result(done.returncode, done.stdout.decode(), done.stderr.decode())
+    result = await run_cli(list(args), full_env, stdin=stdin)
     if server is not None:
         assert server.secret_key not in result.out + result.err, "the secret key was printed"
     return result

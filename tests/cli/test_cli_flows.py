@@ -1,4 +1,7 @@
-"""``vi-async flows ...`` as subprocesses: exit codes, --json output, the server's state."""
+"""``vi-async flows ...``: exit codes, --json output, the server's state.
+
+Commands run through ``cli_support.cli`` (the command host); Ctrl-C tests start
+processes of their own."""
 
 from __future__ import annotations
 
@@ -12,13 +15,12 @@ import anyio
 import anyio.abc
 import pytest
 from cli_support import clean_env, cli
+from run_support import LONG_RUN
 
 from vi_async import Client, FlowSpec
 from vi_async.local import FaultConfig, LocalServer
 
 pytestmark = pytest.mark.anyio
-
-LONG_RUN = {"vi-local/pending-seconds": "0", "vi-local/running-seconds": "60"}
 
 
 async def test_list_and_get(vi_server: LocalServer) -> None:

@@ -1,4 +1,4 @@
-"""``vi-async models list|download`` as subprocesses, and the byte progress bar."""
+"""``vi-async models list|download``, and the byte progress bar."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``vi-async runs ...``, credentials, ``local`` and ``demo`` as subprocesses."""
+"""``vi-async runs ...``, credentials, ``local`` (a process of its own) and ``demo``."""
 
 from __future__ import annotations
 
@@ -140,8 +140,16 @@ async def test_runs_watch_prints_a_line_per_event(
         flow=FlowSpec(name="cli-watch"), metadata={"vi-local/running-seconds": "60"}
     )
     watched = await cli(
-        vi_server, "runs", "watch", "--json", "--status", "Succeeded", "--interval", "0.05",
-        "--timeout", "2",
+        vi_server,
+        "runs",
+        "watch",
+        "--json",
+        "--status",
+        "Succeeded",
+        "--interval",
+        "0.05",
+        "--timeout",
+        "1",
     )
     assert watched.code == 0, watched.err
     events = [json.loads(line) for line in watched.out.splitlines()]
@@ -150,7 +158,7 @@ async def test_runs_watch_prints_a_line_per_event(
     ]
     assert events[0]["run"]["runId"] == done.run_id and events[0]["previousPhase"] is None
 
-    human = await cli(vi_server, "runs", "watch", live.run_id, "--timeout", "2")
+    human = await cli(vi_server, "runs", "watch", live.run_id, "--timeout", "1")
     assert human.code == 0, human.err
     (line,) = human.out.splitlines()
     assert "added" in line and live.run_id in line and "Running" in line

@@ -11,12 +11,6 @@ from local_support import FAST, Api
 from vi_async.local import LocalServer
 
 
-@pytest.fixture(scope="session")
-def anyio_backend() -> str:
-    """Run async tests on asyncio only."""
-    return "asyncio"
-
-
 @pytest.fixture
 async def server() -> AsyncIterator[LocalServer]:
     """A fresh in-memory server with a fast run schedule."""

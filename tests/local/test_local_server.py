@@ -160,9 +160,7 @@ async def test_seed_route_and_helper(server: LocalServer, api: Api) -> None:
     assert first["spec"]["name"] == "bench-0"
     assert first["metadata"]["generation"] == 1
     other_org, _ = await server.add_organization()
-    r = await api.raw(
-        "POST", url, json={"organizationId": other_org, "flows": 3}, headers=admin
-    )
+    r = await api.raw("POST", url, json={"organizationId": other_org, "flows": 3}, headers=admin)
     assert await server.flow_ids(other_org) == r.body["flowIds"]
     assert (await api.raw("POST", url, json={"flows": -1}, headers=admin)).status == 400
     assert (await api.raw("POST", url, json={"flows": "many"}, headers=admin)).status == 400
@@ -177,6 +175,7 @@ async def test_seed_route_and_helper(server: LocalServer, api: Api) -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.slow
 async def test_seed_100k_flows_and_page_through_the_end(server: LocalServer, api: Api) -> None:
     ids = await server.seed_flows(100_000)
     page = await api.get("flows", params={"s": "1000"})

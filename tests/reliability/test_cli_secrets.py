@@ -1,21 +1,26 @@
 """The command line never prints the secret key, whatever goes wrong.
 
-``python -m vi_async`` runs as a subprocess against the local server (and the
-hostile one) through every error path we can reach from the command line:
-bad ids, missing resources, conflicts, wrong or malformed keys, another
-organization, a refused connection, non-JSON answers, server faults, wait
-timeouts. Each command also runs with Python logging at DEBUG on stderr.
-Neither stdout nor stderr may contain the key, nor any traceback.
+``python -m vi_async`` runs against the local server (and the hostile one)
+through every error path we can reach from the command line: bad ids, missing
+resources, conflicts, wrong or malformed keys, another organization, a refused
+connection, non-JSON answers, server faults, wait timeouts. Each command also
+runs with Python logging at DEBUG on stderr. Neither stdout nor stderr may
+contain the key, nor any traceback.
+
+The commands run in the command host (``tests/cli_host.py``: one interpreter,
+each command as ``python -m vi_async`` runs it); a few also run as processes
+of their own, so that what only a real process prints (at exit, say) is
+checked too.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass
 
 import anyio
 import pytest
+from cli_host import clean_env, run_cli
 
 from vi_async import FlowSpec
 from vi_async.local import FaultConfig, LocalServer
@@ -27,7 +32,6 @@ from .test_server_crash import free_port
 
 pytestmark = pytest.mark.anyio
 
-ENV_NAMES = ("DATATURE_VI_SECRET_KEY", "DATATURE_VI_ORGANIZATION_ID", "DATATURE_VI_API_ENDPOINT")
 DEBUG_MAIN = (
     "import logging, sys; logging.basicConfig(level=logging.DEBUG, stream=sys.stderr); "
     "from vi_async.cli import main; sys.exit(main(sys.argv[1:]))"
@@ -41,21 +45,25 @@ class Done:
     args: tuple[str, ...]
     code: int
     output: str
+    debug: bool
 
 
 async def cli(env: dict[str, str], *args: str, debug: bool = False) -> Done:
-    """Run the command line with ``env`` as the only Vi settings."""
-    full = {k: v for k, v in os.environ.items() if k not in ENV_NAMES}
-    full.update(env)
+    """Run the command line (in the command host) with ``env`` as the only Vi settings."""
+    done = await run_cli(list(args), clean_env(env), debug=debug)
+    return Done(args, done.code, done.out + done.err, debug)
+
+
+async def cli_process(env: dict[str, str], *args: str, debug: bool = False) -> Done:
+    """:func:`cli` in a process of its own."""
     command = [sys.executable, "-c", DEBUG_MAIN] if debug else [sys.executable, "-m", "vi_async"]
     with anyio.fail_after(60):
-        done = await anyio.run_process([*command, *args], env=full, check=False)
-    return Done(args, done.returncode, done.stdout.decode() + done.stderr.decode())
+        done = await anyio.run_process([*command, *args], env=clean_env(env), check=False)
+    return Done(args, done.returncode, done.stdout.decode() + done.stderr.decode(), debug)
 
 
-async def test_cli_error_paths_print_no_key(
-    vi_server: LocalServer, hostile: HostileServer
-) -> None:
+@pytest.mark.slow  # a sweep: 22 error paths, each with and without DEBUG logging
+async def test_cli_error_paths_print_no_key(vi_server: LocalServer, hostile: HostileServer) -> None:
     """Every reachable error path, with and without DEBUG logging: no key, no traceback."""
     key = vi_server.secret_key
     env = vi_server.env()
@@ -65,8 +73,14 @@ async def test_cli_error_paths_print_no_key(
             flow=flow.flow_id, metadata={"vi-local/running-seconds": "30"}
         )
     other_org, _ = await vi_server.add_organization()
-    flags = ("--secret-key", key, "--org", vi_server.organization_id,
-             "--endpoint", vi_server.endpoint)
+    flags = (
+        "--secret-key",
+        key,
+        "--org",
+        vi_server.organization_id,
+        "--endpoint",
+        vi_server.endpoint,
+    )
     hostile.handler = raw("<html>gateway</html>", 200, "text/html")
     refused = f"http://127.0.0.1:{free_port()}/"
 
@@ -85,8 +99,19 @@ async def test_cli_error_paths_print_no_key(
         ({}, ("flows", "list", *flags)),
         ({**env, "DATATURE_VI_SECRET_KEY": "dtvi_" + "0" * 98}, ("flows", "list")),
         ({**env, "DATATURE_VI_ORGANIZATION_ID": other_org}, ("flows", "list")),
-        ({}, ("flows", "list", "--secret-key", key, "--org", other_org,
-              "--endpoint", vi_server.endpoint)),
+        (
+            {},
+            (
+                "flows",
+                "list",
+                "--secret-key",
+                key,
+                "--org",
+                other_org,
+                "--endpoint",
+                vi_server.endpoint,
+            ),
+        ),
         ({**env, "DATATURE_VI_SECRET_KEY": key[:-1]}, ("flows", "list")),
         ({**env, "DATATURE_VI_SECRET_KEY": key + " "}, ("flows", "list")),
         ({}, ("flows", "list", "--secret-key", key[:-2], "--org", "o", "--endpoint", refused)),
@@ -96,19 +121,33 @@ async def test_cli_error_paths_print_no_key(
         (env, ("flows", "nonsense")),
     ]
     results: list[Done] = []
-    for case_env, args in cases:
-        for debug in (False, True):
+
+    async def every_case(debug: bool) -> None:
+        for case_env, args in cases:
             results.append(await cli(case_env, *args, debug=debug))
+
+    async def in_processes() -> None:
+        # Some in processes of their own: a wrong key, a non-JSON answer (a 503 below).
+        for case_env, args in (cases[12], cases[19]):
+            for debug in (False, True):
+                results.append(await cli_process(case_env, *args, debug=debug))
+
+    async with anyio.create_task_group() as tg:  # side by side: mostly waiting
+        tg.start_soon(every_case, False)
+        tg.start_soon(every_case, True)
+        tg.start_soon(in_processes)
     vi_server.faults = FaultConfig(error_503_rate=1.0, retry_after=0.01)
     for debug in (False, True):
         results.append(await cli(env, "flows", "list", debug=debug))
         results.append(await cli(env, "flows", "delete", flow.flow_id, debug=debug))
+    results.append(await cli_process(env, "flows", "list", debug=True))
+    results.append(await cli_process(env, "flows", "list", debug=False))
     vi_server.faults = FaultConfig()
     async with vi_server.client() as client:
         await client.runs.kill(run.run_id)
 
     assert any(r.code != 0 for r in results) and any(r.code == 0 for r in results)
-    debug_output = "".join(r.output for r in results[1::2])
+    debug_output = "".join(r.output for r in results if r.debug)
     assert "DEBUG" in debug_output  # logging really was on
     for result in results:
         assert "Traceback" not in result.output, (result.args, result.output[-2000:])

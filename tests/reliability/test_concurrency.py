@@ -11,13 +11,14 @@ from typing import Any
 
 import anyio
 import pytest
+from run_support import GET_RUN, assert_polling_stopped, sdk_tasks
 
 from vi_async import Client, Flow, FlowSpec, RunPhase, ViError
 from vi_async.local import FaultConfig, LocalServer
 
-from .leaks import LeakCheck, server_connections
+from .leaks import LeakCheck
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]  # 500 tasks each: soak-type
 
 TASKS = 500
 MAX_CONNECTIONS = 24
@@ -33,7 +34,7 @@ class ConnectionWatch:
 
     async def run(self) -> None:
         while True:
-            self.peak = max(self.peak, server_connections(self.server))
+            self.peak = max(self.peak, self.server.connection_count)
             self.samples += 1
             await anyio.sleep(0.005)
 
@@ -90,7 +91,7 @@ async def test_500_tasks_share_one_client(vi_server: LocalServer) -> None:
             watcher.cancel_scope.cancel()
         connector = client._transport.session().connector
         assert connector is not None
-        await check.after_cancel(client, connector)
+        await check.after_cancel(connector)
     await check.after_close(connector)
     vi_server.faults = FaultConfig()
 
@@ -127,8 +128,10 @@ async def test_500_waiters_on_10_runs(vi_client: Client, vi_server: LocalServer)
         assert run.phase is phases[(i % 10) % 3]
     assert len(results) == TASKS
     # One poll stream per run, not one per waiter.
-    assert vi_server.request_counts["GET /workspaces/{org}/runs/{runId}"] < TASKS
-    assert vi_client.runs._waiter.active_runs() == 0
+    assert vi_server.request_counts[GET_RUN] < TASKS
+    # Every wait handed its run back: nothing polls any more.
+    assert sdk_tasks() == []
+    await assert_polling_stopped(vi_server)
 
 
 async def test_500_concurrent_listings(vi_client: Client, vi_server: LocalServer) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from run_support import LONG_RUN
 
 from vi_async import (
     Client,
@@ -25,7 +26,6 @@ from vi_async.local.cli import build_parser
 pytestmark = pytest.mark.anyio
 
 SPEC = FlowSpec(name="tenant-a")
-LONG_RUN = {"vi-local/running-seconds": "30"}
 FLOW_BODY = {"spec": {"name": "x"}}
 RUN_BODY = {"spec": {"flow": {"name": "x"}}}
 
@@ -84,20 +84,34 @@ def headers_variants(a: Tenant, b: Tenant) -> dict[str, tuple[str, dict[str, str
         "no-headers": (a.org, {}, 401),
         "only-authorization": (a.org, {"Authorization": f"Bearer {a.key}"}, 401),
         "only-organization": (a.org, {"Organization-Id": a.org}, 401),
-        "basic-scheme": (a.org, {"Authorization": f"Basic {a.key}", "Organization-Id": a.org},
-                         401),
+        "basic-scheme": (a.org, {"Authorization": f"Basic {a.key}", "Organization-Id": a.org}, 401),
         "empty-bearer": (a.org, {"Authorization": "Bearer ", "Organization-Id": a.org}, 401),
         "raw-key-no-scheme": (a.org, {"Authorization": a.key, "Organization-Id": a.org}, 401),
-        "unknown-key": (a.org, {"Authorization": "Bearer dtvi_" + "0" * 98,
-                                "Organization-Id": a.org}, 401),
-        "truncated-key": (a.org, {"Authorization": f"Bearer {a.key[:-1]}",
-                                  "Organization-Id": a.org}, 401),
-        "b-key-on-a-path": (a.org, {"Authorization": f"Bearer {b.key}",
-                                    "Organization-Id": b.org}, 403),
-        "b-key-a-header": (a.org, {"Authorization": f"Bearer {b.key}",
-                                   "Organization-Id": a.org}, 403),
-        "a-key-b-header": (a.org, {"Authorization": f"Bearer {a.key}",
-                                   "Organization-Id": b.org}, 403),
+        "unknown-key": (
+            a.org,
+            {"Authorization": "Bearer dtvi_" + "0" * 98, "Organization-Id": a.org},
+            401,
+        ),
+        "truncated-key": (
+            a.org,
+            {"Authorization": f"Bearer {a.key[:-1]}", "Organization-Id": a.org},
+            401,
+        ),
+        "b-key-on-a-path": (
+            a.org,
+            {"Authorization": f"Bearer {b.key}", "Organization-Id": b.org},
+            403,
+        ),
+        "b-key-a-header": (
+            a.org,
+            {"Authorization": f"Bearer {b.key}", "Organization-Id": a.org},
+            403,
+        ),
+        "a-key-b-header": (
+            a.org,
+            {"Authorization": f"Bearer {a.key}", "Organization-Id": b.org},
+            403,
+        ),
     }
 
 

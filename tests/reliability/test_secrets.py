@@ -20,6 +20,7 @@ from typing import Any
 import anyio
 import pytest
 from aiohttp import web
+from run_support import LONG_RUN
 
 import vi_sync
 from vi_async import Client, FlowSpec, ViConfigError, ViError, ViRedirectError, ViTimeoutError
@@ -34,7 +35,6 @@ pytestmark = pytest.mark.anyio
 
 SPEC = FlowSpec(name="secrets")
 UNKNOWN_KEY = "dtvi_" + "unknownKEY" * 9 + "ZZZZZZZZ"
-LONG_RUN = {"vi-local/running-seconds": "30"}
 
 
 class Recorder(logging.Handler):
@@ -123,8 +123,9 @@ async def collect_errors(server: LocalServer, errors: list[BaseException]) -> li
     unknown = Client(UNKNOWN_KEY, server.organization_id, server.endpoint)
     other_org, _ = await server.add_organization()
     foreign = Client(server.secret_key, other_org, server.endpoint)
-    refused = Client(server.secret_key, server.organization_id, "http://127.0.0.1:9/",
-                     max_retries=0)
+    refused = Client(
+        server.secret_key, server.organization_id, "http://127.0.0.1:9/", max_retries=0
+    )
     for other in (unknown, foreign, refused):
         objects.append(other)
         async with other:
@@ -146,9 +147,20 @@ async def test_no_error_path_leaks_the_key(
     objects = await collect_errors(vi_server, errors)
     kinds = {type(e).__name__ for e in errors}
     assert {
-        "ViNotFoundError", "ViConflictError", "ViValidationError", "InvalidIdError", "TypeError",
-        "ViTimeoutError", "ViRateLimitError", "ViServerError", "ViConnectionError",
-        "ViAuthenticationError", "ViPermissionError", "ViConfigError", "BulkError", "ViError",
+        "ViNotFoundError",
+        "ViConflictError",
+        "ViValidationError",
+        "InvalidIdError",
+        "TypeError",
+        "ViTimeoutError",
+        "ViRateLimitError",
+        "ViServerError",
+        "ViConnectionError",
+        "ViAuthenticationError",
+        "ViPermissionError",
+        "ViConfigError",
+        "BulkError",
+        "ViError",
     } <= kinds, kinds
     for error in errors:
         assert_clean(error_texts(error), key, UNKNOWN_KEY)
@@ -187,8 +199,9 @@ async def test_an_echoed_key_is_masked_in_error_messages(hostile: HostileServer)
     """A server that echoes the Authorization header must not make the error carry the key."""
 
     async def echo(request: web.Request, server: HostileServer) -> web.StreamResponse:
-        return web.json_response({"message": f"bad auth {request.headers['Authorization']}"},
-                                 status=401)
+        return web.json_response(
+            {"message": f"bad auth {request.headers['Authorization']}"}, status=401
+        )
 
     hostile.handler = echo
     async with hostile_client(hostile) as client:
@@ -247,8 +260,9 @@ async def test_wait_timeout_last_run_is_clean(vi_client: Client, vi_server: Loca
 def test_sync_client_does_not_leak(vi_server_thread: LocalServer, recorder: Recorder) -> None:
     """The vi_sync facade: its repr, its runtime's and its errors show no key."""
     key = vi_server_thread.secret_key
-    client = vi_sync.Client(key, vi_server_thread.organization_id, vi_server_thread.endpoint,
-                            max_retries=0)
+    client = vi_sync.Client(
+        key, vi_server_thread.organization_id, vi_server_thread.endpoint, max_retries=0
+    )
     errors: list[BaseException] = []
     try:
         client.flows.create(spec={"name": "sync-secrets"})

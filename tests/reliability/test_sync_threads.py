@@ -15,26 +15,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from run_support import loop_threads, make_client
 
 import vi_sync
 from vi_async.local import FaultConfig, LocalServer
 
 THREADS = 16
 PER_THREAD = 12
-LOOP_THREAD = "vi_sync.Client-loop"
 BOUND = 120.0
-
-
-def make_client(server: LocalServer, **settings: Any) -> vi_sync.Client:
-    """A sync client for ``server``."""
-    return vi_sync.Client(
-        server.secret_key, server.organization_id, server.endpoint, **settings
-    )
-
-
-def loop_threads() -> list[threading.Thread]:
-    """Event-loop threads of vi_sync clients alive now."""
-    return [t for t in threading.enumerate() if t.name == LOOP_THREAD]
 
 
 def stored_flow_ids(server: LocalServer) -> set[str]:
@@ -68,6 +56,7 @@ def run_threads(count: int, work: Callable[[int], Any]) -> list[Any]:
         return [f.result(timeout=BOUND) for f in futures]
 
 
+@pytest.mark.slow
 def test_many_threads_mixed_work(
     vi_server_thread: LocalServer, baseline_threads: set[threading.Thread]
 ) -> None:

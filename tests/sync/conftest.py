@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sync_support import make_client
+from run_support import make_client
 
 import vi_sync
 from vi_async.local import LocalServer

@@ -7,7 +7,15 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sync_support import GET_FLOWS, SPEC, loop_threads, make_client, run_meta
+from run_support import (
+    assert_polling_stopped_blocking,
+    eventually,
+    loop_threads,
+    make_client,
+    run_meta,
+    sdk_tasks_anywhere,
+)
+from sync_support import GET_FLOWS, SPEC
 
 import vi_async
 import vi_sync
@@ -246,4 +254,5 @@ def test_watch_is_a_blocking_iterator_that_stops_polling_when_closed(
         vi_sync.RunPhase.RUNNING,
         vi_sync.RunPhase.SUCCEEDED,
     ]
-    assert sync_client.runs._target()._waiter.active_runs() == 0
+    eventually(lambda: not sdk_tasks_anywhere(), 5.0, sdk_tasks_anywhere)
+    assert_polling_stopped_blocking(vi_server_thread)

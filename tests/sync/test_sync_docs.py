@@ -14,7 +14,7 @@ import builtins
 from typing import Any
 
 import pytest
-from sync_support import run_meta
+from run_support import run_meta
 
 import vi_sync as vi
 from vi_async.local import LocalServer

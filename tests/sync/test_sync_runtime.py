@@ -14,16 +14,17 @@ import warnings
 from collections.abc import Generator, Iterator
 
 import pytest
-from sync_support import (
+from run_support import (
     GET_LOGS,
     GET_RUN,
-    SPEC,
+    assert_polling_stopped_blocking,
     eventually,
     loop_threads,
     make_client,
     run_meta,
-    stays,
+    sdk_tasks_anywhere,
 )
+from sync_support import SPEC, stays
 
 import vi_sync
 from vi_async.local import LocalServer
@@ -113,7 +114,6 @@ def test_abandoned_iterators_close_their_async_generators(
     sync_client: vi_sync.Client, vi_server_thread: LocalServer
 ) -> None:
     run = sync_client.runs.create(flow=SPEC, metadata=run_meta(running=60, pending=0))
-    counts = vi_server_thread.request_counts
 
     # break out of a for loop: the generator is dropped and closes the async one
     for line in sync_client.runs.logs(run.run_id, tail=None, follow=True):
@@ -135,8 +135,8 @@ def test_abandoned_iterators_close_their_async_generators(
         assert first.run_id == fast.run_id
         break
     assert not _suspended_async_generators("as_completed")
-    assert sync_client.runs._target()._waiter.active_runs() == 0
-    assert stays(lambda: counts[GET_RUN])
+    eventually(lambda: not sdk_tasks_anywhere(), 5.0, sdk_tasks_anywhere)
+    assert_polling_stopped_blocking(vi_server_thread)
 
 
 def test_close_closes_iterators_left_open(
@@ -211,8 +211,8 @@ def test_ctrl_c_cancels_a_blocking_wait(
     watcher.join()
     firing.join()
     # The poll stream stopped with the call: no task left, no more requests.
-    assert sync_client.runs._target()._waiter.active_runs() == 0
-    assert stays(lambda: counts[GET_RUN])
+    eventually(lambda: not sdk_tasks_anywhere(), 5.0, sdk_tasks_anywhere)
+    assert_polling_stopped_blocking(vi_server_thread)
     assert sync_client.runs.kill(run.run_id).phase is vi_sync.RunPhase.CANCELLED
 
 
