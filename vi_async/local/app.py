@@ -132,8 +132,10 @@ def _list_handler(kind: str) -> Handler:
         org_id = state.keys.authenticate(request)
         size = parse_page_size(request.query.get("s"))
         cursor = decode_token(request.query.get("p"), kind)
-        rows = await state.store.run(Database.page, kind, org_id, cursor.after, cursor.before, size)
-        page = documents.page_document(kind, rows, state.clock(), strict=state.strict)
+        rows, now = await state.store.run(
+            Database.at, lambda db: db.page(kind, org_id, cursor.after, cursor.before, size)
+        )
+        page = documents.page_document(kind, rows, now, strict=state.strict)
         return json_response(page)
 
     return handle
@@ -180,8 +182,8 @@ async def delete_flow(request: web.Request) -> web.StreamResponse:
 async def get_run(request: web.Request) -> web.StreamResponse:
     """GET a run."""
     state, org_id, run_id = _target(request, "runId")
-    record = await state.store.run(Database.get_run, org_id, run_id)
-    return json_response(_run_document(state, record))
+    record, now = await state.store.run(Database.at, lambda db: db.get_run(org_id, run_id))
+    return json_response(documents.run_document(record, now, strict=state.strict))
 
 
 async def put_run(request: web.Request) -> web.StreamResponse:
@@ -216,8 +218,10 @@ async def get_logs(request: web.Request) -> web.StreamResponse:
     """GET the logs of a run (see :mod:`vi_async.local.logs`)."""
     state, org_id, run_id = _target(request, "runId")
     query = LogQuery.parse(request.query, strict=state.strict)
-    record, extras = await state.store.run(Database.run_with_logs, org_id, run_id)
-    document = logs_document(record, query, state.clock(), strict=state.strict, extras=extras)
+    (record, extras), now = await state.store.run(
+        Database.at, lambda db: db.run_with_logs(org_id, run_id)
+    )
+    document = logs_document(record, query, now, strict=state.strict, extras=extras)
     return json_response(document)
 
 

@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from vi_async.local import preconditions
 from vi_async.local.engine import RunPlan, line_count
@@ -103,6 +103,8 @@ TABLES = {"flows": "flow_id", "runs": "run_id"}
 ADDED_COLUMNS = (("runs", "texts", "TEXT NOT NULL DEFAULT '[]'"),)
 #: The most log lines ``append_logs`` may add to one run.
 MAX_EXTRA_LINES = 100_000
+
+T = TypeVar("T")
 
 
 def _create_private(path: str) -> None:
@@ -740,6 +742,21 @@ class Database:
             conn.execute("DELETE FROM run_logs WHERE org_id = ? AND run_id = ?", (org_id, run_id))
             self._record_delete(conn, org_id, key, f"runs/{run_id}")
             return False
+
+    def at(self, read: Callable[[Database], T]) -> tuple[T, int]:
+        """``read(self)`` and the server time it was read at.
+
+        A document rendered from rows must use the time the rows were read: with a
+        manual clock, ``advance`` between the read and the rendering would show a
+        run in a phase it was never stored in (a ``set_run`` override lost).
+
+        Args:
+            read: Reads rows from this database.
+
+        Returns:
+            What ``read`` returns, and the clock read on this thread right after.
+        """
+        return read(self), self.clock()
 
     def drive_run(
         self, org_id: str, run_id: str, move: Callable[[RunPlan, int], RunPlan]
