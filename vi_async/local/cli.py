@@ -99,7 +99,9 @@ def build_parser(prog: str = "python -m vi_async.local") -> argparse.ArgumentPar
         type=FaultConfig.parse,
         default=None,
         help='no faults by default; e.g. "seed=1,latency=0.02,503=0.2,429=0.05,reset_before=0.01,'
-        'reset_after=0.01,slow=0.01,slow_seconds=5,retry_after=1,paths=/runs"',
+        'reset_after=0.01,slow=0.01,slow_seconds=5,retry_after=1,paths=/runs"; a rate limit: '
+        '"rate_limit=100,rate_limit_burst=10,rate_limit_retry_after=exact|ceil,'
+        'rate_limit_headers=none|ietf|x"',
     )
     return parser
 
