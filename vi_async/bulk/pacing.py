@@ -1,0 +1,465 @@
+"""How a bulk job finds a rate-limited server's sustainable rate, and paces under it.
+
+Guarantee: once the server has refused a request (429) or said how much of its
+quota is left, the job's sends are spaced at a rate learned from what the
+server did, kept just under the rate at which it refused, and raised past a
+refused rate only after ``HORIZON`` quiet seconds; where the server announces
+its limit with a window, the job is paced under that limit from the first
+answer that says so.
+
+How the rate is found:
+
+- **The server as a token bucket.** Most limiters are token buckets (or act
+  like one over a window): ``R`` tokens a second, at most ``B`` kept, one taken
+  per request. Every refusal marks a moment when the bucket was empty (half a
+  token, say); every ``RateLimit-Remaining: n`` on an answer marks a moment when
+  it held ``n`` after that request. Between two marks, the successes of the
+  requests sent in between are exactly what the bucket minted minus what it
+  could not hold. The engine solves, by bisection, for the ``R`` at which a
+  bucket of ``B̂`` tokens would go from each mark to the next with exactly those
+  successes, over the marks of the last ``FIT_WINDOW`` seconds. When the job
+  sent faster than the server all along (so nothing overflowed) this is simply
+  the successes per second between waves of 429s; the bucket model also counts
+  the tokens minted while the job was paused or paced below ``R`` (a pause of a
+  whole-second ``Retry-After`` refills only ``B``, not a second's worth).
+- **The burst** ``B̂``: the successes before the job's first refusal (the bucket
+  starts full, so this is ``B`` plus what was minted meanwhile: an upper bound,
+  which errs towards a lower ``R``), or the largest ``Remaining`` seen plus one.
+- **Searching.** A first wave of 429s with nothing else known tells the burst,
+  not the rate (at zero latency the bucket empties in milliseconds). The job
+  then ramps its pace up exponentially (``RAMP_GROWTH`` a second) from a rough
+  start: the rate the refusals of that wave were interleaved with successes at,
+  if they were, else the burst spread over a second. The next wave comes soon
+  after the pace passes ``R``, and the fit turns it into the estimate.
+- **Pacing.** At ``MARGIN`` of the estimate (``ANNOUNCED_MARGIN`` of an announced
+  limit): a token bucket paced below its rate stays full and never refuses,
+  and it absorbs the jitter of the sends. The pace stays there; only after
+  ``HORIZON`` seconds without a refusal does it probe upward, by ``PROBE_STEP``
+  of itself a second (the plateau of TCP CUBIC around its last loss: the rate
+  that was refused is not tried again soon).
+- **Early warning.** When answers carry ``Remaining``, the job slows down to
+  the fitted rate as soon as ``Remaining`` falls below ``LOW_SHARE`` of the
+  bucket (the bucket drains: the job sends faster than the server mints), so
+  the bucket never empties and nothing is refused.
+- **Honouring.** ``Retry-After`` and ``Remaining: 0`` with a reset still pause
+  the whole job (the caller's gate does that); this only decides the pace once
+  the pause is over.
+
+Everything here is plain arithmetic on numbers the caller passes in (times
+from its clock), so it can be driven in virtual time.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+__all__ = ["RateFinder"]
+
+logger = logging.getLogger("vi_async.bulk")
+
+MARGIN = 0.97
+"""Share of the learned rate the job is paced at."""
+ANNOUNCED_MARGIN = 0.98
+"""Share of an announced limit (limit / window) the job is paced at."""
+RAMP_GROWTH = 6.0
+"""While searching, the pace grows by ``e ** (RAMP_GROWTH * seconds)``."""
+FILL_LEVEL = 0.5
+"""Below this share of the bucket (``Remaining``), the pace is eased so it fills again."""
+FILL_EASING = 0.3
+"""How much of the pace is given up at an empty bucket (less nearer ``FILL_LEVEL``)."""
+MAX_RAMP = 3.0
+"""Seconds a search may grow for (then it holds, ``e ** 18`` times its start)."""
+APPROACH = 10.0
+"""Seconds over which the pace rises from a fit's lowest rate to its middle."""
+HORIZON = 20.0
+"""Seconds after the last refusal before the pace probes above the estimate."""
+PROBE_STEP = 0.01
+"""Share of the pace added per second of probing."""
+LOW_SHARE = 0.4
+"""``Remaining`` at or below this share of the bucket means it drains."""
+FIT_WINDOW = 10.0
+"""Seconds of marks a fit uses."""
+MIN_FIT_SUCCESSES = 8
+"""Successes between marks needed before a fit is trusted as the estimate."""
+MIN_GAP = 0.02
+"""Seconds between the answers a fit compares with its model: closer ones may
+have reached the server in another order than they were sent."""
+FIT_PRECISION = 0.003
+"""Relative precision of a fitted rate."""
+MAX_FIT_RATE = 1e6
+"""Fits stop looking above this rate (requests/s)."""
+MIN_RATE = 0.5
+"""The slowest pace (requests/s)."""
+MAX_FIT_ANSWERS = 2000
+"""At most this many answers enter a fit (the oldest are dropped first)."""
+_REFUSED = 0.5
+"""Tokens assumed in the bucket when it refused a request (somewhere in 0..1)."""
+
+
+class RateFinder:
+    """The learned rate and the pace of one job (see the module notes).
+
+    The caller passes in its clock's times: ``resume`` is when the job may send
+    again (the end of a pause it honours), from which a search grows.
+    """
+
+    def __init__(self) -> None:
+        self.rate: float | None = None
+        """The pace in requests/s at the last send (None: not paced)."""
+        self.estimate: float | None = None
+        """The server's sustainable rate as fitted (None: not known yet)."""
+        self.announced: float | None = None
+        self.burst: float | None = None
+        self.waves = 0
+        self.slowed = 0
+        """How many times the pace was lowered (slots given at a faster one are stale)."""
+        self._base: float | None = None
+        """The pace as last decided; a search or a probe grows from it."""
+        self._searching = False
+        self._target = 0.0
+        """A higher pace the job approaches over ``APPROACH`` seconds (see ``_settle``)."""
+        self._since = -math.inf
+        """When the pace was last decided."""
+        self._grows_from = math.inf
+        """When a search starts growing (its resume), or a probe (``HORIZON`` after a decision)."""
+        self._log: collections.deque[_Answer] = collections.deque()
+        """The answers of the last ``FIT_WINDOW`` seconds (see ``_Answer``)."""
+        self._level = 1.0
+        """The bucket's level at the last ``Remaining`` (its share of the capacity)."""
+        self._capacity: int | None = None
+        """The largest ``Remaining`` seen, plus one."""
+        self._low = math.inf
+        """The lowest ``Remaining`` since the pace was last set (a new low: still draining)."""
+        self._opening: list[float] = []
+        """Send times of the successes before the job's first refusal."""
+        self._first_refused = -math.inf
+
+    def __repr__(self) -> str:
+        return f"<RateFinder rate={self.rate} estimate={self.estimate} burst={self.burst}>"
+
+    # -- the pace ----------------------------------------------------------------------
+
+    def spacing(self, at: float) -> float | None:
+        """Seconds from a send at ``at`` to the next (None: not paced).
+
+        A search grows the pace exponentially from its resume, a probe linearly
+        from ``HORIZON`` after the decision; both by the time of the send, so
+        sends given slots ahead get the pace of their own time. With the
+        bucket's level known (``Remaining``), the pace is eased while the bucket
+        is less than half full, so it fills again.
+        """
+        rate = self._base
+        if rate is None:
+            return None
+        if self._target > rate:  # the approach from the fit's lowest rate to its middle
+            rate += (self._target - rate) * min(1.0, (at - self._since) / APPROACH)
+        grown = at - self._grows_from
+        if grown > 0:
+            if self._searching:
+                rate *= math.exp(RAMP_GROWTH * min(grown, MAX_RAMP))
+            else:
+                rate *= 1.0 + PROBE_STEP * grown
+        self.rate = rate
+        level = self._level
+        if level < FILL_LEVEL:
+            rate *= 1.0 - FILL_EASING * (FILL_LEVEL - level) / FILL_LEVEL
+        return 1.0 / rate
+
+    def _decide(
+        self,
+        now: float,
+        rate: float,
+        *,
+        search: bool,
+        resume: float = 0.0,
+        target: float = 0.0,
+    ) -> None:
+        """Set the pace (approaching ``target`` if higher); a lower one also re-spaces
+        the sends already given a slot."""
+        rate = max(MIN_RATE, rate)
+        if self.rate is not None and rate < self.rate:
+            self.slowed += 1
+        self._base = self.rate = rate
+        self._target = target
+        self._searching = search
+        self._since = now
+        self._grows_from = max(now, resume) if search else now + HORIZON
+
+    # -- what the caller reports ---------------------------------------------------------
+
+    def announce(self, rate: float, now: float) -> None:
+        """The server announced its limit: pace under it unless already slower."""
+        if self.announced == rate:
+            return
+        self.announced = rate
+        target = ANNOUNCED_MARGIN * rate
+        if self.rate is None or self.estimate is None or target < self.rate:
+            self._decide(now, target, search=False)
+
+    def success(
+        self, now: float, sent_at: float, remaining: int | None, resume: float = 0.0
+    ) -> bool:
+        """A request sent at ``sent_at`` passed; ``remaining`` is its Remaining, if any.
+
+        Returns True when the bucket is draining (the caller should stop growing).
+        """
+        self._trim(now)
+        if sent_at <= self._first_refused:  # a late answer from before the first refusal
+            self._opening.append(sent_at)
+            if self._capacity is None:
+                self.burst = max(self.burst or 0.0, float(len(self._opening)))
+        if remaining is None:
+            self._log.append((sent_at, 1, _UNKNOWN, -1.0))
+            return False
+        capacity = remaining + 1
+        if self._capacity is None or capacity > self._capacity:
+            self._capacity = capacity
+            self.burst = float(capacity)
+        self._log.append((sent_at, 1, remaining + _REFUSED, -1.0))
+        self._level = remaining / self._capacity
+        if remaining > LOW_SHARE * self._capacity:
+            self._low = math.inf
+            return False
+        if remaining >= self._low or sent_at < self._since:
+            return False  # not lower, or sent before the pace last changed
+        self._low = remaining  # draining: the job sends faster than the server mints
+        fit = self._estimate()
+        if fit is not None and fit.trusted:
+            self._settle(now, fit)
+        elif fit is not None and (self.rate is None or fit.lowest < self.rate):
+            self._search(now, fit.lowest, resume)  # it mints at least this: search up
+        return True
+
+    def refused(
+        self,
+        now: float,
+        sent_at: float,
+        wave: bool,
+        retry_after: float | None = None,
+        resume: float = 0.0,
+    ) -> None:
+        """A request sent at ``sent_at`` was refused; ``wave``: the first since the last one."""
+        if self.burst is None:
+            # The bucket started full: what passed before the first refusal is its burst
+            # (and what it minted meanwhile: the first fit narrows it down).
+            self._first_refused = sent_at
+            self._opening = [t for t, used, _, _ in self._log if used and t <= sent_at]
+            self.burst = float(max(1, len(self._opening)))
+        wait = retry_after if retry_after is not None and retry_after < 1.0 else -1.0
+        self._log.append((sent_at, 0, _REFUSED, wait))
+        if not wave:
+            return
+        self.waves += 1
+        fit = self._estimate()
+        if fit is not None and fit.trusted:
+            self._settle(now, fit)
+            return
+        if fit is None and self.estimate is not None and not self._searching:
+            self._fallback(now)
+            return
+        if fit is not None:
+            start = fit.lowest
+        elif 0.0 < wait:
+            start = 0.7 / wait  # a fractional wait is about the time to the next token
+        else:
+            start = self.burst or 1.0  # the burst spread over a second
+        if self._searching and self.rate is not None:
+            start = min(start, 0.5 * self.rate)  # the search went past the rate
+        self._search(now, start, resume)
+
+    # -- deciding the pace ---------------------------------------------------------------
+
+    def _settle(self, now: float, fit: _Fit) -> None:
+        """Pace under the fitted rate: from the lowest rate that explains the log, up
+        to its middle over ``APPROACH`` seconds (a refusal is known only to within a
+        token, so right after a search the two can be several percent apart)."""
+        logger.debug(
+            "pacing: the server's rate is %.1f/s (at least %.1f/s; burst %s)",
+            fit.rate,
+            fit.lowest,
+            self.burst,
+        )
+        self.estimate = fit.rate
+        low, target = MARGIN * fit.lowest, MARGIN * fit.rate
+        if self.announced is not None:
+            ceiling = ANNOUNCED_MARGIN * self.announced
+            low, target = min(low, ceiling), min(target, ceiling)
+        self._decide(now, low, search=False, target=target)
+
+    def _fallback(self, now: float) -> None:
+        """A refusal the log cannot explain (too little of it left): pace lower."""
+        assert self.estimate is not None
+        pace = min(self.estimate, self.rate or math.inf)
+        self._settle(now, _Fit(MARGIN * pace, MARGIN * pace, True))
+
+    def _search(self, now: float, start: float, resume: float) -> None:
+        """Search upward for the rate, exponentially, from ``start`` at ``resume``."""
+        logger.debug("pacing: searching for the server's rate from %.1f/s", start)
+        self._decide(now, start, search=True, resume=resume)
+
+    def _estimate(self) -> _Fit | None:
+        """Fit the rate; where the burst came from the opening, narrow both down together."""
+        fit = self._fit()
+        for _ in range(2):
+            if fit is None or not self._opening or not fit.trusted:
+                break
+            burst = _least_burst(sorted(self._opening), fit.rate)
+            if self.burst is not None and abs(burst - self.burst) < 0.5:
+                break
+            self.burst = burst
+            fit = self._fit()
+        return fit
+
+    def _fit(self) -> _Fit | None:
+        """The token-bucket rates that explain the log (None: too little to go on)."""
+        cap = self.burst if self.burst is not None else math.inf
+        log = sorted(self._log, key=_in_order)
+        first = next((i for i, entry in enumerate(log) if entry[2] == entry[2]), len(log))
+        log = log[first:]
+        known = [entry[0] for entry in log if entry[2] == entry[2]]
+        successes = sum(entry[1] for entry in log[1:])
+        if len(known) < 2 or known[-1] - known[0] < MIN_GAP or successes < 2:
+            return None
+        hint = self.estimate or self.rate or 10.0
+        walk = _walk(log, cap)
+        lowest = _bisect(walk, cap, lambda excess: excess < 0, hint)
+        highest = _bisect(walk, cap, lambda excess: excess <= 0, max(hint, lowest))
+        if highest >= MAX_FIT_RATE:
+            return _Fit(lowest, lowest, False)
+        return _Fit(0.5 * (lowest + highest), lowest, successes >= MIN_FIT_SUCCESSES)
+
+    def _trim(self, now: float) -> None:
+        horizon = now - FIT_WINDOW
+        log = self._log
+        while log and (log[0][0] < horizon or len(log) > MAX_FIT_ANSWERS):
+            log.popleft()
+
+
+class _Fit(NamedTuple):
+    """What a fit found: the middle of the rates that explain the log, the lowest
+    of them (the server mints at least that), and whether it is trusted as the
+    estimate (enough successes, and the log also bounds the rate from above)."""
+
+    rate: float
+    lowest: float
+    trusted: bool
+
+
+_UNKNOWN = math.nan
+_Answer = tuple[float, int, float, float]
+"""One answer: (send time, tokens it took (1 passed, 0 refused), tokens left
+after it if known (NaN if not), the refusal's fractional Retry-After or -1).
+
+A token bucket's exact ``Retry-After`` is the time to its next token, so the
+tokens it held were ``1 - rate * wait``: exact for any candidate rate."""
+
+
+def _in_order(answer: _Answer) -> tuple[float, int, float]:
+    """Answers in the order the server likely saw them: by send time; at one
+    instant, successes before refusals, fuller first (requests drain the bucket)."""
+    left = answer[2]
+    return answer[0], 1 - answer[1], -left if left == left else math.inf
+
+
+class _Walk(NamedTuple):
+    """A log made ready for the model's walk: the starting mark, then for each
+    later answer the time since the one before, the tokens it took, and the
+    range the bucket's content was known to be in (or None: not compared)."""
+
+    start: tuple[float, float]
+    steps: list[tuple[float, int, tuple[float, float, float] | None]]
+
+
+def _walk(log: list[_Answer], cap: float) -> _Walk:
+    """Prepare ``log`` (sorted, starting at a known answer) for :func:`_excess`."""
+    steps: list[tuple[float, int, tuple[float, float, float] | None]] = []
+    t, _, tokens, wait = log[0]
+    compared = t
+    for sent, used, left, wait_ in log[1:]:
+        known = None
+        if left == left and sent - compared >= MIN_GAP:  # known, and not order noise
+            compared = sent
+            if used:  # Remaining: whole tokens left, so the content is in [n, n + 1)
+                known = (min(left - _REFUSED, cap - 1.0), min(left + _REFUSED, cap - 1.0), -1.0)
+            else:  # a refusal: the bucket held less than a token (exact from its wait)
+                known = (0.0, min(1.0, cap - 1.0), wait_)
+        steps.append((sent - t, used, known))
+        t = sent
+    return _Walk((min(tokens, cap - 1.0), wait), steps)
+
+
+def _excess(rate: float, walk: _Walk, cap: float) -> float:
+    """How far a bucket of ``rate`` strays from what the log knows (positive: too full).
+
+    The walk starts at the first answer that knows the bucket's content. A
+    refusal is a point (half a token, or exact from its wait); a ``Remaining: n``
+    is the range ``n`` to ``n + 1``: where the model leaves it, the distance
+    counts and the walk goes on from its edge.
+    """
+    total = 0.0
+    tokens, wait = walk.start
+    if 0.0 <= wait and rate * wait < 1.0:
+        tokens = 1.0 - rate * wait
+    for dt, used, known in walk.steps:
+        tokens += rate * dt
+        if tokens > cap:
+            tokens = cap
+        tokens -= used
+        if known is None:
+            continue
+        low, high, wait = known
+        if 0.0 <= wait and rate * wait < 1.0:
+            low = high = 1.0 - rate * wait
+        if tokens < low:
+            total += tokens - low
+            tokens = low
+        elif tokens > high:
+            total += tokens - high
+            tokens = high
+    return total
+
+
+def _least_burst(opening: list[float], rate: float) -> float:
+    """The smallest bucket, full at the first send and refilled at ``rate``, that
+    lets every request of the opening pass (the opening ended on a refusal, so
+    the bucket it drained was about this big)."""
+    low, high = 1.0, float(len(opening))
+    for _ in range(20):
+        mid = 0.5 * (low + high)
+        tokens, t = mid, opening[0]
+        for sent in opening:
+            tokens = min(mid, tokens + rate * (sent - t)) - 1.0
+            t = sent
+            if tokens < -1e-9:
+                low = mid
+                break
+        else:
+            high = mid
+        if high - low < 0.05:
+            break
+    return high
+
+
+def _bisect(walk: _Walk, cap: float, below: Callable[[float], bool], hint: float) -> float:
+    """The rate where ``below(excess)`` stops holding (the excess grows with the rate),
+    to ``FIT_PRECISION``, searched outward from ``hint`` then halved in between."""
+    low = high = max(hint, MIN_RATE)
+    if below(_excess(high, walk, cap)):
+        while below(_excess(high, walk, cap)):
+            if high >= MAX_FIT_RATE:
+                return MAX_FIT_RATE
+            low, high = high, high * 2
+    else:
+        while low > MIN_RATE and not below(_excess(low, walk, cap)):
+            low, high = low / 2, low
+    while high - low > FIT_PRECISION * high:
+        mid = 0.5 * (low + high)
+        if below(_excess(mid, walk, cap)):
+            low = mid
+        else:
+            high = mid
+    return 0.5 * (low + high)
