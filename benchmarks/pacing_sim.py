@@ -86,7 +86,7 @@ def simulate(
             heapq.heappush(events, (when, next(order), kind, data))
 
         def wake() -> None:
-            while waiting[0] and pending and limit.in_flight < max(1, int(limit.limit)):
+            while waiting[0] and pending and limit.in_flight < limit.slots():
                 waiting[0] -= 1
                 limit.in_flight += 1
                 at(clock.now, "attempt", pending.pop())

@@ -94,9 +94,18 @@ class AdaptiveLimit:
 
     # -- item slots -------------------------------------------------------------------
 
+    def slots(self) -> int:
+        """How many items may be in flight now: ``limit``, and before the job is
+        paced no more than the server's last ``Remaining`` says it would take."""
+        slots = max(1, int(self.limit))
+        window = self.finder.window
+        if window is not None and self.finder.rate is None:
+            slots = min(slots, max(1, window))
+        return slots
+
     async def acquire(self) -> None:
-        """Take an item slot, waiting while ``limit`` items are in flight."""
-        while self.in_flight >= max(1, int(self.limit)):
+        """Take an item slot, waiting while ``slots()`` items are in flight."""
+        while self.in_flight >= self.slots():
             if self._changed is None:
                 self._changed = anyio.Event()
             await self._changed.wait()

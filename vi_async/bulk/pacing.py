@@ -79,7 +79,7 @@ HORIZON = 20.0
 """Seconds after the last refusal before the pace probes above the estimate."""
 PROBE_STEP = 0.01
 """Share of the pace added per second of probing."""
-LOW_SHARE = 0.4
+LOW_SHARE = 0.7
 """``Remaining`` at or below this share of the bucket means it drains."""
 FIT_WINDOW = 10.0
 """Seconds of marks a fit uses."""
@@ -88,6 +88,11 @@ MIN_FIT_SUCCESSES = 8
 MIN_GAP = 0.02
 """Seconds between the answers a fit compares with its model: closer ones may
 have reached the server in another order than they were sent."""
+MIN_FIT_SPAN = 0.25
+"""Seconds of answers a trusted fit rests on (the opening's are noisy: requests
+wait for their connections)."""
+FIT_SPREAD = 0.1
+"""A trusted fit's lowest and highest rates differ by at most this share."""
 FIT_PRECISION = 0.003
 """Relative precision of a fitted rate."""
 MAX_FIT_RATE = 1e6
@@ -115,6 +120,8 @@ class RateFinder:
         self.announced: float | None = None
         self.burst: float | None = None
         self.waves = 0
+        self.window: int | None = None
+        """The last ``Remaining``: requests the server would take right now."""
         self.slowed = 0
         """How many times the pace was lowered (slots given at a faster one are stale)."""
         self._base: float | None = None
@@ -134,9 +141,10 @@ class RateFinder:
         """The largest ``Remaining`` seen, plus one."""
         self._low = math.inf
         """The lowest ``Remaining`` since the pace was last set (a new low: still draining)."""
+        self._drained = False
+        """The bucket drained since it was last full (its refill will show the rate)."""
         self._opening: list[float] = []
-        """Send times of the successes before the job's first refusal."""
-        self._first_refused = -math.inf
+        """Arrival times of the successes before the job's first refusal."""
 
     def __repr__(self) -> str:
         return f"<RateFinder rate={self.rate} estimate={self.estimate} burst={self.burst}>"
@@ -163,6 +171,8 @@ class RateFinder:
                 rate *= math.exp(RAMP_GROWTH * min(grown, MAX_RAMP))
             else:
                 rate *= 1.0 + PROBE_STEP * grown
+        if self.announced is not None:
+            rate = min(rate, ANNOUNCED_MARGIN * self.announced)
         self.rate = rate
         level = self._level
         if level < FILL_LEVEL:
@@ -181,7 +191,7 @@ class RateFinder:
         """Set the pace (approaching ``target`` if higher); a lower one also re-spaces
         the sends already given a slot."""
         rate = max(MIN_RATE, rate)
-        if self.rate is not None and rate < self.rate:
+        if self.rate is None or rate < self.rate:  # also unpaced -> paced
             self.slowed += 1
         self._base = self.rate = rate
         self._target = target
@@ -205,33 +215,57 @@ class RateFinder:
     ) -> bool:
         """A request sent at ``sent_at`` passed; ``remaining`` is its Remaining, if any.
 
+        The model places every answer at ``now``, when it arrived: answers come
+        back in the order the server took the requests, which their send times
+        do not always show (a request that waited for a connection reached it later).
+
         Returns True when the bucket is draining (the caller should stop growing).
         """
         self._trim(now)
-        if sent_at <= self._first_refused:  # a late answer from before the first refusal
-            self._opening.append(sent_at)
-            if self._capacity is None:
-                self.burst = max(self.burst or 0.0, float(len(self._opening)))
         if remaining is None:
-            self._log.append((sent_at, 1, _UNKNOWN, -1.0))
+            self._log.append((now, 1, _UNKNOWN, -1.0))
             return False
+        self.window = remaining
         capacity = remaining + 1
         if self._capacity is None or capacity > self._capacity:
             self._capacity = capacity
             self.burst = float(capacity)
-        self._log.append((sent_at, 1, remaining + _REFUSED, -1.0))
+        self._log.append((now, 1, remaining + _REFUSED, -1.0))
         self._level = remaining / self._capacity
+        if self._searching and remaining < self._capacity - 1 and sent_at >= self._since:
+            # The bucket no longer refills: the search passed the rate. Hold (like
+            # HyStart leaving slow start at the first queue): the drain shows the rate.
+            self._decide(now, self.rate or MIN_RATE, search=False)
+            logger.debug("pacing: the search holds at %.1f/s", self.rate)
         if remaining > LOW_SHARE * self._capacity:
             self._low = math.inf
+            if remaining >= self._capacity - 1 and self._drained and self.announced is None:
+                # Full again after a drain: the refill showed the rate (say, a fit from
+                # the noisy opening was too low). Settle on what it showed.
+                self._drained = False
+                fit = self._estimate()
+                if fit is not None and fit.trusted and not self._searching:
+                    self._settle(now, fit)
+                elif not self._searching and self.rate is not None:
+                    self._search(now, self.rate, resume)  # it mints more: look higher
             return False
         if remaining >= self._low or sent_at < self._since:
             return False  # not lower, or sent before the pace last changed
         self._low = remaining  # draining: the job sends faster than the server mints
+        self._drained = True
+        if self.announced is not None:
+            return True  # the announced limit stands (the level eases the pace)
         fit = self._estimate()
         if fit is not None and fit.trusted:
             self._settle(now, fit)
         elif fit is not None and (self.rate is None or fit.lowest < self.rate):
-            self._search(now, fit.lowest, resume)  # it mints at least this: search up
+            # Too little to settle on, but it mints at least this: hold there, and let
+            # the bucket's refill (or its next drain) show the rate.
+            self._decide(now, fit.lowest, search=False)
+        elif self.rate is None and remaining == 0:
+            # Not paced yet (the window held the job to what the server would take), and
+            # it must pause: the pause ends paced, not in a burst of everything queued.
+            self._search(now, self.burst or 1.0, resume)
         return True
 
     def refused(
@@ -246,11 +280,10 @@ class RateFinder:
         if self.burst is None:
             # The bucket started full: what passed before the first refusal is its burst
             # (and what it minted meanwhile: the first fit narrows it down).
-            self._first_refused = sent_at
-            self._opening = [t for t, used, _, _ in self._log if used and t <= sent_at]
+            self._opening = [t for t, used, _, _ in self._log if used]
             self.burst = float(max(1, len(self._opening)))
         wait = retry_after if retry_after is not None and retry_after < 1.0 else -1.0
-        self._log.append((sent_at, 0, _REFUSED, wait))
+        self._log.append((now, 0, _REFUSED, wait))
         if not wave:
             return
         self.waves += 1
@@ -330,7 +363,13 @@ class RateFinder:
         highest = _bisect(walk, cap, lambda excess: excess <= 0, max(hint, lowest))
         if highest >= MAX_FIT_RATE:
             return _Fit(lowest, lowest, False)
-        return _Fit(0.5 * (lowest + highest), lowest, successes >= MIN_FIT_SUCCESSES)
+        middle = 0.5 * (lowest + highest)
+        trusted = (
+            successes >= MIN_FIT_SUCCESSES
+            and known[-1] - known[0] >= MIN_FIT_SPAN
+            and highest - lowest <= FIT_SPREAD * middle
+        )
+        return _Fit(middle, lowest, trusted)
 
     def _trim(self, now: float) -> None:
         horizon = now - FIT_WINDOW
@@ -342,7 +381,9 @@ class RateFinder:
 class _Fit(NamedTuple):
     """What a fit found: the middle of the rates that explain the log, the lowest
     of them (the server mints at least that), and whether it is trusted as the
-    estimate (enough successes, and the log also bounds the rate from above)."""
+    estimate: enough successes over ``MIN_FIT_SPAN``, and rates within
+    ``FIT_SPREAD`` of each other explain them (the log bounds the rate from
+    above too)."""
 
     rate: float
     lowest: float
