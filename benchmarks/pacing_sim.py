@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import heapq
 import itertools
-import math
 import random
 import types
 from typing import Any
@@ -105,6 +104,10 @@ def simulate(
                     if slot > clock.now:
                         at(slot, "send", (data, slot, ticket))
                         continue
+                wait = limit.admit(clock.now)
+                if wait > 0:
+                    at(clock.now + wait, "send", (data, clock.now + wait, ticket))
+                    continue
                 limit._last_send = clock.now
                 stats["sent"] += 1
                 at(clock.now + latency, "decide", (data, clock.now))
@@ -122,7 +125,8 @@ def simulate(
                 if wait is not None:
                     stats["refused"] += 1
                     seconds = float(answer["Retry-After"])
-                    at(clock.now + seconds + rng.uniform(0, min(1.0, seconds * 0.1)), "attempt", item)
+                    jitter = rng.uniform(0, min(1.0, seconds * 0.1))  # as the transport's
+                    at(clock.now + seconds + jitter, "attempt", item)
                 else:
                     stats["done"] += 1
                     limit.item_done()

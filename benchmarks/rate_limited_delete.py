@@ -98,7 +98,8 @@ def measure(cells: list[dict[str, Any]], n: int, *, fixed: bool = True) -> Resul
         for cell in cells:
             ours = _one(server, cell, n, True)
             beside = _one(server, cell, n, False) if fixed else None
-            row = {**cell, "flows": n, "ideal_s": n / cell["rate"], "ours": ours, "fixed_32": beside}
+            ideal = n / cell["rate"]
+            row = {**cell, "flows": n, "ideal_s": ideal, "ours": ours, "fixed_32": beside}
             rows.append(row)
             name = _name(cell)
             goals.append(Goal.at_most(f"{name}: time / ideal", ours["over_ideal"], GOAL_TIME))
@@ -156,7 +157,7 @@ def main() -> None:
     parser.add_argument("--flows", type=int, default=FLOWS)
     parser.add_argument("--no-fixed", action="store_true", help="skip the fixed concurrency")
     args = parser.parse_args()
-    rates = [(r, l) for r, l in RATES if not args.rate or r in args.rate]
+    rates = [(rate, lag) for rate, lag in RATES if not args.rate or rate in args.rate]
     cells = _cells(rates, args.retry_after or list(RETRY_AFTER), args.headers or list(HEADERS))
     result = measure(cells, args.flows, fixed=not args.no_fixed)
     print(result.line())

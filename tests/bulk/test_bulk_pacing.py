@@ -7,6 +7,7 @@ how many 429s, that every delete goes through, what the engine learned.
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 import time
@@ -106,7 +107,7 @@ async def test_the_pace_spaces_sends_after_a_pause() -> None:
     async with anyio.create_task_group() as tg:
         for _ in range(6):
             tg.start_soon(send)
-    gaps = [b - a for a, b in zip(sent, sent[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(sent)]
     # Not a burst at the end of the pause: one send per 1 / (0.98 * 50) s.
     assert min(gaps) >= 0.8 / (ANNOUNCED_MARGIN * 50), gaps
 

@@ -68,6 +68,8 @@ class AdaptiveLimit:
         self._decreased_at = -math.inf
         self._next_send = 0.0
         self._last_send = -math.inf
+        self._credit = 1.0
+        self._credit_at = 0.0
         self._ticket = 0
         self._changed: anyio.Event | None = None
         self._fastest = math.inf
@@ -134,7 +136,29 @@ class AdaptiveLimit:
             now = time.monotonic()
             if self.stale(slot, ticket):
                 slot, ticket = self.reserve(now)
+        while (wait := self.admit(now)) > 0 and now < deadline:
+            await anyio.sleep(min(wait, deadline - now))
+            now = time.monotonic()
         self._last_send = now
+
+    def admit(self, now: float) -> float:
+        """0 when a paced attempt may go now, else the seconds until it may.
+
+        Slots are spaced at the pace, but a loop held up (a busy machine) wakes
+        every sender whose slot passed at once: the sends it owes go out at
+        most half the server's burst at a time, the rest at the pace.
+        """
+        rate = self.finder.rate
+        if rate is None or not self.adaptive:
+            return 0.0
+        cap = max(1.0, 0.5 * (self.finder.burst or 2.0))
+        credit = min(cap, self._credit + (now - self._credit_at) * rate)
+        self._credit_at = now
+        if credit >= 1.0:
+            self._credit = credit - 1.0
+            return 0.0
+        self._credit = credit
+        return (1.0 - credit) / rate
 
     def reserve(self, now: float) -> tuple[float, int]:
         """The pacing slot of an attempt asking at ``now``, and the pace it was given at."""

@@ -1,52 +1,59 @@
 """How a bulk job finds a rate-limited server's sustainable rate, and paces under it.
 
-Guarantee: once the server has refused a request (429) or said how much of its
-quota is left, the job's sends are spaced at a rate learned from what the
-server did, kept just under the rate at which it refused, and raised past a
-refused rate only after ``HORIZON`` quiet seconds; where the server announces
-its limit with a window, the job is paced under that limit from the first
-answer that says so.
+Guarantee: once the server has refused a request (429), announced its limit or
+shown its quota draining, the job's sends are spaced at a pace learned from
+what the server did, kept just under the rate it was seen to sustain; the pace
+rises past it only after ``HORIZON`` quiet seconds. Where the server announces
+its limit with a window (``RateLimit-Policy: 100;w=1``), the job is paced at
+``ANNOUNCED_MARGIN`` of it from the first answer that says so. ``Retry-After``
+and ``Remaining: 0`` still pause the whole job (the caller's gate honours
+them); this module decides the pace before and after such pauses.
 
 How the rate is found:
 
 - **The server as a token bucket.** Most limiters are token buckets (or act
   like one over a window): ``R`` tokens a second, at most ``B`` kept, one taken
-  per request. Every refusal marks a moment when the bucket was empty (half a
-  token, say); every ``RateLimit-Remaining: n`` on an answer marks a moment when
-  it held ``n`` after that request. Between two marks, the successes of the
-  requests sent in between are exactly what the bucket minted minus what it
-  could not hold. The engine solves, by bisection, for the ``R`` at which a
-  bucket of ``B̂`` tokens would go from each mark to the next with exactly those
-  successes, over the marks of the last ``FIT_WINDOW`` seconds. When the job
-  sent faster than the server all along (so nothing overflowed) this is simply
-  the successes per second between waves of 429s; the bucket model also counts
-  the tokens minted while the job was paused or paced below ``R`` (a pause of a
-  whole-second ``Retry-After`` refills only ``B``, not a second's worth).
-- **The burst** ``B̂``: the successes before the job's first refusal (the bucket
-  starts full, so this is ``B`` plus what was minted meanwhile: an upper bound,
-  which errs towards a lower ``R``), or the largest ``Remaining`` seen plus one.
-- **Searching.** A first wave of 429s with nothing else known tells the burst,
-  not the rate (at zero latency the bucket empties in milliseconds). The job
-  then ramps its pace up exponentially (``RAMP_GROWTH`` a second) from a rough
-  start: the rate the refusals of that wave were interleaved with successes at,
-  if they were, else the burst spread over a second. The next wave comes soon
-  after the pace passes ``R``, and the fit turns it into the estimate.
-- **Pacing.** At ``MARGIN`` of the estimate (``ANNOUNCED_MARGIN`` of an announced
-  limit): a token bucket paced below its rate stays full and never refuses,
-  and it absorbs the jitter of the sends. The pace stays there; only after
-  ``HORIZON`` seconds without a refusal does it probe upward, by ``PROBE_STEP``
-  of itself a second (the plateau of TCP CUBIC around its last loss: the rate
-  that was refused is not tried again soon).
-- **Early warning.** When answers carry ``Remaining``, the job slows down to
-  the fitted rate as soon as ``Remaining`` falls below ``LOW_SHARE`` of the
-  bucket (the bucket drains: the job sends faster than the server mints), so
-  the bucket never empties and nothing is refused.
-- **Honouring.** ``Retry-After`` and ``Remaining: 0`` with a reset still pause
-  the whole job (the caller's gate does that); this only decides the pace once
-  the pause is over.
+  per request. Every 429 marks a moment when the bucket held less than a token
+  (exactly ``1 - R * wait`` when the server's ``Retry-After`` is fractional,
+  the time to its next token); every ``Remaining: n`` a moment when it held
+  ``n`` to ``n + 1`` after that request. Between marks, the successes are what
+  the bucket minted minus what it could not hold. The fit walks a bucket of
+  ``B̂`` through the answers of the last ``FIT_WINDOW`` seconds (placed at
+  their arrival, the order the server took them) and finds, by bisection, the
+  rates at which it passes through every mark. Sent faster than the server
+  all along, this is the successes per second between waves of 429s; the
+  model also counts what a pause or a slower pace let the bucket refill (a
+  whole-second ``Retry-After`` refills ``B``, not a second's worth).
+- **The burst** ``B̂``: the largest ``Remaining`` plus one, or else the smallest
+  bucket that let every success before the job's first 429 pass at the fitted
+  rate (narrowed with each fit; the opening is the noisiest part of a job).
+- **Trust.** A fit becomes the estimate when at least ``MIN_FIT_SUCCESSES``
+  over ``MIN_FIT_SPAN`` seconds bound the rate from both sides within
+  ``FIT_SPREAD``. Short of that it still tells the least the server mints.
+- **Searching** (the rate at which the last 429s came, BBR's probe). A first
+  wave of 429s with nothing else known tells the burst, not the rate (at zero
+  latency the bucket empties in milliseconds). The pace then grows
+  exponentially (``RAMP_GROWTH`` a second, from the end of the pause) from a
+  low start: the least the fit shows, or ``0.7 / wait`` for a fractional
+  ``Retry-After``, or the burst spread over a second. It holds at the first
+  sign that the bucket no longer refills (``Remaining`` below full, as TCP's
+  HyStart leaves slow start at the first queue), and the drain, or the next
+  429, makes the fit.
+- **Pacing** (the plateau of TCP CUBIC around its last loss). At ``MARGIN`` of
+  the estimate, rising over ``APPROACH`` seconds from the fit's lowest rate to
+  its middle: a token bucket paced below its rate stays full, never refuses
+  and absorbs the jitter of the sends. With ``Remaining`` known, the pace is
+  eased while the bucket is less than half full so it fills again. Only after
+  ``HORIZON`` seconds without a refusal does it probe upward by
+  ``PROBE_STEP`` a second.
+- **Early warning.** When answers carry ``Remaining``, a fall below
+  ``LOW_SHARE`` of the bucket (it drains: the job sends faster than the server
+  mints) refits and slows the job before the bucket empties; a refill to full
+  after a drain refits too (a low estimate shows itself there). Before any
+  pace, the job keeps no more requests in flight than the last ``Remaining``.
 
-Everything here is plain arithmetic on numbers the caller passes in (times
-from its clock), so it can be driven in virtual time.
+Everything here is arithmetic on times the caller passes in, so it can be
+driven in virtual time (``benchmarks/pacing_sim.py`` does).
 """
 
 from __future__ import annotations
@@ -63,7 +70,7 @@ logger = logging.getLogger("vi_async.bulk")
 
 MARGIN = 0.97
 """Share of the learned rate the job is paced at."""
-ANNOUNCED_MARGIN = 0.98
+ANNOUNCED_MARGIN = 0.97
 """Share of an announced limit (limit / window) the job is paced at."""
 RAMP_GROWTH = 6.0
 """While searching, the pace grows by ``e ** (RAMP_GROWTH * seconds)``."""
@@ -73,8 +80,9 @@ FILL_EASING = 0.3
 """How much of the pace is given up at an empty bucket (less nearer ``FILL_LEVEL``)."""
 MAX_RAMP = 3.0
 """Seconds a search may grow for (then it holds, ``e ** 18`` times its start)."""
-APPROACH = 10.0
-"""Seconds over which the pace rises from a fit's lowest rate to its middle."""
+APPROACH = 2.0
+"""Seconds over which the pace rises to a fit's middle (from its lowest, or from a
+lower pace it had: a drain on the way stops it before the bucket empties)."""
 HORIZON = 20.0
 """Seconds after the last refusal before the pace probes above the estimate."""
 PROBE_STEP = 0.01
@@ -240,21 +248,18 @@ class RateFinder:
         if remaining > LOW_SHARE * self._capacity:
             self._low = math.inf
             if remaining >= self._capacity - 1 and self._drained and self.announced is None:
-                # Full again after a drain: the refill showed the rate (say, a fit from
-                # the noisy opening was too low). Settle on what it showed.
-                self._drained = False
-                fit = self._estimate()
-                if fit is not None and fit.trusted and not self._searching:
-                    self._settle(now, fit)
-                elif not self._searching and self.rate is not None:
-                    self._search(now, self.rate, resume)  # it mints more: look higher
+                self._refilled(now, resume)
             return False
         if remaining >= self._low or sent_at < self._since:
             return False  # not lower, or sent before the pace last changed
-        self._low = remaining  # draining: the job sends faster than the server mints
+        self._low = remaining
         self._drained = True
-        if self.announced is not None:
-            return True  # the announced limit stands (the level eases the pace)
+        if self.announced is None:  # an announced limit stands (the level eases the pace)
+            self._draining(now, remaining, resume)
+        return True
+
+    def _draining(self, now: float, remaining: int, resume: float) -> None:
+        """``Remaining`` fell to a new low: the job sends faster than the server mints."""
         fit = self._estimate()
         if fit is not None and fit.trusted:
             self._settle(now, fit)
@@ -266,7 +271,18 @@ class RateFinder:
             # Not paced yet (the window held the job to what the server would take), and
             # it must pause: the pause ends paced, not in a burst of everything queued.
             self._search(now, self.burst or 1.0, resume)
-        return True
+
+    def _refilled(self, now: float, resume: float) -> None:
+        """Full again after a drain: the refill showed the rate (a fit from the noisy
+        opening may have been too low); settle on it, or look higher."""
+        self._drained = False
+        if self._searching:
+            return
+        fit = self._estimate()
+        if fit is not None and fit.trusted:
+            self._settle(now, fit)
+        elif self.rate is not None:
+            self._search(now, self.rate, resume)  # it mints more than this pace
 
     def refused(
         self,
@@ -318,6 +334,8 @@ class RateFinder:
         )
         self.estimate = fit.rate
         low, target = MARGIN * fit.lowest, MARGIN * fit.rate
+        if self.rate is not None and not self._searching:
+            low = min(low, self.rate)  # never jump up: approach (a fit can run high)
         if self.announced is not None:
             ceiling = ANNOUNCED_MARGIN * self.announced
             low, target = min(low, ceiling), min(target, ceiling)
@@ -368,6 +386,11 @@ class RateFinder:
             successes >= MIN_FIT_SUCCESSES
             and known[-1] - known[0] >= MIN_FIT_SPAN
             and highest - lowest <= FIT_SPREAD * middle
+            # and the log pins the rate down: a bucket a tenth faster or slower would
+            # stray from it by at least a token (a bucket kept full shows only a floor)
+            and _excess(middle * (1 + FIT_SPREAD), walk, cap)
+            - _excess(middle * (1 - FIT_SPREAD), walk, cap)
+            >= 1.0
         )
         return _Fit(middle, lowest, trusted)
 
@@ -457,10 +480,12 @@ def _excess(rate: float, walk: _Walk, cap: float) -> float:
             low = high = 1.0 - rate * wait
         if tokens < low:
             total += tokens - low
-            tokens = low
         elif tokens > high:
             total += tokens - high
-            tokens = high
+        else:
+            continue
+        if not used:  # a refusal is a hard fact: the bucket was (about) empty
+            tokens = low if tokens < low else high
     return total
 
 
