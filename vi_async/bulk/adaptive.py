@@ -141,6 +141,13 @@ class AdaptiveLimit:
             now = time.monotonic()
         self._last_send = now
 
+    def _pause(self, until: float) -> None:
+        """Hold back every new attempt until ``until``; no credit builds up meanwhile."""
+        if until > self.paused_until:
+            self.paused_until = until
+            self._credit = min(self._credit, 1.0)
+            self._credit_at = until
+
     def admit(self, now: float) -> float:
         """0 when a paced attempt may go now, else the seconds until it may.
 
@@ -152,10 +159,10 @@ class AdaptiveLimit:
         if rate is None or not self.adaptive:
             return 0.0
         cap = max(1.0, 0.5 * (self.finder.burst or 2.0))
-        credit = min(cap, self._credit + (now - self._credit_at) * rate)
+        credit = min(cap, self._credit + max(0.0, now - self._credit_at) * rate)
         self._credit_at = now
-        if credit >= 1.0:
-            self._credit = credit - 1.0
+        if credit >= 1.0 - 1e-9:  # (float noise must not keep a sender waiting)
+            self._credit = max(0.0, credit - 1.0)
             return 0.0
         self._credit = credit
         return (1.0 - credit) / rate
@@ -190,14 +197,14 @@ class AdaptiveLimit:
         if info is not None:
             remaining = info.remaining
             if remaining == 0 and info.reset is not None:
-                self.paused_until = max(self.paused_until, now + info.reset)
+                self._pause(now + info.reset)
             if info.rate is not None and self.adaptive:
                 self.finder.announce(info.rate, now)
         if status in OVERLOAD_STATUSES:
             self.overloaded += 1
             retry_after = parse_retry_after(headers.get("Retry-After")) if headers else None
             if retry_after is not None:
-                self.paused_until = max(self.paused_until, now + retry_after)
+                self._pause(now + retry_after)
             wave = sent_at >= self._decreased_at
             if status == 429 and self.adaptive:
                 self.finder.refused(now, sent_at, wave, retry_after, self.paused_until)

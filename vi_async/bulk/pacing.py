@@ -78,8 +78,11 @@ FILL_LEVEL = 0.5
 """Below this share of the bucket (``Remaining``), the pace is eased so it fills again."""
 FILL_EASING = 0.3
 """How much of the pace is given up at an empty bucket (less nearer ``FILL_LEVEL``)."""
-MAX_RAMP = 3.0
-"""Seconds a search may grow for (then it holds, ``e ** 18`` times its start)."""
+MAX_RAMP = 1.0
+"""Seconds a search may grow for (then it holds, ``e ** 6`` times its start)."""
+SEARCH_REACH = 4.0
+"""With ``Remaining`` known, a search grows the pace at most this many times its
+start (then it holds; a refill to full at that pace starts the next one from it)."""
 APPROACH = 2.0
 """Seconds over which the pace rises to a fit's middle (from its lowest, or from a
 lower pace it had: a drain on the way stops it before the bucket empties)."""
@@ -101,6 +104,8 @@ MIN_FIT_SPAN = 0.25
 wait for their connections)."""
 FIT_SPREAD = 0.1
 """A trusted fit's lowest and highest rates differ by at most this share."""
+REFIT_AFTER = 0.1
+"""Seconds between fits made for a draining bucket (a fit costs milliseconds)."""
 FIT_PRECISION = 0.003
 """Relative precision of a fitted rate."""
 MAX_FIT_RATE = 1e6
@@ -151,6 +156,9 @@ class RateFinder:
         """The lowest ``Remaining`` since the pace was last set (a new low: still draining)."""
         self._drained = False
         """The bucket drained since it was last full (its refill will show the rate)."""
+        self._fitted_at = -math.inf
+        self._search_level: int | None = None
+        """``Remaining`` at the search's first answer (a fall from it: hold)."""
         self._opening: list[float] = []
         """Arrival times of the successes before the job's first refusal."""
 
@@ -176,7 +184,10 @@ class RateFinder:
         grown = at - self._grows_from
         if grown > 0:
             if self._searching:
-                rate *= math.exp(RAMP_GROWTH * min(grown, MAX_RAMP))
+                grow = math.exp(RAMP_GROWTH * min(grown, MAX_RAMP))
+                if self._capacity is not None:  # the level will tell when to look further
+                    grow = min(grow, SEARCH_REACH)
+                rate *= grow
             else:
                 rate *= 1.0 + PROBE_STEP * grown
         if self.announced is not None:
@@ -204,6 +215,7 @@ class RateFinder:
         self._base = self.rate = rate
         self._target = target
         self._searching = search
+        self._search_level = None
         self._since = now
         self._grows_from = max(now, resume) if search else now + HORIZON
 
@@ -240,11 +252,19 @@ class RateFinder:
             self.burst = float(capacity)
         self._log.append((now, 1, remaining + _REFUSED, -1.0))
         self._level = remaining / self._capacity
-        if self._searching and remaining < self._capacity - 1 and sent_at >= self._since:
-            # The bucket no longer refills: the search passed the rate. Hold (like
-            # HyStart leaving slow start at the first queue): the drain shows the rate.
-            self._decide(now, self.rate or MIN_RATE, search=False)
-            logger.debug("pacing: the search holds at %.1f/s", self.rate)
+        reach = math.log(SEARCH_REACH) / RAMP_GROWTH
+        if self._searching and remaining >= self._capacity - 1 and now > self._grows_from + reach:
+            self._search(now, self.rate or MIN_RATE, resume)  # reached, still full: go on
+        if self._searching and sent_at >= self._since:
+            if self._search_level is None:
+                self._search_level = remaining
+            elif remaining < self._search_level - 1:
+                # The bucket no longer refills: the search passed the rate. Hold (like
+                # HyStart leaving slow start at the first queue): the drain, or the
+                # refill at a lower pace, shows the rate.
+                self._decide(now, self.rate or MIN_RATE, search=False)
+                self._drained = True
+                logger.debug("pacing: the search holds at %.1f/s", self.rate)
         if remaining > LOW_SHARE * self._capacity:
             self._low = math.inf
             if remaining >= self._capacity - 1 and self._drained and self.announced is None:
@@ -254,8 +274,8 @@ class RateFinder:
             return False  # not lower, or sent before the pace last changed
         self._low = remaining
         self._drained = True
-        if self.announced is None:  # an announced limit stands (the level eases the pace)
-            self._draining(now, remaining, resume)
+        if self.announced is None and now - self._fitted_at >= REFIT_AFTER:
+            self._draining(now, remaining, resume)  # (an announced limit stands)
         return True
 
     def _draining(self, now: float, remaining: int, resume: float) -> None:
@@ -281,8 +301,8 @@ class RateFinder:
         fit = self._estimate()
         if fit is not None and fit.trusted:
             self._settle(now, fit)
-        elif self.rate is not None:
-            self._search(now, self.rate, resume)  # it mints more than this pace
+        else:  # it mints more than this pace (or than the window let through): look higher
+            self._search(now, self.rate or self._delivered(now), resume)
 
     def refused(
         self,
@@ -352,8 +372,16 @@ class RateFinder:
         logger.debug("pacing: searching for the server's rate from %.1f/s", start)
         self._decide(now, start, search=True, resume=resume)
 
+    def _delivered(self, now: float) -> float:
+        """Successes per second over the last ``MIN_FIT_SPAN`` seconds (or fewer, early on)."""
+        recent = [t for t, used, _, _ in self._log if used and t > now - MIN_FIT_SPAN]
+        if len(recent) < 2:
+            return self.burst or 1.0  # nothing recent: the burst spread over a second
+        return (len(recent) - 1) / max(now - recent[0], MIN_GAP)
+
     def _estimate(self) -> _Fit | None:
         """Fit the rate; where the burst came from the opening, narrow both down together."""
+        self._fitted_at = self._log[-1][0] if self._log else -math.inf
         fit = self._fit()
         for _ in range(2):
             if fit is None or not self._opening or not fit.trusted:
