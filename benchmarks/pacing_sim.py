@@ -30,6 +30,8 @@ ANSWER_DELAY = 0.0004
 
 
 class _Clock:
+    """The simulation's time (AdaptiveLimit reads it as ``time.monotonic``)."""
+
     def __init__(self) -> None:
         self.now = 0.0
 
@@ -37,22 +39,85 @@ class _Clock:
         return self.now
 
 
-class _Bucket(TokenBucket):
-    """The local server's bucket on the simulation's clock."""
+class _Job:
+    """One simulated job: ``ceiling`` workers, the engine's gate, the server's bucket."""
 
-    def __init__(self, clock: _Clock, **kwargs: Any) -> None:
-        self._clock = clock
-        super().__init__(**kwargs)
-        self.filled_at = clock.now
+    def __init__(self, limit: AdaptiveLimit, bucket: TokenBucket, latency: float, seed: int):
+        self.clock = _Clock()
+        self.limit, self.bucket, self.latency = limit, bucket, latency
+        self.rng = random.Random(seed)
+        self.events: list[tuple[float, int, str, Any]] = []
+        self.order = itertools.count()
+        self.pending: list[int] = []
+        self.waiting = 0  # workers waiting for an item slot
+        self.stats = {"sent": 0, "refused": 0, "done": 0}
 
-    def take(self) -> float | None:
-        now = self._clock.now
-        self.tokens = min(self.burst, self.tokens + (now - self.filled_at) * self.rate)
-        self.filled_at = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return None
-        return (1 - self.tokens) / self.rate
+    def at(self, when: float, kind: str, data: Any = None) -> None:
+        heapq.heappush(self.events, (when, next(self.order), kind, data))
+
+    def wake(self) -> None:
+        limit = self.limit
+        while self.waiting and self.pending and limit.in_flight < limit.slots():
+            self.waiting -= 1
+            limit.in_flight += 1
+            self.at(self.clock.now, "attempt", self.pending.pop())
+
+    def run(self, count: int, ceiling: int) -> None:
+        self.pending = list(range(count))
+        self.waiting = ceiling
+        self.wake()
+        handlers = {
+            "attempt": self.attempt, "send": self.send, "decide": self.decide,
+            "answer": self.answer,
+        }  # fmt: skip
+        while self.events:
+            self.clock.now, _, kind, data = heapq.heappop(self.events)
+            handlers[kind](data)
+
+    def attempt(self, item: int) -> None:
+        slot, ticket = self.limit.reserve(self.clock.now)
+        self.at(max(slot, self.clock.now), "send", (item, slot, ticket))
+
+    def send(self, data: tuple[int, float, int]) -> None:
+        """``before_send``'s loop, one wake-up at a time, then the request."""
+        item, slot, ticket = data
+        now, limit = self.clock.now, self.limit
+        if slot > now or limit.stale(slot, ticket):
+            slot, ticket = limit.reserve(now)
+            if slot > now:
+                self.at(slot, "send", (item, slot, ticket))
+                return
+        wait = limit.admit(now)
+        if wait > 0:
+            self.at(now + wait, "send", (item, now + wait, ticket))
+            return
+        limit._last_send = now
+        self.stats["sent"] += 1
+        self.at(now + self.latency, "decide", (item, now))
+
+    def decide(self, data: tuple[int, float]) -> None:
+        item, sent_at = data
+        wait = self.bucket.take()
+        answer = self.bucket.answer_headers()
+        if wait is not None:
+            answer["Retry-After"] = self.bucket.retry_after(wait)
+        self.at(self.clock.now + ANSWER_DELAY, "answer", (item, sent_at, wait, answer))
+
+    def answer(self, data: tuple[int, float, float | None, dict[str, str]]) -> None:
+        item, sent_at, wait, answer = data
+        limit = self.limit
+        limit.after_answer(sent_at, 429 if wait is not None else 204, answer)
+        if wait is not None:
+            self.stats["refused"] += 1
+            seconds = float(answer["Retry-After"])
+            jitter = self.rng.uniform(0, min(1.0, seconds * 0.1))  # as the transport's
+            self.at(self.clock.now + seconds + jitter, "attempt", item)
+        else:
+            self.stats["done"] += 1
+            limit.item_done()
+            limit.in_flight -= 1
+            self.waiting += 1
+        self.wake()
 
 
 def simulate(
@@ -65,88 +130,31 @@ def simulate(
     count: int = 2000,
     ceiling: int = 32,
     seed: int = 1,
-    trace: bool = False,
 ) -> dict[str, Any]:
     """Run one job; return its time, its share of 429s and the ideal time."""
-    rng = random.Random(seed)
-    clock = _Clock()
     saved = adaptive_module.time
-    adaptive_module.time = types.SimpleNamespace(monotonic=clock.monotonic)  # type: ignore[assignment]
+    clock_holder = _Clock()
+    adaptive_module.time = types.SimpleNamespace(monotonic=clock_holder.monotonic)  # type: ignore[assignment]
     try:
         limit = AdaptiveLimit(ceiling)
-        bucket = _Bucket(clock, rate=rate, burst=burst, retry_after=retry_after, headers=headers)
-        events: list[tuple[float, int, str, Any]] = []
-        order = itertools.count()
-        pending = list(range(count))
-        waiting = [0]  # workers waiting for an item slot
-        stats = {"sent": 0, "refused": 0, "done": 0}
-
-        def at(when: float, kind: str, data: Any = None) -> None:
-            heapq.heappush(events, (when, next(order), kind, data))
-
-        def wake() -> None:
-            while waiting[0] and pending and limit.in_flight < limit.slots():
-                waiting[0] -= 1
-                limit.in_flight += 1
-                at(clock.now, "attempt", pending.pop())
-
-        waiting[0] = ceiling
-        wake()
-        while events:
-            clock.now, _, kind, data = heapq.heappop(events)
-            if kind == "attempt":
-                slot, ticket = limit.reserve(clock.now)
-                at(max(slot, clock.now), "send", (data, slot, ticket))
-            elif kind == "send":
-                data, slot, ticket = data
-                if slot > clock.now or limit.stale(slot, ticket):
-                    slot, ticket = limit.reserve(clock.now)
-                    if slot > clock.now:
-                        at(slot, "send", (data, slot, ticket))
-                        continue
-                wait = limit.admit(clock.now)
-                if wait > 0:
-                    at(clock.now + wait, "send", (data, clock.now + wait, ticket))
-                    continue
-                limit._last_send = clock.now
-                stats["sent"] += 1
-                at(clock.now + latency, "decide", (data, clock.now))
-            elif kind == "decide":
-                item, sent_at = data
-                wait = bucket.take()
-                answer = bucket.answer_headers()
-                if wait is not None:
-                    answer["Retry-After"] = bucket.retry_after(wait)
-                at(clock.now + ANSWER_DELAY, "answer", (item, sent_at, wait, answer))
-            elif kind == "answer":
-                item, sent_at, wait, answer = data
-                status = 429 if wait is not None else 204
-                limit.after_answer(sent_at, status, answer)
-                if wait is not None:
-                    stats["refused"] += 1
-                    seconds = float(answer["Retry-After"])
-                    jitter = rng.uniform(0, min(1.0, seconds * 0.1))  # as the transport's
-                    at(clock.now + seconds + jitter, "attempt", item)
-                else:
-                    stats["done"] += 1
-                    limit.item_done()
-                    limit.in_flight -= 1
-                    waiting[0] += 1
-                if trace and wait is None and stats["done"] % 100 == 0:
-                    print(f"{clock.now:8.3f} done={stats['done']} {limit!r} {limit.finder!r}")
-                wake()
-        ideal = count / rate
-        return {
-            "elapsed": clock.now,
-            "ideal": ideal,
-            "ratio": clock.now / ideal,
-            "share_429": stats["refused"] / stats["sent"],
-            "refused": stats["refused"],
-            "estimate": limit.finder.estimate,
-            "waves": limit.finder.waves,
-        }
+        bucket = TokenBucket(
+            rate, burst, retry_after=retry_after, headers=headers, clock=clock_holder.monotonic
+        )
+        job = _Job(limit, bucket, latency, seed)
+        job.clock = clock_holder
+        job.run(count, ceiling)
     finally:
         adaptive_module.time = saved  # type: ignore[assignment]
+    ideal = count / rate
+    return {
+        "elapsed": job.clock.now,
+        "ideal": ideal,
+        "ratio": job.clock.now / ideal,
+        "share_429": job.stats["refused"] / job.stats["sent"],
+        "refused": job.stats["refused"],
+        "estimate": limit.finder.estimate,
+        "waves": limit.finder.waves,
+    }
 
 
 def main() -> None:
@@ -159,7 +167,6 @@ def main() -> None:
     parser.add_argument("--headers", choices=("none", "ietf", "x"), action="append")
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--trace", action="store_true")
     args = parser.parse_args()
     worst = 0.0
     for rate in args.rate or (20.0, 100.0, 500.0):
@@ -167,17 +174,26 @@ def main() -> None:
         for style in args.retry_after or ("exact", "ceil"):
             for headers in args.headers or ("none", "x", "ietf"):
                 runs = [
-                    simulate(rate=rate, burst=args.burst, latency=latency, retry_after=style,
-                             headers=headers, count=args.count, seed=seed, trace=args.trace)
+                    simulate(
+                        rate=rate,
+                        burst=args.burst,
+                        latency=latency,
+                        retry_after=style,
+                        headers=headers,
+                        count=args.count,
+                        seed=seed,
+                    )
                     for seed in range(1, args.seeds + 1)
                 ]
                 ratio = max(r["ratio"] for r in runs)
                 share = max(r["share_429"] for r in runs)
                 worst = max(worst, ratio)
                 flag = "" if ratio <= 1.15 and share <= 0.05 else "  <-- MISSED"
-                print(f"{rate:5.0f}/s {latency * 1000:3.0f}ms {style:5} {headers:4}: "
-                      f"{ratio:.3f}x ideal, 429 {share:.1%} "
-                      f"(est {runs[0]['estimate']}, waves {runs[0]['waves']}){flag}")
+                print(
+                    f"{rate:5.0f}/s {latency * 1000:3.0f}ms {style:5} {headers:4}: "
+                    f"{ratio:.3f}x ideal, 429 {share:.1%} "
+                    f"(est {runs[0]['estimate']}, waves {runs[0]['waves']}){flag}"
+                )
     print(f"worst {worst:.3f}x")
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 __all__ = ["TokenBucket"]
 
@@ -24,20 +25,30 @@ class TokenBucket:
     """``rate`` tokens per second, at most ``burst`` of them, full at the start."""
 
     def __init__(
-        self, rate: float, burst: float, *, retry_after: str = "exact", headers: str = "none"
+        self,
+        rate: float,
+        burst: float,
+        *,
+        retry_after: str = "exact",
+        headers: str = "none",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """A bucket of ``burst`` tokens refilled at ``rate``; see the module notes."""
+        """A bucket of ``burst`` tokens refilled at ``rate``; see the module notes.
+
+        ``clock`` gives the time (a simulation passes its own).
+        """
         self.rate = rate
         self.burst = burst
         self.ceil = retry_after == "ceil"
         self.headers = headers
+        self.clock = clock
         self.tokens = burst
-        self.filled_at = time.monotonic()
+        self.filled_at = clock()
         self._policy = _announced(rate)
 
     def take(self) -> float | None:
         """Take a token; without one, the seconds until one is free (nothing taken)."""
-        now = time.monotonic()
+        now = self.clock()
         self.tokens = min(self.burst, self.tokens + (now - self.filled_at) * self.rate)
         self.filled_at = now
         if self.tokens >= 1:
