@@ -89,6 +89,11 @@ def build_parser(prog: str = "python -m vi_async.local") -> argparse.ArgumentPar
         "Vi-Flow-Id, Idempotency-Key replay)",
     )
     parser.add_argument(
+        "--plain",
+        action="store_true",
+        help="--strict, and no X-Request-Id either: answers as bare as WIRE.md allows",
+    )
+    parser.add_argument(
         "--download-url-ttl",
         type=float,
         default=900.0,
@@ -162,6 +167,7 @@ async def serve(args: argparse.Namespace) -> None:
         secret_key=args.secret_key,
         admin_token=args.admin_token,
         strict=args.strict,
+        plain=args.plain,
         download_url_ttl=args.download_url_ttl,
     )
     stop = asyncio.Event()
