@@ -325,6 +325,13 @@ class RateFinder:
         self.waves += 1
         fit = self._estimate()
         if fit is not None and fit.trusted:
+            paced = self.rate if not self._searching and wait < 0 else None
+            if paced is not None and fit.rate > MARGIN * paced:
+                # Refused at a steady pace, with a whole-second wait (the bucket refilled:
+                # the fit rests on the burst, which may be off): the server mints less
+                # than that pace. Go down at least a step.
+                below = MARGIN * paced
+                fit = _Fit(below, min(fit.lowest, below), True)
             self._settle(now, fit)
             return
         if fit is None and self.estimate is not None and not self._searching:
