@@ -115,9 +115,13 @@ class ServerProcess:
         faults: str | None = None,
         pending_seconds: float | None = None,
         running_seconds: float | None = None,
+        plain: bool = False,
     ) -> None:
-        """Configure the server; it starts on ``__enter__``."""
+        """Configure the server (``plain``: answers as bare as WIRE.md allows, no
+        ``X-Request-Id``); it starts on ``__enter__``."""
         self._args = ["--port", "0", "--db", ":memory:"]
+        if plain:
+            self._args.append("--plain")
         if faults:
             self._args += ["--faults", faults]
         if pending_seconds is not None:

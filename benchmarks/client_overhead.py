@@ -11,6 +11,11 @@ bulk delete at 0 and 20 ms is measured by ``bulk_delete_0ms`` and
 - ``gather_get``: ``asyncio.gather`` of 1,000 ``flows.get``, against 1,000
   bare GETs with an orjson decode of each body (the same connection limit, 100).
 - ``sequential_get``: one ``flows.get`` after another, against bare GET + orjson.
+- ``plain_gather_get`` / ``plain_sequential_get``: the same against a server in
+  its plain mode (``--plain``: the strict wire, no ``X-Request-Id``, as bare as
+  WIRE.md allows, like a server that is not ours), the gather with both clients
+  held to 32 connections (``Client(max_connections=32)``), the concurrency
+  issue 26 measured a foreign server at.
 
 Contenders alternate round by round and each keeps its best round (wall and
 CPU separately), so the noise of a shared machine hits both alike.
@@ -29,6 +34,7 @@ from benchmarks._common import Goal, Result, ServerProcess, Stopwatch, fmt_s
 
 FLOWS = 1000
 GET_CONNECTIONS = 100  # the client's default max_connections
+PLAIN_CONNECTIONS = 32
 GOAL_GATHER = 1.15
 GOAL_SEQUENTIAL_US = 25.0
 
@@ -53,21 +59,25 @@ async def _raw_get(session: aiohttp.ClientSession, url: str) -> Any:
         return orjson.loads(body)
 
 
-async def gather_ours(server: ServerProcess, ids: list[str]) -> Stopwatch:
+async def gather_ours(
+    server: ServerProcess, ids: list[str], connections: int = GET_CONNECTIONS
+) -> Stopwatch:
     """``gather`` of ``flows.get`` over ``ids`` (after one warm-up call)."""
     from vi_async import Client
 
-    async with Client(**server.credentials()) as client:
+    async with Client(**server.credentials(), max_connections=connections) as client:
         await client.flows.get(ids[0])
         with Stopwatch() as watch:
             await asyncio.gather(*(client.flows.get(flow_id) for flow_id in ids))
     return watch
 
 
-async def gather_raw(server: ServerProcess, ids: list[str]) -> Stopwatch:
+async def gather_raw(
+    server: ServerProcess, ids: list[str], connections: int = GET_CONNECTIONS
+) -> Stopwatch:
     """The same GETs with bare aiohttp, each body decoded with orjson."""
     base = _flows_url(server)
-    async with _raw_session(server, GET_CONNECTIONS) as session:
+    async with _raw_session(server, connections) as session:
         await _raw_get(session, base + ids[0])
         with Stopwatch() as watch:
             await asyncio.gather(*(_raw_get(session, base + flow_id) for flow_id in ids))
@@ -123,44 +133,59 @@ def _ratios(scene: dict[str, Any]) -> dict[str, Any]:
     return scene
 
 
-def run(quick: bool = False) -> Result:
-    """Run the measure and return its result."""
+def _scenes(server: ServerProcess, quick: bool, connections: int) -> dict[str, Any]:
+    """The gather and the sequential scene against ``server``."""
     n = 200 if quick else FLOWS
     gather_rounds = 1 if quick else 9
     calls, seq_rounds = (50, 2) if quick else (300, 12)
-    metrics: dict[str, Any] = {}
-    with ServerProcess() as server:
-        ids = server.seed_flows(n, "get-")
-        metrics["gather_get"] = _ratios(_alternate({
-            "ours": lambda: asyncio.run(gather_ours(server, ids)),
-            "raw": lambda: asyncio.run(gather_raw(server, ids)),
-        }, gather_rounds))
-        metrics["gather_get"]["gets"] = n
-        seq = _ratios(_alternate({
-            "ours": lambda: asyncio.run(sequential_ours(server, ids[0], calls)),
-            "raw": lambda: asyncio.run(sequential_raw(server, ids[0], calls)),
-        }, seq_rounds))
+    ids = server.seed_flows(n, "get-")
+    gather = _ratios(_alternate({
+        "ours": lambda: asyncio.run(gather_ours(server, ids, connections)),
+        "raw": lambda: asyncio.run(gather_raw(server, ids, connections)),
+    }, gather_rounds))  # fmt: skip
+    gather["gets"] = n
+    gather["connections"] = connections
+    seq = _ratios(_alternate({
+        "ours": lambda: asyncio.run(sequential_ours(server, ids[0], calls)),
+        "raw": lambda: asyncio.run(sequential_raw(server, ids[0], calls)),
+    }, seq_rounds))  # fmt: skip
     seq["calls_per_round"] = calls
     seq["over_raw_us"] = (seq["wall_s"]["ours"] - seq["wall_s"]["raw"]) / calls * 1e6
     seq["cpu_over_raw_us"] = (seq["cpu_s"]["ours"] - seq["cpu_s"]["raw"]) / calls * 1e6
     seq["ours_per_call_s"] = seq["wall_s"]["ours"] / calls
     seq["raw_per_call_s"] = seq["wall_s"]["raw"] / calls
-    metrics["sequential_get"] = seq
+    return {"gather_get": gather, "sequential_get": seq}
 
-    g = metrics["gather_get"]
-    summary = "; ".join([
-        f"gather {n} get: ours {fmt_s(g['wall_s']['ours'])} vs raw+orjson "
-        f"{fmt_s(g['wall_s']['raw'])} = {g['wall_ratio']:.2f}x (CPU {g['cpu_ratio']:.2f}x)",
-        f"sequential get: {fmt_s(seq['ours_per_call_s'])} vs {fmt_s(seq['raw_per_call_s'])}"
-        f" = +{seq['over_raw_us']:.0f}us/call (CPU +{seq['cpu_over_raw_us']:.0f}us)",
-    ])
+
+def _describe(name: str, g: dict[str, Any], seq: dict[str, Any]) -> tuple[str, list[Goal]]:
+    """The summary part and the goals of one server's scenes."""
+    text = (
+        f"{name}gather {g['gets']} get at {g['connections']}: ours {fmt_s(g['wall_s']['ours'])}"
+        f" vs raw+orjson {fmt_s(g['wall_s']['raw'])} = {g['wall_ratio']:.2f}x"
+        f" (CPU {g['cpu_ratio']:.2f}x); {name}sequential get: {fmt_s(seq['ours_per_call_s'])}"
+        f" vs {fmt_s(seq['raw_per_call_s'])} = +{seq['over_raw_us']:.0f}us/call"
+        f" (CPU +{seq['cpu_over_raw_us']:.0f}us)"
+    )
     goals = [
-        Goal.at_most(f"gather of flows.get <= {GOAL_GATHER}x raw+orjson", g["wall_ratio"],
-                     GOAL_GATHER),
-        Goal.at_most(f"sequential flows.get <= {GOAL_SEQUENTIAL_US:g} us over raw",
+        Goal.at_most(f"{name}gather of flows.get <= {GOAL_GATHER}x raw+orjson",
+                     g["wall_ratio"], GOAL_GATHER),
+        Goal.at_most(f"{name}sequential flows.get <= {GOAL_SEQUENTIAL_US:g} us over raw",
                      seq["over_raw_us"], GOAL_SEQUENTIAL_US, "us"),
-    ]
-    return Result("client_overhead", summary, metrics, goals)
+    ]  # fmt: skip
+    return text, goals
+
+
+def run(quick: bool = False) -> Result:
+    """Run the measure and return its result."""
+    with ServerProcess() as server:
+        metrics = _scenes(server, quick, GET_CONNECTIONS)
+    with ServerProcess(plain=True) as server:
+        plain = _scenes(server, quick, PLAIN_CONNECTIONS)
+    metrics["plain_gather_get"] = plain["gather_get"]
+    metrics["plain_sequential_get"] = plain["sequential_get"]
+    ours, ours_goals = _describe("", metrics["gather_get"], metrics["sequential_get"])
+    bare, bare_goals = _describe("plain ", plain["gather_get"], plain["sequential_get"])
+    return Result("client_overhead", f"{ours}; {bare}", metrics, ours_goals + bare_goals)
 
 
 if __name__ == "__main__":

@@ -8,10 +8,19 @@ from when the answer arrived: a value that looks like an epoch timestamp
 (``X-RateLimit-Reset: 1767225600``, GitHub style) is turned into a delay, and a
 duration such as ``6m0s`` or ``250ms`` is read as one. A response without any
 of these headers gives None.
+
+The window of the limit, when the server announces it, is read from the
+draft's quota policy: ``RateLimit-Policy: 100;w=1`` (drafts -03 to -06),
+``RateLimit-Policy: "default";q=100;w=1`` (draft -07 on, where ``q`` is the
+limit), a policy inside the limit field (``RateLimit-Limit: 100, 100;w=60``) or
+a ``w`` parameter of the combined field. With a window, ``RateLimitInfo.rate``
+is the announced requests per second; the ``X-RateLimit-*`` spelling announces
+no window, so its ``Limit`` (often a token bucket's capacity) is no rate.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -24,6 +33,8 @@ _SEPARATE = tuple(
 )
 _NOTHING: tuple[str | None, str | None, str | None] = (None, None, None)
 _EPOCH_THRESHOLD = 1e9  # a "reset" this large is a Unix timestamp, not a delay
+_WINDOW = re.compile(r";\s*w\s*=\s*(\d+(?:\.\d+)?)")
+_QUOTA = re.compile(r";\s*q\s*=\s*(\d+)")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -34,13 +45,22 @@ class RateLimitInfo:
 
     ``limit``: requests allowed per window; ``remaining``: requests left in it;
     ``reset``: seconds until the window resets, counted from ``observed_at``
-    (a ``time.time()`` timestamp of the answer).
+    (a ``time.time()`` timestamp of the answer); ``window``: the window's length
+    in seconds, when the server announces it (see the module notes).
     """
 
     limit: int | None = None
     remaining: int | None = None
     reset: float | None = None
     observed_at: float = attrs.field(factory=time.time, eq=False)
+    window: float | None = None
+
+    @property
+    def rate(self) -> float | None:
+        """The announced limit in requests per second (``limit / window``), if announced."""
+        if self.limit is None or not self.window:
+            return None
+        return self.limit / self.window
 
     @property
     def resets_at(self) -> float | None:
@@ -67,7 +87,27 @@ def parse_rate_limit(headers: Mapping[str, str]) -> RateLimitInfo | None:
             return None
     limit, remaining, reset = found
     now = time.time()
-    return RateLimitInfo(_int(limit), _int(remaining), _seconds(reset, now), now)
+    window, quota = _policy(get("RateLimit-Policy"), limit, combined)
+    if limit is None:
+        limit = quota
+    return RateLimitInfo(_int(limit), _int(remaining), _seconds(reset, now), now, window)
+
+
+def _policy(
+    policy: str | None, limit: str | None, combined: str | None
+) -> tuple[float | None, str | None]:
+    """The window (seconds) and quota of the first announced policy, where announced."""
+    for text in (policy, limit, combined):
+        if text is None:
+            continue
+        first = text.split(",", 1)[0] if text is policy else text
+        match = _WINDOW.search(first)
+        if match is not None:
+            window = float(match.group(1))
+            quota = _QUOTA.search(first)
+            if 0 < window < math.inf:
+                return window, (quota.group(1) if quota is not None else None)
+    return None, None
 
 
 def _pairs(value: str) -> list[tuple[str, str]]:

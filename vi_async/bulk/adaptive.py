@@ -14,14 +14,13 @@ that each wait out their own 429.
   before every attempt of the job's requests, retries included. A Retry-After
   (or rate-limit headers saying the quota is spent) pauses every new attempt
   of the job until then, so the job waits once, not once per task.
-- **Pacing after a 429.** Concurrency alone cannot slow a job down enough when
-  answers are fast (one request in flight at 5 ms is 200 requests/s). Once the
-  server answered 429, sends are also spaced at a rate: half the successful
-  answers per second seen until then (they include the server's burst), then
-  at each further 429 wave 90% of the lower of that rate and the pace of the
-  successes in the last second; raised by ``RATE_STEP`` requests/s every
-  second while healthy. While paced, the concurrency limit is not cut below
-  what the rate needs at the observed latency (the rate is then the brake).
+- **Pacing.** Concurrency alone cannot slow a job down enough when answers are
+  fast (one request in flight at 5 ms is 200 requests/s). Once the server
+  refused a request, announced its limit or showed its quota draining, sends
+  are also spaced at a rate, learned by :class:`~vi_async.bulk.pacing.RateFinder`
+  (its notes say how it finds the server's sustainable rate). While paced, the
+  concurrency limit is not cut below what the rate needs at the observed latency
+  (the rate is then the brake).
 
 Nothing here yields to the event loop on the fast path (a free slot, an open
 gate): a job at full speed pays no scheduling cost for being adaptive.
@@ -29,7 +28,6 @@ gate): a job at full speed pays no scheduling cost for being adaptive.
 
 from __future__ import annotations
 
-import collections
 import math
 import time
 from collections.abc import Mapping
@@ -38,21 +36,17 @@ import anyio
 
 from .._http.rate_limit import parse_rate_limit
 from .._http.retry import parse_retry_after
+from .pacing import RateFinder
 
 __all__ = ["AdaptiveLimit"]
 
 DECREASE = 0.5
 """Multiplicative decrease of the concurrency limit."""
-RATE_DECREASE = 0.9
-RATE_STEP = 5.0
-"""Requests/s added to the pacing rate per second of healthy answers."""
 LATENCY_FACTOR = 3.0
 LATENCY_SLACK = 0.05
 """Answers are "markedly slower" when their smoothed latency is above
 ``LATENCY_FACTOR`` times the fastest seen and at least this many seconds more."""
 OVERLOAD_STATUSES = frozenset({429, 503})
-MIN_SPAN = 0.1
-"""Seconds of answers needed before their pace is trusted as the server's."""
 
 
 class AdaptiveLimit:
@@ -64,8 +58,8 @@ class AdaptiveLimit:
         self.limit: float = float(max(min(ceiling, 2), ceiling // 4) if adaptive else ceiling)
         self.in_flight: int = 0
         self.paused_until: float = 0.0
-        self.rate: float | None = None
-        """Requests/s the job is paced at (None: not paced)."""
+        self.finder = RateFinder()
+        """Learns the server's rate and sets the pace (see its notes)."""
         self.answers: int = 0
         self.overloaded: int = 0
         """Answers that were 429 or 503."""
@@ -73,15 +67,21 @@ class AdaptiveLimit:
         self._slow_start = True
         self._decreased_at = -math.inf
         self._next_send = 0.0
+        self._last_send = -math.inf
+        self._credit = 1.0
+        self._credit_at = 0.0
+        self._ticket = 0
         self._changed: anyio.Event | None = None
-        self._ok_times: collections.deque[float] = collections.deque()
-        self._started = time.monotonic()
         self._fastest = math.inf
         self._smoothed: float | None = None
-        self._limited_since: float | None = None
         self._latency: float | None = None
         """Smoothed latency of healthy answers (never reset; sizes the paced limit)."""
         self.closed: bool = False
+
+    @property
+    def rate(self) -> float | None:
+        """Requests/s the job is paced at (None: not paced)."""
+        return self.finder.rate
 
     def close(self) -> None:
         """The job ended: a task it left behind (a shared poller) is no longer paced."""
@@ -96,9 +96,18 @@ class AdaptiveLimit:
 
     # -- item slots -------------------------------------------------------------------
 
+    def slots(self) -> int:
+        """How many items may be in flight now: ``limit``, and before the job is
+        paced no more than the server's last ``Remaining`` says it would take."""
+        slots = max(1, int(self.limit))
+        window = self.finder.window
+        if window is not None and self.finder.rate is None:
+            slots = min(slots, max(1, window))
+        return slots
+
     async def acquire(self) -> None:
-        """Take an item slot, waiting while ``limit`` items are in flight."""
-        while self.in_flight >= max(1, int(self.limit)):
+        """Take an item slot, waiting while ``slots()`` items are in flight."""
+        while self.in_flight >= self.slots():
             if self._changed is None:
                 self._changed = anyio.Event()
             await self._changed.wait()
@@ -121,16 +130,59 @@ class AdaptiveLimit:
         if self.closed:
             return
         now = time.monotonic()
-        if self.rate is not None:
-            slot = max(now, self.paused_until, self._next_send)
-            self._next_send = slot + 1.0 / self.rate
-        else:
-            slot = self.paused_until
+        slot, ticket = self.reserve(now)
         while slot > now and now < deadline:
             await anyio.sleep(min(slot, deadline) - now)
             now = time.monotonic()
-            if self.paused_until > slot:  # paused again meanwhile
-                slot = self.paused_until
+            if self.stale(slot, ticket):
+                slot, ticket = self.reserve(now)
+        while (wait := self.admit(now)) > 0 and now < deadline:
+            await anyio.sleep(min(wait, deadline - now))
+            now = time.monotonic()
+        self._last_send = now
+
+    def _pause(self, until: float) -> None:
+        """Hold back every new attempt until ``until``; no credit builds up meanwhile."""
+        if until > self.paused_until:
+            self.paused_until = until
+            self._credit = min(self._credit, 1.0)
+            self._credit_at = until
+
+    def admit(self, now: float) -> float:
+        """0 when a paced attempt may go now, else the seconds until it may.
+
+        Slots are spaced at the pace, but a loop held up (a busy machine) wakes
+        every sender whose slot passed at once: the sends it owes go out at
+        most half the server's burst at a time, the rest at the pace.
+        """
+        rate = self.finder.rate
+        if rate is None or not self.adaptive:
+            return 0.0
+        cap = max(1.0, 0.5 * (self.finder.burst or 2.0))
+        credit = min(cap, self._credit + max(0.0, now - self._credit_at) * rate)
+        self._credit_at = now
+        if credit >= 1.0 - 1e-9:  # (float noise must not keep a sender waiting)
+            self._credit = max(0.0, credit - 1.0)
+            return 0.0
+        self._credit = credit
+        return (1.0 - credit) / rate
+
+    def reserve(self, now: float) -> tuple[float, int]:
+        """The pacing slot of an attempt asking at ``now``, and the pace it was given at."""
+        finder = self.finder
+        if not self.adaptive or finder.rate is None:
+            return self.paused_until, finder.slowed
+        if self._ticket != finder.slowed:
+            # The pace dropped: slots handed out at the old pace are given out anew.
+            self._ticket = finder.slowed
+            self._next_send = self._last_send
+        slot = max(now, self.paused_until, self._next_send)
+        self._next_send = slot + (finder.spacing(slot) or 0.0)
+        return slot, self._ticket
+
+    def stale(self, slot: float, ticket: int) -> bool:
+        """Whether a slot must be reserved again: the job was paused, or slowed, since."""
+        return self.paused_until > slot or ticket != self.finder.slowed
 
     def after_answer(
         self, sent_at: float, status: int | None, headers: Mapping[str, str] | None
@@ -141,18 +193,28 @@ class AdaptiveLimit:
         now = time.monotonic()
         self.answers += 1
         info = parse_rate_limit(headers) if headers is not None else None
-        if info is not None and info.remaining == 0 and info.reset is not None:
-            self.paused_until = max(self.paused_until, now + info.reset)
+        remaining = None
+        if info is not None:
+            remaining = info.remaining
+            if remaining == 0 and info.reset is not None:
+                self._pause(now + info.reset)
+            if info.rate is not None and self.adaptive:
+                self.finder.announce(info.rate, now)
         if status in OVERLOAD_STATUSES:
             self.overloaded += 1
             retry_after = parse_retry_after(headers.get("Retry-After")) if headers else None
             if retry_after is not None:
-                self.paused_until = max(self.paused_until, now + retry_after)
-            if sent_at >= self._decreased_at:
-                self._decrease(now, rate_limited=status == 429)
+                self._pause(now + retry_after)
+            wave = sent_at >= self._decreased_at
+            if status == 429 and self.adaptive:
+                self.finder.refused(now, sent_at, wave, retry_after, self.paused_until)
+            if wave:
+                self._decrease(now)
             return
         if status >= 500:
             return
+        if self.adaptive and self.finder.success(now, sent_at, remaining, self.paused_until):
+            self._slow_start = False  # the server's bucket drains: grow no faster
         self._healthy(now, sent_at)
 
     def _healthy(self, now: float, sent_at: float) -> None:
@@ -160,26 +222,20 @@ class AdaptiveLimit:
         self._latency = latency if self._latency is None else 0.9 * self._latency + 0.1 * latency
         self._fastest = min(self._fastest, latency)
         self._smoothed = latency if self._smoothed is None else 0.8 * self._smoothed + 0.2 * latency
-        times = self._ok_times
-        times.append(now)
-        while times and times[0] < now - 1.0:
-            times.popleft()
-        if not self.adaptive:
-            return
         if (
-            sent_at >= self._decreased_at
+            self.adaptive
+            and sent_at >= self._decreased_at
             and self._smoothed > LATENCY_FACTOR * self._fastest
             and self._smoothed - self._fastest > LATENCY_SLACK
         ):
-            self._decrease(now, rate_limited=False)
-            return
-        if self.rate is not None:
-            self.rate += RATE_STEP / self.rate
+            self._decrease(now)
 
     def item_done(self) -> None:
         """One item finished: grow the limit (slow start, then additive increase)."""
         if not self.adaptive or self.closed:
             return
+        if self.finder.rate is not None:
+            self._keep_pace()  # the pace may have grown (a search, a probe)
         step = 1.0 if self._slow_start else 1.0 / max(1.0, self.limit)
         before = int(self.limit)
         self.limit = min(float(self.ceiling), self.limit + step)
@@ -187,36 +243,21 @@ class AdaptiveLimit:
             self.peak = max(self.peak, int(self.limit))
             self._notify()
 
-    def _decrease(self, now: float, *, rate_limited: bool) -> None:
+    def _decrease(self, now: float) -> None:
         if not self.adaptive:
             return
         self._slow_start = False
         self._decreased_at = now
         self.limit = max(1.0, self.limit * DECREASE)
         self._smoothed = None  # judge latency afresh at the new limit
-        if not rate_limited:
-            return
-        if self._limited_since is None:
-            # The first 429: what succeeded so far includes the server's burst, so
-            # start at half of it; the next waves measure the server's real pace.
-            self._limited_since = now
-            span = min(1.0, max(now - self._started, 1e-3))
-            self.rate = max(1.0, 0.5 * len(self._ok_times) / span)
-            self._keep_pace()
-            return
-        assert self.rate is not None
-        since = max(now - 1.0, self._limited_since)
-        span = now - since
-        target = self.rate
-        if span >= MIN_SPAN:
-            observed = sum(1 for t in self._ok_times if t >= since) / span
-            target = min(target, observed)
-        self.rate = max(1.0, RATE_DECREASE * target)
         self._keep_pace()
 
     def _keep_pace(self) -> None:
         """Once paced, the rate does the throttling: keep enough slots to sustain it."""
-        if self.rate is None or self._latency is None:
+        rate = self.finder.rate
+        if rate is None or self._latency is None:
             return
-        needed = min(float(self.ceiling), math.ceil(self.rate * self._latency * 1.5) + 1.0)
-        self.limit = max(self.limit, needed)
+        needed = min(float(self.ceiling), math.ceil(rate * self._latency * 1.5) + 1.0)
+        if needed > self.limit:
+            self.limit = needed
+            self._notify()

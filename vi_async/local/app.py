@@ -71,8 +71,8 @@ def _route_key(request: web.Request) -> str | None:
 @web.middleware
 async def observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Count API requests, give every response a request id, render errors as JSON."""
-    request_id = str(uuid.uuid4())
     state = request.app[STATE]
+    request_id = str(uuid.uuid4()) if state.request_ids else None
     key = _route_key(request)
     if key is not None and request.path.startswith(API_PREFIX):
         state.counts[key] += 1
@@ -94,7 +94,8 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
         response.force_close()  # the rest of a late body must not be read as a request
     answered = None if response.status == RESET_STATUS else response.status
     state.journal.record(request, answered, state.clock())
-    response.headers[REQUEST_ID_HEADER] = request_id
+    if request_id is not None:
+        response.headers[REQUEST_ID_HEADER] = request_id
     idempotency_key = _idempotency_key(request)
     if idempotency_key is not None:
         # Echoed so that a client can tell its key was honoured (a 404 is then exact).

@@ -91,6 +91,11 @@ def build_parser(prog: str = "python -m vi_async.local") -> argparse.ArgumentPar
         "Vi-Flow-Id, Idempotency-Key replay)",
     )
     parser.add_argument(
+        "--plain",
+        action="store_true",
+        help="--strict, and no X-Request-Id either: answers as bare as WIRE.md allows",
+    )
+    parser.add_argument(
         "--download-url-ttl",
         type=float,
         default=900.0,
@@ -108,7 +113,9 @@ def build_parser(prog: str = "python -m vi_async.local") -> argparse.ArgumentPar
         type=FaultConfig.parse,
         default=None,
         help='no faults by default; e.g. "seed=1,latency=0.02,503=0.2,429=0.05,reset_before=0.01,'
-        'reset_after=0.01,slow=0.01,slow_seconds=5,retry_after=1,paths=/runs"',
+        'reset_after=0.01,slow=0.01,slow_seconds=5,retry_after=1,paths=/runs"; a rate limit: '
+        '"rate_limit=100,rate_limit_burst=10,rate_limit_retry_after=exact|ceil,'
+        'rate_limit_headers=none|ietf|x"',
     )
     return parser
 
@@ -190,6 +197,7 @@ async def serve(args: argparse.Namespace) -> None:
         secret_key=args.secret_key,
         admin_token=args.admin_token,
         strict=args.strict,
+        plain=args.plain,
         download_url_ttl=args.download_url_ttl,
         tls=args.tls,
         tls_cert=args.cert,

@@ -9,10 +9,25 @@ committed, then the connection is dropped so the answer is lost). ``latency`` is
 added to every matching request. ``paths`` is an optional regex searched in the
 request path. ``rate_limit`` (requests per second, 0: off) puts a token bucket
 of ``rate_limit_burst`` tokens in front of the matching requests: a request that
-finds it empty is answered ``429`` with a ``Retry-After`` of the (fractional)
-seconds until a token is free, and changes nothing; it is counted as
+finds it empty is answered ``429`` with a ``Retry-After`` of the seconds until a
+token is free, and changes nothing; it is counted as
 ``FaultInjector.rate_limited`` (``LocalServer.rate_limited``, ``rateLimited`` in
-``GET /_local/stats``).
+``GET /_local/stats``). Two settings make it answer like the limiters of real APIs:
+
+- ``rate_limit_retry_after``: how it writes durations (``Retry-After`` and the
+  ``Reset`` header below). ``"exact"`` (the default): fractional seconds,
+  ``Retry-After: 0.004``. ``"ceil"``: whole seconds rounded up, as most real APIs
+  send them (``Retry-After: 1`` for any wait up to a second).
+- ``rate_limit_headers``: what every answer of a limited route (successes and its
+  429s) says about the bucket. ``"none"`` (the default): nothing. ``"ietf"``: the
+  IETF draft's fields (drafts -03 to -06), ``RateLimit-Limit: <rate>``,
+  ``RateLimit-Remaining: <whole tokens left>``, ``RateLimit-Reset: <seconds until
+  the bucket is full>`` and ``RateLimit-Policy: <rate>;w=1;burst=<burst>``: the
+  limit is announced with its window. ``"x"``: the widespread token-bucket
+  spelling, ``X-RateLimit-Limit: <burst>`` (the bucket's capacity),
+  ``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` as above, with no window: the
+  rate itself is not announced. A fractional rate is announced over a longer
+  window (``0.5`` req/s: ``RateLimit-Limit: 5``, ``w=10``).
 
 Storage faults apply to the checkpoint blob route (the pre-signed download URLs),
 drawn the same way per method, path and ``Range``: ``blob_reset_rate`` (the
@@ -43,7 +58,6 @@ import dataclasses
 import math
 import random
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +66,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from vi_async.local.errors import ApiError
+from vi_async.local.limiter import TokenBucket
 from vi_async.local.rules import FaultRule, RuleBook
 
 API_PREFIX = "/workspaces/"
@@ -64,6 +79,14 @@ MAX_BRANCHES = 4
 INTEGER_FIELDS = ("seed", "blob_max_faults")
 #: The status of a dropped connection's response, which is never sent.
 RESET_STATUS = 499
+RETRY_AFTER_STYLES = ("exact", "ceil")
+"""``FaultConfig.rate_limit_retry_after``: fractional seconds, or whole seconds rounded up."""
+LIMIT_HEADER_STYLES = ("none", "ietf", "x")
+"""``FaultConfig.rate_limit_headers``: no headers, IETF ``RateLimit-*``, or ``X-RateLimit-*``."""
+CHOICE_FIELDS = {
+    "rate_limit_retry_after": RETRY_AFTER_STYLES,
+    "rate_limit_headers": LIMIT_HEADER_STYLES,
+}
 
 _ALIASES = {
     "503": "error_503_rate",
@@ -90,6 +113,8 @@ class FaultConfig:
     paths: str | None = None
     rate_limit: float = 0.0
     rate_limit_burst: float = 10.0
+    rate_limit_retry_after: str = "exact"
+    rate_limit_headers: str = "none"
     blob_reset_rate: float = 0.0
     blob_corrupt_rate: float = 0.0
     blob_expired_rate: float = 0.0
@@ -119,6 +144,9 @@ class FaultConfig:
             raise ValueError("rate_limit_burst must be a finite number >= 1")
         if self.blob_max_faults < 0:
             raise ValueError("blob_max_faults must be >= 0")
+        for name, choices in CHOICE_FIELDS.items():
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}")
         if self.paths is not None:
             check_paths_pattern(self.paths)
 
@@ -158,6 +186,8 @@ class FaultConfig:
                 raise ValueError(f"unknown fault setting {raw_key!r}")
             if key == "paths":
                 kwargs[key] = None if value in (None, "") else str(value)
+            elif key in CHOICE_FIELDS:
+                kwargs[key] = value if isinstance(value, str) else repr(value)
             else:
                 kwargs[key] = _number(key, value)
         return cls(**kwargs)
@@ -264,8 +294,16 @@ class FaultInjector:
         self._config = value
         self._seen: dict[str, int] = {}
         self._paths = check_paths_pattern(value.paths) if value.paths else None
-        self._tokens = value.rate_limit_burst
-        self._filled_at = time.monotonic()
+        self._bucket = (
+            TokenBucket(
+                value.rate_limit,
+                value.rate_limit_burst,
+                retry_after=value.rate_limit_retry_after,
+                headers=value.rate_limit_headers,
+            )
+            if value.rate_limit > 0
+            else None
+        )
         self.blob_faults: int = 0
 
     def blob_fault(self, method: str, path: str, range_header: str | None) -> str | None:
@@ -283,18 +321,6 @@ class FaultInjector:
                 return name
             draw -= rate
         return None
-
-    def _rate_limited(self, config: FaultConfig) -> float | None:
-        """Take a token; without one, the seconds until one is free."""
-        now = time.monotonic()
-        self._tokens = min(
-            config.rate_limit_burst, self._tokens + (now - self._filled_at) * config.rate_limit
-        )
-        self._filled_at = now
-        if self._tokens >= 1:
-            self._tokens -= 1
-            return None
-        return (1 - self._tokens) / config.rate_limit
 
     def _draw(self, config: FaultConfig, method: str, path: str) -> float:
         key = f"{method} /{path.split('/', 3)[-1]}"
@@ -360,11 +386,38 @@ class FaultInjector:
         config, fault = decision
         if not await self._wait(config.latency, request):
             return _reset(request)
-        if config.rate_limit > 0:
-            wait = self._rate_limited(config)
-            if wait is not None:
-                self.rate_limited += 1
-                raise ApiError(429, "rate limit exceeded", headers={"Retry-After": f"{wait:.3f}"})
+        bucket = self._bucket
+        if bucket is not None:
+            return await self._limited(bucket, config, fault, request, handler)
+        return await self._fault(config, fault, request, handler)
+
+    async def _limited(
+        self,
+        bucket: TokenBucket,
+        config: FaultConfig,
+        fault: str | None,
+        request: web.Request,
+        handler: Handler,
+    ) -> web.StreamResponse:
+        """Pass the request through the token bucket; its answer carries the bucket's headers."""
+        wait = bucket.take()
+        headers = bucket.answer_headers()
+        if wait is not None:
+            self.rate_limited += 1
+            headers["Retry-After"] = bucket.retry_after(wait)
+            raise ApiError(429, "rate limit exceeded", headers=headers)
+        try:
+            response = await self._fault(config, fault, request, handler)
+        except ApiError as exc:
+            exc.headers.update(headers)
+            raise
+        response.headers.update(headers)
+        return response
+
+    async def _fault(
+        self, config: FaultConfig, fault: str | None, request: web.Request, handler: Handler
+    ) -> web.StreamResponse:
+        """Apply the drawn fault (if any) around the handler."""
         if fault == "reset_before":
             return _reset(request)
         if fault in ("503", "429"):

@@ -22,7 +22,9 @@ def json_response(
     )
 
 
-def error_response(error: ApiError, request_id: str) -> web.Response:
-    """Render an error as ``{"error", "message", "requestId"}``."""
-    body = {"error": error.code, "message": error.message, "requestId": request_id}
+def error_response(error: ApiError, request_id: str | None) -> web.Response:
+    """Render an error as ``{"error", "message", "requestId"}`` (no id: without it)."""
+    body = {"error": error.code, "message": error.message}
+    if request_id is not None:
+        body["requestId"] = request_id
     return json_response(body, error.status, error.headers)

@@ -124,7 +124,9 @@ class LocalServer(SeedingMixin, ControlMixin):
     ``strict=True`` serves only the Vi wire of WIRE.md, none of the local
     extensions (log ``seq``/``nextSince``/``complete``/``tail``, the
     ``Vi-Flow-Id`` link header and ``status.flowId``, ``Idempotency-Key``
-    replay and echo); the ``/_local/*`` admin routes stay.
+    replay and echo); the ``/_local/*`` admin routes stay. ``plain=True`` is
+    the strict dialect without ``X-Request-Id`` either: answers as bare as
+    WIRE.md allows, like a server that is not ours.
 
     ``clock="manual"`` makes a test double: server time stands still until
     :meth:`advance`; :meth:`set_run`, :meth:`append_logs`, :attr:`requests`
@@ -146,6 +148,7 @@ class LocalServer(SeedingMixin, ControlMixin):
         organization_id: str | None = None,
         secret_key: str | None = None,
         strict: bool = False,
+        plain: bool = False,
         download_url_ttl: float = 900.0,
         admin_token: str | None = None,
         read_timeout: float = READ_TIMEOUT,
@@ -193,7 +196,8 @@ class LocalServer(SeedingMixin, ControlMixin):
         self.db_path: str = str(db_path)
         self.host = host
         self.port: int = port
-        self._strict = bool(strict)
+        self._strict = bool(strict or plain)
+        self.plain = bool(plain)
         self._schedule = schedule or RunSchedule()
         self._faults = faults or FaultConfig()
         self.download_url_ttl = download_url_ttl
@@ -396,6 +400,7 @@ class LocalServer(SeedingMixin, ControlMixin):
                 admin_token=self.admin_token,
                 read_timeout=self.read_timeout,
                 strict=self._strict,
+                request_ids=not self.plain,
                 download_url_ttl=self.download_url_ttl,
                 clock=self._clock,
                 journal=self._journal,

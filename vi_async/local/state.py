@@ -40,6 +40,9 @@ class LocalState:
     clock: Callable[[], int] = now_ms
     strict: bool = False
     """Serve only the Vi wire: no log cursors, flow-link header, idempotency replay."""
+    request_ids: bool = True
+    """Give every answer an ``X-Request-Id`` (and error bodies a ``requestId``); the
+    plain mode does not (a server that is not ours may send neither)."""
     admin_token: str = field(default_factory=new_admin_token)
     read_timeout: float = 30.0
     download_url_ttl: float = 900.0
