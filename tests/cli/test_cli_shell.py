@@ -107,7 +107,7 @@ def test_completion_scripts() -> None:
     assert set(lines[1].split()) >= {"--endpoint", "--json", "--debug", "-v", "--version"}
     assert lines[2].split()[:8] == "list get create wait watch logs kill delete".split()
     assert lines[3].split() == ["skip", "kill", "fail"]
-    assert set(lines[4].split()) == {"--port", "--pending-seconds"}
+    assert set(lines[4].split()) == {"--port", "--pending-seconds", "--plain"}
     assert lines[5].split()[:3] == ["bash", "zsh", "fish"]
     parser = build_parser()
     zsh, fish = script("zsh", parser), script("fish", parser)
