@@ -45,7 +45,8 @@ How the rate is found:
   and absorbs the jitter of the sends. With ``Remaining`` known, the pace is
   eased while the bucket is less than half full so it fills again. Only after
   ``HORIZON`` seconds without a refusal does it probe upward by
-  ``PROBE_STEP`` a second.
+  ``PROBE_STEP`` a second. A 429 at a steady pace (with a whole-second wait,
+  where the fit leans on the burst) takes the pace down at least a step.
 - **Early warning.** When answers carry ``Remaining``, a fall below
   ``LOW_SHARE`` of the bucket (it drains: the job sends faster than the server
   mints) refits and slows the job before the bucket empties; a refill to full
