@@ -24,6 +24,7 @@ import io
 import json
 import logging
 import os
+import pty
 import runpy
 import subprocess
 import sys
@@ -55,6 +56,34 @@ class Result:
     def json(self) -> Any:
         """stdout parsed as one JSON document."""
         return json.loads(self.out)
+
+
+def run_on_terminal(env: dict[str, str], *args: str) -> bytes:
+    """Everything ``python -m vi_async *args`` writes to a terminal (a pty as its
+    stdout and stderr), read until the child closes it."""
+    master, slave = pty.openpty()
+    with subprocess.Popen(
+        [sys.executable, "-m", "vi_async", *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,
+    ) as proc:
+        os.close(slave)
+        chunks = []
+        try:
+            while True:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        finally:
+            os.close(master)
+            proc.wait(timeout=30)
+    return b"".join(chunks)
 
 
 def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -7,8 +7,6 @@ from __future__ import annotations
 import argparse
 import io
 import logging
-import os
-import pty
 import re
 import subprocess
 import sys
@@ -16,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import anyio
 import pytest
+from cli_host import run_on_terminal
 from cli_support import clean_env, cli
 
 from vi_async import __version__
@@ -36,23 +35,7 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 def _on_terminal(env: dict[str, str], *args: str) -> str:
     """What the command prints on a terminal (a pty as stdout and stderr)."""
-    master, slave = pty.openpty()
-    with subprocess.Popen(
-        [sys.executable, "-m", "vi_async", *args], env=env, stdout=slave, stderr=slave
-    ) as proc:
-        os.close(slave)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        os.close(master)
-        proc.wait(timeout=30)
-    return b"".join(chunks).decode().replace("\r\n", "\n")
+    return run_on_terminal(env, *args).decode().replace("\r\n", "\n")
 
 
 def _parsers(

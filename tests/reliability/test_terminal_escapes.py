@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import ast
 import os
-import pty
-import subprocess
 import sys
 from pathlib import Path
 
 import anyio
 import pytest
+from cli_host import run_on_terminal
 
 from vi_async import FlowSpec
 from vi_async.local import LocalServer
@@ -53,30 +52,8 @@ async def _pipe(env: dict[str, str], *args: str) -> str:
 
 def _tty(env: dict[str, str], *args: str) -> str:
     """Everything the command writes to a terminal (a pty as stdout and stderr)."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vi_async", *args],
-        # wide enough that no name is cut (on a narrow terminal names give way to ids)
-        env={**env, "COLUMNS": "160"},
-        stdin=subprocess.DEVNULL,
-        stdout=slave,
-        stderr=slave,
-    )
-    os.close(slave)
-    chunks = []
-    try:
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-    finally:
-        os.close(master)
-        proc.wait(timeout=30)
-    return b"".join(chunks).decode(errors="replace")
+    # wide enough that no name is cut (on a narrow terminal names give way to ids)
+    return run_on_terminal({**env, "COLUMNS": "160"}, *args).decode(errors="replace")
 
 
 async def test_hostile_names_are_escaped_on_pipes_and_terminals() -> None:
