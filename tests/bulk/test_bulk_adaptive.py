@@ -1,5 +1,5 @@
-"""Adaptive concurrency: a job finds the server's rate limit by itself, and one
-Retry-After holds back the whole job."""
+"""Adaptive concurrency: a job finds the server's rate limit by itself; a Retry-After
+slows the whole job, and stops it when the server refuses the slower pace too."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from bulk_support import assert_exact
 
 from vi_async import Client
-from vi_async.bulk.adaptive import AdaptiveLimit
+from vi_async.bulk.adaptive import TRIAL_REFUSALS, AdaptiveLimit
 from vi_async.local import FaultConfig, LocalServer
 
 pytestmark = pytest.mark.anyio
@@ -39,20 +39,23 @@ async def test_delete_many_adapts_to_a_rate_limit(
     assert vi_server.rate_limited <= 0.2 * requests, (vi_server.rate_limited, requests)
 
 
-async def test_retry_after_pauses_every_new_request_of_the_job() -> None:
+async def test_retry_after_slows_the_job_then_pauses_it_if_refused_again() -> None:
     limit = AdaptiveLimit(32)
     now = time.monotonic()
     limit.after_answer(now, 429, {"Retry-After": "0.2"})
     assert limit.limit < 8 and limit.rate is not None  # halved, and paced from now on
+    # Answers to requests sent before the decrease do not decrease it again.
+    before = limit.limit
+    limit.after_answer(now, 429, None)
+    assert limit.limit == before
+    # Refused at the slower pace too: every new request of the job waits the Retry-After.
+    for _ in range(TRIAL_REFUSALS):
+        limit.after_answer(time.monotonic(), 429, {"Retry-After": "0.2"})
     started = time.monotonic()
     async with anyio.create_task_group() as tg:
         for _ in range(3):
             tg.start_soon(limit.before_send, started + 10)
     assert time.monotonic() - started >= 0.19  # every sender waited for the one Retry-After
-    # Answers to requests sent before the decrease do not decrease it again.
-    before = limit.limit
-    limit.after_answer(now, 429, None)
-    assert limit.limit == before
     limit.close()
     t0 = time.monotonic()
     limit.after_answer(time.monotonic(), 429, {"Retry-After": "5"})
@@ -60,11 +63,13 @@ async def test_retry_after_pauses_every_new_request_of_the_job() -> None:
     assert time.monotonic() - t0 < 0.1  # a finished job no longer holds anyone back
 
 
-async def test_rate_limit_headers_pause_the_job() -> None:
+async def test_a_spent_quota_paces_the_job_then_pauses_it_until_the_reset() -> None:
     limit = AdaptiveLimit(8)
-    limit.after_answer(
-        time.monotonic(), 200, {"RateLimit-Remaining": "0", "RateLimit-Reset": "0.2"}
-    )
+    spent = {"RateLimit-Remaining": "0", "RateLimit-Reset": "0.2"}
+    limit.after_answer(time.monotonic(), 200, spent)
+    assert limit.rate is not None  # paced from the spent quota on, not stopped
+    for _ in range(TRIAL_REFUSALS):  # and refused at that pace: closed until the reset
+        limit.after_answer(time.monotonic(), 429, spent)
     started = time.monotonic()
     await limit.before_send(started + 10)
     assert time.monotonic() - started >= 0.19

@@ -11,9 +11,20 @@ that each wait out their own 429.
   (multiplicative decrease), at most once per wave: answers to requests sent
   before the last decrease do not decrease it again.
 - **One gate for the whole job.** The transport waits on :meth:`before_send`
-  before every attempt of the job's requests, retries included. A Retry-After
-  (or rate-limit headers saying the quota is spent) pauses every new attempt
-  of the job until then, so the job waits once, not once per task.
+  before every attempt of the job's requests, retries included. A refused
+  request waits out its own ``Retry-After`` (the transport's retry does, and
+  it no longer counts against the concurrency meanwhile: it sends nothing),
+  and the refusal slows the whole job to a pace under the rate the server
+  showed (see Pacing), so the job does not send a storm that each task waits
+  out. Before the job has a pace, a ``Retry-After`` or a spent quota
+  (``Remaining: 0`` with its ``Reset``) pauses every new attempt until then.
+- **On trial after a refusal.** A paced job goes on at its slower pace instead
+  of pausing: a whole-second ``Retry-After`` or ``Reset`` (most real APIs round
+  up) would otherwise stop a 500 requests/s job for a second per wave, while
+  a token bucket takes the next request a few milliseconds later. If the
+  server refuses ``TRIAL_REFUSALS`` requests sent at the slower pace before it
+  takes one (a window limiter, closed until its reset), the whole job pauses
+  until the ``Retry-After`` (or ``Reset``) as asked.
 - **Pacing.** Concurrency alone cannot slow a job down enough when answers are
   fast (one request in flight at 5 ms is 200 requests/s). Once the server
   refused a request, announced its limit or showed its quota draining, sends
@@ -28,6 +39,7 @@ gate): a job at full speed pays no scheduling cost for being adaptive.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Mapping
@@ -40,6 +52,8 @@ from .pacing import RateFinder
 
 __all__ = ["AdaptiveLimit"]
 
+logger = logging.getLogger("vi_async.bulk")
+
 DECREASE = 0.5
 """Multiplicative decrease of the concurrency limit."""
 LATENCY_FACTOR = 3.0
@@ -47,6 +61,11 @@ LATENCY_SLACK = 0.05
 """Answers are "markedly slower" when their smoothed latency is above
 ``LATENCY_FACTOR`` times the fastest seen and at least this many seconds more."""
 OVERLOAD_STATUSES = frozenset({429, 503})
+GUESSED_BURST = 10.0
+"""The most of a burst guessed from the opening that owed sends may use at once."""
+TRIAL_REFUSALS = 2
+"""Refusals of requests sent after the job slowed down (none taken in between) that
+show the server closed until its Retry-After: the whole job then pauses."""
 
 
 class AdaptiveLimit:
@@ -76,6 +95,12 @@ class AdaptiveLimit:
         self._smoothed: float | None = None
         self._latency: float | None = None
         """Smoothed latency of healthy answers (never reset; sizes the paced limit)."""
+        self._trial_since: float | None = None
+        """When the job went on at its pace instead of pausing for a wait it was asked
+        (None: no trial running); see the module notes."""
+        self._trial_refusals = 0
+        self._retries_due: list[float] = []
+        """When the refused requests that wait out their own Retry-After send again."""
         self.closed: bool = False
 
     @property
@@ -97,9 +122,10 @@ class AdaptiveLimit:
     # -- item slots -------------------------------------------------------------------
 
     def slots(self) -> int:
-        """How many items may be in flight now: ``limit``, and before the job is
-        paced no more than the server's last ``Remaining`` says it would take."""
-        slots = max(1, int(self.limit))
+        """How many items may be in flight now: ``limit`` sending (items waiting out
+        their own Retry-After send nothing: they do not count), and before the job
+        is paced no more than the server's last ``Remaining`` says it would take."""
+        slots = max(1, int(self.limit)) + min(self.ceiling, self._waiting_retries())
         window = self.finder.window
         if window is not None and self.finder.rate is None:
             slots = min(slots, max(1, window))
@@ -145,6 +171,7 @@ class AdaptiveLimit:
         """Hold back every new attempt until ``until``; no credit builds up meanwhile."""
         if until > self.paused_until:
             self.paused_until = until
+            self.finder.paused(until)
             self._credit = min(self._credit, 1.0)
             self._credit_at = until
 
@@ -158,7 +185,9 @@ class AdaptiveLimit:
         rate = self.finder.rate
         if rate is None or not self.adaptive:
             return 0.0
-        cap = max(1.0, 0.5 * (self.finder.burst or 2.0))
+        # (a burst guessed from the opening, not told by Remaining, may be far too big)
+        burst = self.finder.capacity or min(self.finder.burst or 2.0, GUESSED_BURST)
+        cap = max(1.0, 0.5 * burst)
         credit = min(cap, self._credit + max(0.0, now - self._credit_at) * rate)
         self._credit_at = now
         if credit >= 1.0 - 1e-9:  # (float noise must not keep a sender waiting)
@@ -173,9 +202,11 @@ class AdaptiveLimit:
         if not self.adaptive or finder.rate is None:
             return self.paused_until, finder.slowed
         if self._ticket != finder.slowed:
-            # The pace dropped: slots handed out at the old pace are given out anew.
+            # The pace dropped: slots handed out at the old pace are given out anew,
+            # and sends owed at the old pace are forgiven.
             self._ticket = finder.slowed
-            self._next_send = self._last_send
+            self._next_send = self._last_send + (finder.spacing(now) or 0.0)
+            self._credit = min(self._credit, 1.0)
         slot = max(now, self.paused_until, self._next_send)
         self._next_send = slot + (finder.spacing(slot) or 0.0)
         return slot, self._ticket
@@ -194,28 +225,54 @@ class AdaptiveLimit:
         self.answers += 1
         info = parse_rate_limit(headers) if headers is not None else None
         remaining = None
+        wait: float | None = None  # how long the server asked the job to hold back
         if info is not None:
             remaining = info.remaining
             if remaining == 0 and info.reset is not None:
-                self._pause(now + info.reset)
+                wait = info.reset
             if info.rate is not None and self.adaptive:
                 self.finder.announce(info.rate, now)
         if status in OVERLOAD_STATUSES:
             self.overloaded += 1
             retry_after = parse_retry_after(headers.get("Retry-After")) if headers else None
             if retry_after is not None:
-                self._pause(now + retry_after)
+                wait = retry_after if wait is None else max(wait, retry_after)
+                self._retries_due.append(now + retry_after)
+                self._notify()  # a slot is free for another item meanwhile
             wave = sent_at >= self._decreased_at
             if status == 429 and self.adaptive:
                 self.finder.refused(now, sent_at, wave, retry_after, self.paused_until)
             if wave:
                 self._decrease(now)
+            if wait is not None:
+                self._hold(now, sent_at, wait, refused=True)
             return
         if status >= 500:
             return
+        if self._trial_since is not None and sent_at >= self._trial_since:
+            self._trial_since = None  # the server takes requests at this pace: trial passed
         if self.adaptive and self.finder.success(now, sent_at, remaining, self.paused_until):
             self._slow_start = False  # the server's bucket drains: grow no faster
+        if wait is not None:
+            self._hold(now, sent_at, wait, refused=False)
         self._healthy(now, sent_at)
+
+    def _hold(self, now: float, sent_at: float, wait: float, *, refused: bool) -> None:
+        """Honour a wait the server asked for: by the pace, on trial, while the job has
+        one; by pausing the whole job before that, or when the trial fails."""
+        if not self.adaptive or self.finder.rate is None:
+            self._pause(now + wait)
+            return
+        trial = self._trial_since
+        if trial is None:
+            self._trial_since, self._trial_refusals = now, 0
+            return
+        if refused and sent_at >= trial:
+            self._trial_refusals += 1
+            if self._trial_refusals >= TRIAL_REFUSALS:
+                logger.debug("pacing: refused at the slower pace too; pausing %.2fs", wait)
+                self._trial_since = None
+                self._pause(now + wait)
 
     def _healthy(self, now: float, sent_at: float) -> None:
         latency = now - sent_at
@@ -251,6 +308,14 @@ class AdaptiveLimit:
         self.limit = max(1.0, self.limit * DECREASE)
         self._smoothed = None  # judge latency afresh at the new limit
         self._keep_pace()
+
+    def _waiting_retries(self) -> int:
+        """Items waiting out their own Retry-After: they hold slots but send nothing."""
+        now = time.monotonic()
+        due = self._retries_due
+        if due and due[0] <= now:
+            due[:] = [t for t in due if t > now]
+        return len(due)
 
     def _keep_pace(self) -> None:
         """Once paced, the rate does the throttling: keep enough slots to sustain it."""

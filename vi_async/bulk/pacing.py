@@ -5,9 +5,10 @@ shown its quota draining, the job's sends are spaced at a pace learned from
 what the server did, kept just under the rate it was seen to sustain; the pace
 rises past it only after ``HORIZON`` quiet seconds. Where the server announces
 its limit with a window (``RateLimit-Policy: 100;w=1``), the job is paced at
-``ANNOUNCED_MARGIN`` of it from the first answer that says so. ``Retry-After``
-and ``Remaining: 0`` still pause the whole job (the caller's gate honours
-them); this module decides the pace before and after such pauses.
+``ANNOUNCED_MARGIN`` of it from the first answer that says so. The caller's
+gate honours ``Retry-After`` and ``Remaining: 0`` (the refused request waits;
+the whole job pauses when the server refuses the slower pace too); this
+module decides the pace before, between and after them.
 
 How the rate is found:
 
@@ -35,7 +36,9 @@ How the rate is found:
   latency the bucket empties in milliseconds). The pace then grows
   exponentially (``RAMP_GROWTH`` a second, from the end of the pause) from a
   low start: the least the fit shows, or ``0.7 / wait`` for a fractional
-  ``Retry-After``, or the burst spread over a second. It holds at the first
+  ``Retry-After``, or ``OPENING_SHARE`` of the rate the opening's successes
+  came at when it lasted long enough to say (at least ``OPENING_SPAN``: slow
+  answers), or the burst spread over a second. It holds at the first
   sign that the bucket no longer refills (``Remaining`` below full, as TCP's
   HyStart leaves slow start at the first queue), and the drain, or the next
   429, makes the fit.
@@ -46,7 +49,9 @@ How the rate is found:
   eased while the bucket is less than half full so it fills again. Only after
   ``HORIZON`` seconds without a refusal does it probe upward by
   ``PROBE_STEP`` a second. A 429 at a steady pace (with a whole-second wait,
-  where the fit leans on the burst) takes the pace down at least a step.
+  where the fit leans on the burst, and where the sends' jitter alone can
+  empty a bucket of 20 ms) steps the pace down by ``MARGIN`` and lets it
+  return to ``RETREAT`` of where it was: refused again there, it steps lower.
 - **Early warning.** When answers carry ``Remaining``, a fall below
   ``LOW_SHARE`` of the bucket (it drains: the job sends faster than the server
   mints) refits and slows the job before the bucket empties; a refill to full
@@ -79,6 +84,10 @@ FILL_LEVEL = 0.5
 """Below this share of the bucket (``Remaining``), the pace is eased so it fills again."""
 FILL_EASING = 0.3
 """How much of the pace is given up at an empty bucket (less nearer ``FILL_LEVEL``)."""
+OPENING_SPAN = 0.05
+"""Seconds of successes before the first refusal that make their rate a search's start."""
+OPENING_SHARE = 0.6
+"""Share of the opening's rate (an upper bound of the server's) a search starts at."""
 MAX_RAMP = 1.0
 """Seconds a search may grow for (then it holds, ``e ** 6`` times its start)."""
 SEARCH_REACH = 4.0
@@ -87,6 +96,8 @@ start (then it holds; a refill to full at that pace starts the next one from it)
 APPROACH = 2.0
 """Seconds over which the pace rises to a fit's middle (from its lowest, or from a
 lower pace it had: a drain on the way stops it before the bucket empties)."""
+RETREAT = 0.985
+"""Share of a steady pace refused (whole-second wait) that the job returns to."""
 HORIZON = 20.0
 """Seconds after the last refusal before the pace probes above the estimate."""
 PROBE_STEP = 0.01
@@ -151,7 +162,7 @@ class RateFinder:
         """The answers of the last ``FIT_WINDOW`` seconds (see ``_Answer``)."""
         self._level = 1.0
         """The bucket's level at the last ``Remaining`` (its share of the capacity)."""
-        self._capacity: int | None = None
+        self.capacity: int | None = None
         """The largest ``Remaining`` seen, plus one."""
         self._low = math.inf
         """The lowest ``Remaining`` since the pace was last set (a new low: still draining)."""
@@ -186,7 +197,7 @@ class RateFinder:
         if grown > 0:
             if self._searching:
                 grow = math.exp(RAMP_GROWTH * min(grown, MAX_RAMP))
-                if self._capacity is not None:  # the level will tell when to look further
+                if self.capacity is not None:  # the level will tell when to look further
                     grow = min(grow, SEARCH_REACH)
                 rate *= grow
             else:
@@ -222,6 +233,11 @@ class RateFinder:
 
     # -- what the caller reports ---------------------------------------------------------
 
+    def paused(self, until: float) -> None:
+        """The job pauses until ``until``: a search grows, a probe waits, from there."""
+        if self._searching:
+            self._grows_from = max(self._grows_from, until)
+
     def announce(self, rate: float, now: float) -> None:
         """The server announced its limit: pace under it unless already slower."""
         if self.announced == rate:
@@ -248,13 +264,13 @@ class RateFinder:
             return False
         self.window = remaining
         capacity = remaining + 1
-        if self._capacity is None or capacity > self._capacity:
-            self._capacity = capacity
+        if self.capacity is None or capacity > self.capacity:
+            self.capacity = capacity
             self.burst = float(capacity)
         self._log.append((now, 1, remaining + _REFUSED, -1.0))
-        self._level = remaining / self._capacity
+        self._level = remaining / self.capacity
         reach = math.log(SEARCH_REACH) / RAMP_GROWTH
-        if self._searching and remaining >= self._capacity - 1 and now > self._grows_from + reach:
+        if self._searching and remaining >= self.capacity - 1 and now > self._grows_from + reach:
             self._search(now, self.rate or MIN_RATE, resume)  # reached, still full: go on
         if self._searching and sent_at >= self._since:
             if self._search_level is None:
@@ -266,16 +282,17 @@ class RateFinder:
                 self._decide(now, self.rate or MIN_RATE, search=False)
                 self._drained = True
                 logger.debug("pacing: the search holds at %.1f/s", self.rate)
-        if remaining > LOW_SHARE * self._capacity:
+        if remaining > LOW_SHARE * self.capacity:
             self._low = math.inf
-            if remaining >= self._capacity - 1 and self._drained and self.announced is None:
+            if remaining >= self.capacity - 1 and self._drained and self.announced is None:
                 self._refilled(now, resume)
             return False
         if remaining >= self._low or sent_at < self._since:
             return False  # not lower, or sent before the pace last changed
         self._low = remaining
         self._drained = True
-        if self.announced is None and now - self._fitted_at >= REFIT_AFTER:
+        spent = remaining == 0 and self.rate is None  # (must be paced: see _draining)
+        if self.announced is None and (spent or now - self._fitted_at >= REFIT_AFTER):
             self._draining(now, remaining, resume)  # (an announced limit stands)
         return True
 
@@ -328,11 +345,13 @@ class RateFinder:
         if fit is not None and fit.trusted:
             paced = self.rate if not self._searching and wait < 0 else None
             if paced is not None and fit.rate > MARGIN * paced:
-                # Refused at a steady pace, with a whole-second wait (the bucket refilled:
-                # the fit rests on the burst, which may be off): the server mints less
-                # than that pace. Go down at least a step.
-                below = MARGIN * paced
-                fit = _Fit(below, min(fit.lowest, below), True)
+                # Refused at a steady pace, with a whole-second wait: the fit rests on
+                # the burst, which may be off, and the sends' jitter alone can empty a
+                # bucket paced just under its rate. Step down, then return most of the
+                # way (CUBIC's plateau just under its last loss): a pace the server
+                # cannot take is refused again, a step lower each time.
+                self._decide(now, MARGIN * paced, search=False, target=RETREAT * paced)
+                return
             self._settle(now, fit)
             return
         if fit is None and self.estimate is not None and not self._searching:
@@ -343,7 +362,7 @@ class RateFinder:
         elif 0.0 < wait:
             start = 0.7 / wait  # a fractional wait is about the time to the next token
         else:
-            start = self.burst or 1.0  # the burst spread over a second
+            start = self._opening_pace()
         if self._searching and self.rate is not None:
             start = min(start, 0.5 * self.rate)  # the search went past the rate
         self._search(now, start, resume)
@@ -380,6 +399,23 @@ class RateFinder:
         logger.debug("pacing: searching for the server's rate from %.1f/s", start)
         self._decide(now, start, search=True, resume=resume)
 
+    def _opening_pace(self) -> float:
+        """Where a search starts when the first refusals tell only the burst.
+
+        The successes before the first refusal are at most the burst plus what the
+        server minted meanwhile, so their rate is above the server's, and near it
+        when the opening lasted long against the burst: a search from
+        ``OPENING_SHARE`` of it crosses the rate soon, with the bucket kept near
+        empty (the next refusal then tells the rate, not the burst). A short
+        opening (fast answers: the burst went in milliseconds) says nothing of the
+        rate: the burst spread over a second, then.
+        """
+        spread = self.burst or 1.0
+        opening = self._opening
+        if len(opening) < 2 or opening[-1] - opening[0] < OPENING_SPAN:
+            return spread
+        return max(spread, OPENING_SHARE * (len(opening) - 1) / (opening[-1] - opening[0]))
+
     def _delivered(self, now: float) -> float:
         """Successes per second over the last ``MIN_FIT_SPAN`` seconds (or fewer, early on)."""
         recent = [t for t, used, _, _ in self._log if used and t > now - MIN_FIT_SPAN]
@@ -401,10 +437,11 @@ class RateFinder:
             fit = self._fit()
         return fit
 
-    def _fit(self) -> _Fit | None:
-        """The token-bucket rates that explain the log (None: too little to go on)."""
+    def _fit(self, since: float = -math.inf) -> _Fit | None:
+        """The token-bucket rates that explain the log from ``since`` on (None: too
+        little to go on)."""
         cap = self.burst if self.burst is not None else math.inf
-        log = sorted(self._log, key=_in_order)
+        log = sorted((entry for entry in self._log if entry[0] >= since), key=_in_order)
         first = next((i for i, entry in enumerate(log) if entry[2] == entry[2]), len(log))
         log = log[first:]
         known = [entry[0] for entry in log if entry[2] == entry[2]]
