@@ -9,7 +9,10 @@ pacing slot, the bucket answers after ``latency``, a 429 is retried after its
 ``Retry-After`` plus the transport's jitter.
 
 ``python -m benchmarks.pacing_sim [--rate 100] [--burst 10] [--latency 0]
-[--retry-after exact|ceil] [--headers none|ietf|x] [--count 2000] [--seed 1]``
+[--retry-after exact|ceil] [--headers none|ietf|x] [--count 2000] [--seeds 3]
+[--stalls 0.005]`` (``--stalls``: the server's loop stalls 10-40 ms, with this
+chance per request, and takes what arrived meanwhile in one bunch, as a busy
+machine does)
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from vi_async.local.limiter import TokenBucket
 
 ANSWER_DELAY = 0.0004
 """Seconds from the bucket's decision to the answer's arrival (loopback, server work)."""
+STALL = (0.01, 0.04)
+"""Seconds a stall of the server's loop lasts (``--stalls``: the chance per request)."""
 
 
 class _Clock:
@@ -42,10 +47,19 @@ class _Clock:
 class _Job:
     """One simulated job: ``ceiling`` workers, the engine's gate, the server's bucket."""
 
-    def __init__(self, limit: AdaptiveLimit, bucket: TokenBucket, latency: float, seed: int):
+    def __init__(
+        self,
+        limit: AdaptiveLimit,
+        bucket: TokenBucket,
+        latency: float,
+        seed: int,
+        stalls: float = 0.0,
+    ):
         self.clock = _Clock()
         self.limit, self.bucket, self.latency = limit, bucket, latency
         self.rng = random.Random(seed)
+        self.stalls = stalls
+        self.busy_until = 0.0  # the server's loop, stalled until then
         self.events: list[tuple[float, int, str, Any]] = []
         self.order = itertools.count()
         self.pending: list[int] = []
@@ -93,7 +107,12 @@ class _Job:
             return
         limit._last_send = now
         self.stats["sent"] += 1
-        self.at(now + self.latency, "decide", (item, now))
+        arrives = now + self.latency
+        if self.stalls and self.rng.random() < self.stalls:
+            # The server's loop stalls (a busy machine): what arrives meanwhile is
+            # taken in one bunch when it wakes.
+            self.busy_until = max(self.busy_until, arrives) + self.rng.uniform(*STALL)
+        self.at(max(arrives, self.busy_until), "decide", (item, now))
 
     def decide(self, data: tuple[int, float]) -> None:
         item, sent_at = data
@@ -130,6 +149,7 @@ def simulate(
     count: int = 2000,
     ceiling: int = 32,
     seed: int = 1,
+    stalls: float = 0.0,
 ) -> dict[str, Any]:
     """Run one job; return its time, its share of 429s and the ideal time."""
     saved = adaptive_module.time
@@ -140,7 +160,7 @@ def simulate(
         bucket = TokenBucket(
             rate, burst, retry_after=retry_after, headers=headers, clock=clock_holder.monotonic
         )
-        job = _Job(limit, bucket, latency, seed)
+        job = _Job(limit, bucket, latency, seed, stalls)
         job.clock = clock_holder
         job.run(count, ceiling)
     finally:
@@ -167,6 +187,7 @@ def main() -> None:
     parser.add_argument("--headers", choices=("none", "ietf", "x"), action="append")
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--stalls", type=float, default=0.0, help="chance per request")
     args = parser.parse_args()
     worst = 0.0
     for rate in args.rate or (20.0, 100.0, 500.0):
@@ -182,6 +203,7 @@ def main() -> None:
                         headers=headers,
                         count=args.count,
                         seed=seed,
+                        stalls=args.stalls,
                     )
                     for seed in range(1, args.seeds + 1)
                 ]

@@ -64,8 +64,9 @@ OVERLOAD_STATUSES = frozenset({429, 503})
 GUESSED_BURST = 10.0
 """The most of a burst guessed from the opening that owed sends may use at once."""
 TRIAL_REFUSALS = 2
-"""Refusals of requests sent after the job slowed down (none taken in between) that
-show the server closed until its Retry-After: the whole job then pauses."""
+"""Refusals in a row of requests sent after the job slowed down, each sent after the
+one before was answered (none taken in between), that show the server closed until
+its Retry-After: the whole job then pauses."""
 
 
 class AdaptiveLimit:
@@ -98,6 +99,8 @@ class AdaptiveLimit:
         self._trial_since: float | None = None
         """When the job went on at its pace instead of pausing for a wait it was asked
         (None: no trial running); see the module notes."""
+        self._trial_next = 0.0
+        """Refusals of requests sent from then on count against the trial."""
         self._trial_refusals = 0
         self._retries_due: list[float] = []
         """When the refused requests that wait out their own Retry-After send again."""
@@ -259,16 +262,23 @@ class AdaptiveLimit:
 
     def _hold(self, now: float, sent_at: float, wait: float, *, refused: bool) -> None:
         """Honour a wait the server asked for: by the pace, on trial, while the job has
-        one; by pausing the whole job before that, or when the trial fails."""
+        one; by pausing the whole job before that, or when the trial fails.
+
+        A refusal counts against the trial only if its request was sent after the
+        last one counted was answered: a stalled server takes a bunch of requests
+        at once and may refuse several sent at the slower pace, but only a closed
+        one refuses request after request.
+        """
         if not self.adaptive or self.finder.rate is None:
             self._pause(now + wait)
             return
-        trial = self._trial_since
-        if trial is None:
-            self._trial_since, self._trial_refusals = now, 0
+        if self._trial_since is None:
+            self._trial_since = self._trial_next = now
+            self._trial_refusals = 0
             return
-        if refused and sent_at >= trial:
+        if refused and sent_at >= self._trial_next:
             self._trial_refusals += 1
+            self._trial_next = now
             if self._trial_refusals >= TRIAL_REFUSALS:
                 logger.debug("pacing: refused at the slower pace too; pausing %.2fs", wait)
                 self._trial_since = None
