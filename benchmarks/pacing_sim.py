@@ -12,7 +12,8 @@ pacing slot, the bucket answers after ``latency``, a 429 is retried after its
 [--retry-after exact|ceil] [--headers none|ietf|x] [--count 2000] [--seeds 3]
 [--stalls 0.005]`` (``--stalls``: the server's loop stalls 10-40 ms, with this
 chance per request, and takes what arrived meanwhile in one bunch, as a busy
-machine does)
+machine does; the job's loop stalls as often, reading the answers that came
+meanwhile at once and sending late)
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class _Job:
         self.rng = random.Random(seed)
         self.stalls = stalls
         self.busy_until = 0.0  # the server's loop, stalled until then
+        self.client_busy_until = 0.0  # the job's own loop, stalled until then
         self.events: list[tuple[float, int, str, Any]] = []
         self.order = itertools.count()
         self.pending: list[int] = []
@@ -96,6 +98,9 @@ class _Job:
         """``before_send``'s loop, one wake-up at a time, then the request."""
         item, slot, ticket = data
         now, limit = self.clock.now, self.limit
+        if now < self.client_busy_until:  # the job's loop is stalled: wake up later
+            self.at(self.client_busy_until, "send", data)
+            return
         if slot > now or limit.stale(slot, ticket):
             slot, ticket = limit.reserve(now)
             if slot > now:
@@ -125,6 +130,12 @@ class _Job:
     def answer(self, data: tuple[int, float, float | None, dict[str, str]]) -> None:
         item, sent_at, wait, answer = data
         limit = self.limit
+        if self.clock.now < self.client_busy_until:  # read when the loop wakes
+            self.at(self.client_busy_until, "answer", data)
+            return
+        if self.stalls and self.rng.random() < self.stalls:
+            # The job's loop stalls too (a busy machine): answers wait, sends are late.
+            self.client_busy_until = self.clock.now + self.rng.uniform(*STALL)
         limit.after_answer(sent_at, 429 if wait is not None else 204, answer)
         if wait is not None:
             self.stats["refused"] += 1
