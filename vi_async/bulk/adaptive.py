@@ -12,9 +12,9 @@ that each wait out their own 429.
   before the last decrease do not decrease it again.
 - **One gate for the whole job.** The transport waits on :meth:`before_send`
   before every attempt of the job's requests, retries included. A refused
-  request waits out its own ``Retry-After`` (the transport's retry does, and
-  it no longer counts against the concurrency meanwhile: it sends nothing),
-  and the refusal slows the whole job to a pace under the rate the server
+  request waits out its own ``Retry-After`` (the transport's retry does; it
+  sends nothing meanwhile, so it does not count against the adaptive limit,
+  only against the ceiling), and the refusal slows the whole job to a pace under the rate the server
   showed (see Pacing), so the job does not send a storm that each task waits
   out. Before the job has a pace, a ``Retry-After`` or a spent quota
   (``Remaining: 0`` with its ``Reset``) pauses every new attempt until then.
@@ -39,6 +39,7 @@ gate): a job at full speed pays no scheduling cost for being adaptive.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 import time
@@ -103,7 +104,7 @@ class AdaptiveLimit:
         """Refusals of requests sent from then on count against the trial."""
         self._trial_refusals = 0
         self._retries_due: list[float] = []
-        """When the refused requests that wait out their own Retry-After send again."""
+        """When the refused requests that wait out their own Retry-After send again (a heap)."""
         self.closed: bool = False
 
     @property
@@ -126,8 +127,9 @@ class AdaptiveLimit:
 
     def slots(self) -> int:
         """How many items may be in flight now: ``limit`` sending (items waiting out
-        their own Retry-After send nothing: they do not count), and before the job
-        is paced no more than the server's last ``Remaining`` says it would take."""
+        their own Retry-After send nothing: they do not count; the pool of
+        ``ceiling`` workers bounds them all), and before the job is paced no more
+        than the server's last ``Remaining`` says it would take."""
         slots = max(1, int(self.limit)) + min(self.ceiling, self._waiting_retries())
         window = self.finder.window
         if window is not None and self.finder.rate is None:
@@ -240,7 +242,7 @@ class AdaptiveLimit:
             retry_after = parse_retry_after(headers.get("Retry-After")) if headers else None
             if retry_after is not None:
                 wait = retry_after if wait is None else max(wait, retry_after)
-                self._retries_due.append(now + retry_after)
+                heapq.heappush(self._retries_due, now + retry_after)
                 self._notify()  # a slot is free for another item meanwhile
             wave = sent_at >= self._decreased_at
             if status == 429 and self.adaptive:
@@ -320,11 +322,14 @@ class AdaptiveLimit:
         self._keep_pace()
 
     def _waiting_retries(self) -> int:
-        """Items waiting out their own Retry-After: they hold slots but send nothing."""
-        now = time.monotonic()
+        """Items waiting out their own Retry-After: they hold workers but send nothing
+        (counted by the Retry-After each was given: a request that gave up instead is
+        counted until then too, which the worker pool bounds)."""
         due = self._retries_due
-        if due and due[0] <= now:
-            due[:] = [t for t in due if t > now]
+        if due:
+            now = time.monotonic()
+            while due and due[0] <= now:
+                heapq.heappop(due)
         return len(due)
 
     def _keep_pace(self) -> None:

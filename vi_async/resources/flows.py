@@ -146,8 +146,7 @@ class FlowsResource(Resource):
         Args:
             flow_ids: Any iterable or async iterable of flow ids or Flows.
             concurrency: Deletes in flight at most: a ceiling that the job adapts
-                to the server under (429/503 and slow answers slow it down; a
-                delete waiting out its own Retry-After is not in flight).
+                to the server under (429/503 and slow answers slow it down).
             on_active_run: A flow with an active run is left in place and
                 reported ``skipped`` (``"skip"``), has its runs killed and awaited
                 before its delete is retried (``"kill"``), or is reported
