@@ -185,6 +185,13 @@ def _field_check(i: int, var: str, t: Any, conv: cattrs.Converter, globs: dict[s
             f"{{indent}}{var} = [__h{i}(e, __t{i}) for e in {var}]"
         )
     hook = _hook(conv, t)
+    if typing.get_origin(t) is dict:
+        # most maps in an answer are empty (tolerations, attributes): no hook call for those
+        globs[f"__h{i}"], globs[f"__t{i}"] = hook, t
+        return (
+            f"if {var}.__class__ is dict and not {var}: {var} = {{}}\n"
+            f"{{indent}}else: {var} = __h{i}({var}, __t{i})"
+        )
     enum_cls: Any = getattr(hook, "enum_cls", None)
     if enum_cls is not None and enum_cls is t:
         # _enum_structure inlined: a dict lookup, the class call only for unknown values
