@@ -35,6 +35,10 @@ SPEC = FlowSpec(name="metadata")
         ({"X-RateLimit-Remaining": "5", "X-RateLimit-Reset": "6m0s"}, (None, 5, 360.0)),
         ({"X-RateLimit-Reset": "250ms"}, (None, None, 0.25)),
         ({"RateLimit-Limit": "100, 100;w=60", "RateLimit-Remaining": "junk"}, (100, None, None)),
+        (
+            {"Date": "x", "Server": "y", "Content-Type": "z", "X-RATELIMIT-REMAINING": "4"},
+            (None, 4, None),
+        ),
     ],
 )
 def test_rate_limit_headers_are_read(headers: dict[str, str], expected: tuple[object, ...]) -> None:
