@@ -139,6 +139,19 @@ def test_empty_maps_decode_to_fresh_dicts() -> None:
     assert full.metadata.attributes == {"k": "v"}
 
 
+def test_decoded_models_are_the_models_init_builds() -> None:
+    """Decoding sets the slots without ``__init__``; the result is indistinguishable."""
+    import attrs
+
+    run = structure(RUN, Run)
+    rebuilt = attrs.evolve(run, spec=attrs.evolve(run.spec, flow=attrs.evolve(run.spec.flow)))
+    assert run == rebuilt and repr(run) == repr(rebuilt)
+    assert unstructure(run) == unstructure(rebuilt)
+    assert all(type(b).__name__ == "FlowBlock" for b in run.spec.flow.blocks)  # the converter ran
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        run.run_id = "other"  # type: ignore[misc]
+
+
 def test_optional_none_fields_are_omitted() -> None:
     wire = unstructure(FlowSpec(name="x"))
     assert "trainingProject" not in wire
