@@ -77,6 +77,23 @@ async def test_client_rate_limit_and_rate_limit_error(hostile: HostileServer) ->
     assert client.rate_limit == caught.value.rate_limit
 
 
+@pytest.mark.parametrize("name", ["X-Request-Id", "request-id", "X-AMZN-REQUESTID"])
+async def test_a_request_id_under_any_of_its_names_and_cases(
+    hostile: HostileServer, name: str
+) -> None:
+    hostile.handler = sequence(
+        as_json(flow_doc("f1"), headers={name: "req-1"}),
+        as_json(flow_doc("f1")),  # none: no request id, not the last one's
+    )
+    async with hostile_client(hostile) as client:
+        await client.flows.get("f1")
+        last = client.last_response
+        assert last is not None and last.request_id == "req-1"
+        await client.flows.get("f1")
+        last = client.last_response
+        assert last is not None and last.request_id is None
+
+
 async def test_last_response_is_per_task(vi_client: Client, vi_server: LocalServer) -> None:
     assert vi_client.last_response is None
     flows = [await vi_client.flows.create(SPEC) for _ in range(8)]
