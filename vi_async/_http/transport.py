@@ -377,9 +377,7 @@ class Transport:
         finally:
             elapsed = time.monotonic() - started
             if resp_headers is not None:
-                names = header_names(resp_headers)
-                if "request" in names:  # in each of _REQUEST_ID_HEADERS; rare on other servers
-                    request_id = _first_header(resp_headers, _REQUEST_ID_HEADERS)
+                names, request_id = _names_and_request_id(resp_headers)
             _record_attempt(
                 call, started, elapsed, status, request_id, resp_headers, pacer, observer
             )
@@ -765,6 +763,14 @@ def _record_attempt(
         )
     if observer is not None:
         observer.finish(status, request_id)
+
+
+def _names_and_request_id(headers: Any) -> tuple[str, str | None]:
+    """An answer's header names (``header_names``) and its request id, if it has one."""
+    names = header_names(headers)
+    if "request" not in names:  # in each of _REQUEST_ID_HEADERS; rare on other servers
+        return names, None
+    return names, _first_header(headers, _REQUEST_ID_HEADERS)
 
 
 def _first_header(headers: Any, names: tuple[str, ...]) -> str | None:
