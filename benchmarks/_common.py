@@ -102,6 +102,20 @@ class Result:
         }
 
 
+def stop_child(proc: subprocess.Popen[str] | None) -> None:
+    """Stop a server's child process (SIGTERM, then SIGKILL after 10 s) and wait for it."""
+    if proc is None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
 class ServerProcess:
     """``python -m vi_async.local`` in a child process, with its admin routes.
 
@@ -160,16 +174,7 @@ class ServerProcess:
     ) -> None:
         """Stop the server and wait for it."""
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        stop_child(proc)
 
     # -- admin routes (/_local/...) ---------------------------------------------------
 
@@ -258,16 +263,7 @@ class ForeignServerProcess:
     def __exit__(self, *exc: object) -> None:
         """Stop the server and wait for it."""
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        stop_child(proc)
 
     def seed_flows(self, n: int, name_prefix: str = "bench-") -> list[str]:
         """``n`` flow ids (the server answers any id; ``name_prefix`` is unused)."""
