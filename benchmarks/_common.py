@@ -102,6 +102,20 @@ class Result:
         }
 
 
+def stop_child(proc: subprocess.Popen[str] | None) -> None:
+    """Stop a server's child process (SIGTERM, then SIGKILL after 10 s) and wait for it."""
+    if proc is None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
 class ServerProcess:
     """``python -m vi_async.local`` in a child process, with its admin routes.
 
@@ -160,16 +174,7 @@ class ServerProcess:
     ) -> None:
         """Stop the server and wait for it."""
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        stop_child(proc)
 
     # -- admin routes (/_local/...) ---------------------------------------------------
 
@@ -207,6 +212,64 @@ class ServerProcess:
     def set_faults(self, **config: Any) -> None:
         """Replace the fault configuration (e.g. ``latency=0.02``)."""
         self._admin("PUT", "faults", config)
+
+    def credentials(self) -> dict[str, str]:
+        """Keyword arguments for a client bound to this server."""
+        return {
+            "secret_key": self.secret_key,
+            "organization_id": self.organization_id,
+            "endpoint": self.endpoint,
+        }
+
+
+class ForeignServerProcess:
+    """``python -m benchmarks.foreign_server`` in a child process: a server that is not ours.
+
+    It has ``ServerProcess``'s endpoint, credentials and ``seed_flows`` (it answers any
+    flow id, so seeding only makes ids); ``switches`` are its command-line switches
+    (``["--chunked", "--encoding", "gzip"]``).
+    """
+
+    def __init__(self, switches: Sequence[str] = ()) -> None:
+        """Configure the server; it starts on ``__enter__``."""
+        self.switches = list(switches)
+        self._proc: subprocess.Popen[str] | None = None
+        self.endpoint = ""
+        self.organization_id = ""
+        self.secret_key = ""
+
+    def __enter__(self) -> ForeignServerProcess:
+        """Start the server and read its endpoint and credentials from its banner."""
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.foreign_server", "--port", "0", *self.switches],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._proc.stdout is not None
+        env: dict[str, str] = {}
+        for line in self._proc.stdout:
+            if line.strip() == "READY":
+                break
+            name, _, value = line.strip().partition("=")
+            env[name] = value
+        else:
+            self.__exit__(None, None, None)
+            raise RuntimeError("the foreign server did not start")
+        self.endpoint = env["DATATURE_VI_API_ENDPOINT"]
+        self.organization_id = env["DATATURE_VI_ORGANIZATION_ID"]
+        self.secret_key = env["DATATURE_VI_SECRET_KEY"]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop the server and wait for it."""
+        proc, self._proc = self._proc, None
+        stop_child(proc)
+
+    def seed_flows(self, n: int, name_prefix: str = "bench-") -> list[str]:
+        """``n`` flow ids (the server answers any id; ``name_prefix`` is unused)."""
+        import uuid
+
+        return [str(uuid.uuid4()) for _ in range(n)]
 
     def credentials(self) -> dict[str, str]:
         """Keyword arguments for a client bound to this server."""

@@ -16,30 +16,49 @@ bulk delete at 0 and 20 ms is measured by ``bulk_delete_0ms`` and
   WIRE.md allows, like a server that is not ours), the gather with both clients
   held to 32 connections (``Client(max_connections=32)``), the concurrency
   issue 26 measured a foreign server at.
+- ``foreign_gather_get`` / ``foreign_sequential_get``: the same, at 32 connections,
+  against ``benchmarks.foreign_server``, a server that is not ours (bare asyncio,
+  written from WIRE.md). It answers in a fraction of our local server's time, so
+  the gather is bound by the client's own CPU, not by the server's: this is what
+  shows the client's overhead that our local server hides.
+  ``foreign_chunked_gzip_*``: the same server answering chunked and gzipped (no
+  Content-Length: ``read_body``'s bounded streaming read).
 
 Contenders alternate round by round and each keeps its best round (wall and
-CPU separately), so the noise of a shared machine hits both alike.
+CPU separately), so the noise of a shared machine hits both alike. Each timed
+block starts after a full garbage collection: otherwise one contender's garbage
+can set off a full collection (tens of ms) inside the other's round.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 import orjson
 
-from benchmarks._common import Goal, Result, ServerProcess, Stopwatch, fmt_s
+from benchmarks._common import (
+    ForeignServerProcess,
+    Goal,
+    Result,
+    ServerProcess,
+    Stopwatch,
+    fmt_s,
+)
 
 FLOWS = 1000
 GET_CONNECTIONS = 100  # the client's default max_connections
 PLAIN_CONNECTIONS = 32
 GOAL_GATHER = 1.15
 GOAL_SEQUENTIAL_US = 25.0
+FOREIGN_VARIANTS = {"foreign": [], "foreign_chunked_gzip": ["--chunked", "--encoding", "gzip"]}
+Server = ServerProcess | ForeignServerProcess
 
 
-def _raw_session(server: ServerProcess, limit: int) -> aiohttp.ClientSession:
+def _raw_session(server: Server, limit: int) -> aiohttp.ClientSession:
     headers = {
         "Authorization": f"Bearer {server.secret_key}",
         "Organization-Id": server.organization_id,
@@ -47,7 +66,7 @@ def _raw_session(server: ServerProcess, limit: int) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit), headers=headers)
 
 
-def _flows_url(server: ServerProcess) -> str:
+def _flows_url(server: Server) -> str:
     return f"{server.endpoint}workspaces/{server.organization_id}/flows/"
 
 
@@ -60,47 +79,51 @@ async def _raw_get(session: aiohttp.ClientSession, url: str) -> Any:
 
 
 async def gather_ours(
-    server: ServerProcess, ids: list[str], connections: int = GET_CONNECTIONS
+    server: Server, ids: list[str], connections: int = GET_CONNECTIONS
 ) -> Stopwatch:
     """``gather`` of ``flows.get`` over ``ids`` (after one warm-up call)."""
     from vi_async import Client
 
     async with Client(**server.credentials(), max_connections=connections) as client:
         await client.flows.get(ids[0])
+        gc.collect()
         with Stopwatch() as watch:
             await asyncio.gather(*(client.flows.get(flow_id) for flow_id in ids))
     return watch
 
 
 async def gather_raw(
-    server: ServerProcess, ids: list[str], connections: int = GET_CONNECTIONS
+    server: Server, ids: list[str], connections: int = GET_CONNECTIONS
 ) -> Stopwatch:
     """The same GETs with bare aiohttp, each body decoded with orjson."""
     base = _flows_url(server)
     async with _raw_session(server, connections) as session:
         await _raw_get(session, base + ids[0])
+        gc.collect()
         with Stopwatch() as watch:
             await asyncio.gather(*(_raw_get(session, base + flow_id) for flow_id in ids))
     return watch
 
 
-async def sequential_ours(server: ServerProcess, flow_id: str, calls: int) -> Stopwatch:
+async def sequential_ours(server: Server, flow_id: str, calls: int) -> Stopwatch:
     """``calls`` sequential ``flows.get`` (after one warm-up call)."""
     from vi_async import Client
 
     async with Client(**server.credentials()) as client:
         await client.flows.get(flow_id)
+        gc.collect()
         with Stopwatch() as watch:
             for _ in range(calls):
                 await client.flows.get(flow_id)
     return watch
 
 
-async def sequential_raw(server: ServerProcess, flow_id: str, calls: int) -> Stopwatch:
+async def sequential_raw(server: Server, flow_id: str, calls: int) -> Stopwatch:
     """The same sequential GETs with bare aiohttp + orjson."""
     url = _flows_url(server) + flow_id
     async with _raw_session(server, GET_CONNECTIONS) as session:
         await _raw_get(session, url)
+        gc.collect()
         with Stopwatch() as watch:
             for _ in range(calls):
                 await _raw_get(session, url)
@@ -133,7 +156,7 @@ def _ratios(scene: dict[str, Any]) -> dict[str, Any]:
     return scene
 
 
-def _scenes(server: ServerProcess, quick: bool, connections: int) -> dict[str, Any]:
+def _scenes(server: Server, quick: bool, connections: int) -> dict[str, Any]:
     """The gather and the sequential scene against ``server``."""
     n = 200 if quick else FLOWS
     gather_rounds = 1 if quick else 9
@@ -179,13 +202,22 @@ def run(quick: bool = False) -> Result:
     """Run the measure and return its result."""
     with ServerProcess() as server:
         metrics = _scenes(server, quick, GET_CONNECTIONS)
-    with ServerProcess(plain=True) as server:
-        plain = _scenes(server, quick, PLAIN_CONNECTIONS)
-    metrics["plain_gather_get"] = plain["gather_get"]
-    metrics["plain_sequential_get"] = plain["sequential_get"]
-    ours, ours_goals = _describe("", metrics["gather_get"], metrics["sequential_get"])
-    bare, bare_goals = _describe("plain ", plain["gather_get"], plain["sequential_get"])
-    return Result("client_overhead", f"{ours}; {bare}", metrics, ours_goals + bare_goals)
+    ours, goals = _describe("", metrics["gather_get"], metrics["sequential_get"])
+    parts = [ours]
+    servers: dict[str, Server] = {"plain": ServerProcess(plain=True)}
+    servers.update(
+        {name: ForeignServerProcess(switches) for name, switches in FOREIGN_VARIANTS.items()}
+    )
+    for name, process in servers.items():
+        with process as server:
+            scenes = _scenes(server, quick, PLAIN_CONNECTIONS)
+        metrics[f"{name}_gather_get"] = scenes["gather_get"]
+        metrics[f"{name}_sequential_get"] = scenes["sequential_get"]
+        label = name.replace("_", " ") + " "
+        text, more = _describe(label, scenes["gather_get"], scenes["sequential_get"])
+        parts.append(text)
+        goals += more
+    return Result("client_overhead", "; ".join(parts), metrics, goals)
 
 
 if __name__ == "__main__":

@@ -115,13 +115,41 @@ def test_round_trip() -> None:
         {**RUN, "spec": {**RUN["spec"], "flow": {**RUN["spec"]["flow"], "settings": [1]}}},
         {**RUN, "status": {**RUN["status"], "conditions": {}}},
         {**RUN, "metadata": {**RUN["metadata"], "attributes": ["a"]}},
+        {**RUN, "metadata": {**RUN["metadata"], "attributes": {"a": 1}}},
+        {**RUN, "metadata": {**RUN["metadata"], "attributes": None}},
     ],
     ids=["kind", "spec-str", "id-int", "no-spec", "time-str", "array", "toleration-str",
-         "blocks-object", "settings-array", "conditions-object", "attributes-array"],
+         "blocks-object", "settings-array", "conditions-object", "attributes-array",
+         "attribute-int", "attributes-null"],
 )
 def test_wrong_shapes_raise_decode_errors(bad: Any) -> None:
     with pytest.raises(ViDecodeError):
         structure(bad, Run)
+
+
+def test_empty_maps_decode_to_fresh_dicts() -> None:
+    """Empty maps skip their hook (most answers have them), yet decode as full ones do."""
+    doc = {**RUN, "metadata": {**RUN["metadata"], "attributes": {}}}
+    doc["spec"] = {**RUN["spec"], "flow": {**RUN["spec"]["flow"], "tolerations": {}}}
+    run = structure(doc, Run)
+    assert run.metadata.attributes == {} and run.spec.flow.tolerations == {}
+    assert run.metadata.attributes is not doc["metadata"]["attributes"]
+    assert run.spec.flow.tolerations is not doc["spec"]["flow"]["tolerations"]
+    full = structure({**doc, "metadata": {**doc["metadata"], "attributes": {"k": "v"}}}, Run)
+    assert full.metadata.attributes == {"k": "v"}
+
+
+def test_decoded_models_are_the_models_init_builds() -> None:
+    """Decoding sets the slots without ``__init__``; the result is indistinguishable."""
+    import attrs
+
+    run = structure(RUN, Run)
+    rebuilt = attrs.evolve(run, spec=attrs.evolve(run.spec, flow=attrs.evolve(run.spec.flow)))
+    assert run == rebuilt and repr(run) == repr(rebuilt)
+    assert unstructure(run) == unstructure(rebuilt)
+    assert all(type(b).__name__ == "FlowBlock" for b in run.spec.flow.blocks)  # the converter ran
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        run.run_id = "other"  # type: ignore[misc]
 
 
 def test_optional_none_fields_are_omitted() -> None:

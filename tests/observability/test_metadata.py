@@ -35,6 +35,10 @@ SPEC = FlowSpec(name="metadata")
         ({"X-RateLimit-Remaining": "5", "X-RateLimit-Reset": "6m0s"}, (None, 5, 360.0)),
         ({"X-RateLimit-Reset": "250ms"}, (None, None, 0.25)),
         ({"RateLimit-Limit": "100, 100;w=60", "RateLimit-Remaining": "junk"}, (100, None, None)),
+        (
+            {"Date": "x", "Server": "y", "Content-Type": "z", "X-RATELIMIT-REMAINING": "4"},
+            (None, 4, None),
+        ),
     ],
 )
 def test_rate_limit_headers_are_read(headers: dict[str, str], expected: tuple[object, ...]) -> None:
@@ -71,6 +75,23 @@ async def test_client_rate_limit_and_rate_limit_error(hostile: HostileServer) ->
             await client.flows.get("f1")
     assert caught.value.rate_limit == RateLimitInfo(limit=50, remaining=0, reset=9.0)
     assert client.rate_limit == caught.value.rate_limit
+
+
+@pytest.mark.parametrize("name", ["X-Request-Id", "request-id", "X-AMZN-REQUESTID"])
+async def test_a_request_id_under_any_of_its_names_and_cases(
+    hostile: HostileServer, name: str
+) -> None:
+    hostile.handler = sequence(
+        as_json(flow_doc("f1"), headers={name: "req-1"}),
+        as_json(flow_doc("f1")),  # none: no request id, not the last one's
+    )
+    async with hostile_client(hostile) as client:
+        await client.flows.get("f1")
+        last = client.last_response
+        assert last is not None and last.request_id == "req-1"
+        await client.flows.get("f1")
+        last = client.last_response
+        assert last is not None and last.request_id is None
 
 
 async def test_last_response_is_per_task(vi_client: Client, vi_server: LocalServer) -> None:

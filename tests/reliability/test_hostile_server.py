@@ -289,6 +289,47 @@ async def test_a_body_under_the_cap_is_read_whole(hostile: HostileServer) -> Non
             await client.flows.list()
 
 
+def _compressed(body: bytes, encoding: str) -> bytes:
+    if encoding == "deflate":
+        return zlib.compress(body)
+    packer = zlib.compressobj(6, zlib.DEFLATED, 31)  # gzip framing
+    return packer.compress(body) + packer.flush()
+
+
+@pytest.mark.parametrize(
+    ("encoding", "chunked"), [("gzip", False), ("gzip", True), ("deflate", True)]
+)
+async def test_a_compressed_body_is_capped_by_its_decoded_size(
+    hostile: HostileServer, encoding: str, chunked: bool
+) -> None:
+    """As a server that is not ours may answer (compressed, with or without a length):
+    read whole at the cap, refused one byte under it, however small it is on the wire."""
+    doc = flow_doc("f1", spec={**flow_doc()["spec"], "settings": {"pad": "x" * 50_000}})
+    body = web.json_response(doc).body
+    assert isinstance(body, bytes)
+    packed = _compressed(body, encoding)
+    assert len(packed) < len(body) // 10
+
+    async def answer(request: web.Request, server: HostileServer) -> web.StreamResponse:
+        headers = {"Content-Type": "application/json", "Content-Encoding": encoding}
+        if not chunked:
+            return web.Response(body=packed, headers=headers)
+        resp = web.StreamResponse(headers=headers)
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        for i in range(0, len(packed), 500):
+            await resp.write(packed[i : i + 500])
+        return resp
+
+    hostile.handler = answer
+    async with hostile_client(hostile, max_response_bytes=len(body)) as client:
+        flow = await client.flows.get("f1")
+    assert flow.spec.settings == {"pad": "x" * 50_000}
+    async with hostile_client(hostile, max_response_bytes=len(body) - 1) as client:
+        with pytest.raises(ViResponseTooLargeError):
+            await client.flows.get("f1")
+
+
 async def test_a_successful_delete_with_a_huge_body_is_still_deleted(
     hostile: HostileServer,
 ) -> None:

@@ -5,6 +5,7 @@ error (or of anything else whose body only goes into a message or is ignored).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -13,18 +14,39 @@ if TYPE_CHECKING:
 ERROR_BODY_LIMIT = 64 * 1024  # far more than any error message needs
 
 
-async def read_body(resp: aiohttp.ClientResponse, method: str, limit: int) -> bytes | None:
+def read_body(resp: aiohttp.ClientResponse, method: str, limit: int) -> Awaitable[bytes | None]:
     """The body of ``resp``: None when an API answer's body passes ``limit`` bytes.
 
     Reading stops as soon as the limit is passed (at once, when Content-Length
     says so), and the rest is never read: the connection is closed instead of
     reused. Errors, redirects and DELETE answers are read only up to
     ``ERROR_BODY_LIMIT`` and cut there.
+
+    A plain function returning the read to await, not a coroutine: an answer of
+    known size within the limit (nearly every answer) is then aiohttp's one
+    ``read()``, without a coroutine of ours around it on every request.
     """
     status = resp.status
+    strict = status < 300 and method != "DELETE"
+    if strict:
+        length = resp.content_length
+        if length is not None and length <= limit and "Content-Encoding" not in resp.headers:
+            # A plain body of known size: it cannot grow past it.
+            return resp.read()
+    return _read_within(resp, status, strict, limit)
+
+
+async def _read_within(
+    resp: aiohttp.ClientResponse, status: int, strict: bool, limit: int
+) -> bytes | None:
+    """Read ``resp``'s body chunk by chunk, stopping once it passes the limit.
+
+    A body without Content-Length (chunked, or up to the connection's end) or
+    compressed (its size after decompression is unknown) may be endless: it is
+    read as it arrives, and aiohttp decompresses it in bounded chunks.
+    """
     if 300 <= status < 400:
         return b""  # a redirect's body is never used
-    strict = status < 300 and method != "DELETE"
     if not strict:
         limit = ERROR_BODY_LIMIT
     length = resp.content_length
@@ -36,7 +58,11 @@ async def read_body(resp: aiohttp.ClientResponse, method: str, limit: int) -> by
             return None
     size = 0
     parts: list[bytes] = []
-    async for chunk in resp.content.iter_any():
+    content = resp.content
+    while True:
+        chunk = await content.readany()
+        if not chunk:
+            break
         size += len(chunk)
         if size > limit:
             if strict:
@@ -44,4 +70,4 @@ async def read_body(resp: aiohttp.ClientResponse, method: str, limit: int) -> by
             parts.append(chunk[: len(chunk) - (size - limit)])
             break
         parts.append(chunk)
-    return b"".join(parts)
+    return parts[0] if len(parts) == 1 else b"".join(parts)

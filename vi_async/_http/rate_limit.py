@@ -68,8 +68,20 @@ class RateLimitInfo:
         return None if self.reset is None else self.observed_at + self.reset
 
 
-def parse_rate_limit(headers: Mapping[str, str]) -> RateLimitInfo | None:
-    """Read the rate-limit headers of a response (case-insensitive mapping), or None."""
+def header_names(headers: Mapping[str, str]) -> str:
+    """Every header name of a response, lower-cased and joined: one string to look in."""
+    return "".join(headers).lower()
+
+
+def parse_rate_limit(headers: Mapping[str, str], names: str | None = None) -> RateLimitInfo | None:
+    """Read the rate-limit headers of a response (case-insensitive mapping), or None.
+
+    ``names`` is ``header_names(headers)`` when the caller has it already.
+    """
+    if "ratelimit" not in (header_names(headers) if names is None else names):
+        # Every name read below holds "ratelimit"; most answers have none of them, and
+        # one look at the joined names costs half the lookups they would take.
+        return None
     get = headers.get
     combined = get("RateLimit")
     if combined is not None:

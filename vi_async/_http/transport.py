@@ -42,7 +42,7 @@ from ..errors import (
 from . import json as _json
 from .body import read_body
 from .network import Network, Proxy, host_port, network_error, proxy_refused
-from .rate_limit import parse_rate_limit
+from .rate_limit import header_names, parse_rate_limit
 from .retry import (
     Call,
     Pacer,
@@ -361,6 +361,7 @@ class Transport:
             observer = await self._observe(call, url, params, send_headers, tracer)
         status = 0
         resp_headers: Any = None
+        names: str | None = None
         request_id: str | None = None
         unchained: ViError | None = None
         try:
@@ -376,14 +377,14 @@ class Transport:
         finally:
             elapsed = time.monotonic() - started
             if resp_headers is not None:
-                request_id = _first_header(resp_headers, _REQUEST_ID_HEADERS)
+                names, request_id = _names_and_request_id(resp_headers)
             _record_attempt(
                 call, started, elapsed, status, request_id, resp_headers, pacer, observer
             )
         if unchained is not None:
             raise unchained
         self.responses.record(
-            call, url, params, send_headers, status, elapsed, request_id, resp_headers
+            call, url, params, send_headers, status, elapsed, request_id, resp_headers, names
         )
         if observer is not None:
             await observer.responded(status, elapsed, request_id, resp_headers)
@@ -762,6 +763,14 @@ def _record_attempt(
         )
     if observer is not None:
         observer.finish(status, request_id)
+
+
+def _names_and_request_id(headers: Any) -> tuple[str, str | None]:
+    """An answer's header names (``header_names``) and its request id, if it has one."""
+    names = header_names(headers)
+    if "request" not in names:  # in each of _REQUEST_ID_HEADERS; rare on other servers
+        return names, None
+    return names, _first_header(headers, _REQUEST_ID_HEADERS)
 
 
 def _first_header(headers: Any, names: tuple[str, ...]) -> str | None:

@@ -123,15 +123,17 @@ class Responses:
         elapsed: float,
         request_id: str | None,
         answer_headers: Any,
+        names: str | None = None,
     ) -> None:
-        """Remember one answer (cheap: a tuple), and its rate-limit headers."""
+        """Remember one answer (cheap: a tuple), and its rate-limit headers (``names``:
+        their names, as ``header_names`` joins them, when the caller has them)."""
         seen: _Seen = (
             call.method, url, params, call.path, call.attempts, headers or {},
             status, elapsed, request_id, answer_headers,
         )  # fmt: skip
         self._last = seen
         self._var.set(seen)
-        rate_limit = parse_rate_limit(answer_headers)
+        rate_limit = parse_rate_limit(answer_headers, names)
         if rate_limit is not None:
             self.rate_limit = rate_limit
 
