@@ -84,6 +84,8 @@ FILL_LEVEL = 0.5
 """Below this share of the bucket (``Remaining``), the pace is eased so it fills again."""
 FILL_EASING = 0.3
 """How much of the pace is given up at an empty bucket (less nearer ``FILL_LEVEL``)."""
+WAIT_RESOLUTION = 0.001
+"""Seconds a fractional ``Retry-After`` is written to (at least: ``0`` is below it)."""
 OPENING_SPAN = 0.05
 """Seconds of successes before the first refusal that make their rate a search's start."""
 OPENING_SHARE = 0.6
@@ -359,8 +361,10 @@ class RateFinder:
             return
         if fit is not None:
             start = fit.lowest
-        elif 0.0 < wait:
-            start = 0.7 / wait  # a fractional wait is about the time to the next token
+        elif 0.0 <= wait:
+            # A fractional wait is about the time to the next token (0: less than the
+            # millisecond it is written in).
+            start = 0.7 / max(wait, WAIT_RESOLUTION)
         else:
             start = self._opening_pace()
         if self._searching and self.rate is not None:
