@@ -48,10 +48,12 @@ How the rate is found:
   and absorbs the jitter of the sends. With ``Remaining`` known, the pace is
   eased while the bucket is less than half full so it fills again. Only after
   ``HORIZON`` seconds without a refusal does it probe upward by
-  ``PROBE_STEP`` a second. A 429 at a steady pace (with a whole-second wait,
-  where the fit leans on the burst, and where the sends' jitter alone can
-  empty a bucket of 20 ms) steps the pace down by ``MARGIN`` and lets it
-  return to ``RETREAT`` of where it was: refused again there, it steps lower.
+  ``PROBE_STEP`` a second (after ``UNSURE_HORIZON``, by ``UNSURE_PROBE_STEP``,
+  when only whole-second refusals made the fit: it leans on a guessed burst).
+  A 429 at a steady pace (with a whole-second wait, where the fit leans on the
+  burst, and where the sends' jitter alone can empty a bucket of 20 ms) steps
+  the pace down by ``MARGIN`` and lets it return to ``RETREAT`` of where it
+  was: refused again there, it steps lower.
 - **Early warning.** When answers carry ``Remaining``, a fall below
   ``LOW_SHARE`` of the bucket (it drains: the job sends faster than the server
   mints) refits and slows the job before the bucket empties; a refill to full
@@ -86,7 +88,7 @@ FILL_EASING = 0.3
 """How much of the pace is given up at an empty bucket (less nearer ``FILL_LEVEL``)."""
 WAIT_RESOLUTION = 0.001
 """Seconds a fractional ``Retry-After`` is written to (at least: ``0`` is below it)."""
-OPENING_SPAN = 0.05
+OPENING_SPAN = 0.02
 """Seconds of successes before the first refusal that make their rate a search's start."""
 OPENING_SHARE = 0.6
 """Share of the opening's rate (an upper bound of the server's) a search starts at."""
@@ -104,6 +106,9 @@ HORIZON = 20.0
 """Seconds after the last refusal before the pace probes above the estimate."""
 PROBE_STEP = 0.01
 """Share of the pace added per second of probing."""
+UNSURE_HORIZON = 1.0
+UNSURE_PROBE_STEP = 0.05
+"""The horizon and probe step of a pace fitted on whole-second refusals alone."""
 LOW_SHARE = 0.7
 """``Remaining`` at or below this share of the bucket means it drains."""
 FIT_WINDOW = 10.0
@@ -174,6 +179,11 @@ class RateFinder:
         self._search_level: int | None = None
         """``Remaining`` at the search's first answer (a fall from it: hold)."""
         self._opening: list[float] = []
+        self._exact = False
+        """A refusal told its exact wait (so the fits do not lean on the burst alone)."""
+        self._probe_step = PROBE_STEP
+        self._bounded = False
+        """A steady pace was refused: the rate is known from above (see ``_settle``)."""
         """Arrival times of the successes before the job's first refusal."""
 
     def __repr__(self) -> str:
@@ -203,7 +213,7 @@ class RateFinder:
                     grow = min(grow, SEARCH_REACH)
                 rate *= grow
             else:
-                rate *= 1.0 + PROBE_STEP * grown
+                rate *= 1.0 + self._probe_step * grown
         if self.announced is not None:
             rate = min(rate, ANNOUNCED_MARGIN * self.announced)
         self.rate = rate
@@ -220,9 +230,11 @@ class RateFinder:
         search: bool,
         resume: float = 0.0,
         target: float = 0.0,
+        unsure: bool = False,
     ) -> None:
         """Set the pace (approaching ``target`` if higher); a lower one also re-spaces
-        the sends already given a slot."""
+        the sends already given a slot. ``unsure``: the pace rests on a guess (see
+        ``_settle``), so it is probed sooner and faster."""
         rate = max(MIN_RATE, rate)
         if self.rate is None or rate < self.rate:  # also unpaced -> paced
             self.slowed += 1
@@ -231,7 +243,10 @@ class RateFinder:
         self._searching = search
         self._search_level = None
         self._since = now
-        self._grows_from = max(now, resume) if search else now + HORIZON
+        horizon, self._probe_step = (
+            (UNSURE_HORIZON, UNSURE_PROBE_STEP) if unsure else (HORIZON, PROBE_STEP)
+        )
+        self._grows_from = max(now, resume) if search else now + horizon
 
     # -- what the caller reports ---------------------------------------------------------
 
@@ -339,6 +354,7 @@ class RateFinder:
             self._opening = [t for t, used, _, _ in self._log if used]
             self.burst = float(max(1, len(self._opening)))
         wait = retry_after if retry_after is not None and retry_after < 1.0 else -1.0
+        self._exact = self._exact or wait >= 0.0
         self._log.append((now, 0, _REFUSED, wait))
         if not wave:
             return
@@ -346,6 +362,7 @@ class RateFinder:
         fit = self._estimate()
         if fit is not None and fit.trusted:
             paced = self.rate if not self._searching and wait < 0 else None
+            self._bounded = self._bounded or paced is not None  # refused from above
             if paced is not None and fit.rate > MARGIN * paced:
                 # Refused at a steady pace, with a whole-second wait: the fit rests on
                 # the burst, which may be off, and the sends' jitter alone can empty a
@@ -390,7 +407,13 @@ class RateFinder:
         if self.announced is not None:
             ceiling = ANNOUNCED_MARGIN * self.announced
             low, target = min(low, ceiling), min(target, ceiling)
-        self._decide(now, low, search=False, target=target)
+        # With only whole-second refusals to go on, the fit leans on a burst guessed
+        # from the noisy opening and may run low: probe it soon (a fit running high
+        # shows itself by a refusal at the steady pace).
+        unsure = (
+            self.capacity is None and self.announced is None and not (self._exact or self._bounded)
+        )
+        self._decide(now, low, search=False, target=target, unsure=unsure)
 
     def _fallback(self, now: float) -> None:
         """A refusal the log cannot explain (too little of it left): pace lower."""
