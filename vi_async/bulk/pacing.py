@@ -88,6 +88,9 @@ FILL_EASING = 0.3
 """How much of the pace is given up at an empty bucket (less nearer ``FILL_LEVEL``)."""
 WAIT_RESOLUTION = 0.001
 """Seconds a fractional ``Retry-After`` is written to (at least: ``0`` is below it)."""
+DELIVERY_SLACK = 1.2
+"""A fit this far above the successes per second of a job refused while sending this
+far above them is not trusted (see ``_checked``)."""
 OPENING_SPAN = 0.02
 """Seconds of successes before the first refusal that make their rate a search's start."""
 OPENING_SHARE = 0.6
@@ -360,6 +363,8 @@ class RateFinder:
             return
         self.waves += 1
         fit = self._estimate()
+        if fit is not None and fit.trusted and not self._searching and self.rate is not None:
+            fit = self._checked(now, fit, self.rate)
         if fit is not None and fit.trusted:
             paced = self.rate if not self._searching and wait < 0 else None
             self._bounded = self._bounded or paced is not None  # refused from above
@@ -425,6 +430,20 @@ class RateFinder:
         """Search upward for the rate, exponentially, from ``start`` at ``resume``."""
         logger.debug("pacing: searching for the server's rate from %.1f/s", start)
         self._decide(now, start, search=True, resume=resume)
+
+    def _checked(self, now: float, fit: _Fit, pace: float) -> _Fit:
+        """``fit``, or what passed lately when the fit runs far above it.
+
+        Refused while sending well above what passes, the bucket is empty: what
+        passes is what it mints. A fit far above that has leaned on a wrong burst
+        (narrowed from a noisy opening, a wrong rate and a wrong burst can explain
+        each other), and paced on it the job would be refused again and again.
+        """
+        delivered = self._delivered(now)
+        if fit.rate > DELIVERY_SLACK * delivered and pace > DELIVERY_SLACK * delivered:
+            logger.debug("pacing: the fit (%.1f/s) is far above what passes", fit.rate)
+            return _Fit(delivered, delivered, True)
+        return fit
 
     def _opening_pace(self) -> float:
         """Where a search starts when the first refusals tell only the burst.
