@@ -246,7 +246,7 @@ class AdaptiveLimit:
                 self._notify()  # a slot is free for another item meanwhile
             wave = sent_at >= self._decreased_at
             if status == 429 and self.adaptive:
-                self.finder.refused(now, sent_at, wave, retry_after, self.paused_until)
+                self.finder.refused(now, sent_at, wave, retry_after)
             if wave:
                 self._decrease(now)
             if wait is not None:
@@ -256,7 +256,7 @@ class AdaptiveLimit:
             return
         if self._trial_since is not None and sent_at >= self._trial_since:
             self._trial_since = None  # the server takes requests at this pace: trial passed
-        if self.adaptive and self.finder.success(now, sent_at, remaining, self.paused_until):
+        if self.adaptive and self.finder.success(now, sent_at, remaining):
             self._slow_start = False  # the server's bucket drains: grow no faster
         if wait is not None:
             self._hold(now, sent_at, wait, refused=False)

@@ -143,8 +143,8 @@ _REFUSED = 0.5
 class RateFinder:
     """The learned rate and the pace of one job (see the module notes).
 
-    The caller passes in its clock's times: ``resume`` is when the job may send
-    again (the end of a pause it honours), from which a search grows.
+    The caller passes in its clock's times, and tells of every pause of the job
+    (:meth:`paused`): a search grows from the pause's end.
     """
 
     def __init__(self) -> None:
@@ -162,6 +162,8 @@ class RateFinder:
         self._base: float | None = None
         """The pace as last decided; a search or a probe grows from it."""
         self._searching = False
+        self._resume = 0.0
+        """The end of the job's last pause (see ``paused``)."""
         self._target = 0.0
         """A higher pace the job approaches over ``APPROACH`` seconds (see ``_settle``)."""
         self._since = -math.inf
@@ -231,7 +233,6 @@ class RateFinder:
         rate: float,
         *,
         search: bool,
-        resume: float = 0.0,
         target: float = 0.0,
         unsure: bool = False,
     ) -> None:
@@ -249,12 +250,13 @@ class RateFinder:
         horizon, self._probe_step = (
             (UNSURE_HORIZON, UNSURE_PROBE_STEP) if unsure else (HORIZON, PROBE_STEP)
         )
-        self._grows_from = max(now, resume) if search else now + horizon
+        self._grows_from = max(now, self._resume) if search else now + horizon
 
     # -- what the caller reports ---------------------------------------------------------
 
     def paused(self, until: float) -> None:
-        """The job pauses until ``until``: a search grows, a probe waits, from there."""
+        """The job pauses until ``until``: a search (this one or a later) grows from there."""
+        self._resume = max(self._resume, until)
         if self._searching:
             self._grows_from = max(self._grows_from, until)
 
@@ -267,9 +269,7 @@ class RateFinder:
         if self.rate is None or self.estimate is None or target < self.rate:
             self._decide(now, target, search=False)
 
-    def success(
-        self, now: float, sent_at: float, remaining: int | None, resume: float = 0.0
-    ) -> bool:
+    def success(self, now: float, sent_at: float, remaining: int | None) -> bool:
         """A request sent at ``sent_at`` passed; ``remaining`` is its Remaining, if any.
 
         The model places every answer at ``now``, when it arrived: answers come
@@ -291,7 +291,7 @@ class RateFinder:
         self._level = remaining / self.capacity
         reach = math.log(SEARCH_REACH) / RAMP_GROWTH
         if self._searching and remaining >= self.capacity - 1 and now > self._grows_from + reach:
-            self._search(now, self.rate or MIN_RATE, resume)  # reached, still full: go on
+            self._search(now, self.rate or MIN_RATE)  # reached, still full: go on
         if self._searching and sent_at >= self._since:
             if self._search_level is None:
                 self._search_level = remaining
@@ -305,7 +305,7 @@ class RateFinder:
         if remaining > LOW_SHARE * self.capacity:
             self._low = math.inf
             if remaining >= self.capacity - 1 and self._drained and self.announced is None:
-                self._refilled(now, resume)
+                self._refilled(now)
             return False
         if remaining >= self._low or sent_at < self._since:
             return False  # not lower, or sent before the pace last changed
@@ -313,10 +313,10 @@ class RateFinder:
         self._drained = True
         spent = remaining == 0 and self.rate is None  # (must be paced: see _draining)
         if self.announced is None and (spent or now - self._fitted_at >= REFIT_AFTER):
-            self._draining(now, remaining, resume)  # (an announced limit stands)
+            self._draining(now, remaining)  # (an announced limit stands)
         return True
 
-    def _draining(self, now: float, remaining: int, resume: float) -> None:
+    def _draining(self, now: float, remaining: int) -> None:
         """``Remaining`` fell to a new low: the job sends faster than the server mints."""
         fit = self._estimate()
         if fit is not None and fit.trusted:
@@ -328,9 +328,9 @@ class RateFinder:
         elif self.rate is None and remaining == 0:
             # Not paced yet (the window held the job to what the server would take), and
             # it must pause: the pause ends paced, not in a burst of everything queued.
-            self._search(now, self.burst or 1.0, resume)
+            self._search(now, self.burst or 1.0)
 
-    def _refilled(self, now: float, resume: float) -> None:
+    def _refilled(self, now: float) -> None:
         """Full again after a drain: the refill showed the rate (a fit from the noisy
         opening may have been too low); settle on it, or look higher."""
         self._drained = False
@@ -340,7 +340,7 @@ class RateFinder:
         if fit is not None and fit.trusted:
             self._settle(now, fit)
         else:  # it mints more than this pace (or than the window let through): look higher
-            self._search(now, self.rate or self._delivered(now), resume)
+            self._search(now, self.rate or self._delivered(now))
 
     def refused(
         self,
@@ -348,7 +348,6 @@ class RateFinder:
         sent_at: float,
         wave: bool,
         retry_after: float | None = None,
-        resume: float = 0.0,
     ) -> None:
         """A request sent at ``sent_at`` was refused; ``wave``: the first since the last one."""
         if self.burst is None:
@@ -391,7 +390,7 @@ class RateFinder:
             start = self._opening_pace()
         if self._searching and self.rate is not None:
             start = min(start, 0.5 * self.rate)  # the search went past the rate
-        self._search(now, start, resume)
+        self._search(now, start)
 
     # -- deciding the pace ---------------------------------------------------------------
 
@@ -426,10 +425,11 @@ class RateFinder:
         pace = min(self.estimate, self.rate or math.inf)
         self._settle(now, _Fit(MARGIN * pace, MARGIN * pace, True))
 
-    def _search(self, now: float, start: float, resume: float) -> None:
-        """Search upward for the rate, exponentially, from ``start`` at ``resume``."""
+    def _search(self, now: float, start: float) -> None:
+        """Search upward for the rate, exponentially, from ``start`` (growing from the
+        end of the last pause)."""
         logger.debug("pacing: searching for the server's rate from %.1f/s", start)
-        self._decide(now, start, search=True, resume=resume)
+        self._decide(now, start, search=True)
 
     def _checked(self, now: float, fit: _Fit, pace: float) -> _Fit:
         """``fit``, or what passed lately when the fit runs far above it.
