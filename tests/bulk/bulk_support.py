@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
+import anyio
+
 from vi_async.bulk import BulkOutcome, BulkReport
+from vi_async.bulk.adaptive import AdaptiveLimit
 from vi_async.local import LocalServer
 
 
@@ -31,3 +35,12 @@ async def assert_exact(
     unknown = ids(report, BulkOutcome.UNKNOWN)
     remaining = set(await server.flow_ids())
     assert remaining - unknown == (set(seeded) - gone - unknown) | set(untouched)
+
+
+async def senders_wait(limit: AdaptiveLimit, senders: int = 3) -> float:
+    """Seconds until ``senders`` attempts at once all passed the job's gate."""
+    started = time.monotonic()
+    async with anyio.create_task_group() as tg:
+        for _ in range(senders):
+            tg.start_soon(limit.before_send, started + 10)
+    return time.monotonic() - started

@@ -7,7 +7,7 @@ import time
 
 import anyio
 import pytest
-from bulk_support import assert_exact
+from bulk_support import assert_exact, senders_wait
 
 from vi_async import Client
 from vi_async.bulk.adaptive import TRIAL_REFUSALS, AdaptiveLimit
@@ -51,11 +51,7 @@ async def test_retry_after_slows_the_job_then_pauses_it_if_refused_again() -> No
     # Refused at the slower pace too: every new request of the job waits the Retry-After.
     for _ in range(TRIAL_REFUSALS):
         limit.after_answer(time.monotonic(), 429, {"Retry-After": "0.2"})
-    started = time.monotonic()
-    async with anyio.create_task_group() as tg:
-        for _ in range(3):
-            tg.start_soon(limit.before_send, started + 10)
-    assert time.monotonic() - started >= 0.19  # every sender waited for the one Retry-After
+    assert await senders_wait(limit) >= 0.19  # every sender waited for the one Retry-After
     limit.close()
     t0 = time.monotonic()
     limit.after_answer(time.monotonic(), 429, {"Retry-After": "5"})
