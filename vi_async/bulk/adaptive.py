@@ -14,9 +14,9 @@ that each wait out their own 429.
   before every attempt of the job's requests, retries included. A refused
   request waits out its own ``Retry-After`` (the transport's retry does; it
   sends nothing meanwhile, so it does not count against the adaptive limit,
-  only against the ceiling), and the refusal slows the whole job to a pace under the rate the server
-  showed (see Pacing), so the job does not send a storm that each task waits
-  out. Before the job has a pace, a ``Retry-After`` or a spent quota
+  only against the ceiling), and the refusal slows the whole job to a pace
+  under the rate the server showed (see Pacing), so the job does not send a
+  storm that each task waits out. Before the job has a pace, a ``Retry-After`` or a spent quota
   (``Remaining: 0`` with its ``Reset``) pauses every new attempt until then.
 - **On trial after a refusal.** A paced job goes on at its slower pace instead
   of pausing: a whole-second ``Retry-After`` or ``Reset`` (most real APIs round

@@ -483,11 +483,10 @@ class RateFinder:
             fit = self._fit()
         return fit
 
-    def _fit(self, since: float = -math.inf) -> _Fit | None:
-        """The token-bucket rates that explain the log from ``since`` on (None: too
-        little to go on)."""
+    def _fit(self) -> _Fit | None:
+        """The token-bucket rates that explain the log (None: too little to go on)."""
         cap = self.burst if self.burst is not None else math.inf
-        log = sorted((entry for entry in self._log if entry[0] >= since), key=_in_order)
+        log = sorted(self._log, key=_in_order)
         first = next((i for i, entry in enumerate(log) if entry[2] == entry[2]), len(log))
         log = log[first:]
         known = [entry[0] for entry in log if entry[2] == entry[2]]
