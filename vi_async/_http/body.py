@@ -29,11 +29,17 @@ def read_body(resp: aiohttp.ClientResponse, method: str, limit: int) -> Awaitabl
     status = resp.status
     strict = status < 300 and method != "DELETE"
     if strict:
-        length = resp.content_length
-        if length is not None and length <= limit and "Content-Encoding" not in resp.headers:
-            # A plain body of known size: it cannot grow past it.
+        length = _plain_length(resp)
+        if length is not None and length <= limit:
             return resp.read()
     return _read_within(resp, status, strict, limit)
+
+
+def _plain_length(resp: aiohttp.ClientResponse) -> int | None:
+    """The size of a body sent as it is (it cannot grow past its Content-Length); None
+    when unknown, or compressed (its size once decompressed is not known)."""
+    length = resp.content_length
+    return None if length is None or "Content-Encoding" in resp.headers else length
 
 
 async def _read_within(
@@ -49,9 +55,8 @@ async def _read_within(
         return b""  # a redirect's body is never used
     if not strict:
         limit = ERROR_BODY_LIMIT
-    length = resp.content_length
-    if length is not None and "Content-Encoding" not in resp.headers:
-        # A plain body of known size: it cannot grow past it.
+    length = _plain_length(resp)
+    if length is not None:
         if length <= limit:
             return await resp.read()
         if strict:
